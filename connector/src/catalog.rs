@@ -1,0 +1,546 @@
+//! The catalog: the five endpoints, with everything needed to call, validate and document them.
+//!
+//! Policy: facts verified in vendor sources are fixed; inferred ones (the charge and adjustment
+//! paths) are marked `inferred` and can be overridden per endpoint with
+//! [`Catalog::override_path`] (CLI: `--path-override ID=TEMPLATE`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// Stable endpoint identifiers (`vendor.operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "&'static str")]
+pub enum EndpointId {
+    /// Solvimon "Ingest adjustment events".
+    SolvimonIngestAdjustment,
+    /// Solvimon "Ingest charge events".
+    SolvimonIngestCharge,
+    /// Solvimon "Ingest persist events".
+    SolvimonIngestPersist,
+    /// Solvimon "Calculate the costs for an event".
+    SolvimonCalculateCost,
+    /// Rebilly `POST /usages`.
+    RebillyCreateUsage,
+}
+
+impl EndpointId {
+    /// Every endpoint, in catalog order.
+    pub const ALL: [EndpointId; 5] = [
+        EndpointId::SolvimonIngestAdjustment,
+        EndpointId::SolvimonIngestCharge,
+        EndpointId::SolvimonIngestPersist,
+        EndpointId::SolvimonCalculateCost,
+        EndpointId::RebillyCreateUsage,
+    ];
+
+    /// The id as written in files and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndpointId::SolvimonIngestAdjustment => "solvimon.ingest-adjustment",
+            EndpointId::SolvimonIngestCharge => "solvimon.ingest-charge",
+            EndpointId::SolvimonIngestPersist => "solvimon.ingest-persist",
+            EndpointId::SolvimonCalculateCost => "solvimon.calculate-cost",
+            EndpointId::RebillyCreateUsage => "rebilly.create-usage",
+        }
+    }
+
+    /// The vendor.
+    pub const fn vendor(self) -> Vendor {
+        match self {
+            EndpointId::RebillyCreateUsage => Vendor::Rebilly,
+            _ => Vendor::Solvimon,
+        }
+    }
+}
+
+impl From<EndpointId> for &'static str {
+    fn from(id: EndpointId) -> Self {
+        id.as_str()
+    }
+}
+
+impl fmt::Display for EndpointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EndpointId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        EndpointId::ALL
+            .into_iter()
+            .find(|id| id.as_str() == s)
+            .ok_or_else(|| Error::UnknownEndpoint {
+                id: s.to_owned(),
+                known: EndpointId::ALL.map(EndpointId::as_str).join(", "),
+            })
+    }
+}
+
+/// API vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    /// Solvimon (Event API).
+    Solvimon,
+    /// Rebilly.
+    Rebilly,
+}
+
+impl Vendor {
+    /// Lower-case name (`solvimon`, `rebilly`), as used for credential entries.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Vendor::Solvimon => "solvimon",
+            Vendor::Rebilly => "rebilly",
+        }
+    }
+}
+
+impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a fact comes from vendor sources or is our inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// Verified in vendor docs, SDK or spec.
+    Verified,
+    /// Inferred; configurable.
+    Inferred,
+    /// Set by the user (a path override).
+    Overridden,
+}
+
+/// A base URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Server {
+    /// Base URL without trailing slash.
+    pub url: &'static str,
+    /// `sandbox` or `live`.
+    pub environment: &'static str,
+}
+
+/// A path, query or header parameter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    /// Name as sent.
+    pub name: &'static str,
+    /// JSON type of the value (`string`, `boolean`).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Whether the API requires it.
+    pub required: bool,
+    /// Default value, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// What it is for.
+    pub description: &'static str,
+}
+
+/// An authentication scheme: the header that carries the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthScheme {
+    /// Scheme name (`apiKey`, `bearer`).
+    pub scheme: &'static str,
+    /// Header name.
+    pub header: &'static str,
+    /// Value prefix (`Bearer `), empty when the header holds the key itself.
+    pub prefix: &'static str,
+}
+
+/// Relative paths of an endpoint's schema files under `schemas/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaFiles {
+    /// Request body schema.
+    pub request: String,
+    /// Response body schema.
+    pub response: String,
+    /// SimWorkflow `Http` task schema.
+    pub http_task: String,
+}
+
+/// One endpoint of the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Endpoint {
+    /// Stable id.
+    pub id: EndpointId,
+    /// Vendor.
+    pub vendor: Vendor,
+    /// Title of the vendor's reference page.
+    pub title: &'static str,
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path template after the server, e.g. `/v{version}/ingest/persist-data`.
+    pub path: String,
+    /// Whether the path is verified, inferred or overridden.
+    pub path_provenance: Provenance,
+    /// An optional leading path segment template (Rebilly `/organizations/{organizationId}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optional_prefix: Option<&'static str>,
+    /// Path parameters.
+    pub path_params: Vec<Param>,
+    /// Query parameters.
+    pub query_params: Vec<Param>,
+    /// Request headers besides authentication.
+    pub headers: Vec<Param>,
+    /// Base URLs (sandbox first).
+    pub servers: Vec<Server>,
+    /// Accepted authentication schemes (any one).
+    pub auth: Vec<AuthScheme>,
+    /// Permission the credential needs, if the vendor names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<&'static str>,
+    /// Status of a successful call.
+    pub success_status: u16,
+    /// Error statuses the vendor documents.
+    pub error_statuses: Vec<u16>,
+    /// The schema files.
+    pub schemas: SchemaFiles,
+}
+
+impl Endpoint {
+    /// The path as DESIGN.md writes it, with an optional prefix in brackets.
+    pub fn display_path(&self) -> String {
+        match self.optional_prefix {
+            Some(prefix) => format!("[{prefix}]{}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// An anchored regular expression matching this endpoint's URLs on any of its servers.
+    /// Path parameters match one segment, which may be a literal or a `${…}` placeholder.
+    pub fn url_pattern(&self) -> String {
+        let servers: Vec<String> = self.servers.iter().map(|s| regex::escape(s.url)).collect();
+        let mut out = format!("^(?:{})", servers.join("|"));
+        if let Some(prefix) = self.optional_prefix {
+            out.push_str(&format!("(?:{})?", template_regex(prefix)));
+        }
+        out.push_str(&template_regex(&self.path));
+        if !self.query_params.is_empty() {
+            let names: Vec<String> = self
+                .query_params
+                .iter()
+                .map(|p| regex::escape(p.name))
+                .collect();
+            out.push_str(&format!(
+                "(?:\\?(?:{})=[^&#]*(?:&(?:{})=[^&#]*)*)?",
+                names.join("|"),
+                names.join("|")
+            ));
+        }
+        out.push('$');
+        out
+    }
+}
+
+/// Turns a path template into a regex: literals escaped, `{param}` = one non-empty segment.
+fn template_regex(template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&regex::escape(&rest[..start]));
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |e| start + e + 1);
+        out.push_str("[^/?#]+");
+        rest = &rest[end..];
+    }
+    out.push_str(&regex::escape(rest));
+    out
+}
+
+/// The set of endpoints the connector knows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Catalog {
+    /// Endpoints in [`EndpointId::ALL`] order.
+    pub endpoints: Vec<Endpoint>,
+}
+
+const SOLVIMON_ERRORS: [u16; 5] = [400, 401, 403, 409, 500];
+
+fn solvimon(id: EndpointId, title: &'static str, path: &str, provenance: Provenance) -> Endpoint {
+    Endpoint {
+        id,
+        vendor: Vendor::Solvimon,
+        title,
+        method: "POST",
+        path: path.to_owned(),
+        path_provenance: provenance,
+        optional_prefix: None,
+        path_params: vec![Param {
+            name: "version",
+            kind: "string",
+            required: true,
+            default: Some(json!("1")),
+            description: "API version",
+        }],
+        query_params: vec![],
+        headers: vec![
+            Param {
+                name: "x-platform-id",
+                kind: "string",
+                required: false,
+                default: None,
+                description: "Platform ID.",
+            },
+            content_type(),
+        ],
+        servers: vec![
+            Server {
+                url: "https://test.api.solvimon.com",
+                environment: "sandbox",
+            },
+            Server {
+                url: "https://api.solvimon.com",
+                environment: "live",
+            },
+        ],
+        auth: vec![
+            AuthScheme {
+                scheme: "apiKey",
+                header: "X-API-KEY",
+                prefix: "",
+            },
+            AuthScheme {
+                scheme: "bearer",
+                header: "Authorization",
+                prefix: "Bearer ",
+            },
+        ],
+        permission: Some("METER_DATA.INGEST"),
+        success_status: 201,
+        error_statuses: SOLVIMON_ERRORS.to_vec(),
+        schemas: schema_files(id),
+    }
+}
+
+fn content_type() -> Param {
+    Param {
+        name: "Content-Type",
+        kind: "string",
+        required: true,
+        default: Some(json!("application/json")),
+        description: "The media type of the request body.",
+    }
+}
+
+fn schema_files(id: EndpointId) -> SchemaFiles {
+    SchemaFiles {
+        request: format!("{id}/request.schema.json"),
+        response: format!("{id}/response.schema.json"),
+        http_task: format!("{id}/http-task.schema.json"),
+    }
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl Catalog {
+    /// The built-in catalog of the five endpoints.
+    pub fn builtin() -> Self {
+        let mut calculate = solvimon(
+            EndpointId::SolvimonCalculateCost,
+            "Calculate the costs for an event",
+            "/v{version}/events/calculate",
+            Provenance::Verified,
+        );
+        calculate.query_params.push(Param {
+            name: "cost_prediction",
+            kind: "boolean",
+            required: false,
+            default: None,
+            description: "The option to return cost prediction.",
+        });
+        let rebilly = Endpoint {
+            id: EndpointId::RebillyCreateUsage,
+            vendor: Vendor::Rebilly,
+            title: "Creates a usage report",
+            method: "POST",
+            path: "/usages".to_owned(),
+            path_provenance: Provenance::Verified,
+            optional_prefix: Some("/organizations/{organizationId}"),
+            path_params: vec![Param {
+                name: "organizationId",
+                kind: "string",
+                required: false,
+                default: None,
+                description: "Organization; when absent the key's default organization is used.",
+            }],
+            query_params: vec![],
+            headers: vec![content_type()],
+            servers: vec![
+                Server {
+                    url: "https://api-sandbox.rebilly.com",
+                    environment: "sandbox",
+                },
+                Server {
+                    url: "https://api.rebilly.com",
+                    environment: "live",
+                },
+            ],
+            auth: vec![
+                AuthScheme {
+                    scheme: "apiKey",
+                    header: "REB-APIKEY",
+                    prefix: "",
+                },
+                AuthScheme {
+                    scheme: "bearer",
+                    header: "Authorization",
+                    prefix: "Bearer ",
+                },
+            ],
+            permission: None,
+            success_status: 201,
+            error_statuses: vec![401, 403, 409, 422, 429],
+            schemas: schema_files(EndpointId::RebillyCreateUsage),
+        };
+        Catalog {
+            endpoints: vec![
+                solvimon(
+                    EndpointId::SolvimonIngestAdjustment,
+                    "Ingest adjustment events",
+                    "/v{version}/ingest/adjustment-data",
+                    Provenance::Inferred,
+                ),
+                solvimon(
+                    EndpointId::SolvimonIngestCharge,
+                    "Ingest charge events",
+                    "/v{version}/ingest/charge-data",
+                    Provenance::Inferred,
+                ),
+                solvimon(
+                    EndpointId::SolvimonIngestPersist,
+                    "Ingest persist events",
+                    "/v{version}/ingest/persist-data",
+                    Provenance::Verified,
+                ),
+                calculate,
+                rebilly,
+            ],
+        }
+    }
+
+    /// The endpoint with this id (every id is present).
+    pub fn get(&self, id: EndpointId) -> &Endpoint {
+        self.endpoints
+            .iter()
+            .find(|e| e.id == id)
+            .expect("catalog holds every EndpointId")
+    }
+
+    /// Replaces an endpoint's path template, e.g. when Solvimon's charge path turns out to
+    /// differ from the inferred one. The template must start with `/` and may only use the
+    /// endpoint's declared path parameters.
+    pub fn override_path(&mut self, id: EndpointId, template: &str) -> Result<()> {
+        let err = |reason: String| Error::PathOverride {
+            id: id.to_string(),
+            reason,
+        };
+        if !template.starts_with('/') {
+            return Err(err(format!("`{template}` must start with `/`")));
+        }
+        if template.contains(['?', '#', ' ']) {
+            return Err(err(format!(
+                "`{template}` must be a path without query, fragment or spaces"
+            )));
+        }
+        let endpoint = self
+            .endpoints
+            .iter_mut()
+            .find(|e| e.id == id)
+            .expect("present");
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                return Err(err(format!("unclosed `{{` in `{template}`")));
+            };
+            let name = &rest[start + 1..start + len];
+            if !endpoint.path_params.iter().any(|p| p.name == name) {
+                let known: Vec<&str> = endpoint.path_params.iter().map(|p| p.name).collect();
+                return Err(err(format!(
+                    "unknown path parameter `{{{name}}}`; this endpoint has: {}",
+                    known.join(", ")
+                )));
+            }
+            rest = &rest[start + len + 1..];
+        }
+        endpoint.path = template.to_owned();
+        endpoint.path_provenance = Provenance::Overridden;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_unknown_ids_list_the_known_ones() {
+        for id in EndpointId::ALL {
+            assert_eq!(id.as_str().parse::<EndpointId>().unwrap(), id);
+        }
+        let err = "solvimon.nope"
+            .parse::<EndpointId>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rebilly.create-usage"), "{err}");
+    }
+
+    #[test]
+    fn url_patterns_accept_servers_and_placeholders_and_reject_other_hosts() {
+        let catalog = Catalog::builtin();
+        let re = |id| regex::Regex::new(&catalog.get(id).url_pattern()).unwrap();
+        let persist = re(EndpointId::SolvimonIngestPersist);
+        assert!(persist.is_match("https://test.api.solvimon.com/v1/ingest/persist-data"));
+        assert!(persist.is_match("https://api.solvimon.com/v${$.version}/ingest/persist-data"));
+        assert!(!persist.is_match("https://evil.example/v1/ingest/persist-data"));
+        assert!(!persist.is_match("https://api.solvimon.com/v1/ingest/charge-data"));
+        let calc = re(EndpointId::SolvimonCalculateCost);
+        assert!(calc.is_match("https://api.solvimon.com/v1/events/calculate?cost_prediction=true"));
+        assert!(!calc.is_match("https://api.solvimon.com/v1/events/calculate?other=1"));
+        let usage = re(EndpointId::RebillyCreateUsage);
+        assert!(usage.is_match("https://api-sandbox.rebilly.com/usages"));
+        assert!(usage.is_match("https://api.rebilly.com/organizations/${$.org}/usages"));
+        assert!(!usage.is_match("https://api.rebilly.com/organizations//usages"));
+    }
+
+    #[test]
+    fn path_override_replaces_inferred_paths_and_rejects_unknown_params() {
+        let mut catalog = Catalog::builtin();
+        catalog
+            .override_path(
+                EndpointId::SolvimonIngestCharge,
+                "/v{version}/events/charge",
+            )
+            .unwrap();
+        let charge = catalog.get(EndpointId::SolvimonIngestCharge);
+        assert_eq!(charge.path, "/v{version}/events/charge");
+        assert_eq!(charge.path_provenance, Provenance::Overridden);
+        let err = catalog
+            .override_path(EndpointId::SolvimonIngestCharge, "/v{ver}/x")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown path parameter `{ver}`"),
+            "{err}"
+        );
+        assert!(
+            catalog
+                .override_path(EndpointId::SolvimonIngestCharge, "v1/x")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! The library's one error type.
+//!
+//! Policy: errors name the thing the user gave (endpoint id, file path) and what was expected;
+//! they never carry secrets.
+
+use std::path::PathBuf;
+
+/// Everything the library can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An endpoint id that is not in the catalog.
+    #[error("unknown endpoint `{id}`; known endpoints: {known}")]
+    UnknownEndpoint {
+        /// The id given.
+        id: String,
+        /// Comma-separated list of valid ids.
+        known: String,
+    },
+    /// A path override that cannot be applied.
+    #[error("invalid path override for `{id}`: {reason}")]
+    PathOverride {
+        /// Endpoint id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "writing", …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A generated schema failed to compile (a bug in the generator).
+    #[error("schema {name} does not compile: {message}")]
+    SchemaCompile {
+        /// Which schema.
+        name: String,
+        /// The validator's message.
+        message: String,
+    },
+}
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,171 @@
+//! The `usage-connector` command line: catalog listing and schema generation.
+//!
+//! Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 the input is invalid or a
+//! check failed, 2 usage or I/O error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use usage_connector::catalog::{Catalog, EndpointId};
+use usage_connector::schemas;
+
+/// Report usage and ingest billing events (Solvimon, Rebilly) from workflow HTTP tasks safely.
+#[derive(Debug, Parser)]
+#[command(name = "usage-connector", version, about, long_about = None)]
+struct Cli {
+    /// Replace an endpoint's path template, e.g.
+    /// `solvimon.ingest-charge=/v{version}/ingest/charge-data` (repeatable). Use it when an
+    /// inferred path (charge, adjustment) turns out to differ.
+    #[arg(long = "path-override", value_name = "ID=TEMPLATE", global = true)]
+    path_overrides: Vec<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the catalog: endpoint ids, methods, paths, servers, auth and permissions.
+    Endpoints {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Write the JSON Schemas of every endpoint (request, response, SimWorkflow Http task),
+    /// the catalog index and the workflow-definition schema; or check them for drift.
+    Schemas {
+        /// Directory to write to (or to check).
+        #[arg(long, default_value = "schemas")]
+        out: PathBuf,
+        /// Write nothing; exit 1 and name each file that differs from what the code generates.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// Human-readable table.
+    Text,
+    /// JSON (the same document as `schemas/index.json`).
+    Json,
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: 2, error }
+    }
+}
+
+fn catalog(overrides: &[String]) -> anyhow::Result<Catalog> {
+    let mut catalog = Catalog::builtin();
+    for item in overrides {
+        let Some((id, template)) = item.split_once('=') else {
+            bail!("--path-override expects ID=TEMPLATE, got `{item}`");
+        };
+        let id: EndpointId = id.parse()?;
+        catalog.override_path(id, template)?;
+    }
+    Ok(catalog)
+}
+
+fn endpoints(catalog: &Catalog, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&schemas::index(catalog))?
+        ),
+        Format::Text => {
+            let mut out = String::new();
+            for e in &catalog.endpoints {
+                let servers: Vec<&str> = e.servers.iter().map(|s| s.url).collect();
+                let auth: Vec<&str> = e.auth.iter().map(|a| a.header).collect();
+                let query: Vec<&str> = e.query_params.iter().map(|p| p.name).collect();
+                out.push_str(&format!(
+                    "{id}\n  {title}\n  {method} {path}{query}  (path {prov:?}, success {status})\n  servers: {servers}\n  auth: {auth}{perm}\n",
+                    id = e.id,
+                    title = e.title,
+                    method = e.method,
+                    path = e.display_path(),
+                    query = if query.is_empty() { String::new() } else { format!("?{}=", query.join("=&")) },
+                    prov = e.path_provenance,
+                    status = e.success_status,
+                    servers = servers.join(", "),
+                    auth = auth.join(" or "),
+                    perm = e.permission.map(|p| format!("  (permission {p})")).unwrap_or_default(),
+                ));
+            }
+            out
+        }
+    })
+}
+
+fn run(cli: Cli) -> Result<String, Failure> {
+    let catalog = catalog(&cli.path_overrides)?;
+    match cli.command {
+        Command::Endpoints { format } => Ok(endpoints(&catalog, format)?),
+        Command::Schemas { out, check } => {
+            let files = schemas::generate(&catalog);
+            if check {
+                let drift = schemas::check(&out, &files).context("checking schemas")?;
+                if drift.is_empty() {
+                    return Ok(format!(
+                        "{} schema files up to date in {}\n",
+                        files.len(),
+                        out.display()
+                    ));
+                }
+                let list: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
+                return Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!(
+                        "{} schema file(s) differ from the code:\n{}\nrun `usage-connector schemas --out {}` to regenerate",
+                        drift.len(),
+                        list.join("\n"),
+                        out.display()
+                    ),
+                });
+            }
+            let written = schemas::write(&out, &files).context("writing schemas")?;
+            Ok(format!(
+                "wrote {} schema files to {}\n",
+                written.len(),
+                out.display()
+            ))
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(text) => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: writing output: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Err(Failure { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Typed requests and responses of the five endpoints, and the constrained field types they use.
+
+pub mod fields;
+pub mod rebilly;
+pub mod solvimon;

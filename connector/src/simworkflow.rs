@@ -1,0 +1,262 @@
+//! SimWorkflow's workflow-definition model (serde + schemars).
+//!
+//! Policy: the field names, task types and constraints are SimWorkflow's documented ones
+//! (`research/simworkflow.md`); every task also accepts the common fields `description`,
+//! `inputParameters`, `retry`, `nextTask`, `end` (SimWorkflow returns them null-filled).
+//! Unknown keys are rejected so a typo such as `nextTaks` is caught. Routing rules (exactly one
+//! of `nextTask`/`end`, targets exist, …) are checked by the validator, not the schema.
+//! `retry.maxDelaySeconds` and `retry.jitter` are connector extensions.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A workflow definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkflowDefinition {
+    /// Workflow definition name.
+    pub name: String,
+    /// Human-readable description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Name of the first task; must be a key of `tasks`.
+    pub start_task: String,
+    /// Tasks by name (names are unique and at most 80 characters).
+    #[schemars(extend("propertyNames" = { "minLength": 1, "maxLength": 80 }))]
+    pub tasks: BTreeMap<String, Task>,
+    /// Maximum run time in seconds; 0 = no timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub timeout_seconds: Option<u64>,
+    /// Id of the workflow definition to run when this one fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_workflow: Option<String>,
+}
+
+/// A task, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum Task {
+    /// Waits until completed by a user or a remote worker (locally: a registered handler).
+    Simple(SimpleTask),
+    /// Calls an HTTP API.
+    Http(HttpTask),
+    /// Runs branches concurrently, then continues with `nextTask`.
+    Parallel(ParallelTask),
+    /// Picks the next task by the first matching condition.
+    Decision(DecisionTask),
+    /// Ends the workflow (or a Parallel branch) with a status.
+    Terminate(TerminateTask),
+}
+
+impl Task {
+    /// The type name as written in definitions.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Task::Simple(_) => "Simple",
+            Task::Http(_) => "Http",
+            Task::Parallel(_) => "Parallel",
+            Task::Decision(_) => "Decision",
+            Task::Terminate(_) => "Terminate",
+        }
+    }
+}
+
+/// Retry settings (SimWorkflow's, plus the connector's `maxDelaySeconds` and `jitter`).
+///
+/// Delay before retry n (1-based) = `intervalSeconds × backoffRate^(n−1)`, capped by
+/// `maxDelaySeconds`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retry {
+    /// Seconds before the first retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub interval_seconds: Option<u32>,
+    /// Maximum number of retries; 0 = never retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_attempts: Option<u32>,
+    /// Multiplier of the delay on each retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub backoff_rate: Option<f64>,
+    /// Connector extension: upper bound of any single delay, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_delay_seconds: Option<u32>,
+    /// Connector extension: `full` (random in [0, delay]) or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Jitter>,
+}
+
+/// Jitter applied to retry delays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Jitter {
+    /// Uniformly random in `[0, delay]`.
+    Full,
+    /// Exactly the computed delay.
+    None,
+}
+
+/// HTTP methods an `Http` task may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(missing_docs)]
+pub enum HttpMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl HttpMethod {
+    /// The method as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+/// The request an `Http` task sends. `url`, header values and body leaves may hold `${…}`
+/// placeholders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequest {
+    /// Target URL.
+    #[schemars(length(min = 1))]
+    pub url: String,
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// Request headers (values are strings; placeholders produce strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// Declares a task struct with the fields every task type shares plus its own.
+macro_rules! task_struct {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $name {
+            /// Human-readable description.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub description: Option<String>,
+            /// Mapping of values from the workflow input or earlier task outputs.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub input_parameters: Option<Map<String, Value>>,
+            /// Retry settings.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub retry: Option<Retry>,
+            /// Name of the next task.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub next_task: Option<String>,
+            /// `true` ends the workflow (or the branch) after this task.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub end: Option<bool>,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+    };
+}
+
+task_struct!(
+    /// A `Simple` task.
+    SimpleTask {}
+);
+
+task_struct!(
+    /// An `Http` task.
+    HttpTask {
+        /// Id of saved credentials to authenticate the request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub credentials: Option<String>,
+        /// The request.
+        pub http_request: HttpRequest,
+        /// Connect timeout in seconds (default 5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("default" = 5))]
+        pub connection_timeout_seconds: Option<u32>,
+        /// Read timeout in seconds (default 10).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1), extend("default" = 10))]
+        pub read_timeout_seconds: Option<u32>,
+    }
+);
+
+/// One branch of a `Parallel` task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Branch {
+    /// First task of the branch.
+    pub start_task: String,
+    /// Tasks of the branch (names unique across the whole definition).
+    #[schemars(extend("propertyNames" = { "minLength": 1, "maxLength": 80 }))]
+    pub tasks: BTreeMap<String, Task>,
+}
+
+task_struct!(
+    /// A `Parallel` task.
+    ParallelTask {
+        /// Branches run concurrently.
+        #[schemars(length(min = 1))]
+        pub branches: Vec<Branch>,
+    }
+);
+
+/// A condition and the task it leads to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Choice {
+    /// A JavaScript-subset boolean expression over `$` (the previous task's output).
+    pub condition: String,
+    /// Task to run when the condition holds.
+    pub next_task: String,
+}
+
+task_struct!(
+    /// A `Decision` task.
+    DecisionTask {
+        /// Conditions in order; the first true one wins.
+        pub choices: Vec<Choice>,
+        /// Task to run when no condition holds.
+        pub default_task: String,
+    }
+);
+
+/// Terminal status of a `Terminate` task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TerminationStatus {
+    /// Ends the workflow (or branch) successfully.
+    Completed,
+    /// Ends the workflow as failed.
+    Failed,
+}
+
+task_struct!(
+    /// A `Terminate` task.
+    TerminateTask {
+        /// `Completed` or `Failed`.
+        pub termination_status: TerminationStatus,
+        /// The workflow output (same syntax as `inputParameters`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub workflow_output: Option<Map<String, Value>>,
+    }
+);
