@@ -16,6 +16,7 @@ pub mod error;
 pub mod model;
 pub mod schemas;
 pub mod simworkflow;
+pub mod validate;
 pub mod validators;
 
 pub use catalog::{Catalog, Endpoint, EndpointId, Vendor};

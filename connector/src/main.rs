@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use usage_connector::catalog::{Catalog, EndpointId};
 use usage_connector::schemas;
+use usage_connector::validate::{Diagnostic, validate_definition};
+use usage_connector::validators::Validators;
 
 /// Report usage and ingest billing events (Solvimon, Rebilly) from workflow HTTP tasks safely.
 #[derive(Debug, Parser)]
@@ -44,9 +46,27 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Check SimWorkflow workflow definitions: structure, routing, placeholders, and every Http
+    /// task against the catalog endpoint it calls. Reports all problems of all files.
+    ///
+    /// Folders are searched for `*.json`, skipping `examples/` folders (inputs live there).
+    /// Exit 0 when valid (warnings allowed), 1 when any definition is invalid, 2 on usage or
+    /// I/O errors.
+    Validate {
+        /// Definition files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Workflow input (JSON file): also resolve the placeholders of the tasks that receive
+        /// it and check the concrete requests, as the executor will before sending.
+        #[arg(long, value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Output format: compiler-style text, or a JSON array of diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// Human-readable table.
     Text,
@@ -54,15 +74,21 @@ enum Format {
     Json,
 }
 
-/// A failure with its exit code.
+/// A failure with its exit code. A `quiet` failure's text is data for stdout (e.g. the
+/// diagnostics of invalid definitions), not an error message.
 struct Failure {
     code: u8,
     error: anyhow::Error,
+    quiet: bool,
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
-        Failure { code: 2, error }
+        Failure {
+            code: 2,
+            error,
+            quiet: false,
+        }
     }
 }
 
@@ -109,9 +135,109 @@ fn endpoints(catalog: &Catalog, format: Format) -> anyhow::Result<String> {
     })
 }
 
+fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        if !meta.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut stack = vec![path.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in
+                std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+            {
+                let p = entry?.path();
+                if p.is_dir() {
+                    if p.file_name().is_some_and(|n| n != "examples") {
+                        stack.push(p);
+                    }
+                } else if p.extension().is_some_and(|e| e == "json") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn validate(
+    catalog: &Catalog,
+    paths: &[PathBuf],
+    input: Option<&PathBuf>,
+    format: Format,
+) -> Result<String, Failure> {
+    let input: Option<serde_json::Value> = match input {
+        Some(p) => {
+            let text =
+                std::fs::read(p).with_context(|| format!("reading input {}", p.display()))?;
+            Some(
+                serde_json::from_slice(&text)
+                    .with_context(|| format!("input {} is not JSON", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let validators = Validators::new(catalog).context("compiling schemas")?;
+    let files = definition_files(paths)?;
+    let mut reports = Vec::new();
+    for file in &files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        reports.push(validate_definition(
+            &file.display().to_string(),
+            &bytes,
+            &validators,
+            input.as_ref(),
+        ));
+    }
+    let invalid = reports.iter().filter(|r| r.has_errors()).count();
+    let out = if format == Format::Json {
+        let all: Vec<&Diagnostic> = reports.iter().flat_map(|r| &r.diagnostics).collect();
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&all).context("serializing diagnostics")?
+        )
+    } else {
+        let mut out = String::new();
+        let mut counts = [0usize; 3];
+        for r in &reports {
+            for d in &r.diagnostics {
+                counts[d.severity as usize] += 1;
+                out.push_str(&d.render(r.source.as_deref()));
+                out.push('\n');
+            }
+        }
+        out.push_str(&format!(
+            "{} file(s): {} invalid; {} error(s), {} warning(s), {} note(s)\n",
+            files.len(),
+            invalid,
+            counts[0],
+            counts[1],
+            counts[2]
+        ));
+        out
+    };
+    if invalid > 0 {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("{out}"),
+            quiet: true,
+        });
+    }
+    Ok(out)
+}
+
 fn run(cli: Cli) -> Result<String, Failure> {
     let catalog = catalog(&cli.path_overrides)?;
     match cli.command {
+        Command::Validate {
+            paths,
+            input,
+            format,
+        } => validate(&catalog, &paths, input.as_ref(), format),
         Command::Endpoints { format } => Ok(endpoints(&catalog, format)?),
         Command::Schemas { out, check } => {
             let files = schemas::generate(&catalog);
@@ -127,6 +253,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 let list: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
                 return Err(Failure {
                     code: 1,
+                    quiet: false,
                     error: anyhow::anyhow!(
                         "{} schema file(s) differ from the code:\n{}\nrun `usage-connector schemas --out {}` to regenerate",
                         drift.len(),
@@ -163,7 +290,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Err(Failure { code, error }) => {
+        Err(Failure {
+            code,
+            error,
+            quiet: true,
+        }) => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(error.to_string().as_bytes());
+            ExitCode::from(code)
+        }
+        Err(Failure {
+            code,
+            error,
+            quiet: false,
+        }) => {
             eprintln!("error: {error:#}");
             ExitCode::from(code)
         }

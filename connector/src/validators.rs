@@ -6,7 +6,8 @@
 
 use std::sync::OnceLock;
 
-use jsonschema::{PatternOptions, Validator};
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::{PatternOptions, ValidationError, Validator};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -38,32 +39,127 @@ pub fn compile(name: &str, schema: &Value) -> Result<Validator> {
         })
 }
 
-struct Compiled {
+/// Every compiled validator the crate uses, for one catalog.
+pub struct Validators {
+    catalog: Catalog,
     request: Vec<(EndpointId, Validator)>,
     http_task: Vec<(EndpointId, Validator)>,
+    task_types: Vec<(&'static str, Validator)>,
+    definition_shell: Validator,
 }
 
-fn compiled() -> &'static Compiled {
-    static COMPILED: OnceLock<Compiled> = OnceLock::new();
-    COMPILED.get_or_init(|| {
-        let catalog = Catalog::builtin();
-        let build = |name: &str, schema: Value| {
-            compile(name, &schema).unwrap_or_else(|e| panic!("generated schema must compile: {e}"))
-        };
-        Compiled {
-            request: EndpointId::ALL
-                .map(|id| (id, build(id.as_str(), schemas::request_schema(id))))
-                .into(),
-            http_task: EndpointId::ALL
-                .map(|id| {
-                    (
-                        id,
-                        build(id.as_str(), schemas::http_task_schema(catalog.get(id))),
-                    )
-                })
-                .into(),
+/// The task type names, in the order SimWorkflow documents them.
+pub const TASK_TYPES: [&str; 5] = ["Simple", "Http", "Parallel", "Decision", "Terminate"];
+
+/// A task type's schema with its `type` const added (the enum tag lives outside the struct).
+fn task_type_schema<T: schemars::JsonSchema>(type_name: &str) -> Value {
+    let mut schema = schemars::generate::SchemaSettings::draft2020_12()
+        .with_transform(schemars::transform::RestrictFormats::default())
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    schema["properties"]["type"] = serde_json::json!({ "const": type_name });
+    let obj = schema.as_object_mut().expect("object");
+    match obj.get_mut("required").and_then(Value::as_array_mut) {
+        Some(required) => required.insert(0, Value::String("type".into())),
+        None => {
+            obj.insert("required".into(), serde_json::json!(["type"]));
         }
-    })
+    }
+    // Nested tasks (Parallel branches) are checked one by one by the walker, not here.
+    if let Some(branch) = schema.pointer_mut("/$defs/Branch/properties/tasks") {
+        branch["additionalProperties"] = serde_json::json!({ "type": "object" });
+    }
+    schema
+}
+
+impl Validators {
+    /// Compiles every schema for `catalog` (a few milliseconds; do it once and reuse).
+    pub fn new(catalog: &Catalog) -> Result<Self> {
+        use crate::simworkflow::{DecisionTask, ParallelTask, SimpleTask, TerminateTask};
+        let mut request = Vec::new();
+        let mut http_task = Vec::new();
+        for endpoint in &catalog.endpoints {
+            let id = endpoint.id;
+            request.push((id, compile(id.as_str(), &schemas::request_schema(id))?));
+            http_task.push((
+                id,
+                compile(id.as_str(), &schemas::http_task_schema(endpoint))?,
+            ));
+        }
+        let task_types = vec![
+            (
+                "Simple",
+                compile("Simple", &task_type_schema::<SimpleTask>("Simple"))?,
+            ),
+            (
+                "Http",
+                compile(
+                    "Http",
+                    &task_type_schema::<crate::simworkflow::HttpTask>("Http"),
+                )?,
+            ),
+            (
+                "Parallel",
+                compile("Parallel", &task_type_schema::<ParallelTask>("Parallel"))?,
+            ),
+            (
+                "Decision",
+                compile("Decision", &task_type_schema::<DecisionTask>("Decision"))?,
+            ),
+            (
+                "Terminate",
+                compile("Terminate", &task_type_schema::<TerminateTask>("Terminate"))?,
+            ),
+        ];
+        let mut shell = schemas::workflow_definition_schema();
+        shell["properties"]["tasks"]["additionalProperties"] =
+            serde_json::json!({ "type": "object" });
+        let definition_shell = compile("workflow-definition", &shell)?;
+        Ok(Validators {
+            catalog: catalog.clone(),
+            request,
+            http_task,
+            task_types,
+            definition_shell,
+        })
+    }
+
+    /// The validators of the built-in catalog, compiled once per process.
+    pub fn builtin() -> &'static Validators {
+        static BUILTIN: OnceLock<Validators> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            Validators::new(&Catalog::builtin()).expect("generated schemas compile")
+        })
+    }
+
+    /// The catalog these validators were built for.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The request-body validator of an endpoint.
+    pub fn request(&self, id: EndpointId) -> &Validator {
+        find(&self.request, id)
+    }
+
+    /// The SimWorkflow `Http` task validator of an endpoint.
+    pub fn http_task(&self, id: EndpointId) -> &Validator {
+        find(&self.http_task, id)
+    }
+
+    /// The validator of a task type (`Simple`, `Http` (generic), …), if the name is one.
+    pub fn task_type(&self, name: &str) -> Option<&Validator> {
+        self.task_types
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The validator of a definition's top level (tasks are only required to be objects).
+    pub fn definition_shell(&self) -> &Validator {
+        &self.definition_shell
+    }
 }
 
 fn find(list: &[(EndpointId, Validator)], id: EndpointId) -> &Validator {
@@ -74,14 +170,14 @@ fn find(list: &[(EndpointId, Validator)], id: EndpointId) -> &Validator {
         .1
 }
 
-/// The compiled request-body validator of an endpoint.
+/// The compiled request-body validator of an endpoint (built-in catalog).
 pub fn request_validator(id: EndpointId) -> &'static Validator {
-    find(&compiled().request, id)
+    Validators::builtin().request(id)
 }
 
 /// The compiled `Http` task validator of an endpoint (built-in catalog paths).
 pub fn http_task_validator(id: EndpointId) -> &'static Validator {
-    find(&compiled().http_task, id)
+    Validators::builtin().http_task(id)
 }
 
 /// All violations of `instance` against `validator`, in document order.
@@ -97,6 +193,108 @@ pub fn violations(validator: &Validator, instance: &Value) -> Vec<Violation> {
 }
 
 /// Serde derives also read structs from arrays; bodies must be objects, as the schemas say.
+/// Like [`violations`], but an `anyOf`/`oneOf` failure is replaced by the errors of the branch
+/// that explains it: the branch the instance's type fits, never the placeholder or `null`
+/// branch. When no branch fits the type, one `type` violation lists the accepted types.
+/// Messages are capped at 300 characters (enums of 176 currencies stay readable).
+pub fn detailed_violations(validator: &Validator, instance: &Value) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for e in validator.iter_errors(instance) {
+        unfold(&e, &mut out);
+    }
+    out
+}
+
+fn cap(message: String) -> String {
+    if message.chars().count() <= 300 {
+        return message;
+    }
+    let mut short: String = message.chars().take(297).collect();
+    short.push('…');
+    short
+}
+
+fn violation(e: &ValidationError<'_>) -> Violation {
+    Violation {
+        pointer: e.instance_path().as_str().to_owned(),
+        keyword: e.kind().keyword().to_owned(),
+        message: cap(e.to_string()),
+    }
+}
+
+fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
+    let branches = match e.kind() {
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            context
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            // One violation per unknown key, pointing at the key itself.
+            for key in unexpected {
+                out.push(Violation {
+                    pointer: format!(
+                        "{}/{}",
+                        e.instance_path().as_str(),
+                        key.replace('~', "~0").replace('/', "~1")
+                    ),
+                    keyword: "additionalProperties".into(),
+                    message: format!("unknown field `{key}`"),
+                });
+            }
+            return;
+        }
+        _ => return out.push(violation(e)),
+    };
+    let here = e.instance_path().as_str();
+    let is_placeholder = |b: &[ValidationError<'_>]| {
+        b.iter().any(|x| {
+            x.schema_path().as_str().contains("placeholder")
+                || x.evaluation_path().as_str().contains("placeholder")
+        })
+    };
+    let is_type_mismatch = |b: &[ValidationError<'_>]| {
+        b.iter().any(|x| {
+            x.instance_path().as_str() == here
+                && matches!(x.kind(), ValidationErrorKind::Type { .. })
+        })
+    };
+    if let Some(best) = branches
+        .iter()
+        .find(|b| !is_placeholder(b) && !is_type_mismatch(b))
+    {
+        best.iter().for_each(|x| unfold(x, out));
+        return;
+    }
+    let mut types: Vec<String> = branches
+        .iter()
+        .filter(|b| !is_placeholder(b))
+        .flatten()
+        .filter(|x| matches!(x.kind(), ValidationErrorKind::Type { .. }))
+        .filter_map(|x| {
+            x.to_string()
+                .split_once(" is not of type ")
+                .map(|(_, t)| t.to_owned())
+        })
+        .collect();
+    types.dedup();
+    if types.is_empty() {
+        return out.push(violation(e));
+    }
+    let placeholder = if branches.iter().any(|b| is_placeholder(b)) {
+        " (or a `${…}` placeholder)"
+    } else {
+        ""
+    };
+    let found: String = e.instance().to_string().chars().take(80).collect();
+    out.push(Violation {
+        pointer: here.to_owned(),
+        keyword: "type".into(),
+        message: cap(format!(
+            "{found} is not of type {}{placeholder}",
+            types.join(" or ")
+        )),
+    });
+}
+
 fn de<T: DeserializeOwned>(value: &Value) -> std::result::Result<(), String> {
     if !value.is_object() {
         return Err(format!(

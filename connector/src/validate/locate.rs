@@ -1,0 +1,188 @@
+//! Maps RFC 6901 pointers to line and column in the JSON text they came from.
+//!
+//! Policy: one linear scan, only when a file has diagnostics; iterative (no recursion), so any
+//! nesting depth is safe. Lines and columns are 1-based; columns count characters.
+
+use std::collections::{HashMap, HashSet};
+
+/// Escapes one pointer token (`~` → `~0`, `/` → `~1`).
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Appends a token to a pointer.
+pub fn child(pointer: &str, token: &str) -> String {
+    format!("{pointer}/{}", escape_token(token))
+}
+
+enum Frame {
+    Object {
+        pointer: String,
+        key: Option<String>,
+    },
+    Array {
+        pointer: String,
+        index: usize,
+    },
+}
+
+/// Finds the position of the value at each wanted pointer (for an object member, the position of
+/// its key, which is where a reader looks). Pointers not found are absent from the map.
+pub fn positions(text: &str, wanted: &HashSet<String>) -> HashMap<String, (usize, usize)> {
+    let mut found = HashMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
+    let mut stack: Vec<Frame> = Vec::new();
+    // Position of the last object key read, so a member's value is located at its key.
+    let mut key_pos = (1, 1);
+    let record =
+        |pointer: &str, pos: (usize, usize), found: &mut HashMap<String, (usize, usize)>| {
+            if wanted.contains(pointer) && !found.contains_key(pointer) {
+                found.insert(pointer.to_owned(), pos);
+            }
+        };
+    let current = |stack: &[Frame],
+                   key_pos: (usize, usize),
+                   here: (usize, usize)|
+     -> (String, (usize, usize)) {
+        match stack.last() {
+            None => (String::new(), here),
+            Some(Frame::Object { pointer, key }) => {
+                (child(pointer, key.as_deref().unwrap_or_default()), key_pos)
+            }
+            Some(Frame::Array { pointer, index }) => (child(pointer, &index.to_string()), here),
+        }
+    };
+    let mut expecting_key = false;
+    while i < chars.len() {
+        let c = chars[i];
+        let here = (line, col);
+        match c {
+            '\n' => {
+                line += 1;
+                col = 0;
+            }
+            '{' | '[' => {
+                let (pointer, pos) = current(&stack, key_pos, here);
+                record(&pointer, pos, &mut found);
+                if c == '{' {
+                    stack.push(Frame::Object { pointer, key: None });
+                    expecting_key = true;
+                } else {
+                    stack.push(Frame::Array { pointer, index: 0 });
+                }
+            }
+            '}' | ']' => {
+                stack.pop();
+                expecting_key = false;
+            }
+            ',' => match stack.last_mut() {
+                Some(Frame::Array { index, .. }) => *index += 1,
+                Some(Frame::Object { .. }) => expecting_key = true,
+                None => {}
+            },
+            ':' => expecting_key = false,
+            '"' => {
+                let start = here;
+                let mut s = String::new();
+                i += 1;
+                col += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        i += 1;
+                        col += 1;
+                        s.push(match chars[i] {
+                            'n' => '\n',
+                            't' => '\t',
+                            'r' => '\r',
+                            'b' => '\u{8}',
+                            'f' => '\u{c}',
+                            'u' => {
+                                let hex: String = chars
+                                    .get(i + 1..i + 5)
+                                    .map(|h| h.iter().collect())
+                                    .unwrap_or_default();
+                                i += 4;
+                                col += 4;
+                                u32::from_str_radix(&hex, 16)
+                                    .ok()
+                                    .and_then(char::from_u32)
+                                    .unwrap_or('\u{fffd}')
+                            }
+                            other => other,
+                        });
+                    } else {
+                        s.push(chars[i]);
+                    }
+                    i += 1;
+                    col += 1;
+                }
+                if expecting_key {
+                    if let Some(Frame::Object { key, .. }) = stack.last_mut() {
+                        *key = Some(s);
+                    }
+                    key_pos = start;
+                    expecting_key = false;
+                } else {
+                    let (pointer, pos) = current(&stack, key_pos, start);
+                    record(&pointer, pos, &mut found);
+                }
+            }
+            c if c.is_whitespace() => {}
+            _ => {
+                // A scalar literal: number, true, false, null.
+                let (pointer, pos) = current(&stack, key_pos, here);
+                record(&pointer, pos, &mut found);
+                while i + 1 < chars.len()
+                    && !matches!(chars[i + 1], ',' | '}' | ']' | '\n' | ' ' | '\t' | '\r')
+                {
+                    i += 1;
+                    col += 1;
+                }
+            }
+        }
+        i += 1;
+        col += 1;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_keys_values_and_array_items() {
+        let text = "{\n  \"a\": {\"b c\": [1, {\"d/e\": \"x\"}]},\n  \"f\": null\n}";
+        let wanted: HashSet<String> = [
+            "",
+            "/a",
+            "/a/b c",
+            "/a/b c/1",
+            "/a/b c/1/d~1e",
+            "/f",
+            "/missing",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let found = positions(text, &wanted);
+        assert_eq!(found[""], (1, 1));
+        assert_eq!(found["/a"], (2, 3));
+        assert_eq!(found["/a/b c"], (2, 9));
+        assert_eq!(found["/a/b c/1"], (2, 20));
+        assert_eq!(found["/a/b c/1/d~1e"], (2, 21));
+        assert_eq!(found["/f"], (3, 3));
+        assert!(!found.contains_key("/missing"));
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let text = format!("{}{}", "[".repeat(3_000), "]".repeat(3_000));
+        let wanted: HashSet<String> = ["/0/0".to_owned()].into();
+        assert_eq!(positions(&text, &wanted)["/0/0"], (1, 3));
+    }
+}

@@ -1,0 +1,359 @@
+//! `${…}` placeholders: parsing and resolution over a task input.
+//!
+//! Policy (SimWorkflow, with Amazon States Language semantics where it is silent):
+//! - a placeholder holds a JSONPath of the subset `$`, `.key`, `['key']` / `["key"]` (any
+//!   characters but the quote), `[index]`; `${jsonata:…}` and strings starting `jsonata:` are
+//!   JSONata expressions, recognised but not evaluated;
+//! - `$${` is an escape for a literal `${`;
+//! - a string that is exactly one placeholder keeps the JSON type of the value it resolves to;
+//!   a placeholder inside text interpolates as text (strings raw, other values as JSON).
+
+use serde_json::Value;
+
+/// One step of a JSONPath.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `.key` or `['key']`.
+    Key(String),
+    /// `[n]`.
+    Index(usize),
+}
+
+/// A parsed JSONPath (`$` followed by steps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPath {
+    /// The text as written, e.g. `$.a['b c'][0]`.
+    pub text: String,
+    /// The steps after `$`.
+    pub steps: Vec<Step>,
+}
+
+/// A piece of an interpolated string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Literal text (escapes already applied).
+    Text(String),
+    /// A placeholder.
+    Path(JsonPath),
+    /// A `${jsonata:…}` expression.
+    Jsonata(String),
+}
+
+/// What a string in a definition means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Template {
+    /// No placeholder: the string itself (with `$${` unescaped).
+    Literal(String),
+    /// Exactly one placeholder: the referenced value, JSON type kept.
+    Whole(JsonPath),
+    /// Text with placeholders: always a string.
+    Interpolated(Vec<Part>),
+    /// A JSONata expression (`jsonata:` prefix or `${jsonata:…}` alone).
+    Jsonata(String),
+}
+
+impl Template {
+    /// Whether the value is only known at run time.
+    pub fn is_dynamic(&self) -> bool {
+        !matches!(self, Template::Literal(_))
+    }
+}
+
+/// A malformed placeholder: where in the string (character offset) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceholderError {
+    /// Character offset of the `${` that starts the bad placeholder.
+    pub offset: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+fn parse_path(text: &str) -> Result<JsonPath, String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.first() != Some(&'$') {
+        return Err(format!(
+            "`{text}` is not a JSONPath: it must start with `$` (e.g. `$.quantity`)"
+        ));
+    }
+    let mut steps = Vec::new();
+    let mut i = 1;
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                let start = i + 1;
+                let mut end = start;
+                while end < chars.len() && !matches!(chars[end], '.' | '[') {
+                    if chars[end].is_whitespace() {
+                        return Err(format!(
+                            "`{text}`: a dotted key cannot contain spaces; write `['key with spaces']`"
+                        ));
+                    }
+                    end += 1;
+                }
+                if end == start {
+                    let what = if chars.get(start) == Some(&'.') {
+                        "recursive descent `..` is not supported"
+                    } else {
+                        "empty key after `.`"
+                    };
+                    return Err(format!("`{text}`: {what}"));
+                }
+                steps.push(Step::Key(chars[start..end].iter().collect()));
+                i = end;
+            }
+            '[' => {
+                let Some(close) = chars[i..].iter().position(|&c| c == ']').map(|p| p + i) else {
+                    return Err(format!("`{text}`: `[` without `]`"));
+                };
+                let inner: String = chars[i + 1..close].iter().collect();
+                let quoted = (inner.starts_with('\'') && inner.ends_with('\''))
+                    || (inner.starts_with('"') && inner.ends_with('"'));
+                if quoted && inner.len() >= 2 {
+                    steps.push(Step::Key(inner[1..inner.len() - 1].to_owned()));
+                } else if let Ok(n) = inner.parse::<usize>() {
+                    steps.push(Step::Index(n));
+                } else {
+                    return Err(format!(
+                        "`{text}`: `[{inner}]` is not supported; use `[0]` for an index or `['key']` for a key"
+                    ));
+                }
+                i = close + 1;
+            }
+            c => {
+                return Err(format!(
+                    "`{text}`: unexpected `{c}`; expected `.key`, `['key']` or `[index]`"
+                ));
+            }
+        }
+    }
+    Ok(JsonPath {
+        text: text.to_owned(),
+        steps,
+    })
+}
+
+/// Parses a string from a definition.
+pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
+    if let Some(expr) = s.strip_prefix("jsonata:") {
+        return Ok(Template::Jsonata(expr.to_owned()));
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut parts: Vec<Part> = Vec::new();
+    let mut text = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '$' && chars.get(i + 1) == Some(&'$') && chars.get(i + 2) == Some(&'{') {
+            text.push_str("${");
+            i += 3;
+            continue;
+        }
+        if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+            let start = i;
+            // Find the closing brace, skipping quoted bracket keys.
+            let mut j = i + 2;
+            let mut quote: Option<char> = None;
+            while j < chars.len() {
+                match (quote, chars[j]) {
+                    (Some(q), c) if c == q => quote = None,
+                    (None, '\'' | '"') => quote = Some(chars[j]),
+                    (None, '}') => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if j >= chars.len() {
+                return Err(PlaceholderError {
+                    offset: start,
+                    message: "unbalanced placeholder: `${` without a closing `}` (write `$${` for a literal `${`)".into(),
+                });
+            }
+            let inner: String = chars[i + 2..j].iter().collect();
+            let inner = inner.trim();
+            if inner.is_empty() {
+                return Err(PlaceholderError {
+                    offset: start,
+                    message: "empty placeholder `${}`; expected a JSONPath such as `${$.quantity}`"
+                        .into(),
+                });
+            }
+            if !text.is_empty() {
+                parts.push(Part::Text(std::mem::take(&mut text)));
+            }
+            if let Some(expr) = inner.strip_prefix("jsonata:") {
+                parts.push(Part::Jsonata(expr.to_owned()));
+            } else {
+                let path = parse_path(inner).map_err(|message| PlaceholderError {
+                    offset: start,
+                    message,
+                })?;
+                parts.push(Part::Path(path));
+            }
+            i = j + 1;
+            continue;
+        }
+        text.push(chars[i]);
+        i += 1;
+    }
+    if parts.is_empty() {
+        return Ok(Template::Literal(text));
+    }
+    if !text.is_empty() {
+        parts.push(Part::Text(text));
+    }
+    Ok(match parts.as_slice() {
+        [Part::Path(p)] => Template::Whole(p.clone()),
+        [Part::Jsonata(e)] => Template::Jsonata(e.clone()),
+        _ => Template::Interpolated(parts),
+    })
+}
+
+/// Why a placeholder could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// The path names nothing in the input.
+    Missing(String),
+    /// A JSONata expression (not evaluated by this connector).
+    Jsonata,
+}
+
+/// Follows a path in `input`.
+pub fn lookup<'a>(path: &JsonPath, input: &'a Value) -> Option<&'a Value> {
+    path.steps.iter().try_fold(input, |v, step| match step {
+        Step::Key(k) => v.get(k.as_str()),
+        Step::Index(n) => v.get(*n),
+    })
+}
+
+/// Resolves a template against a task input.
+pub fn resolve(template: &Template, input: &Value) -> Result<Value, Unresolved> {
+    let get = |p: &JsonPath| {
+        lookup(p, input)
+            .cloned()
+            .ok_or_else(|| Unresolved::Missing(p.text.clone()))
+    };
+    match template {
+        Template::Literal(s) => Ok(Value::String(s.clone())),
+        Template::Whole(p) => get(p),
+        Template::Jsonata(_) => Err(Unresolved::Jsonata),
+        Template::Interpolated(parts) => {
+            let mut out = String::new();
+            for part in parts {
+                match part {
+                    Part::Text(t) => out.push_str(t),
+                    Part::Jsonata(_) => return Err(Unresolved::Jsonata),
+                    Part::Path(p) => match get(p)? {
+                        Value::String(s) => out.push_str(&s),
+                        other => out.push_str(&other.to_string()),
+                    },
+                }
+            }
+            Ok(Value::String(out))
+        }
+    }
+}
+
+/// Resolves every string of `value` (keys are not templated).
+pub fn resolve_value(value: &Value, input: &Value) -> Result<Value, Unresolved> {
+    Ok(match value {
+        Value::String(s) => match parse(s) {
+            Ok(t) => resolve(&t, input)?,
+            Err(_) => value.clone(),
+        },
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve_value(v, input))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), resolve_value(v, input)?)))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!(parse("plain").unwrap(), Template::Literal("plain".into()));
+        assert_eq!(
+            parse("cost $${x}").unwrap(),
+            Template::Literal("cost ${x}".into())
+        );
+        assert!(matches!(parse("${$}").unwrap(), Template::Whole(p) if p.steps.is_empty()));
+        let Template::Whole(p) = parse("${$.a['b c'][2].d}").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            p.steps,
+            vec![
+                Step::Key("a".into()),
+                Step::Key("b c".into()),
+                Step::Index(2),
+                Step::Key("d".into())
+            ]
+        );
+        assert!(
+            matches!(parse("evt-${$.id}-x").unwrap(), Template::Interpolated(parts) if parts.len() == 3)
+        );
+        assert_eq!(
+            parse("jsonata:$sum(x)").unwrap(),
+            Template::Jsonata("$sum(x)".into())
+        );
+        assert_eq!(
+            parse("${jsonata:$.a + 1}").unwrap(),
+            Template::Jsonata("$.a + 1".into())
+        );
+        assert!(
+            matches!(parse("${$['a}b']}").unwrap(), Template::Whole(p) if p.steps == vec![Step::Key("a}b".into())])
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_placeholders_with_a_reason() {
+        for (s, needle) in [
+            ("${$.a", "unbalanced"),
+            ("x ${}", "empty placeholder"),
+            ("${a.b}", "must start with `$`"),
+            ("${$..a}", "recursive descent"),
+            ("${$.}", "empty key"),
+            ("${$[x]}", "is not supported"),
+            ("${$.a b}", "spaces"),
+        ] {
+            let err = parse(s).unwrap_err();
+            assert!(err.message.contains(needle), "{s}: {}", err.message);
+        }
+        assert_eq!(parse("ab${$.").unwrap_err().offset, 2);
+    }
+
+    #[test]
+    fn resolution_keeps_types_for_whole_values_and_interpolates_text() {
+        let input = json!({"q": 5.125, "id": "a1", "n": [1, {"k": true}], "sp ace": "s"});
+        assert_eq!(
+            resolve_value(&json!("${$.q}"), &input).unwrap(),
+            json!(5.125)
+        );
+        assert_eq!(
+            resolve_value(&json!("evt-${$.id}-${$.q}"), &input).unwrap(),
+            json!("evt-a1-5.125")
+        );
+        assert_eq!(
+            resolve_value(&json!({"x": ["${$.n[1].k}", "${$['sp ace']}"]}), &input).unwrap(),
+            json!({"x": [true, "s"]})
+        );
+        assert_eq!(
+            resolve_value(&json!("${$.nope}"), &input),
+            Err(Unresolved::Missing("$.nope".into()))
+        );
+        assert_eq!(
+            resolve_value(&json!("jsonata:1"), &input),
+            Err(Unresolved::Jsonata)
+        );
+    }
+}
