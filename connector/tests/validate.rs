@@ -1,0 +1,317 @@
+//! `validate`: the corpus under `tests/workflows/` (one invalid definition per rule, valid ones
+//! with every placeholder form) with snapshot-tested diagnostics; run-time checks with an
+//! input; bad input; a proptest that mutates the samples and finds no panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use usage_connector::catalog::EndpointId;
+use usage_connector::validate::{
+    MAX_DEFINITION_BYTES, Report, Severity, validate_definition, validate_request,
+};
+use usage_connector::validators::Validators;
+
+fn corpus(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/workflows")
+        .join(kind);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn check(path: &Path, input: Option<&Value>) -> Report {
+    let name = path.file_name().unwrap().to_string_lossy();
+    validate_definition(
+        &name,
+        &std::fs::read(path).unwrap(),
+        Validators::builtin(),
+        input,
+    )
+}
+
+/// One line per diagnostic: severity, code, pointer, line:column.
+fn summary(report: &Report) -> String {
+    report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {} {}:{}",
+                d.severity.as_str(),
+                d.code,
+                d.pointer,
+                d.line.unwrap_or(0),
+                d.column.unwrap_or(0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_invalid_definition_is_rejected_with_located_diagnostics() {
+    let files = corpus("invalid");
+    assert!(
+        files.len() >= 30,
+        "the corpus needs at least 30 invalid definitions, has {}",
+        files.len()
+    );
+    for path in files {
+        let report = check(&path, None);
+        assert!(report.has_errors(), "{} was accepted", path.display());
+        for d in &report.diagnostics {
+            assert!(
+                d.line.is_some() && d.column.is_some(),
+                "{}: {d:?} has no position",
+                path.display()
+            );
+        }
+        let name = format!("invalid__{}", path.file_stem().unwrap().to_string_lossy());
+        insta::assert_snapshot!(name, summary(&report));
+    }
+}
+
+#[test]
+fn every_valid_definition_is_accepted() {
+    let files = corpus("valid");
+    assert!(files.len() >= 5);
+    for path in files {
+        let report = check(&path, None);
+        assert!(
+            !report.has_errors(),
+            "{}:\n{}",
+            path.display(),
+            summary(&report)
+        );
+        let name = format!("valid__{}", path.file_stem().unwrap().to_string_lossy());
+        insta::assert_snapshot!(name, summary(&report));
+    }
+}
+
+#[test]
+fn text_output_reads_like_a_compiler() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/workflows/invalid/quantity-four-decimals.json");
+    let report = check(&path, None);
+    let text: String = report
+        .diagnostics
+        .iter()
+        .map(|d| d.render(report.source.as_deref()))
+        .collect();
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn run_time_check_resolves_placeholders_and_validates_the_concrete_request() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/workflows/valid/rebilly-usage-placeholders.json");
+    let input = json!({"organizationId": "org_1", "subscriptionId": "sub_1", "quantity": 1.2345, "usageTime": "2025-05-01T12:00:00Z"});
+    let report = check(&path, Some(&input));
+    let errors: Vec<_> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", summary(&report));
+    assert_eq!(errors[0].code, "E-REQUEST");
+    assert_eq!(
+        errors[0].pointer,
+        "/tasks/Report usage/httpRequest/body/quantity"
+    );
+    assert_eq!(errors[0].endpoint.as_deref(), Some("rebilly.create-usage"));
+    assert_eq!(errors[0].line, Some(18));
+    assert!(
+        errors[0].hint.as_deref().unwrap().contains("1.234"),
+        "{:?}",
+        errors[0].hint
+    );
+
+    let good = json!({"organizationId": "org_1", "subscriptionId": "sub_1", "quantity": 12.5, "usageTime": ""});
+    assert!(!check(&path, Some(&good)).has_errors());
+
+    let missing = json!({"organizationId": "org_1", "quantity": 1});
+    let report = check(&path, Some(&missing));
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "E-INPUT-MISSING" && d.message.contains("$.subscriptionId")),
+        "{}",
+        summary(&report)
+    );
+}
+
+#[test]
+fn validate_request_reports_pointer_and_hint() {
+    assert_eq!(
+        validate_request(
+            EndpointId::RebillyCreateUsage,
+            &json!({"subscriptionId": "s", "quantity": 5.125})
+        ),
+        Ok(())
+    );
+    let errs = validate_request(
+        EndpointId::RebillyCreateUsage,
+        &json!({"subscriptionId": "s", "quantity": 1.2355}),
+    )
+    .unwrap_err();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].pointer, "/quantity");
+    assert_eq!(errs[0].code, "E-REQUEST");
+    assert_eq!(
+        errs[0].hint.as_deref(),
+        Some("quantity allows at most 3 decimals: 1.236, or set a rounding policy")
+    );
+    let errs =
+        validate_request(EndpointId::SolvimonIngestPersist, &json!({"pricing_id": 1})).unwrap_err();
+    assert!(errs.len() >= 5, "{errs:?}");
+}
+
+#[test]
+fn bad_input_gives_a_clear_error_never_a_panic() {
+    let v = Validators::builtin();
+    let huge = vec![b' '; MAX_DEFINITION_BYTES + 1];
+    let r = validate_definition("huge.json", &huge, v, None);
+    assert_eq!(r.diagnostics[0].code, "E-TOO-LARGE");
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let r = validate_definition("deep.json", deep.as_bytes(), v, None);
+    assert_eq!(r.diagnostics[0].code, "E-JSON");
+    assert!(
+        r.diagnostics[0].message.contains("recursion limit"),
+        "{:?}",
+        r.diagnostics[0]
+    );
+    let r = validate_definition("bad.json", b"{\"name\": \"x\",\n  \"tasks\": }", v, None);
+    assert_eq!(
+        (r.diagnostics[0].code.as_str(), r.diagnostics[0].line),
+        ("E-JSON", Some(2))
+    );
+    let r = validate_definition("bin.json", &[0x7b, 0xff, 0xfe, 0x7d], v, None);
+    assert_eq!(
+        (r.diagnostics[0].code.as_str(), r.diagnostics[0].column),
+        ("E-UTF8", Some(2))
+    );
+    for root in ["[]", "42", "null", "\"x\""] {
+        assert_eq!(
+            validate_definition("r.json", root.as_bytes(), v, None).diagnostics[0].code,
+            "E-ROOT"
+        );
+    }
+}
+
+fn samples() -> Vec<Vec<u8>> {
+    corpus("valid")
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Byte-level mutations (flip, delete, insert) of the sample definitions never panic.
+    #[test]
+    fn mutated_bytes_never_panic(sample in 0usize..5, edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8)) {
+        let mut bytes = samples()[sample].clone();
+        for (at, byte, op) in edits {
+            let len = bytes.len();
+            let i = at.index(len.max(1));
+            match op {
+                0 if len > 0 => bytes[i.min(len - 1)] = byte,
+                1 if len > 0 => { bytes.remove(i.min(len - 1)); }
+                _ => bytes.insert(i.min(len), byte),
+            }
+        }
+        let _ = validate_definition("m.json", &bytes, Validators::builtin(), Some(&json!({"quantity": 1})));
+    }
+
+    /// Value-level mutations (replace any node with another JSON value) never panic.
+    #[test]
+    fn mutated_values_never_panic(sample in 0usize..5, pick in any::<prop::sample::Index>(), replacement in prop_oneof![
+        Just(json!(null)), Just(json!(0)), Just(json!(-1.5)), Just(json!("${")), Just(json!("${$.x}")),
+        Just(json!([])), Just(json!({})), Just(json!("Http")), Just(json!({"type": "Parallel", "branches": [{}]})),
+        Just(json!(true)), Just(json!("x".repeat(300)))]) {
+        let mut value: Value = serde_json::from_slice(&samples()[sample]).unwrap();
+        let mut pointers = Vec::new();
+        collect(&value, String::new(), &mut pointers);
+        let target = pick.get(&pointers).clone();
+        if target.is_empty() { value = replacement; } else { *value.pointer_mut(&target).unwrap() = replacement; }
+        let bytes = serde_json::to_vec_pretty(&value).unwrap();
+        let _ = validate_definition("m.json", &bytes, Validators::builtin(), Some(&json!({"subscriptionId": 1})));
+    }
+}
+
+fn collect(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, c)| {
+            collect(
+                c,
+                format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                out,
+            )
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, c)| collect(c, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn cli_reports_all_files_and_uses_the_documented_exit_codes() {
+    let bin = env!("CARGO_BIN_EXE_usage-connector");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/workflows");
+    let out = Command::new(bin)
+        .args(["validate", "--format", "json"])
+        .arg(root.join("invalid"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let files: std::collections::HashSet<&str> =
+        all.iter().map(|d| d["file"].as_str().unwrap()).collect();
+    assert_eq!(
+        files.len(),
+        corpus("invalid").len(),
+        "every file reported in one run"
+    );
+    for key in [
+        "file", "task", "endpoint", "pointer", "line", "column", "severity", "code", "message",
+    ] {
+        assert!(all[0].get(key).is_some(), "missing {key} in {}", all[0]);
+    }
+    let out = Command::new(bin)
+        .arg("validate")
+        .arg(root.join("valid"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("warning[W-UNREACHABLE]"));
+    let out = Command::new(bin)
+        .args(["validate", "no/such/file.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(bin)
+        .args(["validate", "--input"])
+        .arg(root.join("examples/rebilly-usage-placeholders.input.json"))
+        .arg(root.join("valid/rebilly-usage-placeholders.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("error[E-REQUEST]"));
+}
