@@ -46,6 +46,7 @@ pub struct Validators {
     http_task: Vec<(EndpointId, Validator)>,
     task_types: Vec<(&'static str, Validator)>,
     definition_shell: Validator,
+    url_patterns: Vec<(EndpointId, regex::Regex)>,
 }
 
 /// The task type names, in the order SimWorkflow documents them.
@@ -116,12 +117,23 @@ impl Validators {
         shell["properties"]["tasks"]["additionalProperties"] =
             serde_json::json!({ "type": "object" });
         let definition_shell = compile("workflow-definition", &shell)?;
+        let url_patterns = catalog
+            .endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.id,
+                    regex::Regex::new(&e.url_pattern()).expect("url patterns are escaped"),
+                )
+            })
+            .collect();
         Ok(Validators {
             catalog: catalog.clone(),
             request,
             http_task,
             task_types,
             definition_shell,
+            url_patterns,
         })
     }
 
@@ -154,6 +166,15 @@ impl Validators {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v)
+    }
+
+    /// The endpoints whose servers and path match `url` (any method), in catalog order.
+    pub fn endpoints_for_url(&self, url: &str) -> Vec<&crate::catalog::Endpoint> {
+        self.url_patterns
+            .iter()
+            .filter(|(_, re)| re.is_match(url))
+            .map(|(id, _)| self.catalog.get(*id))
+            .collect()
     }
 
     /// The validator of a definition's top level (tasks are only required to be objects).

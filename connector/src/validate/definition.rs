@@ -216,6 +216,9 @@ fn schema_diagnostics(
     task: Option<&str>,
     endpoint: Option<&str>,
 ) {
+    if validator.is_valid(instance) {
+        return;
+    }
     for v in detailed_violations(validator, instance) {
         let found = instance.pointer(&v.pointer);
         let hint = hint_for(&v, found);
