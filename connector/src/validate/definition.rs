@@ -130,6 +130,31 @@ pub fn validate_definition(
         names: HashMap::new(),
         matched: HashMap::new(),
     };
+    for dup in super::locate::duplicate_keys(text) {
+        let pointer = child(&dup.object, &dup.key);
+        let is_task = dup.object == "/tasks" || dup.object.ends_with("/tasks");
+        let (code, message) = if is_task {
+            (
+                "E-NAME-DUPLICATE",
+                format!(
+                    "task `{}` is defined twice in this `tasks` object; only the last one would run",
+                    dup.key
+                ),
+            )
+        } else {
+            (
+                "E-DUPLICATE-KEY",
+                format!(
+                    "key `{}` appears twice in this object; only the last value counts",
+                    dup.key
+                ),
+            )
+        };
+        let mut d = Diagnostic::error(code, pointer, message);
+        d.line = Some(dup.position.0);
+        d.column = Some(dup.position.1);
+        ctx.push(if is_task { d.task(&dup.key) } else { d });
+    }
     match &root {
         Value::Object(obj) => check_definition(&mut ctx, obj, &root),
         other => ctx.push(Diagnostic::error(

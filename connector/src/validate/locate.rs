@@ -19,6 +19,7 @@ enum Frame {
     Object {
         pointer: String,
         key: Option<String>,
+        keys: HashSet<String>,
     },
     Array {
         pointer: String,
@@ -26,13 +27,37 @@ enum Frame {
     },
 }
 
+/// A key that appears twice in one object (JSON parsers keep only the last one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// Pointer of the object holding the key.
+    pub object: String,
+    /// The key.
+    pub key: String,
+    /// Position of the second occurrence.
+    pub position: (usize, usize),
+}
+
 /// Finds the position of the value at each wanted pointer (for an object member, the position of
 /// its key, which is where a reader looks). Pointers not found are absent from the map.
 pub fn positions(text: &str, wanted: &HashSet<String>) -> HashMap<String, (usize, usize)> {
-    let mut found = HashMap::new();
     if wanted.is_empty() {
-        return found;
+        return HashMap::new();
     }
+    scan(text, wanted).0
+}
+
+/// Keys that appear more than once in the same object, in text order.
+pub fn duplicate_keys(text: &str) -> Vec<DuplicateKey> {
+    scan(text, &HashSet::new()).1
+}
+
+fn scan(
+    text: &str,
+    wanted: &HashSet<String>,
+) -> (HashMap<String, (usize, usize)>, Vec<DuplicateKey>) {
+    let mut found = HashMap::new();
+    let mut duplicates = Vec::new();
     let chars: Vec<char> = text.chars().collect();
     let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
     let mut stack: Vec<Frame> = Vec::new();
@@ -50,7 +75,7 @@ pub fn positions(text: &str, wanted: &HashSet<String>) -> HashMap<String, (usize
      -> (String, (usize, usize)) {
         match stack.last() {
             None => (String::new(), here),
-            Some(Frame::Object { pointer, key }) => {
+            Some(Frame::Object { pointer, key, .. }) => {
                 (child(pointer, key.as_deref().unwrap_or_default()), key_pos)
             }
             Some(Frame::Array { pointer, index }) => (child(pointer, &index.to_string()), here),
@@ -69,7 +94,11 @@ pub fn positions(text: &str, wanted: &HashSet<String>) -> HashMap<String, (usize
                 let (pointer, pos) = current(&stack, key_pos, here);
                 record(&pointer, pos, &mut found);
                 if c == '{' {
-                    stack.push(Frame::Object { pointer, key: None });
+                    stack.push(Frame::Object {
+                        pointer,
+                        key: None,
+                        keys: HashSet::new(),
+                    });
                     expecting_key = true;
                 } else {
                     stack.push(Frame::Array { pointer, index: 0 });
@@ -121,7 +150,14 @@ pub fn positions(text: &str, wanted: &HashSet<String>) -> HashMap<String, (usize
                     col += 1;
                 }
                 if expecting_key {
-                    if let Some(Frame::Object { key, .. }) = stack.last_mut() {
+                    if let Some(Frame::Object { pointer, key, keys }) = stack.last_mut() {
+                        if !keys.insert(s.clone()) {
+                            duplicates.push(DuplicateKey {
+                                object: pointer.clone(),
+                                key: s.clone(),
+                                position: start,
+                            });
+                        }
                         *key = Some(s);
                     }
                     key_pos = start;
@@ -147,7 +183,7 @@ pub fn positions(text: &str, wanted: &HashSet<String>) -> HashMap<String, (usize
         i += 1;
         col += 1;
     }
-    found
+    (found, duplicates)
 }
 
 #[cfg(test)]
@@ -177,6 +213,18 @@ mod tests {
         assert_eq!(found["/a/b c/1/d~1e"], (2, 21));
         assert_eq!(found["/f"], (3, 3));
         assert!(!found.contains_key("/missing"));
+    }
+
+    #[test]
+    fn finds_duplicate_keys_per_object() {
+        let text = "{\"tasks\": {\"A\": {\"x\": 1, \"x\": 2}, \"A\": {}}, \"y\": {\"A\": 1}}";
+        let dups = duplicate_keys(text);
+        let found: Vec<(&str, &str)> = dups
+            .iter()
+            .map(|d| (d.object.as_str(), d.key.as_str()))
+            .collect();
+        assert_eq!(found, vec![("/tasks/A", "x"), ("/tasks", "A")]);
+        assert_eq!(dups[1].position, (1, 35));
     }
 
     #[test]
