@@ -255,7 +255,7 @@ fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
                     pointer: format!(
                         "{}/{}",
                         e.instance_path().as_str(),
-                        key.replace('~', "~0").replace('/', "~1")
+                        crate::validate::locate::escape_token(key)
                     ),
                     keyword: "additionalProperties".into(),
                     message: format!("unknown field `{key}`"),
