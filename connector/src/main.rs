@@ -64,6 +64,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run a local server of both APIs (Solvimon meter data, Rebilly usages) for offline use
+    /// and tests. Prints `listening on http://HOST:PORT`, then one `api key KEY permissions
+    /// P1,P2` line per dev key; runs until interrupted (Ctrl-C). Behaviour: docs/sandbox.md.
+    Sandbox {
+        /// Address to listen on (loopback; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+        /// Keep state in this journal file: every acknowledged write survives a restart or
+        /// kill -9. Without it, state is in memory.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Replace the default fixture (keys, customers, subscriptions and limits, prices).
+        #[arg(long, value_name = "FILE")]
+        fixture: Option<PathBuf>,
+        /// Faults to inject, e.g. "503=0.1,429=0.05,reset=0.02,lost-response=0.02,delay=20ms"
+        /// (also prefix=/usages to limit them to a path prefix, retry-after=2s).
+        #[arg(long, value_name = "SPEC", default_value = "")]
+        faults: String,
+        /// Seed of the fault draws: the same seed gives the same fault sequence.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -230,9 +252,65 @@ fn validate(
     Ok(out)
 }
 
+#[allow(clippy::print_stdout)]
+fn sandbox(
+    addr: std::net::SocketAddr,
+    state: Option<PathBuf>,
+    fixture: Option<PathBuf>,
+    faults: &str,
+    seed: u64,
+) -> anyhow::Result<String> {
+    let fixture = match fixture {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading fixture {}", path.display()))?;
+            usage_sandbox::Fixture::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => usage_sandbox::Fixture::default_fixture(),
+    };
+    let faults =
+        usage_sandbox::FaultSpec::parse(faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let running = usage_sandbox::start(usage_sandbox::Config {
+            addr,
+            state,
+            fixture,
+            faults,
+            seed,
+        })
+        .await?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", running.url())?;
+        for key in running.keys() {
+            writeln!(
+                out,
+                "api key {} permissions {}",
+                key.key,
+                key.permissions.join(",")
+            )?;
+        }
+        out.flush()?;
+        drop(out);
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        running.shutdown().await;
+        anyhow::Ok(String::new())
+    })
+}
+
 fn run(cli: Cli) -> Result<String, Failure> {
     let catalog = catalog(&cli.path_overrides)?;
     match cli.command {
+        Command::Sandbox {
+            addr,
+            state,
+            fixture,
+            faults,
+            seed,
+        } => Ok(sandbox(addr, state, fixture, &faults, seed)?),
         Command::Validate {
             paths,
             input,

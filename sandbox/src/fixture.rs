@@ -1,0 +1,103 @@
+//! The sandbox's fixture: API keys with permissions, customers, subscriptions with hard limits,
+//! and meter prices. `fixture.json` is the default (documented in `docs/sandbox.md`);
+//! `--fixture FILE` replaces it.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+/// An API key and what it may do.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKey {
+    /// The secret.
+    pub key: String,
+    /// Permissions, e.g. `METER_DATA.INGEST`, `USAGES.CREATE`.
+    pub permissions: Vec<String>,
+}
+
+/// A Solvimon customer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Customer {
+    /// Resource id.
+    pub id: String,
+    /// Custom reference.
+    pub reference: String,
+}
+
+/// A Rebilly subscription and its usage limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    /// Subscription id.
+    pub id: String,
+    /// Hard limit on the total quantity; `None` = unlimited.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub hard_limit_quantity: Option<Decimal>,
+    /// Quantity already used when the sandbox starts.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub used_quantity: Option<Decimal>,
+}
+
+/// A Solvimon meter with a price per unit of each meter value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meter {
+    /// Resource id.
+    pub id: String,
+    /// Reference.
+    pub reference: String,
+    /// ISO 4217 currency of the prices.
+    pub currency: String,
+    /// Tax rate, e.g. `0.21`.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub tax_rate: Decimal,
+    /// Unit price by meter value reference (decimal strings).
+    pub prices: BTreeMap<String, String>,
+}
+
+/// Everything the sandbox knows before the first request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fixture {
+    /// API keys.
+    pub keys: Vec<ApiKey>,
+    /// Customers.
+    #[serde(default)]
+    pub customers: Vec<Customer>,
+    /// Subscriptions.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    /// Meters.
+    #[serde(default)]
+    pub meters: Vec<Meter>,
+}
+
+/// The default fixture's text.
+pub const DEFAULT_FIXTURE: &str = include_str!("../fixture.json");
+
+impl Fixture {
+    /// Parses a fixture; checks prices are decimals.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let fixture: Fixture =
+            serde_json::from_str(text).map_err(|e| format!("invalid fixture: {e}"))?;
+        for meter in &fixture.meters {
+            for (value, price) in &meter.prices {
+                price.parse::<Decimal>().map_err(|e| {
+                    format!(
+                        "meter {} price of {value}: `{price}` is not a decimal: {e}",
+                        meter.reference
+                    )
+                })?;
+            }
+        }
+        if fixture.keys.is_empty() {
+            return Err("invalid fixture: no API keys".into());
+        }
+        Ok(fixture)
+    }
+
+    /// The built-in fixture.
+    pub fn default_fixture() -> Self {
+        Self::parse(DEFAULT_FIXTURE).expect("the default fixture parses")
+    }
+}

@@ -1,0 +1,139 @@
+//! usage-sandbox: a local server of the Solvimon meter-data and Rebilly usages APIs, so the
+//! connector runs offline, on a fresh machine and in every test.
+//!
+//! It validates requests with the connector's committed schemas, answers in each vendor's
+//! error format, authenticates with fixture keys, applies Rebilly hard limits and Solvimon
+//! duplicate/idempotency rules, predicts costs from a fixture price list with exact decimals,
+//! injects deterministic faults, and can keep its state in a crash-safe journal. Behaviour and
+//! the default fixture: `docs/sandbox.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), usage_sandbox::Error> {
+//! let sandbox = usage_sandbox::start(usage_sandbox::Config::default()).await?;
+//! println!("listening on {}", sandbox.url());
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod faults;
+pub mod fixture;
+pub mod rebilly;
+pub mod respond;
+pub mod schemas;
+pub mod server;
+pub mod solvimon;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use faults::{Fault, FaultSpec};
+pub use fixture::Fixture;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How to run the sandbox.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind (`127.0.0.1:0` picks a free port).
+    pub addr: SocketAddr,
+    /// Journal file; `None` keeps state in memory.
+    pub state: Option<PathBuf>,
+    /// Fixture (keys, customers, subscriptions, prices).
+    pub fixture: Fixture,
+    /// Faults to inject.
+    pub faults: FaultSpec,
+    /// Seed of the fault draws.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state: None,
+            fixture: Fixture::default_fixture(),
+            faults: FaultSpec::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The state file could not be opened or replayed.
+    #[error(transparent)]
+    State(#[from] store::StoreError),
+}
+
+/// A running sandbox.
+pub struct Running {
+    addr: SocketAddr,
+    keys: Vec<fixture::ApiKey>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The API keys it accepts, with their permissions.
+    pub fn keys(&self) -> &[fixture::ApiKey] {
+        &self.keys
+    }
+
+    /// Stops accepting and closes open connections.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the sandbox on the current tokio runtime.
+pub async fn start(config: Config) -> Result<Running, Error> {
+    let store = store::Store::open(&config.fixture, config.state.as_deref())?;
+    let listener = server::bind(config.addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    let keys = config.fixture.keys.clone();
+    let app = Arc::new(server::App::new(
+        config.fixture,
+        store,
+        config.faults,
+        config.seed,
+    ));
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, app, stopped));
+    Ok(Running {
+        addr,
+        keys,
+        stop,
+        task,
+    })
+}

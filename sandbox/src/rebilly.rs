@@ -1,0 +1,323 @@
+//! Rebilly usages: `POST/GET /usages`, `GET/DELETE /usages/{id}`, each also under
+//! `/organizations/{organizationId}`.
+//!
+//! Behaviour (see `docs/sandbox.md`): `REB-APIKEY` or bearer auth (`USAGES.CREATE`, `USAGES.VIEW`,
+//! `USAGES.DELETE`), `application/json` only, bodies validated with the connector's schema (422
+//! problem with `invalidFields`), hard limits per subscription from the fixture: over the
+//! remaining allowance → 409 naming the limit, or clamped when `acceptPartialQuantity` is true;
+//! nothing left → 409. No idempotency: a repeated POST records a second usage. Exact decimals.
+
+// Error values are whole HTTP answers built once per request; boxing them buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::cmp::Ordering;
+
+use axum::http::Method;
+use axum::response::Response;
+use rust_decimal::Decimal;
+use serde_json::{Number, Value, json};
+
+use crate::auth::{AuthError, authenticate};
+use crate::respond::{Problem, json_response};
+use crate::schemas::{self, Body};
+use crate::server::{App, Call};
+use crate::store::Entry;
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+type Answer = Result<Response, Problem>;
+
+/// Handles a Rebilly request.
+pub fn handle(app: &App, call: &Call) -> Response {
+    route(app, call).unwrap_or_else(|p| p.response(&call.path))
+}
+
+fn route(app: &App, call: &Call) -> Answer {
+    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
+    let (prefix, rest) = match segments.as_slice() {
+        ["organizations", org, rest @ ..] if !org.is_empty() => {
+            (format!("/organizations/{org}"), rest)
+        }
+        rest => (String::new(), rest),
+    };
+    let needed = match call.method {
+        Method::POST => "USAGES.CREATE",
+        Method::DELETE => "USAGES.DELETE",
+        _ => "USAGES.VIEW",
+    };
+    let key =
+        authenticate(&app.fixture.keys, &call.headers, "reb-apikey").map_err(|e| match e {
+            AuthError::Missing => Problem::new(
+                401,
+                "Unauthorized",
+                "Missing credentials: send REB-APIKEY or Authorization: Bearer",
+            ),
+            AuthError::Unknown => Problem::new(401, "Unauthorized", "Invalid API key"),
+        })?;
+    if !key.permissions.iter().any(|p| p == needed) {
+        return Err(Problem::new(
+            403,
+            "Forbidden",
+            format!("This API key lacks the {needed} permission"),
+        ));
+    }
+    match (&call.method, rest) {
+        (&Method::POST, ["usages"]) => create(app, call, &prefix),
+        (&Method::GET, ["usages"]) => list(app, call),
+        (&Method::GET, ["usages", id]) => {
+            let store = app.store.lock().expect("store");
+            let found = store.usages.iter().find(|u| u["id"] == *id).cloned();
+            found
+                .map(|u| json_response(200, &u, &[]))
+                .ok_or_else(|| Problem::new(404, "Not Found", format!("Usage {id} not found")))
+        }
+        (&Method::DELETE, ["usages", id]) => {
+            let mut store = app.store.lock().expect("store");
+            if !store.usages.iter().any(|u| u["id"] == *id) {
+                return Err(Problem::new(
+                    404,
+                    "Not Found",
+                    format!("Usage {id} not found"),
+                ));
+            }
+            store
+                .commit(Entry::DeleteUsage {
+                    id: (*id).to_owned(),
+                })
+                .map_err(|e| Problem::new(500, "Internal Server Error", e.to_string()))?;
+            Ok(axum::response::IntoResponse::into_response(
+                axum::http::StatusCode::NO_CONTENT,
+            ))
+        }
+        _ => Err(Problem::new(
+            404,
+            "Not Found",
+            format!("No such operation: {} {}", call.method, call.path),
+        )),
+    }
+}
+
+/// The JSON number for an exact decimal (integers stay integers; `5.125` reads back as `5.125`).
+pub fn number(d: Decimal) -> Value {
+    let d = d.normalize();
+    if d.scale() == 0
+        && let Ok(i) = i64::try_from(d)
+    {
+        return json!(i);
+    }
+    d.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+fn create(app: &App, call: &Call, prefix: &str) -> Answer {
+    if !call.is_json() {
+        return Err(Problem::new(
+            415,
+            "Unsupported Media Type",
+            "Content-Type must be application/json",
+        ));
+    }
+    let body: Value = serde_json::from_slice(&call.body)
+        .map_err(|e| Problem::new(400, "Bad Request", format!("Invalid JSON: {e}")))?;
+    let errors = schemas::check(Body::Usage, &body);
+    if !errors.is_empty() {
+        return Err(Problem {
+            invalid_fields: errors.into_iter().map(|e| (e.field, e.message)).collect(),
+            ..Problem::new(422, "Validation error", "Invalid data sent.")
+        });
+    }
+    let subscription_id = body["subscriptionId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let requested: Decimal = body["quantity"]
+        .to_string()
+        .parse()
+        .map_err(|_| Problem::new(422, "Validation error", "quantity is out of range"))?;
+    let partial = body
+        .get("acceptPartialQuantity")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let Some(subscription) = app
+        .fixture
+        .subscriptions
+        .iter()
+        .find(|s| s.id == subscription_id)
+    else {
+        return Err(Problem {
+            invalid_fields: vec![(
+                "subscriptionId".into(),
+                format!("Subscription {subscription_id} not found"),
+            )],
+            ..Problem::new(422, "Validation error", "Invalid data sent.")
+        });
+    };
+    let mut store = app.store.lock().expect("store");
+    let mut quantity = requested;
+    if let Some(limit) = subscription.hard_limit_quantity {
+        let used = store
+            .used
+            .get(&subscription_id)
+            .copied()
+            .unwrap_or_default();
+        let remaining = (limit - used).max(Decimal::ZERO);
+        if remaining < Decimal::new(1, 3) {
+            return Err(Problem::new(
+                409,
+                "Conflict",
+                format!(
+                    "Usage limit reached: subscription {subscription_id} has used its hard limit of {} (used {}); no usage can be reported",
+                    limit.normalize(),
+                    used.normalize()
+                ),
+            ));
+        }
+        if requested > remaining {
+            if !partial {
+                return Err(Problem::new(
+                    409,
+                    "Conflict",
+                    format!(
+                        "Usage quantity {requested} exceeds the hard limit of {} for subscription {subscription_id} (used {}, remaining {}); set acceptPartialQuantity to record the remaining quantity",
+                        limit.normalize(),
+                        used.normalize(),
+                        remaining.normalize()
+                    ),
+                ));
+            }
+            // Rebilly keeps 3 decimals; the remaining allowance is clamped down, never up.
+            quantity = remaining.trunc_with_scale(3);
+        }
+    }
+    let id = store.next_id("sub_usg_");
+    let usage_time = body
+        .get("usageTime")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map_or_else(now, str::to_owned);
+    let created = now();
+    let href = format!("{}{prefix}/usages/{id}", call.base);
+    let record = json!({
+        "id": id, "subscriptionId": subscription_id, "quantity": number(quantity), "usageTime": usage_time,
+        "invoiceId": null, "invoiceItemId": null, "createdTime": created, "updatedTime": created,
+        "_links": [{ "href": href, "rel": "self" }]
+    });
+    store
+        .commit(Entry::Usage {
+            record: record.clone(),
+        })
+        .map_err(|e| Problem::new(500, "Internal Server Error", e.to_string()))?;
+    Ok(json_response(
+        201,
+        &record,
+        &[
+            ("location", href),
+            ("x-ratelimit-limit", "3000".into()),
+            ("x-ratelimit-remaining", "2999".into()),
+        ],
+    ))
+}
+
+fn list(app: &App, call: &Call) -> Answer {
+    let limit: usize = match call.query.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|l| *l <= 1000)
+            .ok_or_else(|| Problem {
+                invalid_fields: vec![(
+                    "limit".into(),
+                    "limit must be an integer from 0 to 1000".into(),
+                )],
+                ..Problem::new(422, "Validation error", "Invalid query.")
+            })?,
+    };
+    let offset: usize = match call.query.get("offset") {
+        None => 0,
+        Some(o) => o.parse().map_err(|_| {
+            Problem::new(
+                422,
+                "Validation error",
+                "offset must be a non-negative integer",
+            )
+        })?,
+    };
+    let mut filters: Vec<(String, Vec<String>)> = Vec::new();
+    for clause in call
+        .query
+        .get("filter")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(';')
+        .filter(|c| !c.is_empty())
+    {
+        let (field, values) = clause.split_once(':').ok_or_else(|| {
+            Problem::new(
+                400,
+                "Bad Request",
+                format!("filter clause `{clause}` is not FIELD:VALUE"),
+            )
+        })?;
+        if !matches!(field, "subscriptionId" | "usageTime" | "id") {
+            return Err(Problem::new(
+                400,
+                "Bad Request",
+                format!(
+                    "filtering on `{field}` is not supported; use subscriptionId, usageTime or id"
+                ),
+            ));
+        }
+        filters.push((
+            field.to_owned(),
+            values.split(',').map(str::to_owned).collect(),
+        ));
+    }
+    let store = app.store.lock().expect("store");
+    let mut matched: Vec<&Value> = store
+        .usages
+        .iter()
+        .filter(|u| {
+            filters
+                .iter()
+                .all(|(f, vals)| vals.iter().any(|v| u[f.as_str()] == v.as_str()))
+        })
+        .collect();
+    if let Some(sort) = call.query.get("sort") {
+        let (desc, field) = sort
+            .strip_prefix('-')
+            .map_or((false, sort.as_str()), |f| (true, f));
+        if !matches!(field, "createdTime" | "updatedTime" | "usageTime") {
+            return Err(Problem::new(
+                400,
+                "Bad Request",
+                format!("sorting by `{field}` is not supported"),
+            ));
+        }
+        matched.sort_by(|a, b| {
+            let o = a[field].as_str().cmp(&b[field].as_str());
+            if desc { o.reverse() } else { o }.then(Ordering::Equal)
+        });
+    }
+    let total = matched.len();
+    let page: Vec<Value> = matched
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .cloned()
+        .collect();
+    Ok(json_response(
+        200,
+        &Value::Array(page),
+        &[
+            ("pagination-total", total.to_string()),
+            ("pagination-limit", limit.to_string()),
+            ("pagination-offset", offset.to_string()),
+        ],
+    ))
+}

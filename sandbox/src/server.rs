@@ -1,0 +1,350 @@
+//! The HTTP server: an accept loop over hyper connections (so a fault can drop a connection
+//! without answering), request dispatch by vendor, fault injection and admin reads.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request};
+use axum::response::Response;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::faults::{Fault, FaultSpec};
+use crate::fixture::Fixture;
+use crate::respond::{Problem, SolvimonError, json_response};
+use crate::store::Store;
+use crate::{rebilly, solvimon};
+
+/// Largest request body accepted (1 MiB); larger gets 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// One injected fault, as listed by `GET /_sandbox/faults`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FaultRecord {
+    /// Draw number (requests under the fault prefix, in arrival order).
+    pub n: u64,
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// The fault.
+    pub fault: Fault,
+}
+
+/// Shared server state.
+pub struct App {
+    /// Fixture.
+    pub fixture: Fixture,
+    /// Data.
+    pub store: Mutex<Store>,
+    /// Fault spec.
+    pub faults: FaultSpec,
+    /// Fault seed.
+    pub seed: u64,
+    draws: AtomicU64,
+    fault_log: Mutex<Vec<FaultRecord>>,
+    requests: AtomicU64,
+}
+
+impl App {
+    /// A new app.
+    pub fn new(fixture: Fixture, store: Store, faults: FaultSpec, seed: u64) -> Self {
+        App {
+            fixture,
+            store: Mutex::new(store),
+            faults,
+            seed,
+            draws: AtomicU64::new(0),
+            fault_log: Mutex::new(Vec::new()),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// A request id in Solvimon's style (`reqr_` + 20 characters).
+    pub fn request_id(&self) -> String {
+        format!(
+            "reqr_{:020}",
+            self.requests.fetch_add(1, Ordering::Relaxed) + 1
+        )
+    }
+}
+
+/// A parsed request.
+pub struct Call {
+    /// Method.
+    pub method: Method,
+    /// Path (no query).
+    pub path: String,
+    /// Query pairs, percent-decoded.
+    pub query: HashMap<String, String>,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+    /// `http://host:port` as the client addressed it.
+    pub base: String,
+}
+
+impl Call {
+    /// Whether the body is declared as JSON.
+    pub fn is_json(&self) -> bool {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or(())
+                {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    q.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Per-connection control: a fault asks the accept loop to drop the connection.
+#[derive(Clone, Default)]
+pub struct ConnCtl {
+    kill: Arc<Notify>,
+    reset: Arc<AtomicBool>,
+}
+
+impl ConnCtl {
+    fn drop_connection(&self, reset: bool) {
+        self.reset.store(reset, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Vendor {
+    Solvimon,
+    Rebilly,
+}
+
+fn vendor_of(path: &str) -> Vendor {
+    let p = path.trim_start_matches('/');
+    if p.starts_with("usages") || p.starts_with("organizations/") {
+        Vendor::Rebilly
+    } else {
+        Vendor::Solvimon
+    }
+}
+
+fn injected(app: &App, vendor: Vendor, fault: Fault, path: &str) -> Response {
+    let wait = app.faults.retry_after_secs;
+    match (vendor, fault) {
+        (Vendor::Solvimon, Fault::Unavailable) => SolvimonError {
+            kind: "API_ERROR",
+            ..SolvimonError::invalid(
+                503,
+                "INTERNAL_ERROR",
+                "The service is temporarily unavailable (injected fault)",
+            )
+        }
+        .response(&app.request_id()),
+        (Vendor::Solvimon, _) => SolvimonError {
+            headers: vec![("retry-after", wait.to_string())],
+            ..SolvimonError::invalid(429, "BAD_REQUEST", "Too many requests (injected fault)")
+        }
+        .response(&app.request_id()),
+        (Vendor::Rebilly, Fault::Unavailable) => Problem::new(
+            503,
+            "Service Unavailable",
+            "The service is temporarily unavailable (injected fault)",
+        )
+        .response(path),
+        (Vendor::Rebilly, _) => {
+            let at = chrono::Utc::now().timestamp() + i64::try_from(wait).unwrap_or(1);
+            Problem {
+                headers: vec![("x-ratelimit-retry-after", at.to_string()), ("x-ratelimit-limit", "3000".into()), ("x-ratelimit-remaining", "0".into())],
+                ..Problem::new(429, "Rate Limit Exceeded", "A request cannot be executed because the user has sent too many requests within a certain period of time")
+            }
+            .response(path)
+        }
+    }
+}
+
+fn admin(app: &App, path: &str) -> Response {
+    match path {
+        "/_sandbox/faults" => {
+            let log = app.fault_log.lock().expect("fault log").clone();
+            json_response(200, &serde_json::to_value(log).expect("serializes"), &[])
+        }
+        "/_sandbox/stats" => {
+            let store = app.store.lock().expect("store");
+            let mut counts: serde_json::Map<String, Value> = store
+                .records
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v.len())))
+                .collect();
+            counts.insert("duplicates".into(), json!(store.duplicates.len()));
+            counts.insert("usages".into(), json!(store.usages.len()));
+            json_response(200, &Value::Object(counts), &[])
+        }
+        _ => json_response(
+            404,
+            &json!({"message": "unknown sandbox path; try /_sandbox/faults or /_sandbox/stats"}),
+            &[],
+        ),
+    }
+}
+
+/// Handles one request.
+pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response {
+    let path = req.uri().path().to_owned();
+    if path.starts_with("/_sandbox/") {
+        return admin(&app, &path);
+    }
+    let vendor = vendor_of(&path);
+    let fault = if app.faults.applies_to(&path) && !app.faults.rates.is_empty() {
+        let n = app.draws.fetch_add(1, Ordering::SeqCst);
+        let fault = app.faults.draw(app.seed, n);
+        if let Some(f) = fault {
+            let record = FaultRecord {
+                n,
+                method: req.method().to_string(),
+                path: path.clone(),
+                fault: f,
+            };
+            app.fault_log.lock().expect("fault log").push(record);
+        }
+        fault
+    } else {
+        None
+    };
+    if !app.faults.delay.is_zero() && app.faults.applies_to(&path) {
+        tokio::time::sleep(app.faults.delay).await;
+    }
+    match fault {
+        Some(f @ (Fault::Unavailable | Fault::RateLimited)) => {
+            return injected(&app, vendor, f, &path);
+        }
+        Some(Fault::Reset) => {
+            ctl.drop_connection(true);
+            return std::future::pending().await;
+        }
+        _ => {}
+    }
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            let msg = format!("request body over {MAX_BODY} bytes");
+            return match vendor {
+                Vendor::Solvimon => {
+                    SolvimonError::invalid(413, "BAD_REQUEST", msg).response(&app.request_id())
+                }
+                Vendor::Rebilly => Problem::new(413, "Payload Too Large", msg).response(&path),
+            };
+        }
+    };
+    let call = Call {
+        method: parts.method,
+        query: parse_query(parts.uri.query()),
+        path,
+        headers: parts.headers,
+        body,
+        base: format!("http://{host}"),
+    };
+    let response = match vendor {
+        Vendor::Solvimon => solvimon::handle(&app, &call),
+        Vendor::Rebilly => rebilly::handle(&app, &call),
+    };
+    if fault == Some(Fault::LostResponse) {
+        // The write is committed; the client never hears about it.
+        ctl.drop_connection(false);
+        return std::future::pending().await;
+    }
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let ctl = ConnCtl::default();
+            let linger = socket2::SockRef::from(&stream).try_clone().ok();
+            let svc_ctl = ctl.clone();
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                let ctl = svc_ctl.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(app, ctl, req.map(Body::new)).await)
+                }
+            });
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                () = ctl.kill.notified() => {
+                    if ctl.reset.load(Ordering::SeqCst) && let Some(sock) = &linger {
+                        let _ = sock.set_linger(Some(Duration::ZERO));
+                    }
+                }
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+/// Binds `addr`.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
