@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The test command: Rust tests (cargo nextest if present, else cargo test), then the Python
-# tests that hold the emitted schemas to an independent validator. Creates .venv on first use.
+# The test command: Rust tests (cargo nextest if present, else cargo test), then the Python tests
+# (an independent JSON Schema validator; Solvimon's Python SDK against the sandbox) and the
+# Node tests (Rebilly's JS SDK against the sandbox). Installs .venv and tests/js/node_modules
+# on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import jsonschema, rfc3339_validator, pytest' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import jsonschema, rfc3339_validator, pytest, solvimon_python_sdk' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
@@ -15,4 +17,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+if [ ! -d tests/js/node_modules/rebilly-js-sdk ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 .venv/bin/python -m pytest -q tests/python
+(cd tests/js && npm test --silent)

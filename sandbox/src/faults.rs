@@ -9,12 +9,15 @@
 use std::time::Duration;
 
 /// One injected fault.
+/// Serialized with the names of the `--faults` spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fault {
     /// Answer 503 without processing.
+    #[serde(rename = "503")]
     Unavailable,
     /// Answer 429 with the vendor's retry header, without processing.
+    #[serde(rename = "429")]
     RateLimited,
     /// Drop the connection (RST) without processing.
     Reset,
