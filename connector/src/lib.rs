@@ -8,11 +8,14 @@
 //! - [`simworkflow`]: SimWorkflow's workflow-definition model.
 //! - [`schemas`]: JSON Schema emission (draft 2020-12) and drift checking.
 //! - [`validators`]: compiled validators for the emitted schemas, built once per process.
+//! - [`validate`]: workflow validation (design time and run time) with located diagnostics.
+//! - [`execute`]: the plugin trait and the Http executor (retries, idempotency, exact quantities).
 //!
 //! The library never prints, exits or reads environment variables; the binary does.
 
 pub mod catalog;
 pub mod error;
+pub mod execute;
 pub mod model;
 pub mod schemas;
 pub mod simworkflow;

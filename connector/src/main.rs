@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use usage_connector::catalog::{Catalog, EndpointId};
+use usage_connector::catalog::{Catalog, EndpointId, Vendor};
+use usage_connector::execute::{Credential, Credentials, Executor, Secret, TaskContext};
 use usage_connector::schemas;
+use usage_connector::simworkflow::{HttpMethod, HttpRequest, HttpTask, OnLimit, Rounding};
 use usage_connector::validate::{Diagnostic, validate_definition};
 use usage_connector::validators::Validators;
 
@@ -64,6 +66,51 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Send one request to an endpoint, like SimWorkflow's "Test request": validate it, add
+    /// credentials and idempotency, retry what can be retried, print the task output as JSON.
+    ///
+    /// Credentials: `--credential ID` from the credentials file (default ./credentials.json if
+    /// present), else its entry named after the vendor (`solvimon`, `rebilly`), else the env var
+    /// SOLVIMON_API_KEY / REBILLY_API_KEY. Exit 0 on success, 1 when the call fails (the API's
+    /// error body is printed), 2 on usage errors.
+    Call {
+        /// Endpoint id, e.g. rebilly.create-usage (see `endpoints`).
+        endpoint: String,
+        /// Request body: a JSON file, or `-` for standard input.
+        #[arg(long, value_name = "FILE|-")]
+        body: String,
+        /// Send to this base URL instead of the vendor's sandbox server (e.g. a local sandbox).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Credentials file (JSON: {ID: {header, env, prefix?, platformId?}}).
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<PathBuf>,
+        /// Credentials entry to use.
+        #[arg(long, value_name = "ID")]
+        credential: Option<String>,
+        /// Print the exact HTTP request (secrets as ***) and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Solvimon API version in the path.
+        #[arg(long, default_value = "1")]
+        api_version: String,
+        /// Rebilly organization (adds /organizations/ID to the path).
+        #[arg(long, value_name = "ID")]
+        organization: Option<String>,
+        /// Solvimon calculate: ask for a cost prediction.
+        #[arg(long)]
+        cost_prediction: bool,
+        /// Rebilly: over the usage limit, reject or accept what is left.
+        #[arg(long, value_enum)]
+        on_limit: Option<LimitArg>,
+        /// Rebilly: quantities with more than 3 decimals are rejected or rounded half-even.
+        #[arg(long, value_enum)]
+        rounding: Option<RoundingArg>,
+        /// Workflow id for the derived reference and idempotency key (same id + same body =
+        /// the same logical call, so a repeated call is a duplicate, never a second charge).
+        #[arg(long, default_value = "call")]
+        workflow_id: String,
+    },
     /// Run a local server of both APIs (Solvimon meter data, Rebilly usages) for offline use
     /// and tests. Prints `listening on http://HOST:PORT`, then one `api key KEY permissions
     /// P1,P2` line per dev key; runs until interrupted (Ctrl-C). Behaviour: docs/sandbox.md.
@@ -86,6 +133,22 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LimitArg {
+    /// Fail with USAGE_LIMIT_EXCEEDED.
+    Reject,
+    /// Record what is left under the limit.
+    AcceptPartial,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoundingArg {
+    /// Reject more than 3 decimals.
+    Reject,
+    /// Round half to even.
+    HalfEven,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -279,6 +342,7 @@ fn sandbox(
             fixture,
             faults,
             seed,
+            record_requests: false,
         })
         .await?;
         let mut out = std::io::stdout().lock();
@@ -301,9 +365,184 @@ fn sandbox(
     })
 }
 
+/// Loads the credentials file (explicit, or ./credentials.json when present); secrets come
+/// from the environment variables it names.
+fn load_credentials(path: Option<&PathBuf>) -> anyhow::Result<Credentials> {
+    let path = match path {
+        Some(p) => p.clone(),
+        None if std::path::Path::new("credentials.json").exists() => {
+            PathBuf::from("credentials.json")
+        }
+        None => return Ok(Credentials::new()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading credentials {}", path.display()))?;
+    Credentials::from_file_text(&text, |name| std::env::var(name).ok())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+struct CallArgs {
+    endpoint: String,
+    body: String,
+    server: Option<String>,
+    credentials: Option<PathBuf>,
+    credential: Option<String>,
+    dry_run: bool,
+    api_version: String,
+    organization: Option<String>,
+    cost_prediction: bool,
+    on_limit: Option<LimitArg>,
+    rounding: Option<RoundingArg>,
+    workflow_id: String,
+}
+
+fn call(catalog: &Catalog, args: CallArgs) -> Result<String, Failure> {
+    let id: EndpointId = args.endpoint.parse().map_err(anyhow::Error::from)?;
+    let endpoint = catalog.get(id);
+    let text = if args.body == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading the body from stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(&args.body)
+            .with_context(|| format!("reading body {}", args.body))?
+    };
+    let body: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("body {} is not JSON", args.body))?;
+    let mut credentials = load_credentials(args.credentials.as_ref())?;
+    let vendor = endpoint.vendor;
+    let credential_id = match args.credential {
+        Some(id) => id,
+        None if credentials.contains(vendor.as_str()) => vendor.as_str().to_owned(),
+        None => {
+            let (var, header) = match vendor {
+                Vendor::Solvimon => ("SOLVIMON_API_KEY", "X-API-KEY"),
+                Vendor::Rebilly => ("REBILLY_API_KEY", "REB-APIKEY"),
+            };
+            match std::env::var(var) {
+                Ok(key) if !key.is_empty() => {
+                    credentials.insert(
+                        vendor.as_str(),
+                        Credential {
+                            header: header.into(),
+                            value: Secret::new(key),
+                            platform_id: None,
+                        },
+                    );
+                    vendor.as_str().to_owned()
+                }
+                _ => {
+                    return Err(anyhow::anyhow!(
+                        "no credentials for {vendor}: pass --credential ID (credentials file), add a `{vendor}` entry, or set {var}"
+                    )
+                    .into());
+                }
+            }
+        }
+    };
+    let mut path = endpoint.path.replace("{version}", &args.api_version);
+    if let (Some(org), Some(_)) = (&args.organization, endpoint.optional_prefix) {
+        path = format!("/organizations/{org}{path}");
+    }
+    if args.cost_prediction {
+        path.push_str("?cost_prediction=true");
+    }
+    let url = format!("{}{path}", endpoint.servers[0].url);
+    let mut executor = Executor::new(credentials);
+    if let Some(server) = &args.server {
+        executor = executor.with_server(vendor, server);
+    }
+    let task = HttpTask {
+        description: None,
+        input_parameters: None,
+        retry: None,
+        next_task: None,
+        end: Some(true),
+        credentials: Some(credential_id),
+        http_request: HttpRequest {
+            url,
+            method: HttpMethod::Post,
+            headers: None,
+            body: Some(body),
+        },
+        connection_timeout_seconds: None,
+        read_timeout_seconds: None,
+        on_limit: args.on_limit.map(|l| match l {
+            LimitArg::Reject => OnLimit::Reject,
+            LimitArg::AcceptPartial => OnLimit::AcceptPartial,
+        }),
+        rounding: args.rounding.map(|r| match r {
+            RoundingArg::Reject => Rounding::Reject,
+            RoundingArg::HalfEven => Rounding::HalfEven,
+        }),
+    };
+    let ctx = TaskContext::new(args.workflow_id, "call");
+    let input = serde_json::Value::Object(serde_json::Map::new());
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = if args.dry_run {
+        executor
+            .prepare(&task, &input, &ctx)
+            .map(|p| p.render_redacted())
+    } else {
+        runtime
+            .block_on(executor.execute_http(&task, &input, &ctx))
+            .map(|out| {
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&out).expect("outputs serialize")
+                )
+            })
+    };
+    match result {
+        Ok(text) => Ok(text),
+        Err(err) if err.code == "MISSING_CREDENTIALS" => {
+            Err(anyhow::anyhow!("{}", err.message).into())
+        }
+        Err(err) => {
+            let json = serde_json::to_string_pretty(&err).expect("errors serialize");
+            Err(Failure {
+                code: 1,
+                error: anyhow::anyhow!("{json}\n"),
+                quiet: true,
+            })
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<String, Failure> {
     let catalog = catalog(&cli.path_overrides)?;
     match cli.command {
+        Command::Call {
+            endpoint,
+            body,
+            server,
+            credentials,
+            credential,
+            dry_run,
+            api_version,
+            organization,
+            cost_prediction,
+            on_limit,
+            rounding,
+            workflow_id,
+        } => call(
+            &catalog,
+            CallArgs {
+                endpoint,
+                body,
+                server,
+                credentials,
+                credential,
+                dry_run,
+                api_version,
+                organization,
+                cost_prediction,
+                on_limit,
+                rounding,
+                workflow_id,
+            },
+        ),
         Command::Sandbox {
             addr,
             state,
@@ -353,6 +592,16 @@ fn run(cli: Cli) -> Result<String, Failure> {
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // TLS uses rustls with ring (no aws-lc); logs go to stderr, filtered by RUST_LOG.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
     match run(cli) {
         Ok(text) => {
             let mut stdout = std::io::stdout().lock();

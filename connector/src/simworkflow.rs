@@ -5,7 +5,8 @@
 //! `inputParameters`, `retry`, `nextTask`, `end` (SimWorkflow returns them null-filled).
 //! Unknown keys are rejected so a typo such as `nextTaks` is caught. Routing rules (exactly one
 //! of `nextTask`/`end`, targets exist, …) are checked by the validator, not the schema.
-//! `retry.maxDelaySeconds` and `retry.jitter` are connector extensions.
+//! `retry.maxDelaySeconds`, `retry.jitter`, and the Http task's `onLimit` and `rounding` are
+//! connector extensions.
 
 use std::collections::BTreeMap;
 
@@ -198,8 +199,38 @@ task_struct!(
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(min = 1), extend("default" = 10))]
         pub read_timeout_seconds: Option<u32>,
+        /// Connector extension (Rebilly usages): over the usage limit, `reject` (409, the task
+        /// fails with USAGE_LIMIT_EXCEEDED) or `acceptPartial` (record what is left; sets
+        /// `acceptPartialQuantity`). Absent: the body's `acceptPartialQuantity` decides.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub on_limit: Option<OnLimit>,
+        /// Connector extension (Rebilly usages): a quantity with more than 3 decimals is
+        /// rejected (`reject`, the default) or rounded half-to-even (`halfEven`), the rounded-away
+        /// part reported in the output.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub rounding: Option<Rounding>,
     }
 );
+
+/// What a usage report does over the subscription's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OnLimit {
+    /// Fail with USAGE_LIMIT_EXCEEDED.
+    Reject,
+    /// Record the remaining allowance and report the remainder.
+    AcceptPartial,
+}
+
+/// What to do with a quantity of more than 3 decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Rounding {
+    /// Fail validation (nothing is sent).
+    Reject,
+    /// Round half to even to 3 decimals.
+    HalfEven,
+}
 
 /// One branch of a `Parallel` task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -8,7 +8,17 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-fn spawn(args: &[&str]) -> (Child, String, Vec<String>) {
+/// Kills the sandbox process when dropped, so a failing test leaves no process behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> (Proc, String, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_usage-connector"))
         .arg("sandbox")
         .args(args)
@@ -22,14 +32,13 @@ fn spawn(args: &[&str]) -> (Child, String, Vec<String>) {
         .expect("banner")
         .to_owned();
     let keys = (0..4).map(|_| lines.next().unwrap().unwrap()).collect();
-    (child, url, keys)
+    (Proc(child), url, keys)
 }
 
 #[test]
 fn banner_lists_the_address_and_dev_keys() {
-    let (mut child, url, keys) = spawn(&[]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let (child, url, keys) = spawn(&[]);
+    drop(child);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(
         keys.iter()
@@ -64,6 +73,7 @@ fn bad_options_are_usage_errors() {
 async fn acknowledged_writes_survive_kill_9() {
     let state = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sandbox-kill9.journal");
     let _ = std::fs::remove_file(&state);
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let (mut child, url, _) = spawn(&["--state", state.to_str().unwrap()]);
     let http = reqwest::Client::new();
     let acked: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
@@ -94,15 +104,15 @@ async fn acknowledged_writes_survive_kill_9() {
     while acked.lock().unwrap().len() < 300 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     for w in writers {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 300);
 
-    let (mut child, url, _) = spawn(&["--state", state.to_str().unwrap()]);
+    let (child, url, _) = spawn(&["--state", state.to_str().unwrap()]);
     let mut missing = Vec::new();
     for (read, record) in &acked {
         let key = if read.starts_with("/usages") {
@@ -130,8 +140,7 @@ async fn acknowledged_writes_survive_kill_9() {
         .json()
         .await
         .unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged writes lost: {:?}",

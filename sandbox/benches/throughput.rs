@@ -86,6 +86,8 @@ async fn minimal_server() -> String {
 
 #[allow(clippy::print_stdout)]
 fn main() {
+    // reqwest is built with rustls and no default provider (no aws-lc): install ring's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -47,6 +47,9 @@ pub struct Config {
     pub faults: FaultSpec,
     /// Seed of the fault draws.
     pub seed: u64,
+    /// Keep a log of every request (`GET /_sandbox/requests`), for tests that check retry
+    /// timing; off by default (it grows with every request).
+    pub record_requests: bool,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             fixture: Fixture::default_fixture(),
             faults: FaultSpec::default(),
             seed: 0,
+            record_requests: false,
         }
     }
 }
@@ -127,6 +131,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         store,
         config.faults,
         config.seed,
+        config.record_requests,
     ));
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, app, stopped));

@@ -38,6 +38,32 @@ pub struct FaultRecord {
     pub fault: Fault,
 }
 
+/// One request, as listed by `GET /_sandbox/requests` (when recording is on).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestRecord {
+    /// Arrival, Unix milliseconds.
+    pub at_ms: u64,
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// What identifies the logical call: the `Idempotency-Key` (Solvimon) or
+    /// `subscriptionId|usageTime` (Rebilly POST); `None` otherwise.
+    pub identity: Option<String>,
+    /// Status answered (`None` when the connection was dropped).
+    pub status: Option<u16>,
+    /// Injected fault.
+    pub fault: Option<Fault>,
+    /// For an injected 429: the earliest instant the server allows a retry, Unix milliseconds.
+    pub retry_not_before_ms: Option<u64>,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Shared server state.
 pub struct App {
     /// Fixture.
@@ -51,11 +77,19 @@ pub struct App {
     draws: AtomicU64,
     fault_log: Mutex<Vec<FaultRecord>>,
     requests: AtomicU64,
+    /// Requests, when recording is on.
+    pub request_log: Option<Mutex<Vec<RequestRecord>>>,
 }
 
 impl App {
     /// A new app.
-    pub fn new(fixture: Fixture, store: Store, faults: FaultSpec, seed: u64) -> Self {
+    pub fn new(
+        fixture: Fixture,
+        store: Store,
+        faults: FaultSpec,
+        seed: u64,
+        record_requests: bool,
+    ) -> Self {
         App {
             fixture,
             store: Mutex::new(store),
@@ -64,6 +98,13 @@ impl App {
             draws: AtomicU64::new(0),
             fault_log: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
+            request_log: record_requests.then(|| Mutex::new(Vec::new())),
+        }
+    }
+
+    fn record(&self, record: RequestRecord) {
+        if let Some(log) = &self.request_log {
+            log.lock().expect("request log").push(record);
         }
     }
 
@@ -210,6 +251,14 @@ fn admin(app: &App, path: &str) -> Response {
             let log = app.fault_log.lock().expect("fault log").clone();
             json_response(200, &serde_json::to_value(log).expect("serializes"), &[])
         }
+        "/_sandbox/requests" => match &app.request_log {
+            Some(log) => json_response(
+                200,
+                &serde_json::to_value(&*log.lock().expect("request log")).expect("serializes"),
+                &[],
+            ),
+            None => json_response(404, &json!({"message": "request recording is off"}), &[]),
+        },
         "/_sandbox/stats" => {
             let store = app.store.lock().expect("store");
             let mut counts: serde_json::Map<String, Value> = store
@@ -236,6 +285,13 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
         return admin(&app, &path);
     }
     let vendor = vendor_of(&path);
+    let at_ms = unix_ms();
+    let method = req.method().to_string();
+    let key_identity = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let fault = if app.faults.applies_to(&path) && !app.faults.rates.is_empty() {
         let n = app.draws.fetch_add(1, Ordering::SeqCst);
         let fault = app.faults.draw(app.seed, n);
@@ -255,11 +311,49 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
     if !app.faults.delay.is_zero() && app.faults.applies_to(&path) {
         tokio::time::sleep(app.faults.delay).await;
     }
+    let record = |identity: Option<String>,
+                  status: Option<u16>,
+                  retry_not_before_ms: Option<u64>| RequestRecord {
+        at_ms,
+        method: method.clone(),
+        path: path.clone(),
+        identity,
+        status,
+        fault,
+        retry_not_before_ms,
+    };
     match fault {
         Some(f @ (Fault::Unavailable | Fault::RateLimited)) => {
-            return injected(&app, vendor, f, &path);
+            let response = injected(&app, vendor, f, &path);
+            if app.request_log.is_some() {
+                let until = {
+                    let header = |name: &str| {
+                        response
+                            .headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    };
+                    header("retry-after")
+                        .map(|s| unix_ms() + s * 1000)
+                        .or_else(|| header("x-ratelimit-retry-after").map(|e| e * 1000))
+                };
+                let status = response.status().as_u16();
+                let identity = match key_identity.clone() {
+                    Some(i) => Some(i),
+                    None => rebilly_identity(&method, req.into_body()).await,
+                };
+                app.record(record(identity, Some(status), until));
+            }
+            return response;
         }
         Some(Fault::Reset) => {
+            if app.request_log.is_some() {
+                let identity = match key_identity.clone() {
+                    Some(i) => Some(i),
+                    None => rebilly_identity(&method, req.into_body()).await,
+                };
+                app.record(record(identity, None, None));
+            }
             ctl.drop_connection(true);
             return std::future::pending().await;
         }
@@ -287,7 +381,7 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
     let call = Call {
         method: parts.method,
         query: parse_query(parts.uri.query()),
-        path,
+        path: path.clone(),
         headers: parts.headers,
         body,
         base: format!("http://{host}"),
@@ -296,12 +390,37 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
         Vendor::Solvimon => solvimon::handle(&app, &call),
         Vendor::Rebilly => rebilly::handle(&app, &call),
     };
+    if app.request_log.is_some() {
+        let identity = key_identity.or_else(|| body_identity(&call.method, &call.body));
+        let status = (fault != Some(Fault::LostResponse)).then(|| response.status().as_u16());
+        app.record(record(identity, status, None));
+    }
     if fault == Some(Fault::LostResponse) {
         // The write is committed; the client never hears about it.
         ctl.drop_connection(false);
         return std::future::pending().await;
     }
     response
+}
+
+/// `subscriptionId|usageTime` of a Rebilly usage POST body.
+fn body_identity(method: &Method, body: &[u8]) -> Option<String> {
+    if method != Method::POST {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(body).ok()?;
+    Some(format!(
+        "{}|{}",
+        v.get("subscriptionId")?.as_str()?,
+        v.get("usageTime")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    ))
+}
+
+async fn rebilly_identity(method: &str, body: Body) -> Option<String> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.ok()?;
+    body_identity(&Method::from_bytes(method.as_bytes()).ok()?, &bytes)
 }
 
 /// Serves `app` on `listener` until `shutdown` turns true.

@@ -16,6 +16,8 @@ impl Sandbox {
     }
 
     async fn with(config: Config) -> Self {
+        // reqwest is built with rustls and no default provider (no aws-lc): install ring's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Sandbox {
             running: start(config).await.unwrap(),
             http: Client::new(),

@@ -1,0 +1,193 @@
+//! Credentials: ids resolved to an auth header and a secret, never stored in definitions.
+//!
+//! Policy: a credentials file maps ids to `{header, env, prefix?, platformId?}`; the secret is
+//! read from the named environment variable by the caller (the library never reads the
+//! environment itself) and held in a [`Secret`] that prints as `***`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+/// A secret value. `Debug` and `Display` print `***`; only [`Secret::expose`] gives the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself: only for putting it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// One entry of a credentials file, e.g.
+/// `{"header": "X-API-KEY", "env": "SOLVIMON_API_KEY", "platformId": "plat_123"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialSpec {
+    /// Header that carries the secret (`X-API-KEY`, `REB-APIKEY`, `Authorization`).
+    pub header: String,
+    /// Environment variable holding the secret.
+    pub env: String,
+    /// Text before the secret in the header (`Bearer `).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Solvimon platform id, sent as `x-platform-id`.
+    #[serde(default)]
+    pub platform_id: Option<String>,
+}
+
+/// A usable credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Header name.
+    pub header: String,
+    /// Header value (prefix included).
+    pub value: Secret,
+    /// Solvimon platform id.
+    pub platform_id: Option<String>,
+}
+
+/// Credentials by id. An id whose environment variable was unset keeps the reason, reported
+/// when a task uses it.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    entries: BTreeMap<String, Result<Credential, String>>,
+}
+
+impl Credentials {
+    /// No credentials.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a credentials file (`{ID: CredentialSpec}`) and resolves each secret with `env`
+    /// (the binary passes `std::env::var`).
+    pub fn from_file_text(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let specs: BTreeMap<String, CredentialSpec> =
+            serde_json::from_str(text).map_err(|e| format!("invalid credentials file: {e}"))?;
+        let mut out = Credentials::new();
+        for (id, spec) in specs {
+            let entry = match env(&spec.env) {
+                Some(secret) if !secret.is_empty() => Ok(Credential {
+                    header: spec.header,
+                    value: Secret::new(format!("{}{secret}", spec.prefix.unwrap_or_default())),
+                    platform_id: spec.platform_id,
+                }),
+                _ => Err(format!(
+                    "credentials `{id}` read the secret from ${}, which is not set",
+                    spec.env
+                )),
+            };
+            out.entries.insert(id, entry);
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a credential.
+    pub fn insert(&mut self, id: impl Into<String>, credential: Credential) {
+        self.entries.insert(id.into(), Ok(credential));
+    }
+
+    /// The credential with this id.
+    pub fn get(&self, id: &str) -> Result<&Credential, String> {
+        match self.entries.get(id) {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!(
+                "no credentials `{id}`; known: {}",
+                if self.entries.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.entries.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            )),
+        }
+    }
+
+    /// Whether an id is present (usable or not).
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// Every usable secret, for redaction.
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.entries
+            .values()
+            .filter_map(|e| e.as_ref().ok())
+            .map(|c| &c.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("sk_live_123");
+        assert_eq!(format!("{s} {s:?}"), "*** ***");
+        let c = Credential {
+            header: "X-API-KEY".into(),
+            value: s,
+            platform_id: None,
+        };
+        assert!(!format!("{c:?}").contains("sk_live_123"));
+    }
+
+    #[test]
+    fn file_entries_resolve_from_the_environment() {
+        let text = r#"{"solvimon": {"header": "X-API-KEY", "env": "SV_KEY", "platformId": "plat_1"},
+                       "rebilly": {"header": "Authorization", "env": "RB_KEY", "prefix": "Bearer "},
+                       "unset": {"header": "X-API-KEY", "env": "NOPE"}}"#;
+        let env = |name: &str| match name {
+            "SV_KEY" => Some("k1".to_owned()),
+            "RB_KEY" => Some("k2".to_owned()),
+            _ => None,
+        };
+        let c = Credentials::from_file_text(text, env).unwrap();
+        assert_eq!(c.get("solvimon").unwrap().value.expose(), "k1");
+        assert_eq!(
+            c.get("solvimon").unwrap().platform_id.as_deref(),
+            Some("plat_1")
+        );
+        assert_eq!(c.get("rebilly").unwrap().value.expose(), "Bearer k2");
+        assert!(
+            c.get("unset")
+                .unwrap_err()
+                .contains("$NOPE, which is not set")
+        );
+        assert!(
+            c.get("other")
+                .unwrap_err()
+                .contains("known: rebilly, solvimon, unset")
+        );
+        assert!(
+            Credentials::from_file_text(
+                r#"{"x": {"header": "h", "env": "e", "value": "inline"}}"#,
+                env
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The network boundary of the executor: one HTTP exchange. The default transport is reqwest
+//! with one pooled client per timeout profile; tests of the retry loop on tokio's paused clock
+//! plug in a scripted transport (real sockets and a paused clock do not mix: timeouts fire).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// One request to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// Full URL, query included.
+    pub url: &'a str,
+    /// Headers.
+    pub headers: &'a [(String, String)],
+    /// Body.
+    pub body: Option<&'a [u8]>,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Read timeout (per read; a stalled answer fails).
+    pub read_timeout: Duration,
+}
+
+/// An answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status.
+    pub status: u16,
+    /// Headers, names lower-case.
+    pub headers: BTreeMap<String, String>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// A failed exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No connection was made: nothing was sent.
+    Connect(String),
+    /// Sent (or possibly sent) but no complete answer: the write may have happened.
+    Lost(String),
+}
+
+/// Sends one exchange.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Performs the exchange.
+    async fn exchange(&self, exchange: Exchange<'_>) -> Result<Reply, TransportError>;
+}
+
+/// reqwest, one shared client per (connect, read) timeout profile so connections are pooled.
+#[derive(Default)]
+pub struct ReqwestTransport {
+    clients: Mutex<HashMap<(Duration, Duration), reqwest::Client>>,
+}
+
+impl ReqwestTransport {
+    /// A transport. TLS is rustls; if the process has no default rustls crypto provider yet,
+    /// ring's is installed (never aws-lc, and never replacing one the application chose).
+    pub fn new() -> Self {
+        static PROVIDER: std::sync::Once = std::sync::Once::new();
+        PROVIDER.call_once(|| {
+            if rustls::crypto::CryptoProvider::get_default().is_none() {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+            }
+        });
+        ReqwestTransport::default()
+    }
+
+    fn client(&self, connect: Duration, read: Duration) -> reqwest::Client {
+        let mut clients = self.clients.lock().expect("client cache");
+        clients
+            .entry((connect, read))
+            .or_insert_with(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(connect)
+                    .read_timeout(read)
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("HTTP client builds")
+            })
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Transport for ReqwestTransport {
+    async fn exchange(&self, x: Exchange<'_>) -> Result<Reply, TransportError> {
+        let client = self.client(x.connect_timeout, x.read_timeout);
+        let method = reqwest::Method::from_bytes(x.method.as_bytes())
+            .map_err(|e| TransportError::Connect(e.to_string()))?;
+        let mut builder = client.request(method, x.url);
+        for (k, v) in x.headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(body) = x.body {
+            builder = builder.body(body.to_vec());
+        }
+        // reqwest errors name the URL, never headers; the URL is dropped to keep messages short.
+        let classify = |e: reqwest::Error| {
+            let connect = e.is_connect();
+            let text = e.without_url().to_string();
+            if connect {
+                TransportError::Connect(text)
+            } else {
+                TransportError::Lost(text)
+            }
+        };
+        let response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let body = response.bytes().await.map_err(classify)?.to_vec();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+}
