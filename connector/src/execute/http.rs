@@ -7,14 +7,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use serde_json::{Map, Number, Value, json};
 
 use super::credentials::{Credential, Credentials};
-use super::retry::{Attempt, Decision, RetryPolicy, StopReason, decide, server_not_before};
+use super::retry::{Attempt, Decision, RetryPolicy, StopReason, decide, server_wait};
 use super::transport::{Exchange, ReqwestTransport, Transport, TransportError};
 use super::{TaskContext, TaskError};
 use crate::catalog::{Endpoint, EndpointId, Vendor};
@@ -529,7 +529,7 @@ impl Executor {
                             .iter()
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect();
-                        let not_before = server_not_before(
+                        let not_before = server_wait(
                             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                             SystemTime::now(),
                         );
@@ -550,22 +550,15 @@ impl Executor {
                     }
                 }
             };
-            match decide(
-                &req.policy,
-                tries,
-                &outcome,
-                not_before,
-                SystemTime::now(),
-                self.random(),
-            ) {
+            match decide(&req.policy, tries, &outcome, not_before, self.random()) {
                 Decision::RetryAfter(delay) => {
                     if let Some(a) = attempts.last_mut() {
                         a.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                     }
                     tracing::debug!(task = %ctx.task_name, ?outcome, delay_ms = delay.as_millis() as u64, "retrying");
-                    let deadline = Instant::now() + delay;
+                    let deadline = tokio::time::Instant::now() + delay;
                     tokio::select! {
-                        () = tokio::time::sleep_until(deadline.into()) => {}
+                        () = tokio::time::sleep_until(deadline) => {}
                         () = ctx.cancel.cancelled() => return Err(with_attempts(TaskError::new("CANCELLED", "the task was cancelled"), attempts, last)),
                     }
                 }
@@ -763,7 +756,7 @@ impl Executor {
         &self,
         req: &PreparedRequest,
         usage: &UsageIdentity,
-    ) -> Result<Option<(u16, Value)>, (Attempt, Option<SystemTime>, AttemptRecord)> {
+    ) -> Result<Option<(u16, Value)>, (Attempt, Option<Duration>, AttemptRecord)> {
         let filter = format!(
             "subscriptionId:{};usageTime:{}",
             usage.subscription, usage.usage_time
@@ -786,7 +779,7 @@ impl Executor {
             .await
             .map_err(|(a, m)| failed(a, None, Some(m), None))?;
         if status != 200 {
-            let not_before = server_not_before(
+            let not_before = server_wait(
                 headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 SystemTime::now(),
             );

@@ -102,12 +102,13 @@ pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// The server's earliest-retry instant, from `Retry-After` (delay-seconds or HTTP date) or
-/// `X-RateLimit-Retry-After` (epoch seconds). `headers` yields (lower-case name, value).
-pub fn server_not_before<'a>(
+/// How long the server asks to wait from `now` (the moment its answer arrived), from
+/// `Retry-After` (delay-seconds or HTTP date) or `X-RateLimit-Retry-After` (epoch seconds);
+/// the longest when several are present. `headers` yields (lower-case name, value).
+pub fn server_wait<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     now: SystemTime,
-) -> Option<SystemTime> {
+) -> Option<Duration> {
     let mut found = None;
     for (name, value) in headers {
         let value = value.trim();
@@ -126,19 +127,18 @@ pub fn server_not_before<'a>(
         };
         found = found.max(at);
     }
-    found
+    found.map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Decides what to do after attempt number `attempt` (1 = the first send).
 ///
-/// `not_before` is the server's floor ([`server_not_before`]); `now` the current time;
-/// `random` a number in `[0, 1)` used for jitter.
+/// `server_wait` is the server's floor, measured from when its answer arrived
+/// ([`server_wait`]); `random` a number in `[0, 1)` used for jitter.
 pub fn decide(
     policy: &RetryPolicy,
     attempt: u32,
     outcome: &Attempt,
-    not_before: Option<SystemTime>,
-    now: SystemTime,
+    server_wait: Option<Duration>,
     random: f64,
 ) -> Decision {
     let retryable = match outcome {
@@ -159,8 +159,7 @@ pub fn decide(
         Jitter::None => capped,
     };
     let mut delay = Duration::from_secs_f64(delay.max(0.0));
-    if let Some(at) = not_before {
-        let floor = at.duration_since(now).unwrap_or(Duration::ZERO);
+    if let Some(floor) = server_wait {
         if floor > policy.max_delay {
             return Decision::Stop(StopReason::ServerWaitTooLong);
         }
@@ -194,14 +193,7 @@ mod tests {
         for s in [408, 425, 429, 500, 502, 503, 504] {
             assert!(
                 matches!(
-                    decide(
-                        &policy(Jitter::None),
-                        1,
-                        &Attempt::Status(s),
-                        None,
-                        now(),
-                        0.5
-                    ),
+                    decide(&policy(Jitter::None), 1, &Attempt::Status(s), None, 0.5),
                     Decision::RetryAfter(_)
                 ),
                 "{s}"
@@ -212,21 +204,14 @@ mod tests {
             505, 599,
         ] {
             assert_eq!(
-                decide(
-                    &policy(Jitter::None),
-                    1,
-                    &Attempt::Status(s),
-                    None,
-                    now(),
-                    0.5
-                ),
+                decide(&policy(Jitter::None), 1, &Attempt::Status(s), None, 0.5),
                 Decision::Stop(StopReason::NotRetryable),
                 "{s}"
             );
         }
         for o in [Attempt::ConnectError, Attempt::Lost] {
             assert_eq!(
-                decide(&policy(Jitter::None), 1, &o, None, now(), 0.5),
+                decide(&policy(Jitter::None), 1, &o, None, 0.5),
                 Decision::RetryAfter(Duration::from_secs(1))
             );
         }
@@ -236,7 +221,7 @@ mod tests {
     fn backoff_grows_by_the_rate_and_is_capped() {
         let p = policy(Jitter::None);
         let delays: Vec<Decision> = (1..=3)
-            .map(|n| decide(&p, n, &Attempt::Status(503), None, now(), 0.0))
+            .map(|n| decide(&p, n, &Attempt::Status(503), None, 0.0))
             .collect();
         assert_eq!(
             delays,
@@ -251,12 +236,12 @@ mod tests {
             ..p.clone()
         };
         assert_eq!(
-            decide(&long, 5, &Attempt::Status(503), None, now(), 0.0),
+            decide(&long, 5, &Attempt::Status(503), None, 0.0),
             Decision::RetryAfter(Duration::from_secs(5)),
             "16 s capped at 5 s"
         );
         assert_eq!(
-            decide(&p, 4, &Attempt::Status(503), None, now(), 0.0),
+            decide(&p, 4, &Attempt::Status(503), None, 0.0),
             Decision::Stop(StopReason::Exhausted)
         );
         let never = RetryPolicy {
@@ -264,7 +249,7 @@ mod tests {
             ..p
         };
         assert_eq!(
-            decide(&never, 1, &Attempt::Status(503), None, now(), 0.0),
+            decide(&never, 1, &Attempt::Status(503), None, 0.0),
             Decision::Stop(StopReason::Exhausted)
         );
     }
@@ -273,15 +258,15 @@ mod tests {
     fn full_jitter_draws_within_zero_and_the_delay() {
         let p = policy(Jitter::Full);
         assert_eq!(
-            decide(&p, 2, &Attempt::Status(503), None, now(), 0.0),
+            decide(&p, 2, &Attempt::Status(503), None, 0.0),
             Decision::RetryAfter(Duration::ZERO)
         );
         assert_eq!(
-            decide(&p, 2, &Attempt::Status(503), None, now(), 0.5),
+            decide(&p, 2, &Attempt::Status(503), None, 0.5),
             Decision::RetryAfter(Duration::from_secs(1))
         );
         assert_eq!(
-            decide(&p, 2, &Attempt::Status(503), None, now(), 0.999_999),
+            decide(&p, 2, &Attempt::Status(503), None, 0.999_999),
             Decision::RetryAfter(Duration::from_secs_f64(2.0 * 0.999_999))
         );
     }
@@ -289,42 +274,52 @@ mod tests {
     #[test]
     fn retry_after_in_every_form_is_a_floor() {
         let n = now();
-        let secs = server_not_before([("retry-after", "3")], n);
-        assert_eq!(secs, Some(n + Duration::from_secs(3)));
-        let date = server_not_before([("retry-after", "Tue, 14 Nov 2023 22:13:24 GMT")], n);
-        assert_eq!(date, Some(T0 + Duration::from_secs(1_700_000_004)));
-        let epoch = server_not_before([("x-ratelimit-retry-after", "1700000002")], n);
-        assert_eq!(epoch, Some(T0 + Duration::from_secs(1_700_000_002)));
         assert_eq!(
-            server_not_before([("retry-after", "soon"), ("content-type", "x")], n),
+            server_wait([("retry-after", "3")], n),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            server_wait([("retry-after", "Tue, 14 Nov 2023 22:13:24 GMT")], n),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            server_wait([("x-ratelimit-retry-after", "1700000002")], n),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            server_wait([("x-ratelimit-retry-after", "1699999990")], n),
+            Some(Duration::ZERO),
+            "a past instant waits nothing"
+        );
+        assert_eq!(
+            server_wait([("retry-after", "soon"), ("content-type", "x")], n),
             None
         );
         assert_eq!(
-            server_not_before(
+            server_wait(
                 [
                     ("retry-after", "1"),
                     ("x-ratelimit-retry-after", "1700000002")
                 ],
                 n
             ),
-            Some(n + Duration::from_secs(2)),
+            Some(Duration::from_secs(2)),
             "the later one wins"
         );
-        // Jitter never goes below the floor; a floor in the past changes nothing.
+        // Jitter never goes below the floor.
         let p = policy(Jitter::Full);
-        assert_eq!(
-            decide(&p, 1, &Attempt::Status(429), secs, n, 0.1),
-            Decision::RetryAfter(Duration::from_secs(3))
-        );
         assert_eq!(
             decide(
                 &p,
                 1,
                 &Attempt::Status(429),
-                Some(n - Duration::from_secs(9)),
-                n,
-                0.5
+                Some(Duration::from_secs(3)),
+                0.1
             ),
+            Decision::RetryAfter(Duration::from_secs(3))
+        );
+        assert_eq!(
+            decide(&p, 1, &Attempt::Status(429), Some(Duration::ZERO), 0.5),
             Decision::RetryAfter(Duration::from_millis(500))
         );
         // A server wait beyond the cap stops retrying rather than sending early.
@@ -333,8 +328,7 @@ mod tests {
                 &p,
                 1,
                 &Attempt::Status(429),
-                Some(n + Duration::from_secs(6)),
-                n,
+                Some(Duration::from_secs(6)),
                 0.5
             ),
             Decision::Stop(StopReason::ServerWaitTooLong)

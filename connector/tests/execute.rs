@@ -1,0 +1,646 @@
+//! The executor against the real sandbox over loopback (validation before send, partial
+//! quantities, duplicates, the fault run with exactly-once delivery), and its retry loop on
+//! tokio's paused clock with a scripted network.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use usage_connector::catalog::Vendor;
+use usage_connector::execute::transport::{Exchange, Reply, Transport, TransportError};
+use usage_connector::execute::{
+    Cancellation, Credential, Credentials, Executor, HttpTaskOutput, Secret, TaskContext, TaskError,
+};
+use usage_connector::simworkflow::HttpTask;
+use usage_sandbox::{Config, FaultSpec, Running};
+
+fn credentials() -> Credentials {
+    let mut c = Credentials::new();
+    c.insert(
+        "rebilly",
+        Credential {
+            header: "REB-APIKEY".into(),
+            value: Secret::new("sk_sandbox_rebilly"),
+            platform_id: None,
+        },
+    );
+    c.insert(
+        "solvimon",
+        Credential {
+            header: "X-API-KEY".into(),
+            value: Secret::new("sk_sandbox_solvimon"),
+            platform_id: Some("plat_test".into()),
+        },
+    );
+    c
+}
+
+async fn sandbox(config: Config) -> (Running, Executor) {
+    let running = usage_sandbox::start(Config {
+        record_requests: true,
+        ..config
+    })
+    .await
+    .unwrap();
+    let executor = Executor::new(credentials())
+        .with_server(Vendor::Rebilly, &running.url())
+        .with_server(Vendor::Solvimon, &running.url());
+    (running, executor)
+}
+
+fn task(value: Value) -> HttpTask {
+    serde_json::from_value(value).unwrap()
+}
+
+fn usage_task(extra: Value) -> HttpTask {
+    let mut t = json!({
+        "credentials": "rebilly", "end": true,
+        "retry": {"intervalSeconds": 0, "maxAttempts": 30, "backoffRate": 1, "jitter": "none"},
+        "httpRequest": {"url": "https://api-sandbox.rebilly.com/usages", "method": "POST",
+                        "body": {"subscriptionId": "${$.subscription}", "quantity": "${$.quantity}", "usageTime": "${$.usageTime}"}}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    task(t)
+}
+
+fn calculate_task() -> HttpTask {
+    task(json!({
+        "credentials": "solvimon", "end": true,
+        "retry": {"intervalSeconds": 0, "maxAttempts": 30, "backoffRate": 1, "jitter": "none"},
+        "httpRequest": {"url": "https://test.api.solvimon.com/v1/events/calculate", "method": "POST",
+                        "body": {"reference": "${$.reference}", "meter_reference": "api_calls",
+                                 "meter_values": [{"reference": "call_count", "number": "${$.calls}"}]}}
+    }))
+}
+
+async fn get(running: &Running, path: &str, key: (&str, &str)) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", running.url()))
+        .header(key.0, key.1)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_invalid_input_sends_nothing() {
+    let (running, executor) = sandbox(Config::default()).await;
+    let input = json!({"subscription": "sub_unlimited", "quantity": 1.2345, "usageTime": "2025-05-01T12:00:00Z"});
+    let err = executor
+        .execute_http(&usage_task(json!({})), &input, &TaskContext::new("wf", "t"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "INVALID_REQUEST");
+    assert_eq!(err.diagnostics[0].pointer, "/quantity");
+    let bad_event = json!({"reference": "short", "calls": "3"});
+    assert_eq!(
+        executor
+            .execute_http(&calculate_task(), &bad_event, &TaskContext::new("wf", "t"))
+            .await
+            .unwrap_err()
+            .code,
+        "INVALID_REQUEST"
+    );
+    let missing = executor
+        .execute_http(
+            &usage_task(json!({})),
+            &json!({"quantity": 1}),
+            &TaskContext::new("wf", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code, "INPUT_MISSING");
+    let requests = get(&running, "/_sandbox/requests", ("x", "y")).await;
+    assert_eq!(requests, json!([]), "no request reached the sandbox");
+}
+
+#[tokio::test]
+async fn partial_quantities_limits_and_rounding_are_reported_exactly() {
+    let (_running, executor) = sandbox(Config::default()).await;
+    let ctx = TaskContext::new("wf", "report");
+    let partial = usage_task(json!({"onLimit": "acceptPartial"}));
+    let out = executor
+        .execute_http(
+            &partial,
+            &json!({"subscription": "sub_near_limit", "quantity": 5, "usageTime": ""}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "partial");
+    let q = serde_json::to_value(out.quantity.unwrap()).unwrap();
+    assert_eq!(
+        q,
+        json!({"requested": 5, "accepted": 2.5, "remainder": 2.5})
+    );
+    assert!(
+        out.body["usageTime"].as_str().unwrap().ends_with('Z'),
+        "usageTime always set, whole seconds: {}",
+        out.body
+    );
+
+    let reject = usage_task(json!({"onLimit": "reject"}));
+    let err = executor
+        .execute_http(
+            &reject,
+            &json!({"subscription": "sub_limit_100", "quantity": 150, "usageTime": ""}),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.status_code),
+        ("USAGE_LIMIT_EXCEEDED", Some(409))
+    );
+    assert!(
+        err.message.contains("150 requested, 0 accepted")
+            && err.message.contains("hard limit of 100"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        serde_json::to_value(err.quantity.unwrap()).unwrap(),
+        json!({"requested": 150, "accepted": 0, "remainder": 150})
+    );
+
+    let rounding = usage_task(json!({"rounding": "halfEven"}));
+    let out = executor.execute_http(&rounding, &json!({"subscription": "sub_unlimited", "quantity": 1.2345, "usageTime": "2025-05-01T12:00:00.999Z"}), &ctx).await.unwrap();
+    assert_eq!(out.body["quantity"], json!(1.234));
+    assert_eq!(out.body["usageTime"], "2025-05-01T12:00:00Z");
+    assert_eq!(
+        serde_json::to_value(out.quantity.unwrap()).unwrap(),
+        json!({"requested": 1.234, "accepted": 1.234, "remainder": 0, "roundedAway": 0.0005})
+    );
+}
+
+#[tokio::test]
+async fn solvimon_calls_are_idempotent_per_logical_call() {
+    let (running, executor) = sandbox(Config::default()).await;
+    let ctx = TaskContext::new("wf-42", "calc");
+    // No reference given: a stable one is derived from workflow, task and body.
+    let input = json!({"reference": null, "calls": "3"});
+    let first = executor
+        .execute_http(&calculate_task(), &input, &ctx)
+        .await
+        .unwrap();
+    let again = executor
+        .execute_http(&calculate_task(), &input, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(first.outcome).unwrap(), "created");
+    assert_eq!(
+        serde_json::to_value(again.outcome).unwrap(),
+        "duplicate",
+        "the same logical call never charges twice"
+    );
+    assert_eq!(first.idempotency_key, again.idempotency_key);
+    let reference = first.body["reference"].as_str().unwrap();
+    assert!(
+        reference.starts_with("uc-") && reference.len() == 35,
+        "{reference}"
+    );
+    assert_eq!(
+        first.body["timestamp"].as_str().map(|t| !t.contains('.')),
+        Some(true)
+    );
+    // Another workflow run is another logical call.
+    let other = executor
+        .execute_http(
+            &calculate_task(),
+            &input,
+            &TaskContext::new("wf-43", "calc"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(other.outcome).unwrap(), "created");
+    // Persist twice with the same reference: the 409 for our own reference is a duplicate.
+    let persist = task(json!({"credentials": "solvimon", "end": true,
+        "httpRequest": {"url": "https://api.solvimon.com/v1/ingest/persist-data", "method": "POST",
+            "body": {"customer_id": null, "pricing_id": "p", "pricing_item_id": "pi", "pricing_item_config_id": "pc",
+                     "pricing_plan_subscription_id": null, "reference": "persist_1", "timestamp": "2024-07-01T10:50:00.157+02:00"}}}));
+    let a = executor
+        .execute_http(&persist, &json!({}), &ctx)
+        .await
+        .unwrap();
+    let b = executor
+        .execute_http(&persist, &json!({}), &TaskContext::new("wf-other", "p"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            serde_json::to_value(a.outcome).unwrap(),
+            serde_json::to_value(b.outcome).unwrap()
+        ),
+        (json!("created"), json!("duplicate"))
+    );
+    let stored = get(
+        &running,
+        "/v1/ingest/persist-data/persist_1",
+        ("X-API-KEY", "sk_sandbox_solvimon"),
+    )
+    .await;
+    assert_eq!(
+        stored["timestamp"], "2024-07-01T10:50:00+02:00",
+        "whole seconds, offset kept"
+    );
+    let stats = get(&running, "/_sandbox/stats", ("x", "y")).await;
+    assert_eq!(
+        (stats["meter-data"].as_u64(), stats["persist-data"].as_u64()),
+        (Some(2), Some(1))
+    );
+}
+
+/// The fault run of issue 5: 2,000 Rebilly usages and 2,000 Solvimon events at concurrency 32
+/// through 503, 429, resets and lost responses; exactly 4,000 records afterwards, and no retry
+/// earlier than a Retry-After allowed (checked against the sandbox's own request log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fault_run_delivers_every_event_exactly_once() {
+    const N: usize = 2_000;
+    let faults = FaultSpec::parse("503=0.2,429=0.1,reset=0.05,lost-response=0.05").unwrap();
+    let (running, executor) = sandbox(Config {
+        faults,
+        seed: 2026,
+        ..Config::default()
+    })
+    .await;
+    let executor = Arc::new(executor);
+    let next = Arc::new(Mutex::new(0usize));
+    let results: Arc<Mutex<Vec<Result<HttpTaskOutput, TaskError>>>> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..32 {
+        let (executor, next, results) = (executor.clone(), next.clone(), results.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = {
+                    let mut n = next.lock().unwrap();
+                    *n += 1;
+                    *n - 1
+                };
+                if i >= 2 * N {
+                    return;
+                }
+                let ctx = TaskContext::new("fault-run", format!("call-{i}"));
+                let result = if i % 2 == 0 {
+                    let t = chrono::DateTime::from_timestamp(1_746_100_000 + i as i64, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    executor.execute_http(&usage_task(json!({})), &json!({"subscription": "sub_unlimited", "quantity": 1.5, "usageTime": t}), &ctx).await
+                } else {
+                    executor.execute_http(&calculate_task(), &json!({"reference": format!("fault-run-event-{i:05}"), "calls": "2"}), &ctx).await
+                };
+                results.lock().unwrap().push(result);
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let results = std::mem::take(&mut *results.lock().unwrap());
+    let failures: Vec<&TaskError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} calls failed, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for r in &results {
+        *outcomes
+            .entry(
+                serde_json::to_value(r.as_ref().unwrap().outcome)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+            .or_default() += 1;
+    }
+    let stats = get(&running, "/_sandbox/stats", ("x", "y")).await;
+    assert_eq!(
+        stats["usages"].as_u64(),
+        Some(N as u64),
+        "Rebilly: none lost, none doubled ({outcomes:?})"
+    );
+    assert_eq!(
+        stats["meter-data"].as_u64(),
+        Some(N as u64),
+        "Solvimon: one event in effect per call ({outcomes:?})"
+    );
+    assert!(
+        outcomes.get("recovered").copied().unwrap_or(0) > 0,
+        "some lost responses were recovered by lookup: {outcomes:?}"
+    );
+    assert!(
+        outcomes.get("duplicate").copied().unwrap_or(0) > 0,
+        "some lost responses were answered as duplicates: {outcomes:?}"
+    );
+
+    // Independent check of Retry-After, from the sandbox's log: after an injected 429 for a
+    // call, that call's next request arrives no earlier than the server allowed.
+    let log = get(&running, "/_sandbox/requests", ("x", "y")).await;
+    let mut by_identity: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for r in log.as_array().unwrap() {
+        if let Some(id) = r["identity"].as_str() {
+            by_identity.entry(id.to_owned()).or_default().push(r);
+        }
+    }
+    let mut checked = 0;
+    for (identity, requests) in &by_identity {
+        for pair in requests.windows(2) {
+            if let Some(until) = pair[0]["retry_not_before_ms"].as_u64() {
+                let next_at = pair[1]["at_ms"].as_u64().unwrap();
+                assert!(
+                    next_at >= until,
+                    "{identity}: retried at {next_at}, server allowed {until}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "only {checked} rate-limited retries were checked"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The retry loop on tokio's paused clock, with a scripted network.
+// ---------------------------------------------------------------------------------------------
+
+type Step = Result<Reply, TransportError>;
+
+struct Script {
+    steps: Mutex<VecDeque<Step>>,
+    seen: Mutex<Vec<(String, String, tokio::time::Instant)>>,
+}
+
+impl Script {
+    fn new(steps: Vec<Step>) -> Arc<Self> {
+        Arc::new(Script {
+            steps: Mutex::new(steps.into()),
+            seen: Mutex::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Transport for Script {
+    async fn exchange(&self, x: Exchange<'_>) -> Result<Reply, TransportError> {
+        self.seen.lock().unwrap().push((
+            x.method.to_owned(),
+            x.url.to_owned(),
+            tokio::time::Instant::now(),
+        ));
+        self.steps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("the script has a step for every request")
+    }
+}
+
+fn reply(status: u16, headers: &[(&str, &str)], body: Value) -> Step {
+    Ok(Reply {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        body: body.to_string().into_bytes(),
+    })
+}
+
+fn scripted(steps: Vec<Step>) -> (Arc<Script>, Executor) {
+    let script = Script::new(steps);
+    let executor = Executor::new(credentials()).with_transport(script.clone());
+    (script, executor)
+}
+
+fn policy_task(retry: Value) -> HttpTask {
+    usage_task(json!({"retry": retry}))
+}
+
+fn input() -> Value {
+    json!({"subscription": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"})
+}
+
+fn created() -> Step {
+    reply(
+        201,
+        &[],
+        json!({"id": "sub_usg_1", "subscriptionId": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"}),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_waits_interval_times_rate_between_attempts() {
+    let (script, executor) = scripted(vec![
+        reply(503, &[], json!({})),
+        reply(502, &[], json!({})),
+        created(),
+    ]);
+    let start = tokio::time::Instant::now();
+    let out = executor
+        .execute_http(
+            &policy_task(
+                json!({"intervalSeconds": 1, "maxAttempts": 3, "backoffRate": 2, "jitter": "none"}),
+            ),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    let delays: Vec<u64> = out.attempts.iter().map(|a| a.delay_ms).collect();
+    assert_eq!(delays, vec![1000, 2000, 0]);
+    let seen = script.seen.lock().unwrap();
+    assert!(
+        (Duration::from_secs(1)..Duration::from_millis(1010)).contains(&(seen[1].2 - seen[0].2))
+    );
+    assert!(
+        (Duration::from_secs(2)..Duration::from_millis(2010)).contains(&(seen[2].2 - seen[1].2))
+    );
+    assert!((Duration::from_secs(3)..Duration::from_millis(3020)).contains(&start.elapsed()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_a_floor_and_over_the_cap_stops() {
+    let (script, executor) = scripted(vec![
+        reply(
+            429,
+            &[("retry-after", "7")],
+            json!({"title": "Rate Limit Exceeded"}),
+        ),
+        created(),
+    ]);
+    let out = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1, "maxAttempts": 3, "jitter": "full"})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.attempts[0].delay_ms, 7000);
+    let seen = script.seen.lock().unwrap().clone();
+    assert!(seen[1].2 - seen[0].2 >= Duration::from_secs(7));
+
+    let (_, executor) = scripted(vec![reply(429, &[("retry-after", "120")], json!({}))]);
+    let err = executor
+        .execute_http(
+            &policy_task(json!({"maxDelaySeconds": 60})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "RATE_LIMITED");
+    assert_eq!(err.attempts.len(), 1, "not retried early");
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_retryable_statuses_stop_at_once_and_retries_run_out() {
+    let (script, executor) = scripted(vec![reply(
+        422,
+        &[],
+        json!({"detail": "Invalid data sent."}),
+    )]);
+    let err = executor
+        .execute_http(
+            &policy_task(json!({"maxAttempts": 5})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.status_code),
+        ("HTTP_ERROR", Some(422))
+    );
+    assert!(err.message.contains("Invalid data sent."));
+    assert_eq!(script.seen.lock().unwrap().len(), 1);
+
+    let (script, executor) = scripted((0..3).map(|_| reply(503, &[], json!({}))).collect());
+    let err = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1, "maxAttempts": 2})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.attempts.len()),
+        ("RETRIES_EXHAUSTED", 3)
+    );
+    assert_eq!(script.seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
+    // Lost after sending; the lookup finds it: recovered, and no second POST.
+    let found = reply(
+        200,
+        &[],
+        json!([{"id": "sub_usg_9", "subscriptionId": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"}]),
+    );
+    let (script, executor) = scripted(vec![
+        Err(TransportError::Lost("connection closed".into())),
+        found,
+    ]);
+    let out = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "recovered");
+    assert_eq!(out.body["id"], "sub_usg_9");
+    let seen = script.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        vec!["POST", "GET"]
+    );
+    assert!(
+        seen[1]
+            .1
+            .contains("filter=subscriptionId:sub_1%3BusageTime:2025-05-01T12:00:00Z"),
+        "{}",
+        seen[1].1
+    );
+
+    // Not found: sent again. A failed lookup is retried before any resend.
+    let (script, executor) = scripted(vec![
+        Err(TransportError::Lost("read timed out".into())),
+        reply(503, &[], json!({})),
+        reply(200, &[], json!([])),
+        created(),
+    ]);
+    let out = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "created");
+    let methods: Vec<String> = script
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(methods, vec!["POST", "GET", "GET", "POST"]);
+
+    // A connect error sent nothing: resent without a lookup.
+    let (script, executor) = scripted(vec![
+        Err(TransportError::Connect("refused".into())),
+        created(),
+    ]);
+    executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        script
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.0.as_str())
+            .collect::<Vec<_>>(),
+        vec!["POST", "POST"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_stops_between_attempts() {
+    let (script, executor) = scripted(vec![reply(503, &[], json!({})), created()]);
+    let (canceller, cancel) = Cancellation::new();
+    let ctx = TaskContext {
+        cancel,
+        ..TaskContext::new("w", "t")
+    };
+    let task = policy_task(json!({"intervalSeconds": 30, "maxAttempts": 3, "jitter": "none"}));
+    let input = input();
+    let run = executor.execute_http(&task, &input, &ctx);
+    let cancel = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        canceller.cancel();
+    };
+    let (result, ()) = tokio::join!(run, cancel);
+    assert_eq!(result.unwrap_err().code, "CANCELLED");
+    assert_eq!(script.seen.lock().unwrap().len(), 1);
+}
