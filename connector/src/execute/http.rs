@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -221,6 +221,7 @@ pub struct Executor {
     /// Rebilly usage ids already attributed to a call of this executor (lookups skip them).
     claimed: Mutex<HashSet<String>>,
     jitter_state: Mutex<u64>,
+    endpoint_cache: RwLock<HashMap<(String, String), Option<EndpointId>>>,
 }
 
 impl Executor {
@@ -236,6 +237,7 @@ impl Executor {
             transport: Arc::new(ReqwestTransport::new()),
             claimed: Mutex::new(HashSet::new()),
             jitter_state: Mutex::new(seed | 1),
+            endpoint_cache: RwLock::new(HashMap::new()),
         }
     }
 
@@ -266,11 +268,28 @@ impl Executor {
         (*s >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// The catalog endpoint of a resolved URL and method, memoised (up to 1,024 URLs).
     fn endpoint_for(&self, url: &str, method: &str) -> Option<&Endpoint> {
-        self.validators
+        let key = (url.to_owned(), method.to_owned());
+        if let Some(hit) = self
+            .endpoint_cache
+            .read()
+            .expect("endpoint cache")
+            .get(&key)
+        {
+            return hit.map(|id| self.validators.catalog().get(id));
+        }
+        let found = self
+            .validators
             .endpoints_for_url(url)
             .into_iter()
-            .find(|e| e.method == method)
+            .find(|e| e.method == method);
+        let mut cache = self.endpoint_cache.write().expect("endpoint cache");
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(key, found.map(|e| e.id));
+        found
     }
 
     /// Prepares the request of an Http task for `input`, without sending anything.
@@ -293,7 +312,11 @@ impl Executor {
             })
         };
         let request = &task.http_request;
-        let url = match resolve(&Value::String(request.url.clone()), "url")? {
+        let url = match if request.url.contains('$') {
+            resolve(&Value::String(request.url.clone()), "url")?
+        } else {
+            Value::String(request.url.clone())
+        } {
             Value::String(s) => s,
             other => {
                 return Err(TaskError::new(
@@ -520,20 +543,18 @@ impl Executor {
                             error: None,
                             delay_ms: 0,
                         });
+                        let not_before = server_wait(
+                            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                            SystemTime::now(),
+                        );
+                        // Keep the body only when it may be needed for a later error.
+                        let kept = super::retry::retryable_status(status).then(|| body.clone());
                         if let Some(done) =
-                            self.finish(req, status, &headers, &body, &mut attempts, solvimon)?
+                            self.finish(req, status, headers, body, &mut attempts, solvimon)?
                         {
                             return Ok(done);
                         }
-                        let pairs: Vec<(String, String)> = headers
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        let not_before = server_wait(
-                            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                            SystemTime::now(),
-                        );
-                        last = Some((status, body));
+                        last = kept.map(|b| (status, b));
                         (Attempt::Status(status), not_before)
                     }
                     Err((attempt, message)) => {
@@ -618,8 +639,8 @@ impl Executor {
         &self,
         req: &PreparedRequest,
         status: u16,
-        headers: &BTreeMap<String, String>,
-        body: &Value,
+        headers: BTreeMap<String, String>,
+        body: Value,
         attempts: &mut Vec<AttemptRecord>,
         solvimon: bool,
     ) -> Result<Option<HttpTaskOutput>, TaskError> {
@@ -640,7 +661,7 @@ impl Executor {
                     TaskError {
                         status_code: Some(status),
                         body: Some(body.clone()),
-                        ..TaskError::new(code, api_message(status, body))
+                        ..TaskError::new(code, api_message(status, &body))
                     },
                     std::mem::take(attempts),
                     None,
@@ -648,8 +669,8 @@ impl Executor {
             }
             return Ok(Some(HttpTaskOutput {
                 status_code: status,
-                headers: headers.clone(),
-                body: body.clone(),
+                headers,
+                body,
                 attempts: std::mem::take(attempts),
                 idempotency_key: req.idempotency_key.clone(),
                 outcome: if duplicate {
@@ -673,8 +694,8 @@ impl Executor {
                 };
                 return Ok(Some(usage_output(
                     status,
-                    body.clone(),
-                    headers.clone(),
+                    body,
+                    headers,
                     std::mem::take(attempts),
                     usage,
                     outcome,
@@ -698,7 +719,7 @@ impl Executor {
                                 } else {
                                     "; set onLimit: acceptPartial to record what is left"
                                 },
-                                api_message(status, body)
+                                api_message(status, &body)
                             ),
                         )
                     },
@@ -710,8 +731,8 @@ impl Executor {
         if ok {
             return Ok(Some(HttpTaskOutput {
                 status_code: status,
-                headers: headers.clone(),
-                body: body.clone(),
+                headers,
+                body,
                 attempts: std::mem::take(attempts),
                 idempotency_key: req.idempotency_key.clone(),
                 outcome: Outcome::Created,

@@ -3,7 +3,7 @@
 //! plug in a scripted transport (real sockets and a paused clock do not mix: timeouts fire).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,7 +55,7 @@ pub trait Transport: Send + Sync {
 /// reqwest, one shared client per (connect, read) timeout profile so connections are pooled.
 #[derive(Default)]
 pub struct ReqwestTransport {
-    clients: Mutex<HashMap<(Duration, Duration), reqwest::Client>>,
+    clients: RwLock<HashMap<(Duration, Duration), reqwest::Client>>,
 }
 
 impl ReqwestTransport {
@@ -72,7 +72,15 @@ impl ReqwestTransport {
     }
 
     fn client(&self, connect: Duration, read: Duration) -> reqwest::Client {
-        let mut clients = self.clients.lock().expect("client cache");
+        if let Some(client) = self
+            .clients
+            .read()
+            .expect("client cache")
+            .get(&(connect, read))
+        {
+            return client.clone();
+        }
+        let mut clients = self.clients.write().expect("client cache");
         clients
             .entry((connect, read))
             .or_insert_with(|| {
