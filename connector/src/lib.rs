@@ -14,9 +14,11 @@
 //! The library never prints, exits or reads environment variables; the binary does.
 
 pub mod catalog;
+pub mod condition;
 pub mod error;
 pub mod execute;
 pub mod model;
+pub mod runner;
 pub mod schemas;
 pub mod simworkflow;
 pub mod validate;

@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use usage_connector::catalog::{Catalog, EndpointId, Vendor};
 use usage_connector::execute::{Credential, Credentials, Executor, Secret, TaskContext};
 use usage_connector::schemas;
-use usage_connector::simworkflow::{HttpMethod, HttpRequest, HttpTask, OnLimit, Rounding};
+use usage_connector::runner::{RunStatus, Runner};
+use usage_connector::simworkflow::{HttpMethod, HttpRequest, HttpTask, OnLimit, Rounding, Task, WorkflowDefinition};
 use usage_connector::validate::{Diagnostic, validate_definition};
 use usage_connector::validators::Validators;
 
@@ -110,6 +111,33 @@ enum Command {
         /// the same logical call, so a repeated call is a duplicate, never a second charge).
         #[arg(long, default_value = "call")]
         workflow_id: String,
+    },
+    /// Run a workflow definition locally: Http tasks through the executor, Decision, Parallel,
+    /// Terminate and Simple (registered handlers) as SimWorkflow would. Prints each task as it
+    /// finishes on stderr and the workflow output JSON on stdout; exit 0 Completed, 1 Failed or
+    /// invalid, 2 usage or I/O error.
+    ///
+    /// With no --server, an embedded sandbox serves both vendors and supplies its dev keys for
+    /// every credentials id the definition uses: nothing to set up.
+    Run {
+        /// The workflow definition (JSON).
+        workflow: PathBuf,
+        /// Workflow input: a JSON file, or JSON text.
+        #[arg(long, value_name = "FILE|JSON")]
+        input: Option<String>,
+        /// Send a vendor's calls to URL (repeatable), e.g. rebilly=http://127.0.0.1:8080; then
+        /// credentials come from --credentials / ./credentials.json and the environment.
+        #[arg(long = "server", value_name = "VENDOR=URL")]
+        servers: Vec<String>,
+        /// Credentials file (with --server).
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<PathBuf>,
+        /// Write every request and response as JSON lines (secrets as ***).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Workflow run id (part of derived idempotency keys); default: a new one per run.
+        #[arg(long)]
+        workflow_id: Option<String>,
     },
     /// Run a local server of both APIs (Solvimon meter data, Rebilly usages) for offline use
     /// and tests. Prints `listening on http://HOST:PORT`, then one `api key KEY permissions
@@ -510,9 +538,122 @@ fn call(catalog: &Catalog, args: CallArgs) -> Result<String, Failure> {
     }
 }
 
+struct RunArgs {
+    workflow: PathBuf,
+    input: Option<String>,
+    servers: Vec<String>,
+    credentials: Option<PathBuf>,
+    trace: Option<PathBuf>,
+    workflow_id: Option<String>,
+}
+
+#[allow(clippy::print_stderr)]
+fn run_workflow(catalog: &Catalog, args: RunArgs) -> Result<String, Failure> {
+    let bytes = std::fs::read(&args.workflow).with_context(|| format!("reading {}", args.workflow.display()))?;
+    let validators = Validators::new(catalog).context("compiling schemas")?;
+    let report = validate_definition(&args.workflow.display().to_string(), &bytes, &validators, None);
+    if report.has_errors() {
+        let text: String = report.diagnostics.iter().filter(|d| d.severity == usage_connector::validate::Severity::Error).map(|d| d.render(report.source.as_deref())).collect();
+        return Err(Failure { code: 1, error: anyhow::anyhow!("{} is not a valid workflow definition:\n{text}", args.workflow.display()), quiet: false });
+    }
+    let definition: WorkflowDefinition = serde_json::from_slice(&bytes).context("reading the definition")?;
+    let input: serde_json::Value = match &args.input {
+        None => serde_json::json!({}),
+        Some(text) if text.trim_start().starts_with(['{', '[']) => serde_json::from_str(text).context("--input is not valid JSON")?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading input {path}"))?;
+            serde_json::from_str(&text).with_context(|| format!("input {path} is not JSON"))?
+        }
+    };
+    let workflow_id = args.workflow_id.clone().unwrap_or_else(|| {
+        format!("run-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()))
+    });
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (status, text) = runtime.block_on(async {
+        let mut sandbox = None;
+        let mut executor = if args.servers.is_empty() {
+            let running = usage_sandbox::start(usage_sandbox::Config::default()).await.context("starting the embedded sandbox")?;
+            eprintln!("embedded sandbox on {} (no --server given)", running.url());
+            let mut credentials = Credentials::new();
+            for (id, vendor) in credential_vendors(&definition, &validators) {
+                let (header, key) = match vendor {
+                    Vendor::Solvimon => ("X-API-KEY", "sk_sandbox_solvimon"),
+                    Vendor::Rebilly => ("REB-APIKEY", "sk_sandbox_rebilly"),
+                };
+                credentials.insert(id, Credential { header: header.into(), value: Secret::new(key), platform_id: None });
+            }
+            let url = running.url();
+            sandbox = Some(running);
+            Executor::new(credentials).with_server(Vendor::Solvimon, &url).with_server(Vendor::Rebilly, &url)
+        } else {
+            let mut executor = Executor::new(load_credentials(args.credentials.as_ref())?);
+            for item in &args.servers {
+                let (vendor, url) = item.split_once('=').ok_or_else(|| anyhow::anyhow!("--server expects VENDOR=URL, got `{item}`"))?;
+                let vendor = match vendor {
+                    "solvimon" => Vendor::Solvimon,
+                    "rebilly" => Vendor::Rebilly,
+                    other => bail!("--server: unknown vendor `{other}`; expected solvimon or rebilly"),
+                };
+                executor = executor.with_server(vendor, url);
+            }
+            executor
+        };
+        if let Some(path) = &args.trace {
+            let file = std::fs::File::create(path).with_context(|| format!("creating trace {}", path.display()))?;
+            let file = std::sync::Mutex::new(std::io::BufWriter::new(file));
+            executor = executor.with_trace(std::sync::Arc::new(move |record| {
+                let mut f = file.lock().expect("trace file");
+                let _ = writeln!(f, "{record}");
+                let _ = f.flush();
+            }));
+        }
+        let runner = Runner::new(std::sync::Arc::new(executor)).on_task(|e| {
+            let attempts = if e.kind == "Http" { format!(", {} attempt(s)", e.attempts) } else { String::new() };
+            let detail = e.detail.as_ref().map(|d| format!(", {d}")).unwrap_or_default();
+            eprintln!("[{:>9}] {} ({}) {} ms{attempts}{detail}", e.status, e.task, e.kind, e.duration_ms);
+        });
+        eprintln!("running {} ({workflow_id})", definition.name);
+        let result = runner.run(&definition, input, &workflow_id).await;
+        if let Some(s) = sandbox {
+            s.shutdown().await;
+        }
+        eprintln!("workflow {:?}", result.status);
+        let text = format!("{}\n", serde_json::to_string_pretty(&result.output).expect("outputs serialize"));
+        anyhow::Ok((result.status, text))
+    })?;
+    match status {
+        RunStatus::Completed => Ok(text),
+        RunStatus::Failed => Err(Failure { code: 1, error: anyhow::anyhow!("{text}"), quiet: true }),
+    }
+}
+
+/// Every credentials id of the definition's catalog Http tasks, with its endpoint's vendor.
+fn credential_vendors(definition: &WorkflowDefinition, validators: &Validators) -> Vec<(String, Vendor)> {
+    fn walk(tasks: &std::collections::BTreeMap<String, Task>, validators: &Validators, out: &mut Vec<(String, Vendor)>) {
+        for task in tasks.values() {
+            match task {
+                Task::Http(h) => {
+                    let vendor = validators.endpoints_for_url(&h.http_request.url).first().map(|e| e.vendor);
+                    if let (Some(id), Some(vendor)) = (&h.credentials, vendor) {
+                        out.push((id.clone(), vendor));
+                    }
+                }
+                Task::Parallel(p) => p.branches.iter().for_each(|b| walk(&b.tasks, validators, out)),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&definition.tasks, validators, &mut out);
+    out
+}
+
 fn run(cli: Cli) -> Result<String, Failure> {
     let catalog = catalog(&cli.path_overrides)?;
     match cli.command {
+        Command::Run { workflow, input, servers, credentials, trace, workflow_id } => {
+            run_workflow(&catalog, RunArgs { workflow, input, servers, credentials, trace, workflow_id })
+        }
         Command::Call {
             endpoint,
             body,

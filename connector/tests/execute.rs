@@ -138,7 +138,7 @@ async fn partial_quantities_limits_and_rounding_are_reported_exactly() {
     let q = serde_json::to_value(out.quantity.unwrap()).unwrap();
     assert_eq!(
         q,
-        json!({"requested": 5, "accepted": 2.5, "remainder": 2.5})
+        json!({"requested": "5", "accepted": "2.5", "remainder": "2.5"})
     );
     assert!(
         out.body["usageTime"].as_str().unwrap().ends_with('Z'),
@@ -167,7 +167,7 @@ async fn partial_quantities_limits_and_rounding_are_reported_exactly() {
     );
     assert_eq!(
         serde_json::to_value(err.quantity.unwrap()).unwrap(),
-        json!({"requested": 150, "accepted": 0, "remainder": 150})
+        json!({"requested": "150", "accepted": "0", "remainder": "150"})
     );
 
     let rounding = usage_task(json!({"rounding": "halfEven"}));
@@ -176,7 +176,7 @@ async fn partial_quantities_limits_and_rounding_are_reported_exactly() {
     assert_eq!(out.body["usageTime"], "2025-05-01T12:00:00Z");
     assert_eq!(
         serde_json::to_value(out.quantity.unwrap()).unwrap(),
-        json!({"requested": 1.234, "accepted": 1.234, "remainder": 0, "roundedAway": 0.0005})
+        json!({"requested": "1.234", "accepted": "1.234", "remainder": "0", "roundedAway": "0.0005"})
     );
 }
 

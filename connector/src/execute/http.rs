@@ -37,19 +37,20 @@ pub enum Outcome {
     Partial,
 }
 
-/// Quantities of a usage report, exact.
+/// Quantities of a usage report, as exact decimal strings (`"2.5"`): what Solvimon's decimal
+/// fields take as they are, and what Decision conditions compare numerically.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuantityReport {
     /// Quantity sent (after the rounding policy).
-    pub requested: Value,
+    pub requested: String,
     /// Quantity the API recorded.
-    pub accepted: Value,
+    pub accepted: String,
     /// `requested − accepted`.
-    pub remainder: Value,
+    pub remainder: String,
     /// What the rounding policy removed before sending (`original − requested`), if it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rounded_away: Option<Value>,
+    pub rounded_away: Option<String>,
 }
 
 /// One attempt: its status or error, and the wait before the next one.
@@ -222,7 +223,11 @@ pub struct Executor {
     claimed: Mutex<HashSet<String>>,
     jitter_state: Mutex<u64>,
     endpoint_cache: RwLock<HashMap<(String, String), Option<EndpointId>>>,
+    trace: Option<TraceSink>,
 }
+
+/// Receives one JSON record per HTTP exchange (request and response, secrets redacted).
+pub type TraceSink = Arc<dyn Fn(Value) + Send + Sync>;
 
 impl Executor {
     /// An executor for the built-in catalog with these credentials.
@@ -238,6 +243,7 @@ impl Executor {
             claimed: Mutex::new(HashSet::new()),
             jitter_state: Mutex::new(seed | 1),
             endpoint_cache: RwLock::new(HashMap::new()),
+            trace: None,
         }
     }
 
@@ -253,6 +259,40 @@ impl Executor {
     pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = transport;
         self
+    }
+
+    /// Sends a record of every exchange to `sink`: `{task, workflowId, kind, method, url,
+    /// requestHeaders, requestBody, status | error, responseHeaders, responseBody}` with secret
+    /// header values as `***`.
+    pub fn with_trace(mut self, sink: TraceSink) -> Self {
+        self.trace = Some(sink);
+        self
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(&self, ctx: &TaskContext, req: &PreparedRequest, kind: &str, method: &str, url: &str, body: Option<&[u8]>, result: &Result<(u16, BTreeMap<String, String>, Value), (Attempt, String)>) {
+        let Some(sink) = &self.trace else { return };
+        let headers: Map<String, Value> = req
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| (k.clone(), json!(if req.secret_headers.contains(&i) { "***" } else { v.as_str() })))
+            .collect();
+        let request_body = body.map(|b| serde_json::from_slice::<Value>(b).unwrap_or_else(|_| json!(String::from_utf8_lossy(b))));
+        let mut record = json!({
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "workflowId": ctx.workflow_id, "task": ctx.task_name, "kind": kind,
+            "method": method, "url": url, "requestHeaders": headers, "requestBody": request_body,
+        });
+        match result {
+            Ok((status, headers, body)) => {
+                record["status"] = json!(status);
+                record["responseHeaders"] = json!(headers);
+                record["responseBody"] = body.clone();
+            }
+            Err((attempt, message)) => record["error"] = json!(format!("{attempt:?}: {message}")),
+        }
+        sink(record);
     }
 
     /// The credentials.
@@ -496,7 +536,7 @@ impl Executor {
             }
             tries += 1;
             let (outcome, not_before) = if need_lookup && let Some(usage) = &req.usage {
-                match self.lookup_usage(req, usage).await {
+                match self.lookup_usage(req, usage, ctx).await {
                     Ok(Some(found)) => {
                         attempts.push(AttemptRecord {
                             kind: "lookup",
@@ -532,10 +572,9 @@ impl Executor {
                 }
             } else {
                 tracing::debug!(task = %ctx.task_name, method = %req.method, url = %req.url, attempt = tries, "sending");
-                match self
-                    .send_once(req, &req.method, &req.url, req.body.as_deref())
-                    .await
-                {
+                let sent = self.send_once(req, &req.method, &req.url, req.body.as_deref()).await;
+                self.record(ctx, req, "send", &req.method, &req.url, req.body.as_deref(), &sent);
+                match sent {
                     Ok((status, headers, body)) => {
                         attempts.push(AttemptRecord {
                             kind: "send",
@@ -548,7 +587,7 @@ impl Executor {
                             SystemTime::now(),
                         );
                         // Keep the body only when it may be needed for a later error.
-                        let kept = super::retry::retryable_status(status).then(|| body.clone());
+                        let kept = (!(200..300).contains(&status)).then(|| body.clone());
                         if let Some(done) =
                             self.finish(req, status, headers, body, &mut attempts, solvimon)?
                         {
@@ -777,6 +816,7 @@ impl Executor {
         &self,
         req: &PreparedRequest,
         usage: &UsageIdentity,
+        ctx: &TaskContext,
     ) -> Result<Option<(u16, Value)>, (Attempt, Option<Duration>, AttemptRecord)> {
         let filter = format!(
             "subscriptionId:{};usageTime:{}",
@@ -795,10 +835,9 @@ impl Executor {
                 },
             )
         };
-        let (status, headers, list) = self
-            .send_once(req, "GET", &url, None)
-            .await
-            .map_err(|(a, m)| failed(a, None, Some(m), None))?;
+        let looked = self.send_once(req, "GET", &url, None).await;
+        self.record(ctx, req, "lookup", "GET", &url, None, &looked);
+        let (status, headers, list) = looked.map_err(|(a, m)| failed(a, None, Some(m), None))?;
         if status != 200 {
             let not_before = server_wait(
                 headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -875,11 +914,12 @@ fn with_attempts(
 }
 
 fn quantity_report(usage: &UsageIdentity, accepted: Decimal) -> QuantityReport {
+    let text = |d: Decimal| d.normalize().to_string();
     QuantityReport {
-        requested: decimal_number(usage.quantity),
-        accepted: decimal_number(accepted),
-        remainder: decimal_number(usage.quantity - accepted),
-        rounded_away: usage.rounded_away.map(decimal_number),
+        requested: text(usage.quantity),
+        accepted: text(accepted),
+        remainder: text(usage.quantity - accepted),
+        rounded_away: usage.rounded_away.map(text),
     }
 }
 

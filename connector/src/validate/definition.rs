@@ -521,6 +521,19 @@ fn check_task(ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Value) -> Opt
                 }
                 if let Some(Value::Array(choices)) = obj.get("choices") {
                     for (i, choice) in choices.iter().enumerate() {
+                        if let Some(condition) = choice.get("condition").and_then(Value::as_str)
+                            && let Err(e) = crate::condition::parse(condition)
+                        {
+                            ctx.push(
+                                Diagnostic::error(
+                                    "E-CONDITION",
+                                    format!("{pointer}/choices/{i}/condition"),
+                                    format!("{} (at character {})", e.message, e.offset + 1),
+                                )
+                                .task(name)
+                                .hint("conditions are a JavaScript subset: comparisons, && || !, literals and $-paths (docs/runner.md)"),
+                            );
+                        }
                         if let Some(t) = choice.get("nextTask").and_then(Value::as_str) {
                             routing
                                 .next

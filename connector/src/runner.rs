@@ -1,0 +1,278 @@
+//! The local runner: interprets a SimWorkflow definition, running every task through the
+//! plugin trait ([`TaskHandler`]).
+//!
+//! Data passing (Amazon States Language semantics, which SimWorkflow copies; docs/runner.md): a
+//! task's input is the previous task's output (the workflow input for the start task);
+//! `inputParameters`, when present, is resolved against that input and replaces it. An Http
+//! task's output is the executor's output (`statusCode`, `body`, `outcome`, `quantity`, …); a
+//! Decision passes its input through; a Parallel task outputs the array of its branches'
+//! outputs, in branch order; a Terminate task's `workflowOutput` (resolved against its input,
+//! else the input itself) becomes the workflow (or branch) output. `end: true` ends the scope
+//! with the task's output. Any task failure fails the workflow (a Parallel fails when one branch
+//! fails; the others are cancelled). `timeoutSeconds` bounds the whole run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::condition;
+use crate::execute::{TaskContext, TaskError, TaskHandler};
+use crate::simworkflow::{Task, TerminationStatus, WorkflowDefinition};
+use crate::validate::placeholder::{self, Unresolved};
+
+/// A finished task, as the runner reports it while running.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEvent {
+    /// Task name.
+    pub task: String,
+    /// Task type.
+    pub kind: &'static str,
+    /// `Completed` or `Failed`.
+    pub status: &'static str,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// HTTP attempts (Http tasks).
+    pub attempts: usize,
+    /// Executor outcome or error code, when there is one.
+    pub detail: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RunStatus {
+    /// Completed.
+    Completed,
+    /// Failed (a task failed, a Terminate said so, or the timeout struck).
+    Failed,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// Status.
+    pub status: RunStatus,
+    /// Workflow output (for a failure: `{task, code, message}` and what is known).
+    pub output: Value,
+}
+
+struct Failure {
+    task: String,
+    error: TaskError,
+}
+
+struct ScopeEnd {
+    output: Value,
+    failed_by_terminate: bool,
+}
+
+type Observer = Arc<dyn Fn(&TaskEvent) + Send + Sync>;
+
+/// Runs workflow definitions locally. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    http: Arc<dyn TaskHandler>,
+    simple: Arc<HashMap<String, Arc<dyn TaskHandler>>>,
+    observer: Option<Observer>,
+}
+
+impl Runner {
+    /// A runner whose Http tasks go to `http` (normally an [`crate::execute::Executor`]).
+    pub fn new(http: Arc<dyn TaskHandler>) -> Self {
+        Runner { http, simple: Arc::new(HashMap::new()), observer: None }
+    }
+
+    /// Registers the handler of the `Simple` task with this name (a user or remote worker's
+    /// job in SimWorkflow). A Simple task without a handler fails the run with a clear error.
+    pub fn with_simple_handler(mut self, task_name: &str, handler: Arc<dyn TaskHandler>) -> Self {
+        Arc::make_mut(&mut self.simple).insert(task_name.to_owned(), handler);
+        self
+    }
+
+    /// Calls `observer` after every task.
+    pub fn on_task(mut self, observer: impl Fn(&TaskEvent) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Runs `definition` with `input`. The definition should have passed validation.
+    pub async fn run(&self, definition: &WorkflowDefinition, input: Value, workflow_id: &str) -> RunResult {
+        let run = self.run_scope(Arc::new(definition.tasks.clone()), definition.start_task.clone(), input, workflow_id.to_owned());
+        let result = match definition.timeout_seconds.filter(|t| *t > 0) {
+            Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), run).await {
+                Ok(r) => r,
+                Err(_) => Err(Failure { task: String::new(), error: TaskError::new("TIMED_OUT", format!("the workflow ran longer than timeoutSeconds ({secs})")) }),
+            },
+            None => run.await,
+        };
+        match result {
+            Ok(end) if !end.failed_by_terminate => RunResult { status: RunStatus::Completed, output: end.output },
+            Ok(end) => RunResult { status: RunStatus::Failed, output: end.output },
+            Err(f) => RunResult {
+                status: RunStatus::Failed,
+                output: json!({ "task": f.task, "code": f.error.code, "message": f.error.message, "error": f.error }),
+            },
+        }
+    }
+
+    fn report(&self, event: TaskEvent) {
+        if let Some(o) = &self.observer {
+            o(&event);
+        }
+    }
+
+    fn run_scope(
+        &self,
+        tasks: Arc<BTreeMap<String, Task>>,
+        start: String,
+        input: Value,
+        workflow_id: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ScopeEnd, Failure>> + Send + '_>> {
+        Box::pin(async move {
+            let mut current = start;
+            let mut input = input;
+            loop {
+                let Some(task) = tasks.get(&current) else {
+                    return Err(Failure { task: current.clone(), error: TaskError::new("NO_SUCH_TASK", format!("no task named `{current}`")) });
+                };
+                let started = Instant::now();
+                let (common_params, end, next) = common(task);
+                let task_input = match common_params {
+                    Some(params) => placeholder::resolve_value(&Value::Object(params.clone()), &input).map_err(|e| Failure {
+                        task: current.clone(),
+                        error: unresolved(e, "inputParameters"),
+                    })?,
+                    None => input.clone(),
+                };
+                let event = |status: &'static str, attempts: usize, detail: Option<String>| TaskEvent {
+                    task: current.clone(),
+                    kind: task.type_name(),
+                    status,
+                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    attempts,
+                    detail,
+                };
+                let output = match task {
+                    Task::Http(_) | Task::Simple(_) => {
+                        let handler = match task {
+                            Task::Http(_) => Some(self.http.clone()),
+                            _ => self.simple.get(&current).cloned(),
+                        };
+                        let Some(handler) = handler else {
+                            let error = TaskError::new(
+                                "NO_HANDLER",
+                                format!("Simple task `{current}` has no handler: register one with Runner::with_simple_handler (locally, Simple tasks do not wait for a person)"),
+                            );
+                            self.report(event("Failed", 0, Some(error.code.clone())));
+                            return Err(Failure { task: current.clone(), error });
+                        };
+                        let ctx = TaskContext::new(workflow_id.clone(), current.clone());
+                        match handler.execute(task, &task_input, &ctx).await {
+                            Ok(out) => {
+                                let attempts = out.output["attempts"].as_array().map_or(0, Vec::len);
+                                let detail = out.output["outcome"].as_str().map(str::to_owned);
+                                self.report(event("Completed", attempts, detail));
+                                out.output
+                            }
+                            Err(error) => {
+                                self.report(event("Failed", error.attempts.len(), Some(error.code.clone())));
+                                return Err(Failure { task: current.clone(), error });
+                            }
+                        }
+                    }
+                    Task::Decision(d) => {
+                        let mut chosen = None;
+                        for choice in &d.choices {
+                            let expr = condition::parse(&choice.condition).map_err(|e| Failure {
+                                task: current.clone(),
+                                error: TaskError::new("E-CONDITION", format!("{} in `{}`", e.message, choice.condition)),
+                            })?;
+                            if condition::eval(&expr, &task_input) {
+                                chosen = Some(choice.next_task.clone());
+                                break;
+                            }
+                        }
+                        let target = chosen.unwrap_or_else(|| d.default_task.clone());
+                        self.report(event("Completed", 0, Some(format!("→ {target}"))));
+                        current = target;
+                        input = task_input;
+                        continue;
+                    }
+                    Task::Parallel(p) => {
+                        let mut set = tokio::task::JoinSet::new();
+                        for (i, branch) in p.branches.iter().enumerate() {
+                            let runner = self.clone();
+                            let (tasks, start, branch_input, wf) = (Arc::new(branch.tasks.clone()), branch.start_task.clone(), task_input.clone(), workflow_id.clone());
+                            set.spawn(async move { (i, runner.run_scope(tasks, start, branch_input, wf).await) });
+                        }
+                        let mut outputs = vec![Value::Null; p.branches.len()];
+                        while let Some(joined) = set.join_next().await {
+                            let (i, result) = joined.map_err(|e| Failure { task: current.clone(), error: TaskError::new("BRANCH_PANICKED", e.to_string()) })?;
+                            match result {
+                                Ok(end) if !end.failed_by_terminate => outputs[i] = end.output,
+                                Ok(end) => {
+                                    set.abort_all();
+                                    self.report(event("Failed", 0, Some("branch terminated Failed".into())));
+                                    return Ok(ScopeEnd { output: end.output, failed_by_terminate: true });
+                                }
+                                Err(f) => {
+                                    set.abort_all();
+                                    self.report(event("Failed", 0, Some(format!("branch task `{}` failed", f.task))));
+                                    return Err(f);
+                                }
+                            }
+                        }
+                        self.report(event("Completed", 0, None));
+                        Value::Array(outputs)
+                    }
+                    Task::Terminate(t) => {
+                        let output = match &t.workflow_output {
+                            Some(map) => placeholder::resolve_value(&Value::Object(map.clone()), &task_input)
+                                .map_err(|e| Failure { task: current.clone(), error: unresolved(e, "workflowOutput") })?,
+                            None => task_input,
+                        };
+                        let failed = t.termination_status == TerminationStatus::Failed;
+                        self.report(event(if failed { "Failed" } else { "Completed" }, 0, Some(format!("terminate {:?}", t.termination_status))));
+                        return Ok(ScopeEnd { output, failed_by_terminate: failed });
+                    }
+                };
+                if end {
+                    return Ok(ScopeEnd { output, failed_by_terminate: false });
+                }
+                match next {
+                    Some(n) => {
+                        current = n;
+                        input = output;
+                    }
+                    None => return Err(Failure { task: current.clone(), error: TaskError::new("NO_NEXT", "the task has neither nextTask nor end: true") }),
+                }
+            }
+        })
+    }
+}
+
+fn unresolved(e: Unresolved, at: &str) -> TaskError {
+    match e {
+        Unresolved::Missing(path) => TaskError::new("INPUT_MISSING", format!("{at}: `{path}` names no value in the task input")),
+        Unresolved::Jsonata => TaskError::new("UNSUPPORTED_EXPRESSION", format!("{at}: JSONata expressions are not evaluated")),
+    }
+}
+
+/// (inputParameters, end, nextTask) of any task type.
+fn common(task: &Task) -> (Option<&serde_json::Map<String, Value>>, bool, Option<String>) {
+    macro_rules! fields {
+        ($t:expr) => {
+            ($t.input_parameters.as_ref(), $t.end == Some(true), $t.next_task.clone())
+        };
+    }
+    match task {
+        Task::Simple(t) => fields!(t),
+        Task::Http(t) => fields!(t),
+        Task::Parallel(t) => fields!(t),
+        Task::Decision(t) => fields!(t),
+        Task::Terminate(t) => fields!(t),
+    }
+}
