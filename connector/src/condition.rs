@@ -64,7 +64,10 @@ struct Parser {
 
 impl Parser {
     fn err<T>(&self, message: impl Into<String>) -> Result<T, ConditionError> {
-        Err(ConditionError { offset: self.pos, message: message.into() })
+        Err(ConditionError {
+            offset: self.pos,
+            message: message.into(),
+        })
     }
 
     fn skip_ws(&mut self) {
@@ -111,7 +114,16 @@ impl Parser {
 
     fn cmp(&mut self) -> Result<Expr, ConditionError> {
         let left = self.value()?;
-        for (token, op) in [("===", Op::StrictEq), ("!==", Op::StrictNe), ("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)] {
+        for (token, op) in [
+            ("===", Op::StrictEq),
+            ("!==", Op::StrictNe),
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+        ] {
             if self.eat(token) {
                 return Ok(Expr::Compare(Box::new(left), op, Box::new(self.value()?)));
             }
@@ -121,7 +133,9 @@ impl Parser {
 
     fn value(&mut self) -> Result<Expr, ConditionError> {
         self.skip_ws();
-        let Some(&c) = self.chars.get(self.pos) else { return self.err("expected a value, found the end of the condition") };
+        let Some(&c) = self.chars.get(self.pos) else {
+            return self.err("expected a value, found the end of the condition");
+        };
         if c == '(' {
             self.pos += 1;
             let e = self.or()?;
@@ -132,27 +146,48 @@ impl Parser {
         }
         if c == '\'' || c == '"' {
             let start = self.pos + 1;
-            let Some(len) = self.chars[start..].iter().position(|&x| x == c) else { return self.err("unterminated string") };
+            let Some(len) = self.chars[start..].iter().position(|&x| x == c) else {
+                return self.err("unterminated string");
+            };
             self.pos = start + len + 1;
-            return Ok(Expr::Literal(Value::String(self.chars[start..start + len].iter().collect())));
+            return Ok(Expr::Literal(Value::String(
+                self.chars[start..start + len].iter().collect(),
+            )));
         }
-        if c.is_ascii_digit() || (c == '-' && self.chars.get(self.pos + 1).is_some_and(char::is_ascii_digit)) {
+        if c.is_ascii_digit()
+            || (c == '-'
+                && self
+                    .chars
+                    .get(self.pos + 1)
+                    .is_some_and(char::is_ascii_digit))
+        {
             let start = self.pos;
             self.pos += 1;
-            while self.chars.get(self.pos).is_some_and(|x| x.is_ascii_digit() || *x == '.' || *x == 'e' || *x == 'E') {
+            while self
+                .chars
+                .get(self.pos)
+                .is_some_and(|x| x.is_ascii_digit() || *x == '.' || *x == 'e' || *x == 'E')
+            {
                 self.pos += 1;
             }
             let text: String = self.chars[start..self.pos].iter().collect();
             return match serde_json::from_str::<Value>(&text) {
                 Ok(v @ Value::Number(_)) => Ok(Expr::Literal(v)),
-                _ => Err(ConditionError { offset: start, message: format!("`{text}` is not a number") }),
+                _ => Err(ConditionError {
+                    offset: start,
+                    message: format!("`{text}` is not a number"),
+                }),
             };
         }
         if c == '$' {
             return self.path();
         }
         let start = self.pos;
-        while self.chars.get(self.pos).is_some_and(|x| x.is_alphanumeric() || *x == '_') {
+        while self
+            .chars
+            .get(self.pos)
+            .is_some_and(|x| x.is_alphanumeric() || *x == '_')
+        {
             self.pos += 1;
         }
         let word: String = self.chars[start..self.pos].iter().collect();
@@ -160,11 +195,25 @@ impl Parser {
             "true" => Ok(Expr::Literal(Value::Bool(true))),
             "false" => Ok(Expr::Literal(Value::Bool(false))),
             "null" | "undefined" => Ok(Expr::Literal(Value::Null)),
-            "" => Err(ConditionError { offset: start, message: format!("unexpected `{c}`; supported: comparisons (== != === !== < <= > >=), && || !, parentheses, numbers, strings, true/false/null and $-paths") }),
+            "" => Err(ConditionError {
+                offset: start,
+                message: format!(
+                    "unexpected `{c}`; supported: comparisons (== != === !== < <= > >=), && || !, parentheses, numbers, strings, true/false/null and $-paths"
+                ),
+            }),
             _ => {
                 self.skip_ws();
-                let what = if self.chars.get(self.pos) == Some(&'(') { "function calls are" } else { "identifiers other than true, false, null are" };
-                Err(ConditionError { offset: start, message: format!("`{word}`: {what} not supported; read values with $-paths such as $.body.quantity") })
+                let what = if self.chars.get(self.pos) == Some(&'(') {
+                    "function calls are"
+                } else {
+                    "identifiers other than true, false, null are"
+                };
+                Err(ConditionError {
+                    offset: start,
+                    message: format!(
+                        "`{word}`: {what} not supported; read values with $-paths such as $.body.quantity"
+                    ),
+                })
             }
         }
     }
@@ -178,7 +227,11 @@ impl Parser {
                 Some('.') => {
                     let s = self.pos + 1;
                     let mut e = s;
-                    while self.chars.get(e).is_some_and(|x| x.is_alphanumeric() || *x == '_' || *x == '-' || *x == ':') {
+                    while self
+                        .chars
+                        .get(e)
+                        .is_some_and(|x| x.is_alphanumeric() || *x == '_' || *x == '-' || *x == ':')
+                    {
                         e += 1;
                     }
                     if e == s {
@@ -189,15 +242,24 @@ impl Parser {
                     self.pos = e;
                 }
                 Some('[') => {
-                    let Some(close) = self.chars[self.pos..].iter().position(|&x| x == ']').map(|p| p + self.pos) else { return self.err("`[` without `]`") };
+                    let Some(close) = self.chars[self.pos..]
+                        .iter()
+                        .position(|&x| x == ']')
+                        .map(|p| p + self.pos)
+                    else {
+                        return self.err("`[` without `]`");
+                    };
                     let inner: String = self.chars[self.pos + 1..close].iter().collect();
-                    let quoted = inner.len() >= 2 && ((inner.starts_with('\'') && inner.ends_with('\'')) || (inner.starts_with('"') && inner.ends_with('"')));
+                    let quoted = inner.len() >= 2
+                        && ((inner.starts_with('\'') && inner.ends_with('\''))
+                            || (inner.starts_with('"') && inner.ends_with('"')));
                     if quoted {
                         steps.push(Step::Key(inner[1..inner.len() - 1].to_owned()));
                     } else if let Ok(n) = inner.parse::<usize>() {
                         steps.push(Step::Index(n));
                     } else {
-                        return self.err(format!("`[{inner}]` is not supported; use [0] or ['key']"));
+                        return self
+                            .err(format!("`[{inner}]` is not supported; use [0] or ['key']"));
                     }
                     self.pos = close + 1;
                 }
@@ -205,13 +267,19 @@ impl Parser {
                 _ => break,
             }
         }
-        Ok(Expr::Path(JsonPath { text: self.chars[start..self.pos].iter().collect(), steps }))
+        Ok(Expr::Path(JsonPath {
+            text: self.chars[start..self.pos].iter().collect(),
+            steps,
+        }))
     }
 }
 
 /// Parses a condition; `Err` says where and why it is outside the supported subset.
 pub fn parse(condition: &str) -> Result<Expr, ConditionError> {
-    let mut p = Parser { chars: condition.chars().collect(), pos: 0 };
+    let mut p = Parser {
+        chars: condition.chars().collect(),
+        pos: 0,
+    };
     p.skip_ws();
     if p.pos == p.chars.len() {
         return p.err("empty condition");
@@ -219,7 +287,10 @@ pub fn parse(condition: &str) -> Result<Expr, ConditionError> {
     let e = p.or()?;
     p.skip_ws();
     if p.pos != p.chars.len() {
-        return p.err(format!("unexpected `{}`; expected && || or the end", p.chars[p.pos..].iter().take(10).collect::<String>()));
+        return p.err(format!(
+            "unexpected `{}`; expected && || or the end",
+            p.chars[p.pos..].iter().take(10).collect::<String>()
+        ));
     }
     Ok(e)
 }
@@ -253,8 +324,12 @@ fn eval_inner(e: &Expr, input: &Value) -> Option<Value> {
             match op {
                 Op::StrictEq => equal(&l, &r),
                 Op::StrictNe => !equal(&l, &r),
-                Op::Eq => equal(&l, &r) || numeric(&l).zip(numeric(&r)).is_some_and(|(x, y)| x == y),
-                Op::Ne => !(equal(&l, &r) || numeric(&l).zip(numeric(&r)).is_some_and(|(x, y)| x == y)),
+                Op::Eq => {
+                    equal(&l, &r) || numeric(&l).zip(numeric(&r)).is_some_and(|(x, y)| x == y)
+                }
+                Op::Ne => {
+                    !(equal(&l, &r) || numeric(&l).zip(numeric(&r)).is_some_and(|(x, y)| x == y))
+                }
                 _ => match (&l, &r) {
                     (Some(Value::String(x)), Some(Value::String(y))) => order(op, Some(x.cmp(y))),
                     _ => match numeric(&l).zip(numeric(&r)) {
@@ -287,7 +362,13 @@ fn equal(l: &Option<Value>, r: &Option<Value>) -> bool {
 
 fn order(op: &Op, o: Option<std::cmp::Ordering>) -> bool {
     use std::cmp::Ordering::{Equal, Greater, Less};
-    matches!((op, o), (Op::Lt, Some(Less)) | (Op::Le, Some(Less | Equal)) | (Op::Gt, Some(Greater)) | (Op::Ge, Some(Greater | Equal)))
+    matches!(
+        (op, o),
+        (Op::Lt, Some(Less))
+            | (Op::Le, Some(Less | Equal))
+            | (Op::Gt, Some(Greater))
+            | (Op::Ge, Some(Greater | Equal))
+    )
 }
 
 /// Evaluates a parsed condition against the Decision's input.
@@ -318,8 +399,14 @@ mod tests {
         assert!(check("$.value === 25.0", &input));
         assert!(check("'b' > 'a'", &input));
         let q = json!({"quantity": {"remainder": "2.5", "zero": "0"}});
-        assert!(check("$.quantity.remainder > 0 && !($.quantity.zero > 0)", &q));
-        assert!(check("$.quantity.remainder == 2.5 && $.quantity.remainder !== 2.5", &q));
+        assert!(check(
+            "$.quantity.remainder > 0 && !($.quantity.zero > 0)",
+            &q
+        ));
+        assert!(check(
+            "$.quantity.remainder == 2.5 && $.quantity.remainder !== 2.5",
+            &q
+        ));
         assert!(check("$.list", &input));
     }
 

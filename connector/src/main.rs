@@ -11,9 +11,11 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use usage_connector::catalog::{Catalog, EndpointId, Vendor};
 use usage_connector::execute::{Credential, Credentials, Executor, Secret, TaskContext};
-use usage_connector::schemas;
 use usage_connector::runner::{RunStatus, Runner};
-use usage_connector::simworkflow::{HttpMethod, HttpRequest, HttpTask, OnLimit, Rounding, Task, WorkflowDefinition};
+use usage_connector::schemas;
+use usage_connector::simworkflow::{
+    HttpMethod, HttpRequest, HttpTask, OnLimit, Rounding, Task, WorkflowDefinition,
+};
 use usage_connector::validate::{Diagnostic, validate_definition};
 use usage_connector::validators::Validators;
 
@@ -549,30 +551,59 @@ struct RunArgs {
 
 #[allow(clippy::print_stderr)]
 fn run_workflow(catalog: &Catalog, args: RunArgs) -> Result<String, Failure> {
-    let bytes = std::fs::read(&args.workflow).with_context(|| format!("reading {}", args.workflow.display()))?;
+    let bytes = std::fs::read(&args.workflow)
+        .with_context(|| format!("reading {}", args.workflow.display()))?;
     let validators = Validators::new(catalog).context("compiling schemas")?;
-    let report = validate_definition(&args.workflow.display().to_string(), &bytes, &validators, None);
+    let report = validate_definition(
+        &args.workflow.display().to_string(),
+        &bytes,
+        &validators,
+        None,
+    );
     if report.has_errors() {
-        let text: String = report.diagnostics.iter().filter(|d| d.severity == usage_connector::validate::Severity::Error).map(|d| d.render(report.source.as_deref())).collect();
-        return Err(Failure { code: 1, error: anyhow::anyhow!("{} is not a valid workflow definition:\n{text}", args.workflow.display()), quiet: false });
+        let text: String = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == usage_connector::validate::Severity::Error)
+            .map(|d| d.render(report.source.as_deref()))
+            .collect();
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!(
+                "{} is not a valid workflow definition:\n{text}",
+                args.workflow.display()
+            ),
+            quiet: false,
+        });
     }
-    let definition: WorkflowDefinition = serde_json::from_slice(&bytes).context("reading the definition")?;
+    let definition: WorkflowDefinition =
+        serde_json::from_slice(&bytes).context("reading the definition")?;
     let input: serde_json::Value = match &args.input {
         None => serde_json::json!({}),
-        Some(text) if text.trim_start().starts_with(['{', '[']) => serde_json::from_str(text).context("--input is not valid JSON")?,
+        Some(text) if text.trim_start().starts_with(['{', '[']) => {
+            serde_json::from_str(text).context("--input is not valid JSON")?
+        }
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading input {path}"))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading input {path}"))?;
             serde_json::from_str(&text).with_context(|| format!("input {path} is not JSON"))?
         }
     };
     let workflow_id = args.workflow_id.clone().unwrap_or_else(|| {
-        format!("run-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()))
+        format!(
+            "run-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        )
     });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (status, text) = runtime.block_on(async {
         let mut sandbox = None;
         let mut executor = if args.servers.is_empty() {
-            let running = usage_sandbox::start(usage_sandbox::Config::default()).await.context("starting the embedded sandbox")?;
+            let running = usage_sandbox::start(usage_sandbox::Config::default())
+                .await
+                .context("starting the embedded sandbox")?;
             eprintln!("embedded sandbox on {} (no --server given)", running.url());
             let mut credentials = Credentials::new();
             for (id, vendor) in credential_vendors(&definition, &validators) {
@@ -580,26 +611,40 @@ fn run_workflow(catalog: &Catalog, args: RunArgs) -> Result<String, Failure> {
                     Vendor::Solvimon => ("X-API-KEY", "sk_sandbox_solvimon"),
                     Vendor::Rebilly => ("REB-APIKEY", "sk_sandbox_rebilly"),
                 };
-                credentials.insert(id, Credential { header: header.into(), value: Secret::new(key), platform_id: None });
+                credentials.insert(
+                    id,
+                    Credential {
+                        header: header.into(),
+                        value: Secret::new(key),
+                        platform_id: None,
+                    },
+                );
             }
             let url = running.url();
             sandbox = Some(running);
-            Executor::new(credentials).with_server(Vendor::Solvimon, &url).with_server(Vendor::Rebilly, &url)
+            Executor::new(credentials)
+                .with_server(Vendor::Solvimon, &url)
+                .with_server(Vendor::Rebilly, &url)
         } else {
             let mut executor = Executor::new(load_credentials(args.credentials.as_ref())?);
             for item in &args.servers {
-                let (vendor, url) = item.split_once('=').ok_or_else(|| anyhow::anyhow!("--server expects VENDOR=URL, got `{item}`"))?;
+                let (vendor, url) = item
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--server expects VENDOR=URL, got `{item}`"))?;
                 let vendor = match vendor {
                     "solvimon" => Vendor::Solvimon,
                     "rebilly" => Vendor::Rebilly,
-                    other => bail!("--server: unknown vendor `{other}`; expected solvimon or rebilly"),
+                    other => {
+                        bail!("--server: unknown vendor `{other}`; expected solvimon or rebilly")
+                    }
                 };
                 executor = executor.with_server(vendor, url);
             }
             executor
         };
         if let Some(path) = &args.trace {
-            let file = std::fs::File::create(path).with_context(|| format!("creating trace {}", path.display()))?;
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating trace {}", path.display()))?;
             let file = std::sync::Mutex::new(std::io::BufWriter::new(file));
             executor = executor.with_trace(std::sync::Arc::new(move |record| {
                 let mut f = file.lock().expect("trace file");
@@ -608,9 +653,20 @@ fn run_workflow(catalog: &Catalog, args: RunArgs) -> Result<String, Failure> {
             }));
         }
         let runner = Runner::new(std::sync::Arc::new(executor)).on_task(|e| {
-            let attempts = if e.kind == "Http" { format!(", {} attempt(s)", e.attempts) } else { String::new() };
-            let detail = e.detail.as_ref().map(|d| format!(", {d}")).unwrap_or_default();
-            eprintln!("[{:>9}] {} ({}) {} ms{attempts}{detail}", e.status, e.task, e.kind, e.duration_ms);
+            let attempts = if e.kind == "Http" {
+                format!(", {} attempt(s)", e.attempts)
+            } else {
+                String::new()
+            };
+            let detail = e
+                .detail
+                .as_ref()
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default();
+            eprintln!(
+                "[{:>9}] {} ({}) {} ms{attempts}{detail}",
+                e.status, e.task, e.kind, e.duration_ms
+            );
         });
         eprintln!("running {} ({workflow_id})", definition.name);
         let result = runner.run(&definition, input, &workflow_id).await;
@@ -618,27 +674,47 @@ fn run_workflow(catalog: &Catalog, args: RunArgs) -> Result<String, Failure> {
             s.shutdown().await;
         }
         eprintln!("workflow {:?}", result.status);
-        let text = format!("{}\n", serde_json::to_string_pretty(&result.output).expect("outputs serialize"));
+        let text = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&result.output).expect("outputs serialize")
+        );
         anyhow::Ok((result.status, text))
     })?;
     match status {
         RunStatus::Completed => Ok(text),
-        RunStatus::Failed => Err(Failure { code: 1, error: anyhow::anyhow!("{text}"), quiet: true }),
+        RunStatus::Failed => Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("{text}"),
+            quiet: true,
+        }),
     }
 }
 
 /// Every credentials id of the definition's catalog Http tasks, with its endpoint's vendor.
-fn credential_vendors(definition: &WorkflowDefinition, validators: &Validators) -> Vec<(String, Vendor)> {
-    fn walk(tasks: &std::collections::BTreeMap<String, Task>, validators: &Validators, out: &mut Vec<(String, Vendor)>) {
+fn credential_vendors(
+    definition: &WorkflowDefinition,
+    validators: &Validators,
+) -> Vec<(String, Vendor)> {
+    fn walk(
+        tasks: &std::collections::BTreeMap<String, Task>,
+        validators: &Validators,
+        out: &mut Vec<(String, Vendor)>,
+    ) {
         for task in tasks.values() {
             match task {
                 Task::Http(h) => {
-                    let vendor = validators.endpoints_for_url(&h.http_request.url).first().map(|e| e.vendor);
+                    let vendor = validators
+                        .endpoints_for_url(&h.http_request.url)
+                        .first()
+                        .map(|e| e.vendor);
                     if let (Some(id), Some(vendor)) = (&h.credentials, vendor) {
                         out.push((id.clone(), vendor));
                     }
                 }
-                Task::Parallel(p) => p.branches.iter().for_each(|b| walk(&b.tasks, validators, out)),
+                Task::Parallel(p) => p
+                    .branches
+                    .iter()
+                    .for_each(|b| walk(&b.tasks, validators, out)),
                 _ => {}
             }
         }
@@ -651,9 +727,24 @@ fn credential_vendors(definition: &WorkflowDefinition, validators: &Validators) 
 fn run(cli: Cli) -> Result<String, Failure> {
     let catalog = catalog(&cli.path_overrides)?;
     match cli.command {
-        Command::Run { workflow, input, servers, credentials, trace, workflow_id } => {
-            run_workflow(&catalog, RunArgs { workflow, input, servers, credentials, trace, workflow_id })
-        }
+        Command::Run {
+            workflow,
+            input,
+            servers,
+            credentials,
+            trace,
+            workflow_id,
+        } => run_workflow(
+            &catalog,
+            RunArgs {
+                workflow,
+                input,
+                servers,
+                credentials,
+                trace,
+                workflow_id,
+            },
+        ),
         Command::Call {
             endpoint,
             body,

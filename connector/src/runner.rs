@@ -82,7 +82,11 @@ pub struct Runner {
 impl Runner {
     /// A runner whose Http tasks go to `http` (normally an [`crate::execute::Executor`]).
     pub fn new(http: Arc<dyn TaskHandler>) -> Self {
-        Runner { http, simple: Arc::new(HashMap::new()), observer: None }
+        Runner {
+            http,
+            simple: Arc::new(HashMap::new()),
+            observer: None,
+        }
     }
 
     /// Registers the handler of the `Simple` task with this name (a user or remote worker's
@@ -99,18 +103,40 @@ impl Runner {
     }
 
     /// Runs `definition` with `input`. The definition should have passed validation.
-    pub async fn run(&self, definition: &WorkflowDefinition, input: Value, workflow_id: &str) -> RunResult {
-        let run = self.run_scope(Arc::new(definition.tasks.clone()), definition.start_task.clone(), input, workflow_id.to_owned());
+    pub async fn run(
+        &self,
+        definition: &WorkflowDefinition,
+        input: Value,
+        workflow_id: &str,
+    ) -> RunResult {
+        let run = self.run_scope(
+            Arc::new(definition.tasks.clone()),
+            definition.start_task.clone(),
+            input,
+            workflow_id.to_owned(),
+        );
         let result = match definition.timeout_seconds.filter(|t| *t > 0) {
             Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), run).await {
                 Ok(r) => r,
-                Err(_) => Err(Failure { task: String::new(), error: TaskError::new("TIMED_OUT", format!("the workflow ran longer than timeoutSeconds ({secs})")) }),
+                Err(_) => Err(Failure {
+                    task: String::new(),
+                    error: TaskError::new(
+                        "TIMED_OUT",
+                        format!("the workflow ran longer than timeoutSeconds ({secs})"),
+                    ),
+                }),
             },
             None => run.await,
         };
         match result {
-            Ok(end) if !end.failed_by_terminate => RunResult { status: RunStatus::Completed, output: end.output },
-            Ok(end) => RunResult { status: RunStatus::Failed, output: end.output },
+            Ok(end) if !end.failed_by_terminate => RunResult {
+                status: RunStatus::Completed,
+                output: end.output,
+            },
+            Ok(end) => RunResult {
+                status: RunStatus::Failed,
+                output: end.output,
+            },
             Err(f) => RunResult {
                 status: RunStatus::Failed,
                 output: json!({ "task": f.task, "code": f.error.code, "message": f.error.message, "error": f.error }),
@@ -130,31 +156,41 @@ impl Runner {
         start: String,
         input: Value,
         workflow_id: String,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ScopeEnd, Failure>> + Send + '_>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ScopeEnd, Failure>> + Send + '_>>
+    {
         Box::pin(async move {
             let mut current = start;
             let mut input = input;
             loop {
                 let Some(task) = tasks.get(&current) else {
-                    return Err(Failure { task: current.clone(), error: TaskError::new("NO_SUCH_TASK", format!("no task named `{current}`")) });
+                    return Err(Failure {
+                        task: current.clone(),
+                        error: TaskError::new("NO_SUCH_TASK", format!("no task named `{current}`")),
+                    });
                 };
                 let started = Instant::now();
                 let (common_params, end, next) = common(task);
                 let task_input = match common_params {
-                    Some(params) => placeholder::resolve_value(&Value::Object(params.clone()), &input).map_err(|e| Failure {
-                        task: current.clone(),
-                        error: unresolved(e, "inputParameters"),
-                    })?,
+                    Some(params) => {
+                        placeholder::resolve_value(&Value::Object(params.clone()), &input).map_err(
+                            |e| Failure {
+                                task: current.clone(),
+                                error: unresolved(e, "inputParameters"),
+                            },
+                        )?
+                    }
                     None => input.clone(),
                 };
-                let event = |status: &'static str, attempts: usize, detail: Option<String>| TaskEvent {
-                    task: current.clone(),
-                    kind: task.type_name(),
-                    status,
-                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    attempts,
-                    detail,
-                };
+                let event =
+                    |status: &'static str, attempts: usize, detail: Option<String>| TaskEvent {
+                        task: current.clone(),
+                        kind: task.type_name(),
+                        status,
+                        duration_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                        attempts,
+                        detail,
+                    };
                 let output = match task {
                     Task::Http(_) | Task::Simple(_) => {
                         let handler = match task {
@@ -164,32 +200,49 @@ impl Runner {
                         let Some(handler) = handler else {
                             let error = TaskError::new(
                                 "NO_HANDLER",
-                                format!("Simple task `{current}` has no handler: register one with Runner::with_simple_handler (locally, Simple tasks do not wait for a person)"),
+                                format!(
+                                    "Simple task `{current}` has no handler: register one with Runner::with_simple_handler (locally, Simple tasks do not wait for a person)"
+                                ),
                             );
                             self.report(event("Failed", 0, Some(error.code.clone())));
-                            return Err(Failure { task: current.clone(), error });
+                            return Err(Failure {
+                                task: current.clone(),
+                                error,
+                            });
                         };
                         let ctx = TaskContext::new(workflow_id.clone(), current.clone());
                         match handler.execute(task, &task_input, &ctx).await {
                             Ok(out) => {
-                                let attempts = out.output["attempts"].as_array().map_or(0, Vec::len);
+                                let attempts =
+                                    out.output["attempts"].as_array().map_or(0, Vec::len);
                                 let detail = out.output["outcome"].as_str().map(str::to_owned);
                                 self.report(event("Completed", attempts, detail));
                                 out.output
                             }
                             Err(error) => {
-                                self.report(event("Failed", error.attempts.len(), Some(error.code.clone())));
-                                return Err(Failure { task: current.clone(), error });
+                                self.report(event(
+                                    "Failed",
+                                    error.attempts.len(),
+                                    Some(error.code.clone()),
+                                ));
+                                return Err(Failure {
+                                    task: current.clone(),
+                                    error,
+                                });
                             }
                         }
                     }
                     Task::Decision(d) => {
                         let mut chosen = None;
                         for choice in &d.choices {
-                            let expr = condition::parse(&choice.condition).map_err(|e| Failure {
-                                task: current.clone(),
-                                error: TaskError::new("E-CONDITION", format!("{} in `{}`", e.message, choice.condition)),
-                            })?;
+                            let expr =
+                                condition::parse(&choice.condition).map_err(|e| Failure {
+                                    task: current.clone(),
+                                    error: TaskError::new(
+                                        "E-CONDITION",
+                                        format!("{} in `{}`", e.message, choice.condition),
+                                    ),
+                                })?;
                             if condition::eval(&expr, &task_input) {
                                 chosen = Some(choice.next_task.clone());
                                 break;
@@ -205,22 +258,43 @@ impl Runner {
                         let mut set = tokio::task::JoinSet::new();
                         for (i, branch) in p.branches.iter().enumerate() {
                             let runner = self.clone();
-                            let (tasks, start, branch_input, wf) = (Arc::new(branch.tasks.clone()), branch.start_task.clone(), task_input.clone(), workflow_id.clone());
-                            set.spawn(async move { (i, runner.run_scope(tasks, start, branch_input, wf).await) });
+                            let (tasks, start, branch_input, wf) = (
+                                Arc::new(branch.tasks.clone()),
+                                branch.start_task.clone(),
+                                task_input.clone(),
+                                workflow_id.clone(),
+                            );
+                            set.spawn(async move {
+                                (i, runner.run_scope(tasks, start, branch_input, wf).await)
+                            });
                         }
                         let mut outputs = vec![Value::Null; p.branches.len()];
                         while let Some(joined) = set.join_next().await {
-                            let (i, result) = joined.map_err(|e| Failure { task: current.clone(), error: TaskError::new("BRANCH_PANICKED", e.to_string()) })?;
+                            let (i, result) = joined.map_err(|e| Failure {
+                                task: current.clone(),
+                                error: TaskError::new("BRANCH_PANICKED", e.to_string()),
+                            })?;
                             match result {
                                 Ok(end) if !end.failed_by_terminate => outputs[i] = end.output,
                                 Ok(end) => {
                                     set.abort_all();
-                                    self.report(event("Failed", 0, Some("branch terminated Failed".into())));
-                                    return Ok(ScopeEnd { output: end.output, failed_by_terminate: true });
+                                    self.report(event(
+                                        "Failed",
+                                        0,
+                                        Some("branch terminated Failed".into()),
+                                    ));
+                                    return Ok(ScopeEnd {
+                                        output: end.output,
+                                        failed_by_terminate: true,
+                                    });
                                 }
                                 Err(f) => {
                                     set.abort_all();
-                                    self.report(event("Failed", 0, Some(format!("branch task `{}` failed", f.task))));
+                                    self.report(event(
+                                        "Failed",
+                                        0,
+                                        Some(format!("branch task `{}` failed", f.task)),
+                                    ));
                                     return Err(f);
                                 }
                             }
@@ -230,24 +304,47 @@ impl Runner {
                     }
                     Task::Terminate(t) => {
                         let output = match &t.workflow_output {
-                            Some(map) => placeholder::resolve_value(&Value::Object(map.clone()), &task_input)
-                                .map_err(|e| Failure { task: current.clone(), error: unresolved(e, "workflowOutput") })?,
+                            Some(map) => {
+                                placeholder::resolve_value(&Value::Object(map.clone()), &task_input)
+                                    .map_err(|e| Failure {
+                                        task: current.clone(),
+                                        error: unresolved(e, "workflowOutput"),
+                                    })?
+                            }
                             None => task_input,
                         };
                         let failed = t.termination_status == TerminationStatus::Failed;
-                        self.report(event(if failed { "Failed" } else { "Completed" }, 0, Some(format!("terminate {:?}", t.termination_status))));
-                        return Ok(ScopeEnd { output, failed_by_terminate: failed });
+                        self.report(event(
+                            if failed { "Failed" } else { "Completed" },
+                            0,
+                            Some(format!("terminate {:?}", t.termination_status)),
+                        ));
+                        return Ok(ScopeEnd {
+                            output,
+                            failed_by_terminate: failed,
+                        });
                     }
                 };
                 if end {
-                    return Ok(ScopeEnd { output, failed_by_terminate: false });
+                    return Ok(ScopeEnd {
+                        output,
+                        failed_by_terminate: false,
+                    });
                 }
                 match next {
                     Some(n) => {
                         current = n;
                         input = output;
                     }
-                    None => return Err(Failure { task: current.clone(), error: TaskError::new("NO_NEXT", "the task has neither nextTask nor end: true") }),
+                    None => {
+                        return Err(Failure {
+                            task: current.clone(),
+                            error: TaskError::new(
+                                "NO_NEXT",
+                                "the task has neither nextTask nor end: true",
+                            ),
+                        });
+                    }
                 }
             }
         })
@@ -256,16 +353,32 @@ impl Runner {
 
 fn unresolved(e: Unresolved, at: &str) -> TaskError {
     match e {
-        Unresolved::Missing(path) => TaskError::new("INPUT_MISSING", format!("{at}: `{path}` names no value in the task input")),
-        Unresolved::Jsonata => TaskError::new("UNSUPPORTED_EXPRESSION", format!("{at}: JSONata expressions are not evaluated")),
+        Unresolved::Missing(path) => TaskError::new(
+            "INPUT_MISSING",
+            format!("{at}: `{path}` names no value in the task input"),
+        ),
+        Unresolved::Jsonata => TaskError::new(
+            "UNSUPPORTED_EXPRESSION",
+            format!("{at}: JSONata expressions are not evaluated"),
+        ),
     }
 }
 
 /// (inputParameters, end, nextTask) of any task type.
-fn common(task: &Task) -> (Option<&serde_json::Map<String, Value>>, bool, Option<String>) {
+fn common(
+    task: &Task,
+) -> (
+    Option<&serde_json::Map<String, Value>>,
+    bool,
+    Option<String>,
+) {
     macro_rules! fields {
         ($t:expr) => {
-            ($t.input_parameters.as_ref(), $t.end == Some(true), $t.next_task.clone())
+            (
+                $t.input_parameters.as_ref(),
+                $t.end == Some(true),
+                $t.next_task.clone(),
+            )
         };
     }
     match task {

@@ -226,6 +226,9 @@ pub struct Executor {
     trace: Option<TraceSink>,
 }
 
+/// One exchange's result: status, headers and body, or how it failed.
+type Exchanged = Result<(u16, BTreeMap<String, String>, Value), (Attempt, String)>;
+
 /// Receives one JSON record per HTTP exchange (request and response, secrets redacted).
 pub type TraceSink = Arc<dyn Fn(Value) + Send + Sync>;
 
@@ -270,15 +273,35 @@ impl Executor {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn record(&self, ctx: &TaskContext, req: &PreparedRequest, kind: &str, method: &str, url: &str, body: Option<&[u8]>, result: &Result<(u16, BTreeMap<String, String>, Value), (Attempt, String)>) {
+    fn record(
+        &self,
+        ctx: &TaskContext,
+        req: &PreparedRequest,
+        kind: &str,
+        method: &str,
+        url: &str,
+        body: Option<&[u8]>,
+        result: &Exchanged,
+    ) {
         let Some(sink) = &self.trace else { return };
         let headers: Map<String, Value> = req
             .headers
             .iter()
             .enumerate()
-            .map(|(i, (k, v))| (k.clone(), json!(if req.secret_headers.contains(&i) { "***" } else { v.as_str() })))
+            .map(|(i, (k, v))| {
+                (
+                    k.clone(),
+                    json!(if req.secret_headers.contains(&i) {
+                        "***"
+                    } else {
+                        v.as_str()
+                    }),
+                )
+            })
             .collect();
-        let request_body = body.map(|b| serde_json::from_slice::<Value>(b).unwrap_or_else(|_| json!(String::from_utf8_lossy(b))));
+        let request_body = body.map(|b| {
+            serde_json::from_slice::<Value>(b).unwrap_or_else(|_| json!(String::from_utf8_lossy(b)))
+        });
         let mut record = json!({
             "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "workflowId": ctx.workflow_id, "task": ctx.task_name, "kind": kind,
@@ -572,8 +595,18 @@ impl Executor {
                 }
             } else {
                 tracing::debug!(task = %ctx.task_name, method = %req.method, url = %req.url, attempt = tries, "sending");
-                let sent = self.send_once(req, &req.method, &req.url, req.body.as_deref()).await;
-                self.record(ctx, req, "send", &req.method, &req.url, req.body.as_deref(), &sent);
+                let sent = self
+                    .send_once(req, &req.method, &req.url, req.body.as_deref())
+                    .await;
+                self.record(
+                    ctx,
+                    req,
+                    "send",
+                    &req.method,
+                    &req.url,
+                    req.body.as_deref(),
+                    &sent,
+                );
                 match sent {
                     Ok((status, headers, body)) => {
                         attempts.push(AttemptRecord {
