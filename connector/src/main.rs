@@ -76,44 +76,7 @@ enum Command {
     /// present), else its entry named after the vendor (`solvimon`, `rebilly`), else the env var
     /// SOLVIMON_API_KEY / REBILLY_API_KEY. Exit 0 on success, 1 when the call fails (the API's
     /// error body is printed), 2 on usage errors.
-    Call {
-        /// Endpoint id, e.g. rebilly.create-usage (see `endpoints`).
-        endpoint: String,
-        /// Request body: a JSON file, or `-` for standard input.
-        #[arg(long, value_name = "FILE|-")]
-        body: String,
-        /// Send to this base URL instead of the vendor's sandbox server (e.g. a local sandbox).
-        #[arg(long, value_name = "URL")]
-        server: Option<String>,
-        /// Credentials file (JSON: {ID: {header, env, prefix?, platformId?}}).
-        #[arg(long, value_name = "FILE")]
-        credentials: Option<PathBuf>,
-        /// Credentials entry to use.
-        #[arg(long, value_name = "ID")]
-        credential: Option<String>,
-        /// Print the exact HTTP request (secrets as ***) and send nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Solvimon API version in the path.
-        #[arg(long, default_value = "1")]
-        api_version: String,
-        /// Rebilly organization (adds /organizations/ID to the path).
-        #[arg(long, value_name = "ID")]
-        organization: Option<String>,
-        /// Solvimon calculate: ask for a cost prediction.
-        #[arg(long)]
-        cost_prediction: bool,
-        /// Rebilly: over the usage limit, reject or accept what is left.
-        #[arg(long, value_enum)]
-        on_limit: Option<LimitArg>,
-        /// Rebilly: quantities with more than 3 decimals are rejected or rounded half-even.
-        #[arg(long, value_enum)]
-        rounding: Option<RoundingArg>,
-        /// Workflow id for the derived reference and idempotency key (same id + same body =
-        /// the same logical call, so a repeated call is a duplicate, never a second charge).
-        #[arg(long, default_value = "call")]
-        workflow_id: String,
-    },
+    Call(CallArgs),
     /// Run a workflow definition locally: Http tasks through the executor, Decision, Parallel,
     /// Terminate and Simple (registered handlers) as SimWorkflow would. Prints each task as it
     /// finishes on stderr and the workflow output JSON on stdout; exit 0 Completed, 1 Failed or
@@ -121,26 +84,7 @@ enum Command {
     ///
     /// With no --server, an embedded sandbox serves both vendors and supplies its dev keys for
     /// every credentials id the definition uses: nothing to set up.
-    Run {
-        /// The workflow definition (JSON).
-        workflow: PathBuf,
-        /// Workflow input: a JSON file, or JSON text.
-        #[arg(long, value_name = "FILE|JSON")]
-        input: Option<String>,
-        /// Send a vendor's calls to URL (repeatable), e.g. rebilly=http://127.0.0.1:8080; then
-        /// credentials come from --credentials / ./credentials.json and the environment.
-        #[arg(long = "server", value_name = "VENDOR=URL")]
-        servers: Vec<String>,
-        /// Credentials file (with --server).
-        #[arg(long, value_name = "FILE")]
-        credentials: Option<PathBuf>,
-        /// Write every request and response as JSON lines (secrets as ***).
-        #[arg(long, value_name = "FILE")]
-        trace: Option<PathBuf>,
-        /// Workflow run id (part of derived idempotency keys); default: a new one per run.
-        #[arg(long)]
-        workflow_id: Option<String>,
-    },
+    Run(RunArgs),
     /// Run a local server of both APIs (Solvimon meter data, Rebilly usages) for offline use
     /// and tests. Prints `listening on http://HOST:PORT`, then one `api key KEY permissions
     /// P1,P2` line per dev key; runs until interrupted (Ctrl-C). Behaviour: docs/sandbox.md.
@@ -411,18 +355,43 @@ fn load_credentials(path: Option<&PathBuf>) -> anyhow::Result<Credentials> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+#[derive(Debug, clap::Args)]
 struct CallArgs {
+    /// Endpoint id, e.g. rebilly.create-usage (see `endpoints`).
     endpoint: String,
+    /// Request body: a JSON file, or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
     body: String,
+    /// Send to this base URL instead of the vendor's sandbox server (e.g. a local sandbox).
+    #[arg(long, value_name = "URL")]
     server: Option<String>,
+    /// Credentials file (JSON: {ID: {header, env, prefix?, platformId?}}).
+    #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
+    /// Credentials entry to use.
+    #[arg(long, value_name = "ID")]
     credential: Option<String>,
+    /// Print the exact HTTP request (secrets as ***) and send nothing.
+    #[arg(long)]
     dry_run: bool,
+    /// Solvimon API version in the path.
+    #[arg(long, default_value = "1")]
     api_version: String,
+    /// Rebilly organization (adds /organizations/ID to the path).
+    #[arg(long, value_name = "ID")]
     organization: Option<String>,
+    /// Solvimon calculate: ask for a cost prediction.
+    #[arg(long)]
     cost_prediction: bool,
+    /// Rebilly: over the usage limit, reject or accept what is left.
+    #[arg(long, value_enum)]
     on_limit: Option<LimitArg>,
+    /// Rebilly: quantities with more than 3 decimals are rejected or rounded half-even.
+    #[arg(long, value_enum)]
     rounding: Option<RoundingArg>,
+    /// Workflow id for the derived reference and idempotency key (same id + same body =
+    /// the same logical call, so a repeated call is a duplicate, never a second charge).
+    #[arg(long, default_value = "call")]
     workflow_id: String,
 }
 
@@ -540,12 +509,25 @@ fn call(catalog: &Catalog, args: CallArgs) -> Result<String, Failure> {
     }
 }
 
+#[derive(Debug, clap::Args)]
 struct RunArgs {
+    /// The workflow definition (JSON).
     workflow: PathBuf,
+    /// Workflow input: a JSON file, or JSON text.
+    #[arg(long, value_name = "FILE|JSON")]
     input: Option<String>,
+    /// Send a vendor's calls to URL (repeatable), e.g. rebilly=http://127.0.0.1:8080; then
+    /// credentials come from --credentials / ./credentials.json and the environment.
+    #[arg(long = "server", value_name = "VENDOR=URL")]
     servers: Vec<String>,
+    /// Credentials file (with --server).
+    #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
+    /// Write every request and response as JSON lines (secrets as ***).
+    #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Workflow run id (part of derived idempotency keys); default: a new one per run.
+    #[arg(long)]
     workflow_id: Option<String>,
 }
 
@@ -727,54 +709,8 @@ fn credential_vendors(
 fn run(cli: Cli) -> Result<String, Failure> {
     let catalog = catalog(&cli.path_overrides)?;
     match cli.command {
-        Command::Run {
-            workflow,
-            input,
-            servers,
-            credentials,
-            trace,
-            workflow_id,
-        } => run_workflow(
-            &catalog,
-            RunArgs {
-                workflow,
-                input,
-                servers,
-                credentials,
-                trace,
-                workflow_id,
-            },
-        ),
-        Command::Call {
-            endpoint,
-            body,
-            server,
-            credentials,
-            credential,
-            dry_run,
-            api_version,
-            organization,
-            cost_prediction,
-            on_limit,
-            rounding,
-            workflow_id,
-        } => call(
-            &catalog,
-            CallArgs {
-                endpoint,
-                body,
-                server,
-                credentials,
-                credential,
-                dry_run,
-                api_version,
-                organization,
-                cost_prediction,
-                on_limit,
-                rounding,
-                workflow_id,
-            },
-        ),
+        Command::Run(args) => run_workflow(&catalog, args),
+        Command::Call(args) => call(&catalog, args),
         Command::Sandbox {
             addr,
             state,

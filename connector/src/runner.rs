@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::condition;
 use crate::execute::{TaskContext, TaskError, TaskHandler};
 use crate::simworkflow::{Task, TerminationStatus, WorkflowDefinition};
-use crate::validate::placeholder::{self, Unresolved};
+use crate::validate::placeholder;
 
 /// A finished task, as the runner reports it while running.
 #[derive(Debug, Clone, Serialize)]
@@ -175,7 +175,7 @@ impl Runner {
                         placeholder::resolve_value(&Value::Object(params.clone()), &input).map_err(
                             |e| Failure {
                                 task: current.clone(),
-                                error: unresolved(e, "inputParameters"),
+                                error: TaskError::unresolved(e, "inputParameters"),
                             },
                         )?
                     }
@@ -308,7 +308,7 @@ impl Runner {
                                 placeholder::resolve_value(&Value::Object(map.clone()), &task_input)
                                     .map_err(|e| Failure {
                                         task: current.clone(),
-                                        error: unresolved(e, "workflowOutput"),
+                                        error: TaskError::unresolved(e, "workflowOutput"),
                                     })?
                             }
                             None => task_input,
@@ -348,19 +348,6 @@ impl Runner {
                 }
             }
         })
-    }
-}
-
-fn unresolved(e: Unresolved, at: &str) -> TaskError {
-    match e {
-        Unresolved::Missing(path) => TaskError::new(
-            "INPUT_MISSING",
-            format!("{at}: `{path}` names no value in the task input"),
-        ),
-        Unresolved::Jsonata => TaskError::new(
-            "UNSUPPORTED_EXPRESSION",
-            format!("{at}: JSONata expressions are not evaluated"),
-        ),
     }
 }
 

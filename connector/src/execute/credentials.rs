@@ -9,6 +9,17 @@ use std::fmt;
 
 use serde::Deserialize;
 
+/// Header names whose values are secrets: never shown in output, logs, traces or dry runs, and
+/// a literal value in a definition is a warning (`W-SECRET`).
+pub const SECRET_HEADERS: [&str; 6] = [
+    "authorization",
+    "x-api-key",
+    "reb-apikey",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+];
+
 /// A secret value. `Debug` and `Display` print `***`; only [`Secret::expose`] gives the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -13,13 +13,13 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use serde_json::{Map, Number, Value, json};
 
-use super::credentials::{Credential, Credentials};
+use super::credentials::{Credential, Credentials, SECRET_HEADERS};
 use super::retry::{Attempt, Decision, RetryPolicy, StopReason, decide, server_wait};
 use super::transport::{Exchange, ReqwestTransport, Transport, TransportError};
 use super::{TaskContext, TaskError};
 use crate::catalog::{Endpoint, EndpointId, Vendor};
 use crate::simworkflow::{HttpTask, OnLimit, Rounding};
-use crate::validate::placeholder::{self, Unresolved};
+use crate::validate::placeholder;
 use crate::validate::validate_request_with;
 use crate::validators::Validators;
 
@@ -203,16 +203,6 @@ fn now_seconds() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Header names whose values are never shown.
-const SECRET_HEADERS: [&str; 6] = [
-    "authorization",
-    "x-api-key",
-    "reb-apikey",
-    "api-key",
-    "apikey",
-    "x-auth-token",
-];
-
 /// Runs Http tasks. Cheap to share (`Arc`); clients are pooled per timeout profile.
 pub struct Executor {
     validators: &'static Validators,
@@ -363,16 +353,7 @@ impl Executor {
         ctx: &TaskContext,
     ) -> Result<PreparedRequest, TaskError> {
         let resolve = |v: &Value, at: &str| {
-            placeholder::resolve_value(v, input).map_err(|e| match e {
-                Unresolved::Missing(path) => TaskError::new(
-                    "INPUT_MISSING",
-                    format!("{at}: `{path}` names no value in the task input"),
-                ),
-                Unresolved::Jsonata => TaskError::new(
-                    "UNSUPPORTED_EXPRESSION",
-                    format!("{at}: JSONata expressions are not evaluated by this connector"),
-                ),
-            })
+            placeholder::resolve_value(v, input).map_err(|e| TaskError::unresolved(e, at))
         };
         let request = &task.http_request;
         let url = match if request.url.contains('$') {

@@ -153,6 +153,22 @@ pub struct TaskError {
 }
 
 impl TaskError {
+    /// The error for a placeholder that could not be resolved at `at` (`INPUT_MISSING`, or
+    /// `UNSUPPORTED_EXPRESSION` for JSONata, which this connector does not evaluate).
+    pub fn unresolved(e: crate::validate::placeholder::Unresolved, at: &str) -> Self {
+        use crate::validate::placeholder::Unresolved;
+        match e {
+            Unresolved::Missing(path) => TaskError::new(
+                "INPUT_MISSING",
+                format!("{at}: `{path}` names no value in the task input"),
+            ),
+            Unresolved::Jsonata => TaskError::new(
+                "UNSUPPORTED_EXPRESSION",
+                format!("{at}: JSONata expressions are not evaluated by this connector"),
+            ),
+        }
+    }
+
     /// An error with a code and message.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         TaskError {

@@ -11,6 +11,7 @@ use super::locate::{child, positions};
 use super::placeholder::{self, Template, Unresolved};
 use super::{hint_for, validate_request_with};
 use crate::catalog::{Endpoint, EndpointId};
+use crate::execute::credentials::SECRET_HEADERS;
 use crate::validators::{TASK_TYPES, Validators, detailed_violations, json_type};
 
 /// Largest definition file accepted (10 MiB); larger files get `E-TOO-LARGE`.
@@ -704,15 +705,6 @@ fn check_http_auth(
         );
     }
 }
-
-const SECRET_HEADERS: [&str; 6] = [
-    "authorization",
-    "x-api-key",
-    "reb-apikey",
-    "api-key",
-    "apikey",
-    "x-auth-token",
-];
 
 fn check_http_headers(ctx: &mut Ctx<'_>, name: &str, pointer: &str, obj: &Map<String, Value>) {
     let Some(headers) = obj
