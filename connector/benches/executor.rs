@@ -65,7 +65,13 @@ fn main() {
             }))
             .expect("task"),
         );
-        let client = reqwest::Client::new();
+        // The same timeouts the executor uses by default (5 s connect, 10 s per read): a bare
+        // loop without them would not be a like-for-like baseline.
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .read_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("client");
         let bare = |client: reqwest::Client, url: String| {
             move |i: usize| {
                 let (client, url) = (client.clone(), url.clone());

@@ -210,10 +210,38 @@ pub struct Executor {
     servers: HashMap<Vendor, String>,
     transport: Arc<dyn Transport>,
     /// Rebilly usage ids already attributed to a call of this executor (lookups skip them).
-    claimed: Mutex<HashSet<String>>,
+    claimed: Mutex<Claimed>,
     jitter_state: Mutex<u64>,
-    endpoint_cache: RwLock<HashMap<(String, String), Option<EndpointId>>>,
+    endpoint_cache: RwLock<HashMap<String, HashMap<String, Option<EndpointId>>>>,
     trace: Option<TraceSink>,
+}
+
+/// Rebilly usage ids already attributed to a call of this executor, so a lookup never takes
+/// another call's usage for its own. Bounded: the oldest ids are forgotten past 100,000 (a
+/// lookup follows its own send within seconds).
+#[derive(Default)]
+struct Claimed {
+    ids: HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Claimed {
+    const CAP: usize = 100_000;
+
+    fn insert(&mut self, id: &str) {
+        if self.ids.insert(id.to_owned()) {
+            self.order.push_back(id.to_owned());
+            if self.order.len() > Self::CAP
+                && let Some(old) = self.order.pop_front()
+            {
+                self.ids.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
 }
 
 /// One exchange's result: status, headers and body, or how it failed.
@@ -233,7 +261,7 @@ impl Executor {
             credentials,
             servers: HashMap::new(),
             transport: Arc::new(ReqwestTransport::new()),
-            claimed: Mutex::new(HashSet::new()),
+            claimed: Mutex::new(Claimed::default()),
             jitter_state: Mutex::new(seed | 1),
             endpoint_cache: RwLock::new(HashMap::new()),
             trace: None,
@@ -321,14 +349,15 @@ impl Executor {
         (*s >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The catalog endpoint of a resolved URL and method, memoised (up to 1,024 URLs).
+    /// The catalog endpoint of a resolved URL and method, memoised (up to 1,024 URLs per
+    /// method; a hit allocates nothing).
     fn endpoint_for(&self, url: &str, method: &str) -> Option<&Endpoint> {
-        let key = (url.to_owned(), method.to_owned());
         if let Some(hit) = self
             .endpoint_cache
             .read()
             .expect("endpoint cache")
-            .get(&key)
+            .get(method)
+            .and_then(|m| m.get(url))
         {
             return hit.map(|id| self.validators.catalog().get(id));
         }
@@ -338,10 +367,11 @@ impl Executor {
             .into_iter()
             .find(|e| e.method == method);
         let mut cache = self.endpoint_cache.write().expect("endpoint cache");
-        if cache.len() >= 1024 {
-            cache.clear();
+        let by_url = cache.entry(method.to_owned()).or_default();
+        if by_url.len() >= 1024 {
+            by_url.clear();
         }
-        cache.insert(key, found.map(|e| e.id));
+        by_url.insert(url.to_owned(), found.map(|e| e.id));
         found
     }
 
@@ -737,7 +767,7 @@ impl Executor {
         if let Some(usage) = &req.usage {
             if ok {
                 if let Some(id) = body["id"].as_str() {
-                    self.claimed.lock().expect("claimed").insert(id.to_owned());
+                    self.claimed.lock().expect("claimed").insert(id);
                 }
                 let accepted = number_decimal(&body["quantity"]).unwrap_or(usage.quantity);
                 let outcome = if accepted < usage.quantity {
@@ -875,7 +905,7 @@ impl Executor {
             fits && !claimed.contains(id)
         });
         Ok(found.map(|u| {
-            claimed.insert(u["id"].as_str().unwrap_or_default().to_owned());
+            claimed.insert(u["id"].as_str().unwrap_or_default());
             (201, u.clone())
         }))
     }

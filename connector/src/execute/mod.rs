@@ -72,9 +72,11 @@ impl Cancellation {
         (Canceller(tx), Cancellation(rx))
     }
 
-    /// A cancellation that never fires.
+    /// A cancellation that never fires (shared, so making one allocates nothing).
     pub fn never() -> Self {
-        Self::new().1
+        static NEVER: std::sync::LazyLock<watch::Sender<bool>> =
+            std::sync::LazyLock::new(|| watch::channel(false).0);
+        Cancellation(NEVER.subscribe())
     }
 
     /// Whether it fired.
