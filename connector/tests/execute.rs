@@ -411,7 +411,7 @@ fn reply(status: u16, headers: &[(&str, &str)], body: Value) -> Step {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
-        body: body.to_string().into_bytes(),
+        body: body.to_string().into(),
     })
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Map, Number, Value, json};
 
 use super::credentials::{Credential, Credentials, SECRET_HEADERS};
 use super::retry::{Attempt, Decision, RetryPolicy, StopReason, decide, server_wait};
-use super::transport::{Exchange, ReqwestTransport, Transport, TransportError};
+use super::transport::{Bytes, Exchange, ReqwestTransport, Transport, TransportError};
 use super::{TaskContext, TaskError};
 use crate::catalog::{Endpoint, EndpointId, Vendor};
 use crate::simworkflow::{HttpTask, OnLimit, Rounding};
@@ -104,7 +104,7 @@ pub struct PreparedRequest {
     /// Index in `headers` of secret values.
     secret_headers: HashSet<usize>,
     /// Body bytes.
-    pub body: Option<Vec<u8>>,
+    pub body: Option<Bytes>,
     /// Idempotency key (Solvimon).
     pub idempotency_key: Option<String>,
     /// Rebilly: (subscription, usageTime, quantity sent, rounded away, accept partial).
@@ -298,7 +298,7 @@ impl Executor {
         kind: &str,
         method: &str,
         url: &str,
-        body: Option<&[u8]>,
+        body: Option<&Bytes>,
         result: &Exchanged,
     ) {
         let Some(sink) = &self.trace else { return };
@@ -529,7 +529,7 @@ impl Executor {
             url,
             secret_headers,
             headers,
-            body: body.map(|b| serde_json::to_vec(&b).expect("JSON values serialize")),
+            body: body.map(|b| Bytes::from(serde_json::to_vec(&b).expect("JSON values serialize"))),
             idempotency_key,
             usage,
             connect_timeout: secs(task.connection_timeout_seconds, 5),
@@ -607,7 +607,7 @@ impl Executor {
             } else {
                 tracing::debug!(task = %ctx.task_name, method = %req.method, url = %req.url, attempt = tries, "sending");
                 let sent = self
-                    .send_once(req, &req.method, &req.url, req.body.as_deref())
+                    .send_once(req, &req.method, &req.url, req.body.as_ref())
                     .await;
                 self.record(
                     ctx,
@@ -615,7 +615,7 @@ impl Executor {
                     "send",
                     &req.method,
                     &req.url,
-                    req.body.as_deref(),
+                    req.body.as_ref(),
                     &sent,
                 );
                 match sent {
@@ -680,7 +680,7 @@ impl Executor {
         req: &PreparedRequest,
         method: &str,
         url: &str,
-        body: Option<&[u8]>,
+        body: Option<&Bytes>,
     ) -> Result<(u16, BTreeMap<String, String>, Value), (Attempt, String)> {
         let exchange = Exchange {
             method,

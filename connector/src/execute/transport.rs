@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use bytes::Bytes;
 
 /// One request to send.
 #[derive(Debug, Clone, Copy)]
@@ -17,8 +18,8 @@ pub struct Exchange<'a> {
     pub url: &'a str,
     /// Headers.
     pub headers: &'a [(String, String)],
-    /// Body.
-    pub body: Option<&'a [u8]>,
+    /// Body (shared, not copied, across attempts).
+    pub body: Option<&'a Bytes>,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Read timeout (per read; a stalled answer fails).
@@ -33,7 +34,7 @@ pub struct Reply {
     /// Headers, names lower-case.
     pub headers: BTreeMap<String, String>,
     /// Body bytes.
-    pub body: Vec<u8>,
+    pub body: Bytes,
 }
 
 /// A failed exchange.
@@ -106,7 +107,7 @@ impl Transport for ReqwestTransport {
             builder = builder.header(k, v);
         }
         if let Some(body) = x.body {
-            builder = builder.body(body.to_vec());
+            builder = builder.body(body.clone());
         }
         // reqwest errors name the URL, never headers; the URL is dropped to keep messages short.
         let classify = |e: reqwest::Error| {
@@ -130,7 +131,7 @@ impl Transport for ReqwestTransport {
                 )
             })
             .collect();
-        let body = response.bytes().await.map_err(classify)?.to_vec();
+        let body = response.bytes().await.map_err(classify)?;
         Ok(Reply {
             status,
             headers,
