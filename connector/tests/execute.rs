@@ -409,7 +409,12 @@ fn reply(status: u16, headers: &[(&str, &str)], body: Value) -> Step {
         status,
         headers: headers
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.parse::<reqwest::header::HeaderName>().unwrap(),
+                    v.parse().unwrap(),
+                )
+            })
             .collect(),
         body: body.to_string().into(),
     })

@@ -4,7 +4,7 @@
 // A TaskError ends a task once; boxing it would only move the allocation.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -15,7 +15,7 @@ use serde_json::{Map, Number, Value, json};
 
 use super::credentials::{Credential, Credentials, SECRET_HEADERS};
 use super::retry::{Attempt, Decision, RetryPolicy, StopReason, decide, server_wait};
-use super::transport::{Bytes, Exchange, ReqwestTransport, Transport, TransportError};
+use super::transport::{Bytes, Exchange, HeaderMap, ReqwestTransport, Transport, TransportError};
 use super::{TaskContext, TaskError};
 use crate::catalog::{Endpoint, EndpointId, Vendor};
 use crate::simworkflow::{HttpTask, OnLimit, Rounding};
@@ -76,7 +76,7 @@ pub struct HttpTaskOutput {
     /// Final HTTP status.
     pub status_code: u16,
     /// Response headers (secrets and cookies removed).
-    pub headers: BTreeMap<String, String>,
+    pub headers: Headers,
     /// Response body (JSON, or a string if not JSON).
     pub body: Value,
     /// Every attempt.
@@ -244,8 +244,41 @@ impl Claimed {
     }
 }
 
+/// Response headers as the task output shows them: secret and cookie headers removed;
+/// serialized as `{name: value}` (lower-case names).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Headers(HeaderMap);
+
+impl Headers {
+    /// Wraps `map` without the headers that must never be shown.
+    fn shown(mut map: HeaderMap) -> Self {
+        for name in SECRET_HEADERS.iter().chain(&["set-cookie"]) {
+            map.remove(*name);
+        }
+        Headers(map)
+    }
+
+    /// A header's value, if present and text.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// (name, value) pairs (values that are not text are skipped).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+    }
+}
+
+impl Serialize for Headers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
 /// One exchange's result: status, headers and body, or how it failed.
-type Exchanged = Result<(u16, BTreeMap<String, String>, Value), (Attempt, String)>;
+type Exchanged = Result<(u16, Headers, Value), (Attempt, String)>;
 
 /// Receives one JSON record per HTTP exchange (request and response, secrets redacted).
 pub type TraceSink = Arc<dyn Fn(Value) + Send + Sync>;
@@ -582,7 +615,7 @@ impl Executor {
                         return Ok(usage_output(
                             found.0,
                             found.1,
-                            BTreeMap::new(),
+                            Headers::default(),
                             attempts,
                             usage,
                             Outcome::Recovered,
@@ -626,10 +659,7 @@ impl Executor {
                             error: None,
                             delay_ms: 0,
                         });
-                        let not_before = server_wait(
-                            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                            SystemTime::now(),
-                        );
+                        let not_before = server_wait(headers.iter(), SystemTime::now());
                         // Keep the body only when it may be needed for a later error.
                         let kept = (!(200..300).contains(&status)).then(|| body.clone());
                         if let Some(done) =
@@ -681,7 +711,7 @@ impl Executor {
         method: &str,
         url: &str,
         body: Option<&Bytes>,
-    ) -> Result<(u16, BTreeMap<String, String>, Value), (Attempt, String)> {
+    ) -> Exchanged {
         let exchange = Exchange {
             method,
             url,
@@ -698,14 +728,7 @@ impl Executor {
                 TransportError::Connect(m) => (Attempt::ConnectError, m),
                 TransportError::Lost(m) => (Attempt::Lost, m),
             })?;
-        let headers: BTreeMap<String, String> = reply
-            .headers
-            .into_iter()
-            .filter(|(k, _)| {
-                !matches!(k.as_str(), "set-cookie" | "authorization")
-                    && !SECRET_HEADERS.contains(&k.as_str())
-            })
-            .collect();
+        let headers = Headers::shown(reply.headers);
         let body = if reply.body.is_empty() {
             Value::Null
         } else {
@@ -722,7 +745,7 @@ impl Executor {
         &self,
         req: &PreparedRequest,
         status: u16,
-        headers: BTreeMap<String, String>,
+        headers: Headers,
         body: Value,
         attempts: &mut Vec<AttemptRecord>,
         solvimon: bool,
@@ -883,10 +906,7 @@ impl Executor {
         self.record(ctx, req, "lookup", "GET", &url, None, &looked);
         let (status, headers, list) = looked.map_err(|(a, m)| failed(a, None, Some(m), None))?;
         if status != 200 {
-            let not_before = server_wait(
-                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                SystemTime::now(),
-            );
+            let not_before = server_wait(headers.iter(), SystemTime::now());
             // A lookup that cannot succeed later (4xx) must not lead to a blind resend: it counts
             // as a lost answer, so the policy retries the lookup or gives up.
             let attempt = if super::retry::retryable_status(status) {
@@ -970,7 +990,7 @@ fn quantity_report(usage: &UsageIdentity, accepted: Decimal) -> QuantityReport {
 fn usage_output(
     status: u16,
     body: Value,
-    headers: BTreeMap<String, String>,
+    headers: Headers,
     attempts: Vec<AttemptRecord>,
     usage: &UsageIdentity,
     outcome: Outcome,

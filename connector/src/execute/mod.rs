@@ -45,7 +45,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 pub use credentials::{Credential, CredentialSpec, Credentials, Secret};
-pub use http::{Executor, HttpTaskOutput, Outcome, PreparedRequest, QuantityReport, TraceSink};
+pub use http::{
+    Executor, Headers, HttpTaskOutput, Outcome, PreparedRequest, QuantityReport, TraceSink,
+};
 
 use crate::simworkflow::Task;
 use crate::validate::Diagnostic;

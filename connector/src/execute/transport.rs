@@ -2,12 +2,13 @@
 //! with one pooled client per timeout profile; tests of the retry loop on tokio's paused clock
 //! plug in a scripted transport (real sockets and a paused clock do not mix: timeouts fire).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 pub use bytes::Bytes;
+pub use reqwest::header::HeaderMap;
 
 /// One request to send.
 #[derive(Debug, Clone, Copy)]
@@ -31,8 +32,8 @@ pub struct Exchange<'a> {
 pub struct Reply {
     /// Status.
     pub status: u16,
-    /// Headers, names lower-case.
-    pub headers: BTreeMap<String, String>,
+    /// Headers.
+    pub headers: HeaderMap,
     /// Body bytes.
     pub body: Bytes,
 }
@@ -121,16 +122,7 @@ impl Transport for ReqwestTransport {
         };
         let response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    v.to_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
+        let headers = response.headers().clone();
         let body = response.bytes().await.map_err(classify)?;
         Ok(Reply {
             status,
