@@ -357,6 +357,43 @@ fn decimal(text: &str) -> Option<Decimal> {
     text.parse().ok()
 }
 
+/// The fixture entry a body names by `{kind}_id` or `{kind}_reference`: `None` when it names
+/// none, 400 `{KIND}_NOT_FOUND` on the named field when it names an unknown one.
+fn find_by_id_or_reference<'f, T>(
+    body: &Value,
+    kind: &str,
+    entries: &'f [T],
+    keys: impl Fn(&T) -> (&String, &String),
+) -> Result<Option<&'f T>, SolvimonError> {
+    let id_field = format!("{kind}_id");
+    let reference_field = format!("{kind}_reference");
+    let id = body.get(&id_field).and_then(Value::as_str);
+    let reference = body.get(&reference_field).and_then(Value::as_str);
+    if id.is_none() && reference.is_none() {
+        return Ok(None);
+    }
+    let found = entries.iter().find(|e| {
+        let (eid, eref) = keys(e);
+        id.is_some_and(|i| i == eid) || reference.is_some_and(|r| r == eref)
+    });
+    let code = match kind {
+        "meter" => "METER_NOT_FOUND",
+        _ => "CUSTOMER_NOT_FOUND",
+    };
+    found.map(Some).ok_or_else(|| {
+        SolvimonError::invalid(
+            400,
+            code,
+            format!("no {kind} {}", id.or(reference).unwrap_or_default()),
+        )
+        .field(if id.is_some() {
+            id_field
+        } else {
+            reference_field
+        })
+    })
+}
+
 fn calculate(
     app: &App,
     call: &Call,
@@ -364,52 +401,12 @@ fn calculate(
     body: Value,
 ) -> Result<(u16, Value, Entry), SolvimonError> {
     let text = |k: &str| body.get(k).and_then(Value::as_str);
-    let meter = match (text("meter_id"), text("meter_reference")) {
-        (None, None) => None,
-        (id, reference) => Some(
-            app.fixture
-                .meters
-                .iter()
-                .find(|m| {
-                    id.is_some_and(|i| i == m.id) || reference.is_some_and(|r| r == m.reference)
-                })
-                .ok_or_else(|| {
-                    SolvimonError::invalid(
-                        400,
-                        "METER_NOT_FOUND",
-                        format!("no meter {}", id.or(reference).unwrap_or_default()),
-                    )
-                    .field(if id.is_some() {
-                        "meter_id"
-                    } else {
-                        "meter_reference"
-                    })
-                })?,
-        ),
-    };
-    let customer = match (text("customer_id"), text("customer_reference")) {
-        (None, None) => None,
-        (id, reference) => Some(
-            app.fixture
-                .customers
-                .iter()
-                .find(|c| {
-                    id.is_some_and(|i| i == c.id) || reference.is_some_and(|r| r == c.reference)
-                })
-                .ok_or_else(|| {
-                    SolvimonError::invalid(
-                        400,
-                        "CUSTOMER_NOT_FOUND",
-                        format!("no customer {}", id.or(reference).unwrap_or_default()),
-                    )
-                    .field(if id.is_some() {
-                        "customer_id"
-                    } else {
-                        "customer_reference"
-                    })
-                })?,
-        ),
-    };
+    let meter = find_by_id_or_reference(&body, "meter", &app.fixture.meters, |m| {
+        (&m.id, &m.reference)
+    })?;
+    let customer = find_by_id_or_reference(&body, "customer", &app.fixture.customers, |c| {
+        (&c.id, &c.reference)
+    })?;
     let id = store.next_id("mtrd_");
     let mut record = json!({
         "object_type": "METER_DATA", "id": id, "reference": body.get("reference").cloned().unwrap_or(Value::Null),

@@ -773,19 +773,14 @@ impl Executor {
                     None,
                 ));
             }
-            return Ok(Some(HttpTaskOutput {
-                status_code: status,
-                headers,
-                body,
-                attempts: std::mem::take(attempts),
-                idempotency_key: req.idempotency_key.clone(),
-                outcome: if duplicate {
-                    Outcome::Duplicate
-                } else {
-                    Outcome::Created
-                },
-                quantity: None,
-            }));
+            let outcome = if duplicate {
+                Outcome::Duplicate
+            } else {
+                Outcome::Created
+            };
+            return Ok(Some(plain_output(
+                req, status, headers, body, attempts, outcome,
+            )));
         }
         if let Some(usage) = &req.usage {
             if ok {
@@ -835,15 +830,14 @@ impl Executor {
             }
         }
         if ok {
-            return Ok(Some(HttpTaskOutput {
-                status_code: status,
+            return Ok(Some(plain_output(
+                req,
+                status,
                 headers,
                 body,
-                attempts: std::mem::take(attempts),
-                idempotency_key: req.idempotency_key.clone(),
-                outcome: Outcome::Created,
-                quantity: None,
-            }));
+                attempts,
+                Outcome::Created,
+            )));
         }
         Ok(None)
     }
@@ -942,6 +936,26 @@ fn query_escape(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The output of an answer without quantities (Solvimon, and URLs outside the catalog).
+fn plain_output(
+    req: &PreparedRequest,
+    status: u16,
+    headers: Headers,
+    body: Value,
+    attempts: &mut Vec<AttemptRecord>,
+    outcome: Outcome,
+) -> HttpTaskOutput {
+    HttpTaskOutput {
+        status_code: status,
+        headers,
+        body,
+        attempts: std::mem::take(attempts),
+        idempotency_key: req.idempotency_key.clone(),
+        outcome,
+        quantity: None,
+    }
 }
 
 fn api_message(status: u16, body: &Value) -> String {
