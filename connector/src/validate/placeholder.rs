@@ -68,56 +68,69 @@ pub struct PlaceholderError {
     pub message: String,
 }
 
-fn parse_path(text: &str) -> Result<JsonPath, String> {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.first() != Some(&'$') {
+/// One step of a path as written (borrowed from the path's text).
+#[derive(Debug, Clone, Copy)]
+enum StepRef<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl<'a> StepRef<'a> {
+    fn get(self, v: &Value) -> Option<&Value> {
+        match self {
+            StepRef::Key(k) => v.get(k),
+            StepRef::Index(n) => v.get(n),
+        }
+    }
+}
+
+/// Reads a JSONPath of the supported subset, giving each step to `each` (nothing is
+/// allocated unless the path is malformed).
+fn walk_path<'a>(text: &'a str, mut each: impl FnMut(StepRef<'a>)) -> Result<(), String> {
+    let Some(mut rest) = text.strip_prefix('$') else {
         return Err(format!(
             "`{text}` is not a JSONPath: it must start with `$` (e.g. `$.quantity`)"
         ));
-    }
-    let mut steps = Vec::new();
-    let mut i = 1;
-    while i < chars.len() {
-        match chars[i] {
+    };
+    while let Some(c) = rest.chars().next() {
+        match c {
             '.' => {
-                let start = i + 1;
-                let mut end = start;
-                while end < chars.len() && !matches!(chars[end], '.' | '[') {
-                    if chars[end].is_whitespace() {
-                        return Err(format!(
-                            "`{text}`: a dotted key cannot contain spaces; write `['key with spaces']`"
-                        ));
-                    }
-                    end += 1;
+                let after = &rest[1..];
+                let end = after.find(['.', '[']).unwrap_or(after.len());
+                let key = &after[..end];
+                if key.chars().any(char::is_whitespace) {
+                    return Err(format!(
+                        "`{text}`: a dotted key cannot contain spaces; write `['key with spaces']`"
+                    ));
                 }
-                if end == start {
-                    let what = if chars.get(start) == Some(&'.') {
+                if key.is_empty() {
+                    let what = if after.starts_with('.') {
                         "recursive descent `..` is not supported"
                     } else {
                         "empty key after `.`"
                     };
                     return Err(format!("`{text}`: {what}"));
                 }
-                steps.push(Step::Key(chars[start..end].iter().collect()));
-                i = end;
+                each(StepRef::Key(key));
+                rest = &after[end..];
             }
             '[' => {
-                let Some(close) = chars[i..].iter().position(|&c| c == ']').map(|p| p + i) else {
+                let Some(close) = rest.find(']') else {
                     return Err(format!("`{text}`: `[` without `]`"));
                 };
-                let inner: String = chars[i + 1..close].iter().collect();
+                let inner = &rest[1..close];
                 let quoted = (inner.starts_with('\'') && inner.ends_with('\''))
                     || (inner.starts_with('"') && inner.ends_with('"'));
                 if quoted && inner.len() >= 2 {
-                    steps.push(Step::Key(inner[1..inner.len() - 1].to_owned()));
+                    each(StepRef::Key(&inner[1..inner.len() - 1]));
                 } else if let Ok(n) = inner.parse::<usize>() {
-                    steps.push(Step::Index(n));
+                    each(StepRef::Index(n));
                 } else {
                     return Err(format!(
                         "`{text}`: `[{inner}]` is not supported; use `[0]` for an index or `['key']` for a key"
                     ));
                 }
-                i = close + 1;
+                rest = &rest[close + 1..];
             }
             c => {
                 return Err(format!(
@@ -126,10 +139,46 @@ fn parse_path(text: &str) -> Result<JsonPath, String> {
             }
         }
     }
+    Ok(())
+}
+
+fn parse_path(text: &str) -> Result<JsonPath, String> {
+    let mut steps = Vec::new();
+    walk_path(text, |step| {
+        steps.push(match step {
+            StepRef::Key(k) => Step::Key(k.to_owned()),
+            StepRef::Index(n) => Step::Index(n),
+        });
+    })?;
     Ok(JsonPath {
         text: text.to_owned(),
         steps,
     })
+}
+
+/// The byte index of the `}` that closes a placeholder whose body starts at `from`, skipping
+/// quoted bracket keys.
+fn closing_brace(s: &str, from: usize) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    for (j, c) in s[from..].char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '}') => return Some(from + j),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The path of a string that is exactly one `${…}` JSONPath placeholder (not JSONata).
+fn whole_path(s: &str) -> Option<&str> {
+    if !s.starts_with("${") {
+        return None;
+    }
+    let close = closing_brace(s, 2)?;
+    let inner = s[2..close].trim();
+    (close + 1 == s.len() && !inner.is_empty() && !inner.starts_with("jsonata:")).then_some(inner)
 }
 
 /// Parses a string from a definition.
@@ -137,41 +186,28 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
     if let Some(expr) = s.strip_prefix("jsonata:") {
         return Ok(Template::Jsonata(expr.to_owned()));
     }
-    let chars: Vec<char> = s.chars().collect();
     let mut parts: Vec<Part> = Vec::new();
     let mut text = String::new();
     let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '$' && chars.get(i + 1) == Some(&'$') && chars.get(i + 2) == Some(&'{') {
+    while let Some(c) = s[i..].chars().next() {
+        let rest = &s[i..];
+        if rest.starts_with("$${") {
             text.push_str("${");
             i += 3;
             continue;
         }
-        if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
-            let start = i;
-            // Find the closing brace, skipping quoted bracket keys.
-            let mut j = i + 2;
-            let mut quote: Option<char> = None;
-            while j < chars.len() {
-                match (quote, chars[j]) {
-                    (Some(q), c) if c == q => quote = None,
-                    (None, '\'' | '"') => quote = Some(chars[j]),
-                    (None, '}') => break,
-                    _ => {}
-                }
-                j += 1;
-            }
-            if j >= chars.len() {
+        if rest.starts_with("${") {
+            let offset = s[..i].chars().count();
+            let Some(close) = closing_brace(s, i + 2) else {
                 return Err(PlaceholderError {
-                    offset: start,
+                    offset,
                     message: "unbalanced placeholder: `${` without a closing `}` (write `$${` for a literal `${`)".into(),
                 });
-            }
-            let inner: String = chars[i + 2..j].iter().collect();
-            let inner = inner.trim();
+            };
+            let inner = s[i + 2..close].trim();
             if inner.is_empty() {
                 return Err(PlaceholderError {
-                    offset: start,
+                    offset,
                     message: "empty placeholder `${}`; expected a JSONPath such as `${$.quantity}`"
                         .into(),
                 });
@@ -182,17 +218,15 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
             if let Some(expr) = inner.strip_prefix("jsonata:") {
                 parts.push(Part::Jsonata(expr.to_owned()));
             } else {
-                let path = parse_path(inner).map_err(|message| PlaceholderError {
-                    offset: start,
-                    message,
-                })?;
+                let path =
+                    parse_path(inner).map_err(|message| PlaceholderError { offset, message })?;
                 parts.push(Part::Path(path));
             }
-            i = j + 1;
+            i = close + 1;
             continue;
         }
-        text.push(chars[i]);
-        i += 1;
+        text.push(c);
+        i += c.len_utf8();
     }
     if parts.is_empty() {
         return Ok(Template::Literal(text));
@@ -200,9 +234,15 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
     if !text.is_empty() {
         parts.push(Part::Text(text));
     }
-    Ok(match parts.as_slice() {
-        [Part::Path(p)] => Template::Whole(p.clone()),
-        [Part::Jsonata(e)] => Template::Jsonata(e.clone()),
+    Ok(match parts.as_mut_slice() {
+        [Part::Path(p)] => Template::Whole(std::mem::replace(
+            p,
+            JsonPath {
+                text: String::new(),
+                steps: vec![],
+            },
+        )),
+        [Part::Jsonata(e)] => Template::Jsonata(std::mem::take(e)),
         _ => Template::Interpolated(parts),
     })
 }
@@ -253,12 +293,26 @@ pub fn resolve(template: &Template, input: &Value) -> Result<Value, Unresolved> 
 }
 
 /// Resolves every string of `value` (keys are not templated).
+///
+/// Strings without placeholders and strings that are exactly one placeholder resolve without
+/// building a [`Template`] (they run for every field of every request).
 pub fn resolve_value(value: &Value, input: &Value) -> Result<Value, Unresolved> {
     Ok(match value {
-        Value::String(s) => match parse(s) {
-            Ok(t) => resolve(&t, input)?,
-            Err(_) => value.clone(),
-        },
+        Value::String(s) if !s.contains("${") && !s.starts_with("jsonata:") => value.clone(),
+        Value::String(s) => {
+            if let Some(path) = whole_path(s) {
+                let mut at = Some(input);
+                if walk_path(path, |step| at = at.and_then(|v| step.get(v))).is_ok() {
+                    return at
+                        .cloned()
+                        .ok_or_else(|| Unresolved::Missing(path.to_owned()));
+                }
+            }
+            match parse(s) {
+                Ok(t) => resolve(&t, input)?,
+                Err(_) => value.clone(),
+            }
+        }
         Value::Array(items) => Value::Array(
             items
                 .iter()
@@ -355,5 +409,38 @@ mod tests {
             resolve_value(&json!("jsonata:1"), &input),
             Err(Unresolved::Jsonata)
         );
+    }
+
+    /// Strings around the fast paths: placeholder-shaped ones (mostly well-formed paths, with
+    /// spaces, text around or a second placeholder) and arbitrary mixes of the syntax.
+    fn template_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let shaped = (
+            "(|x|\\$)",
+            "( |)",
+            "\\$(\\.(a|k|é|a b|)|\\[(0|1|'a b'|\"k\"|x|)\\]|\\.\\.){0,3}",
+            "( |)",
+            "(}|)",
+            "(|x|\\$\\{\\$\\.k\\})",
+        )
+            .prop_map(|(pre, sp1, path, sp2, close, post)| {
+                format!("{pre}${{{sp1}{path}{sp2}{close}{post}")
+            });
+        let mixed = "(\\$\\{|\\$\\$\\{|jsonata:|[$.'\"\\[\\]{}}ak0-2 é]){0,10}";
+        prop_oneof![shaped, mixed]
+    }
+
+    proptest::proptest! {
+        /// The allocation-free paths of `resolve_value` (plain text, one whole placeholder)
+        /// give exactly what parsing into a `Template` and resolving it gives.
+        #[test]
+        fn fast_paths_resolve_like_templates(s in template_text()) {
+            let input = json!({"a": {"k": [7, "x"], "a b": 2}, "k": 1, "a b": null, "é": "e"});
+            let general = match parse(&s) {
+                Ok(t) => resolve(&t, &input),
+                Err(_) => Ok(json!(s)),
+            };
+            proptest::prop_assert_eq!(resolve_value(&json!(s), &input), general);
+        }
     }
 }
