@@ -487,6 +487,8 @@ fn call(catalog: &Catalog, args: CallArgs) -> Result<String, Failure> {
         runtime
             .block_on(executor.execute_http(&task, &input, &ctx))
             .map(|out| {
+                // Through a Value, so the API's body is indented like the rest.
+                let out = serde_json::to_value(&out).expect("outputs serialize");
                 format!(
                     "{}\n",
                     serde_json::to_string_pretty(&out).expect("outputs serialize")

@@ -112,7 +112,7 @@ async fn no_output_log_or_error_contains_the_key() {
         "{text}"
     );
     assert!(
-        text.contains("REB-APIKEY: ***") && text.contains("\"usageTime\":\"2025-05-01T12:00:00Z\""),
+        text.contains("reb-apikey: ***") && text.contains("\"usageTime\":\"2025-05-01T12:00:00Z\""),
         "{text}"
     );
     assert_no_secret(&out, "dry run");
@@ -183,7 +183,7 @@ async fn no_output_log_or_error_contains_the_key() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("Authorization: ***\nx-platform-id: plat_1\n"),
+            .contains("authorization: ***\nx-platform-id: plat_1\n"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -141,6 +141,13 @@ impl Credentials {
         self.entries.contains_key(id)
     }
 
+    /// Every usable credential with its id.
+    pub fn usable(&self) -> impl Iterator<Item = (&str, &Credential)> {
+        self.entries
+            .iter()
+            .filter_map(|(id, e)| Some((id.as_str(), e.as_ref().ok()?)))
+    }
+
     /// Every usable secret, for redaction.
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
         self.entries

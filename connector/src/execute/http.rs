@@ -11,9 +11,11 @@ use std::time::{Duration, SystemTime};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Map, Value, json};
 
+use super::body::{Facts, ResponseBody};
 use super::credentials::{Credential, Credentials, SECRET_HEADERS};
+use super::decimal::{decimal_number, number_decimal};
 use super::retry::{Attempt, Decision, RetryPolicy, StopReason, decide, server_wait};
 use super::transport::{Bytes, Exchange, HeaderMap, ReqwestTransport, Transport, TransportError};
 use super::{TaskContext, TaskError};
@@ -22,6 +24,8 @@ use crate::simworkflow::{HttpTask, OnLimit, Rounding};
 use crate::validate::placeholder;
 use crate::validate::validate_request_with;
 use crate::validators::Validators;
+use reqwest::Url;
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
 /// How the call ended well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,8 +81,9 @@ pub struct HttpTaskOutput {
     pub status_code: u16,
     /// Response headers (secrets and cookies removed).
     pub headers: Headers,
-    /// Response body (JSON, or a string if not JSON).
-    pub body: Value,
+    /// Response body as received: serializes as its JSON (a string if not JSON, `null` if
+    /// empty); [`ResponseBody::json`] parses it.
+    pub body: ResponseBody,
     /// Every attempt.
     pub attempts: Vec<AttemptRecord>,
     /// The idempotency key every attempt carried (Solvimon).
@@ -90,19 +95,19 @@ pub struct HttpTaskOutput {
     pub quantity: Option<QuantityReport>,
 }
 
-/// A request ready to send: the exact bytes, with the auth header marked secret.
+/// A request ready to send: the exact bytes, with secret header values marked sensitive.
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     /// Catalog endpoint, if the URL matched one.
     pub endpoint: Option<EndpointId>,
     /// Method.
-    pub method: String,
+    pub method: &'static str,
     /// Final URL (server overrides applied).
-    pub url: String,
-    /// Headers (name, value); the auth header's value is a secret.
-    pub headers: Vec<(String, String)>,
-    /// Index in `headers` of secret values.
-    secret_headers: HashSet<usize>,
+    pub url: Url,
+    /// Headers as sent (lower-case names). Secret values (the credential, and any header named
+    /// in [`SECRET_HEADERS`]) are marked [sensitive](reqwest::header::HeaderValue::is_sensitive)
+    /// and shown as `***` everywhere but on the wire.
+    pub headers: HeaderMap,
     /// Body bytes.
     pub body: Option<Bytes>,
     /// Idempotency key (Solvimon).
@@ -124,16 +129,23 @@ struct UsageIdentity {
 }
 
 impl PreparedRequest {
+    /// (name, value) of each header, sensitive values as `***`.
+    pub fn redacted_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(k, v)| {
+            let shown = if v.is_sensitive() {
+                "***"
+            } else {
+                v.to_str().unwrap_or("<not text>")
+            };
+            (k.as_str(), shown)
+        })
+    }
+
     /// The exact request as text, secret header values shown as `***` — what `--dry-run` prints.
     pub fn render_redacted(&self) -> String {
         let mut out = format!("{} {}\n", self.method, self.url);
-        for (i, (k, v)) in self.headers.iter().enumerate() {
-            let shown = if self.secret_headers.contains(&i) {
-                "***"
-            } else {
-                v.as_str()
-            };
-            out.push_str(&format!("{k}: {shown}\n"));
+        for (k, v) in self.redacted_headers() {
+            out.push_str(&format!("{k}: {v}\n"));
         }
         if let Some(body) = &self.body {
             out.push('\n');
@@ -144,37 +156,9 @@ impl PreparedRequest {
     }
 }
 
-/// The JSON number of an exact decimal: integers stay integers; otherwise the shortest double,
-/// which reads back as the same decimal for up to 15 significant digits (`5.125` → `5.125`).
-pub fn decimal_number(d: Decimal) -> Value {
-    let d = d.normalize();
-    if d.scale() == 0
-        && let Ok(i) = i64::try_from(d)
-    {
-        return json!(i);
-    }
-    d.to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
-}
-
-/// Reads a JSON number as the decimal it was written as.
-fn number_decimal(v: &Value) -> Option<Decimal> {
-    match v {
-        Value::Number(n) => {
-            let text = n.to_string();
-            Decimal::from_str_exact(&text)
-                .or_else(|_| Decimal::from_scientific(&text))
-                .ok()
-        }
-        _ => None,
-    }
-}
-
-/// A stable 128-bit FNV-1a hash as 32 hex digits (derived references and idempotency keys).
-fn stable_hash(parts: &[&str]) -> String {
+/// A stable 128-bit FNV-1a digest of `parts` (each ends with a 0 byte, so `["ab", "c"]` and
+/// `["a", "bc"]` differ).
+fn digest(parts: &[&str]) -> u128 {
     let mut a: u64 = 0xcbf2_9ce4_8422_2325;
     let mut b: u64 = 0x8422_2325_cbf2_9ce4;
     for part in parts {
@@ -183,7 +167,12 @@ fn stable_hash(parts: &[&str]) -> String {
             b = (b ^ u64::from(byte.rotate_left(3))).wrapping_mul(0x0000_0100_0000_01B3);
         }
     }
-    format!("{a:016x}{b:016x}")
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+/// [`digest`] as 32 hex digits (derived references and idempotency keys).
+fn stable_hash(parts: &[&str]) -> String {
+    format!("{:032x}", digest(parts))
 }
 
 /// Formats an RFC 3339 timestamp to whole seconds (fraction dropped, offset kept, `Z` for UTC).
@@ -207,30 +196,60 @@ fn now_seconds() -> String {
 pub struct Executor {
     validators: &'static Validators,
     credentials: Credentials,
+    /// Each usable credential's header, parsed once (cloning one shares its bytes).
+    auth_headers: HashMap<String, Result<(HeaderName, HeaderValue), ()>>,
     servers: HashMap<Vendor, String>,
     transport: Arc<dyn Transport>,
     /// Rebilly usage ids already attributed to a call of this executor (lookups skip them).
     claimed: Mutex<Claimed>,
     jitter_state: Mutex<u64>,
-    endpoint_cache: RwLock<HashMap<String, HashMap<String, Option<EndpointId>>>>,
+    routes: RwLock<HashMap<&'static str, HashMap<String, Route>>>,
     trace: Option<TraceSink>,
+}
+
+/// A memoised [`Executor::route`].
+struct Route {
+    endpoint: Option<EndpointId>,
+    target: Result<Url, String>,
 }
 
 /// Rebilly usage ids already attributed to a call of this executor, so a lookup never takes
 /// another call's usage for its own. Bounded: the oldest ids are forgotten past 100,000 (a
-/// lookup follows its own send within seconds).
+/// lookup follows its own send within seconds). Ids are kept as 128-bit FNV-1a digests (a
+/// false match is as likely as guessing a 128-bit key), so recording one allocates nothing.
 #[derive(Default)]
 struct Claimed {
-    ids: HashSet<String>,
-    order: std::collections::VecDeque<String>,
+    ids: HashSet<u128, std::hash::BuildHasherDefault<DigestHasher>>,
+    order: std::collections::VecDeque<u128>,
+}
+
+/// Hashes a 128-bit digest by taking 64 of its bits (it is already uniformly spread).
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
 }
 
 impl Claimed {
     const CAP: usize = 100_000;
 
     fn insert(&mut self, id: &str) {
-        if self.ids.insert(id.to_owned()) {
-            self.order.push_back(id.to_owned());
+        let digest = digest(&[id]);
+        if self.ids.insert(digest) {
+            self.order.push_back(digest);
             if self.order.len() > Self::CAP
                 && let Some(old) = self.order.pop_front()
             {
@@ -240,7 +259,7 @@ impl Claimed {
     }
 
     fn contains(&self, id: &str) -> bool {
-        self.ids.contains(id)
+        self.ids.contains(&digest(&[id]))
     }
 }
 
@@ -252,8 +271,10 @@ pub struct Headers(HeaderMap);
 impl Headers {
     /// Wraps `map` without the headers that must never be shown.
     fn shown(mut map: HeaderMap) -> Self {
-        for name in SECRET_HEADERS.iter().chain(&["set-cookie"]) {
-            map.remove(*name);
+        let hidden = |name: &str| name == "set-cookie" || SECRET_HEADERS.contains(&name);
+        let found: Vec<HeaderName> = map.keys().filter(|k| hidden(k.as_str())).cloned().collect();
+        for name in found {
+            map.remove(name);
         }
         Headers(map)
     }
@@ -278,7 +299,7 @@ impl Serialize for Headers {
 }
 
 /// One exchange's result: status, headers and body, or how it failed.
-type Exchanged = Result<(u16, Headers, Value), (Attempt, String)>;
+type Exchanged = Result<(u16, Headers, ResponseBody), (Attempt, String)>;
 
 /// Receives one JSON record per HTTP exchange (request and response, secrets redacted).
 pub type TraceSink = Arc<dyn Fn(Value) + Send + Sync>;
@@ -289,14 +310,28 @@ impl Executor {
         let seed = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let auth_headers = credentials
+            .usable()
+            .map(|(id, c)| {
+                let name = HeaderName::from_bytes(c.header.as_bytes()).map_err(drop);
+                let value = HeaderValue::from_str(c.value.expose()).map_err(drop);
+                let parsed = name.and_then(|n| {
+                    let mut v = value?;
+                    v.set_sensitive(true);
+                    Ok((n, v))
+                });
+                (id.to_owned(), parsed)
+            })
+            .collect();
         Executor {
             validators: Validators::builtin(),
             credentials,
+            auth_headers,
             servers: HashMap::new(),
             transport: Arc::new(ReqwestTransport::new()),
             claimed: Mutex::new(Claimed::default()),
             jitter_state: Mutex::new(seed | 1),
-            endpoint_cache: RwLock::new(HashMap::new()),
+            routes: RwLock::new(HashMap::new()),
             trace: None,
         }
     }
@@ -306,6 +341,7 @@ impl Executor {
     pub fn with_server(mut self, vendor: Vendor, base_url: &str) -> Self {
         self.servers
             .insert(vendor, base_url.trim_end_matches('/').to_owned());
+        self.routes.get_mut().expect("route cache").clear();
         self
     }
 
@@ -330,25 +366,14 @@ impl Executor {
         req: &PreparedRequest,
         kind: &str,
         method: &str,
-        url: &str,
+        url: &Url,
         body: Option<&Bytes>,
         result: &Exchanged,
     ) {
         let Some(sink) = &self.trace else { return };
         let headers: Map<String, Value> = req
-            .headers
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| {
-                (
-                    k.clone(),
-                    json!(if req.secret_headers.contains(&i) {
-                        "***"
-                    } else {
-                        v.as_str()
-                    }),
-                )
-            })
+            .redacted_headers()
+            .map(|(k, v)| (k.to_owned(), json!(v)))
             .collect();
         let request_body = body.map(|b| {
             serde_json::from_slice::<Value>(b).unwrap_or_else(|_| json!(String::from_utf8_lossy(b)))
@@ -356,13 +381,13 @@ impl Executor {
         let mut record = json!({
             "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "workflowId": ctx.workflow_id, "task": ctx.task_name, "kind": kind,
-            "method": method, "url": url, "requestHeaders": headers, "requestBody": request_body,
+            "method": method, "url": url.as_str(), "requestHeaders": headers, "requestBody": request_body,
         });
         match result {
             Ok((status, headers, body)) => {
                 record["status"] = json!(status);
                 record["responseHeaders"] = json!(headers);
-                record["responseBody"] = body.clone();
+                record["responseBody"] = body.json();
             }
             Err((attempt, message)) => record["error"] = json!(format!("{attempt:?}: {message}")),
         }
@@ -382,29 +407,46 @@ impl Executor {
         (*s >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The catalog endpoint of a resolved URL and method, memoised (up to 1,024 URLs per
-    /// method; a hit allocates nothing).
-    fn endpoint_for(&self, url: &str, method: &str) -> Option<&Endpoint> {
+    /// Where a resolved URL goes: its catalog endpoint (by URL and method) and the URL to send
+    /// to (server override applied, parsed), memoised up to 1,024 URLs per method. A hit
+    /// allocates only the returned URL.
+    fn route(&self, url: &str, method: &'static str) -> (Option<&Endpoint>, Result<Url, String>) {
+        let resolve = |route: &Route| {
+            let endpoint = route.endpoint.map(|id| self.validators.catalog().get(id));
+            (endpoint, route.target.clone())
+        };
         if let Some(hit) = self
-            .endpoint_cache
+            .routes
             .read()
-            .expect("endpoint cache")
+            .expect("route cache")
             .get(method)
             .and_then(|m| m.get(url))
         {
-            return hit.map(|id| self.validators.catalog().get(id));
+            return resolve(hit);
         }
-        let found = self
+        let endpoint = self
             .validators
             .endpoints_for_url(url)
             .into_iter()
             .find(|e| e.method == method);
-        let mut cache = self.endpoint_cache.write().expect("endpoint cache");
-        let by_url = cache.entry(method.to_owned()).or_default();
+        let rewritten = endpoint.and_then(|ep| {
+            let base = self.servers.get(&ep.vendor)?;
+            let rest = ep.servers.iter().find_map(|s| url.strip_prefix(s.url))?;
+            Some(format!("{base}{rest}"))
+        });
+        let target = rewritten.as_deref().unwrap_or(url);
+        let route = Route {
+            endpoint: endpoint.map(|e| e.id),
+            target: Url::parse(target)
+                .map_err(|e| format!("url `{target}` is not a valid URL ({e}); nothing was sent")),
+        };
+        let found = resolve(&route);
+        let mut cache = self.routes.write().expect("route cache");
+        let by_url = cache.entry(method).or_default();
         if by_url.len() >= 1024 {
             by_url.clear();
         }
-        by_url.insert(url.to_owned(), found.map(|e| e.id));
+        by_url.insert(url.to_owned(), route);
         found
     }
 
@@ -415,124 +457,84 @@ impl Executor {
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<PreparedRequest, TaskError> {
-        let resolve = |v: &Value, at: &str| {
-            placeholder::resolve_value(v, input).map_err(|e| TaskError::unresolved(e, at))
-        };
         let request = &task.http_request;
-        let url = match if request.url.contains('$') {
-            resolve(&Value::String(request.url.clone()), "url")?
-        } else {
-            Value::String(request.url.clone())
-        } {
-            Value::String(s) => s,
-            other => {
-                return Err(TaskError::new(
-                    "INVALID_REQUEST",
-                    format!("url resolved to {other}, not a string"),
-                ));
-            }
-        };
-        let method = request.method.as_str().to_owned();
-        let endpoint = self.endpoint_for(&url, &method).cloned();
+        let url = resolve_text(&request.url, input, "url")?;
+        let method = request.method.as_str();
+        let (endpoint, target) = self.route(&url, method);
         let mut body = match &request.body {
-            Some(b) => Some(resolve(b, "body")?),
+            Some(b) => Some(
+                placeholder::resolve_value(b, input)
+                    .map_err(|e| TaskError::unresolved(e, "body"))?,
+            ),
             None => None,
         };
         let mut usage = None;
         let mut idempotency_key = None;
-        if let (Some(ep), Some(b)) = (&endpoint, body.as_mut()) {
+        if let (Some(ep), Some(b)) = (endpoint, body.as_mut()) {
             match ep.vendor {
                 Vendor::Rebilly => usage = Some(prepare_usage(task, b)?),
-                Vendor::Solvimon => {
-                    let key = prepare_event(ep.id, b, ctx);
-                    idempotency_key = Some(key);
-                }
+                Vendor::Solvimon => idempotency_key = Some(prepare_event(ep.id, b, ctx)),
             }
             if let Err(diagnostics) = validate_request_with(self.validators, ep.id, b) {
-                let summary: Vec<String> = diagnostics
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{}: {}",
-                            if d.pointer.is_empty() {
-                                "/"
-                            } else {
-                                &d.pointer
-                            },
-                            d.message
-                        )
-                    })
-                    .collect();
-                return Err(TaskError {
-                    diagnostics,
-                    ..TaskError::new(
-                        "INVALID_REQUEST",
-                        format!(
-                            "{} request is invalid; nothing was sent: {}",
-                            ep.id,
-                            summary.join("; ")
-                        ),
-                    )
-                });
+                return Err(invalid_request(ep.id, diagnostics));
             }
         }
-        let url = match &endpoint {
-            Some(ep) => match self.servers.get(&ep.vendor) {
-                Some(base) => ep
-                    .servers
-                    .iter()
-                    .find_map(|s| url.strip_prefix(s.url))
-                    .map_or(url.clone(), |rest| format!("{base}{rest}")),
-                None => url,
-            },
-            None => url,
-        };
-        let mut headers: Vec<(String, String)> = Vec::new();
+        let url = target.map_err(|why| TaskError::new("INVALID_REQUEST", why))?;
+        let mut headers = HeaderMap::with_capacity(4);
         for (k, v) in request.headers.iter().flatten() {
-            let resolved = resolve(&Value::String(v.clone()), &format!("headers/{k}"))?;
-            headers.push((
-                k.clone(),
-                resolved
-                    .as_str()
-                    .map_or_else(|| resolved.to_string(), str::to_owned),
-            ));
+            let at = || format!("headers/{k}");
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                TaskError::new(
+                    "INVALID_REQUEST",
+                    format!("{}: `{k}` is not a valid HTTP header name", at()),
+                )
+            })?;
+            let text = resolve_text(v, input, &at())?;
+            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                TaskError::new(
+                    "INVALID_REQUEST",
+                    format!(
+                        "{}: the value is not a valid HTTP header value (control characters?)",
+                        at()
+                    ),
+                )
+            })?;
+            value.set_sensitive(SECRET_HEADERS.contains(&name.as_str()));
+            headers.append(name, value);
         }
-        let has = |headers: &[(String, String)], name: &str| {
-            headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
-        };
-        let mut secret_headers: HashSet<usize> = headers
-            .iter()
-            .enumerate()
-            .filter(|(_, (k, _))| SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
-            .map(|(i, _)| i)
-            .collect();
         if let Some(id) = &task.credentials {
             let credential: &Credential = self
                 .credentials
                 .get(id)
                 .map_err(|why| TaskError::new("MISSING_CREDENTIALS", why))?;
-            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&credential.header));
-            secret_headers = headers
-                .iter()
-                .enumerate()
-                .filter(|(_, (k, _))| SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
-                .map(|(i, _)| i)
-                .collect();
-            secret_headers.insert(headers.len());
-            headers.push((
-                credential.header.clone(),
-                credential.value.expose().to_owned(),
-            ));
+            let (name, value) = self
+                .auth_headers
+                .get(id)
+                .and_then(|h| h.as_ref().ok())
+                .ok_or_else(|| {
+                    TaskError::new(
+                        "INVALID_CREDENTIALS",
+                        format!(
+                            "credentials `{id}`: header `{}` or its secret is not valid in an HTTP header",
+                            credential.header
+                        ),
+                    )
+                })?;
+            headers.insert(name.clone(), value.clone());
             if let Some(platform) = &credential.platform_id
-                && endpoint
-                    .as_ref()
-                    .is_some_and(|e| e.vendor == Vendor::Solvimon)
-                && !has(&headers, "x-platform-id")
+                && endpoint.is_some_and(|e| e.vendor == Vendor::Solvimon)
+                && !headers.contains_key("x-platform-id")
             {
-                headers.push(("x-platform-id".into(), platform.clone()));
+                let value = HeaderValue::from_str(platform).map_err(|_| {
+                    TaskError::new(
+                        "INVALID_CREDENTIALS",
+                        format!("credentials `{id}`: platformId is not valid in an HTTP header"),
+                    )
+                })?;
+                headers.insert("x-platform-id", value);
             }
-        } else if let Some(ep) = &endpoint
-            && !ep.auth.iter().any(|a| has(&headers, a.header))
+        } else if let Some(ep) = endpoint
+            && !ep.auth.iter().any(|a| headers.contains_key(a.header))
         {
             return Err(TaskError::new(
                 "MISSING_CREDENTIALS",
@@ -547,20 +549,22 @@ impl Executor {
                 ),
             ));
         }
-        if body.is_some() && !has(&headers, "content-type") {
-            headers.push(("Content-Type".into(), "application/json".into()));
+        if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         if let Some(key) = &idempotency_key
-            && !has(&headers, "idempotency-key")
+            && !headers.contains_key("idempotency-key")
         {
-            headers.push(("Idempotency-Key".into(), key.clone()));
+            // A derived key is `uc-` and hex digits: always a valid header value.
+            if let Ok(value) = HeaderValue::from_str(key) {
+                headers.insert("idempotency-key", value);
+            }
         }
         let secs = |v: Option<u32>, d: u64| Duration::from_secs(v.map_or(d, u64::from).max(1));
         Ok(PreparedRequest {
             endpoint: endpoint.map(|e| e.id),
             method,
             url,
-            secret_headers,
             headers,
             body: body.map(|b| Bytes::from(serde_json::to_vec(&b).expect("JSON values serialize"))),
             idempotency_key,
@@ -612,12 +616,15 @@ impl Executor {
                             delay_ms: 0,
                         });
                         tracing::info!(task = %ctx.task_name, "ambiguous Rebilly write found by lookup; not sent again");
+                        let accepted =
+                            number_decimal(&found.1["quantity"]).unwrap_or(usage.quantity);
                         return Ok(usage_output(
                             found.0,
-                            found.1,
+                            ResponseBody::from_value(&found.1),
                             Headers::default(),
                             attempts,
                             usage,
+                            accepted,
                             Outcome::Recovered,
                         ));
                     }
@@ -640,13 +647,13 @@ impl Executor {
             } else {
                 tracing::debug!(task = %ctx.task_name, method = %req.method, url = %req.url, attempt = tries, "sending");
                 let sent = self
-                    .send_once(req, &req.method, &req.url, req.body.as_ref())
+                    .send_once(req, req.method, &req.url, req.body.as_ref())
                     .await;
                 self.record(
                     ctx,
                     req,
                     "send",
-                    &req.method,
+                    req.method,
                     &req.url,
                     req.body.as_ref(),
                     &sent,
@@ -667,7 +674,7 @@ impl Executor {
                         {
                             return Ok(done);
                         }
-                        last = kept.map(|b| (status, b));
+                        last = kept.map(|b| (status, b.json()));
                         (Attempt::Status(status), not_before)
                     }
                     Err((attempt, message)) => {
@@ -703,13 +710,13 @@ impl Executor {
         }
     }
 
-    /// One HTTP exchange: status, lower-case headers (secrets and cookies removed) and body
-    /// (JSON, else text), or how it failed.
+    /// One HTTP exchange: status, lower-case headers (secrets and cookies removed) and body,
+    /// or how it failed.
     async fn send_once(
         &self,
         req: &PreparedRequest,
         method: &str,
-        url: &str,
+        url: &Url,
         body: Option<&Bytes>,
     ) -> Exchanged {
         let exchange = Exchange {
@@ -729,14 +736,7 @@ impl Executor {
                 TransportError::Lost(m) => (Attempt::Lost, m),
             })?;
         let headers = Headers::shown(reply.headers);
-        let body = if reply.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&reply.body).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&reply.body).into_owned())
-            })
-        };
-        Ok((reply.status, headers, body))
+        Ok((reply.status, headers, ResponseBody::new(reply.body)))
     }
 
     /// A final answer becomes the output (`Ok(Some)`), a terminal error (`Err`), or `Ok(None)`
@@ -746,90 +746,41 @@ impl Executor {
         req: &PreparedRequest,
         status: u16,
         headers: Headers,
-        body: Value,
+        body: ResponseBody,
         attempts: &mut Vec<AttemptRecord>,
         solvimon: bool,
     ) -> Result<Option<HttpTaskOutput>, TaskError> {
-        let ok = (200..300).contains(&status);
-        if solvimon && (ok || status == 409) {
-            let duplicate = headers
-                .get("idempotent-replayed")
-                .is_some_and(|v| v == "true")
-                || body["processed_details"]["type"] == "DUPLICATE"
-                || (status == 409 && body["code"] == "RESOURCE_ALREADY_EXISTS");
-            if status == 409 && !duplicate {
-                let code = if body["code"] == "IDEMPOTENCY_CHECK_FAILED" {
-                    "IDEMPOTENCY_CONFLICT"
-                } else {
-                    "HTTP_ERROR"
-                };
-                return Err(with_attempts(
-                    TaskError {
-                        status_code: Some(status),
-                        body: Some(body.clone()),
-                        ..TaskError::new(code, api_message(status, &body))
-                    },
-                    std::mem::take(attempts),
-                    None,
-                ));
-            }
-            let outcome = if duplicate {
-                Outcome::Duplicate
-            } else {
-                Outcome::Created
-            };
-            return Ok(Some(plain_output(
-                req, status, headers, body, attempts, outcome,
-            )));
-        }
-        if let Some(usage) = &req.usage {
-            if ok {
-                if let Some(id) = body["id"].as_str() {
-                    self.claimed.lock().expect("claimed").insert(id);
-                }
-                let accepted = number_decimal(&body["quantity"]).unwrap_or(usage.quantity);
-                let outcome = if accepted < usage.quantity {
-                    Outcome::Partial
+        let replayed = headers
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        if (200..300).contains(&status) {
+            let facts = body.facts();
+            if solvimon {
+                let duplicate = replayed || facts.processed_type.as_deref() == Some("DUPLICATE");
+                let outcome = if duplicate {
+                    Outcome::Duplicate
                 } else {
                     Outcome::Created
                 };
+                return Ok(Some(plain_output(
+                    req, status, headers, body, attempts, outcome,
+                )));
+            }
+            if let Some(usage) = &req.usage {
+                if let Some(id) = &facts.id {
+                    self.claimed.lock().expect("claimed").insert(id);
+                }
+                let accepted = facts.quantity.unwrap_or(usage.quantity);
                 return Ok(Some(usage_output(
                     status,
                     body,
                     headers,
                     std::mem::take(attempts),
                     usage,
-                    outcome,
+                    accepted,
+                    Outcome::Created,
                 )));
             }
-            if status == 409 {
-                let report = quantity_report(usage, Decimal::ZERO);
-                return Err(with_attempts(
-                    TaskError {
-                        status_code: Some(status),
-                        body: Some(body.clone()),
-                        quantity: Some(report),
-                        ..TaskError::new(
-                            "USAGE_LIMIT_EXCEEDED",
-                            format!(
-                                "subscription {}: {} requested, 0 accepted{}: {}",
-                                usage.subscription,
-                                usage.quantity.normalize(),
-                                if usage.accept_partial {
-                                    " (nothing left under the hard limit)"
-                                } else {
-                                    "; set onLimit: acceptPartial to record what is left"
-                                },
-                                api_message(status, &body)
-                            ),
-                        )
-                    },
-                    std::mem::take(attempts),
-                    None,
-                ));
-            }
-        }
-        if ok {
             return Ok(Some(plain_output(
                 req,
                 status,
@@ -838,6 +789,64 @@ impl Executor {
                 attempts,
                 Outcome::Created,
             )));
+        }
+        // An error answer is read in full: its message goes into the error.
+        let value = body.json();
+        if solvimon && status == 409 {
+            let duplicate = replayed
+                || Facts::of(&value).processed_type.as_deref() == Some("DUPLICATE")
+                || value["code"] == "RESOURCE_ALREADY_EXISTS";
+            if duplicate {
+                return Ok(Some(plain_output(
+                    req,
+                    status,
+                    headers,
+                    body,
+                    attempts,
+                    Outcome::Duplicate,
+                )));
+            }
+            let code = if value["code"] == "IDEMPOTENCY_CHECK_FAILED" {
+                "IDEMPOTENCY_CONFLICT"
+            } else {
+                "HTTP_ERROR"
+            };
+            let message = api_message(status, &value);
+            return Err(with_attempts(
+                TaskError {
+                    status_code: Some(status),
+                    body: Some(value),
+                    ..TaskError::new(code, message)
+                },
+                std::mem::take(attempts),
+                None,
+            ));
+        }
+        if let Some(usage) = &req.usage
+            && status == 409
+        {
+            let report = quantity_report(usage, Decimal::ZERO);
+            let message = format!(
+                "subscription {}: {} requested, 0 accepted{}: {}",
+                usage.subscription,
+                usage.quantity.normalize(),
+                if usage.accept_partial {
+                    " (nothing left under the hard limit)"
+                } else {
+                    "; set onLimit: acceptPartial to record what is left"
+                },
+                api_message(status, &value)
+            );
+            return Err(with_attempts(
+                TaskError {
+                    status_code: Some(status),
+                    body: Some(value),
+                    quantity: Some(report),
+                    ..TaskError::new("USAGE_LIMIT_EXCEEDED", message)
+                },
+                std::mem::take(attempts),
+                None,
+            ));
         }
         Ok(None)
     }
@@ -883,7 +892,11 @@ impl Executor {
             "subscriptionId:{};usageTime:{}",
             usage.subscription, usage.usage_time
         );
-        let url = format!("{}?filter={}&limit=1000", req.url, query_escape(&filter));
+        let mut url = req.url.clone();
+        url.set_query(Some(&format!(
+            "filter={}&limit=1000",
+            query_escape(&filter)
+        )));
         let failed = |attempt: Attempt, status: Option<u16>, error: Option<String>, not_before| {
             (
                 attempt,
@@ -899,6 +912,7 @@ impl Executor {
         let looked = self.send_once(req, "GET", &url, None).await;
         self.record(ctx, req, "lookup", "GET", &url, None, &looked);
         let (status, headers, list) = looked.map_err(|(a, m)| failed(a, None, Some(m), None))?;
+        let list = list.json();
         if status != 200 {
             let not_before = server_wait(headers.iter(), SystemTime::now());
             // A lookup that cannot succeed later (4xx) must not lead to a blind resend: it counts
@@ -938,12 +952,58 @@ fn query_escape(value: &str) -> String {
         .collect()
 }
 
+/// A text field of the definition with its placeholders resolved (a string result, or the
+/// JSON text of another value); text without `$` (and not JSONata) is borrowed as it is.
+fn resolve_text<'a>(
+    text: &'a str,
+    input: &Value,
+    at: &str,
+) -> Result<std::borrow::Cow<'a, str>, TaskError> {
+    if !text.contains('$') && !text.starts_with("jsonata:") {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    match placeholder::resolve_value(&Value::String(text.to_owned()), input)
+        .map_err(|e| TaskError::unresolved(e, at))?
+    {
+        Value::String(s) => Ok(std::borrow::Cow::Owned(s)),
+        other => Ok(std::borrow::Cow::Owned(other.to_string())),
+    }
+}
+
+/// The `INVALID_REQUEST` error of a request that failed validation (nothing was sent).
+fn invalid_request(
+    endpoint: EndpointId,
+    diagnostics: Vec<crate::validate::Diagnostic>,
+) -> TaskError {
+    let summary: Vec<String> = diagnostics
+        .iter()
+        .map(|d| {
+            let at = if d.pointer.is_empty() {
+                "/"
+            } else {
+                &d.pointer
+            };
+            format!("{at}: {}", d.message)
+        })
+        .collect();
+    TaskError {
+        diagnostics,
+        ..TaskError::new(
+            "INVALID_REQUEST",
+            format!(
+                "{endpoint} request is invalid; nothing was sent: {}",
+                summary.join("; ")
+            ),
+        )
+    }
+}
+
 /// The output of an answer without quantities (Solvimon, and URLs outside the catalog).
 fn plain_output(
     req: &PreparedRequest,
     status: u16,
     headers: Headers,
-    body: Value,
+    body: ResponseBody,
     attempts: &mut Vec<AttemptRecord>,
     outcome: Outcome,
 ) -> HttpTaskOutput {
@@ -1001,15 +1061,17 @@ fn quantity_report(usage: &UsageIdentity, accepted: Decimal) -> QuantityReport {
     }
 }
 
+/// The output of a recorded usage: `accepted` is the quantity the API recorded; a `created`
+/// usage with less than requested is `partial`.
 fn usage_output(
     status: u16,
-    body: Value,
+    body: ResponseBody,
     headers: Headers,
     attempts: Vec<AttemptRecord>,
     usage: &UsageIdentity,
+    accepted: Decimal,
     outcome: Outcome,
 ) -> HttpTaskOutput {
-    let accepted = number_decimal(&body["quantity"]).unwrap_or(usage.quantity);
     let outcome = if outcome == Outcome::Created && accepted < usage.quantity {
         Outcome::Partial
     } else {
@@ -1056,7 +1118,13 @@ fn prepare_usage(task: &HttpTask, body: &mut Value) -> Result<UsageIdentity, Tas
         Some(t) if !t.is_empty() => whole_seconds(t).unwrap_or_else(|| t.to_owned()),
         _ => now_seconds(),
     };
-    obj.insert("usageTime".into(), json!(usage_time));
+    match obj.get_mut("usageTime") {
+        Some(Value::String(t)) if *t == usage_time => {}
+        Some(slot) => *slot = json!(usage_time),
+        None => {
+            obj.insert("usageTime".into(), json!(usage_time));
+        }
+    }
     Ok(UsageIdentity {
         subscription: obj
             .get("subscriptionId")
@@ -1149,23 +1217,5 @@ mod tests {
         assert_ne!(a, stable_hash(&["wf", "task", "{\"q\":2}"]));
         assert_ne!(stable_hash(&["ab", "c"]), stable_hash(&["a", "bc"]));
         assert_eq!(a.len(), 32);
-    }
-
-    #[test]
-    fn decimals_become_exact_json_numbers() {
-        for (d, text) in [
-            ("5.125", "5.125"),
-            ("12.50", "12.5"),
-            ("3", "3"),
-            ("0.001", "0.001"),
-            ("1070468.14", "1070468.14"),
-        ] {
-            let v = decimal_number(Decimal::from_str(d).unwrap());
-            assert_eq!(v.to_string(), text);
-            assert_eq!(
-                number_decimal(&v).unwrap(),
-                Decimal::from_str(d).unwrap().normalize()
-            );
-        }
     }
 }

@@ -34,7 +34,9 @@
 //! # }
 //! ```
 
+mod body;
 pub mod credentials;
+mod decimal;
 mod http;
 pub mod retry;
 pub mod transport;
@@ -44,7 +46,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use body::ResponseBody;
 pub use credentials::{Credential, CredentialSpec, Credentials, Secret};
+pub use decimal::decimal_number;
 pub use http::{
     Executor, Headers, HttpTaskOutput, Outcome, PreparedRequest, QuantityReport, TraceSink,
 };

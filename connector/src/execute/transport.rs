@@ -16,9 +16,9 @@ pub struct Exchange<'a> {
     /// Method.
     pub method: &'a str,
     /// Full URL, query included.
-    pub url: &'a str,
-    /// Headers.
-    pub headers: &'a [(String, String)],
+    pub url: &'a reqwest::Url,
+    /// Headers (secret values marked sensitive).
+    pub headers: &'a HeaderMap,
     /// Body (shared, not copied, across attempts).
     pub body: Option<&'a Bytes>,
     /// Connect timeout.
@@ -103,13 +103,9 @@ impl Transport for ReqwestTransport {
         let client = self.client(x.connect_timeout, x.read_timeout);
         let method = reqwest::Method::from_bytes(x.method.as_bytes())
             .map_err(|e| TransportError::Connect(e.to_string()))?;
-        let mut builder = client.request(method, x.url);
-        for (k, v) in x.headers {
-            builder = builder.header(k, v);
-        }
-        if let Some(body) = x.body {
-            builder = builder.body(body.clone());
-        }
+        let mut request = reqwest::Request::new(method, x.url.clone());
+        *request.headers_mut() = x.headers.clone();
+        *request.body_mut() = x.body.map(|b| b.clone().into());
         // reqwest errors name the URL, never headers; the URL is dropped to keep messages short.
         let classify = |e: reqwest::Error| {
             let connect = e.is_connect();
@@ -120,9 +116,9 @@ impl Transport for ReqwestTransport {
                 TransportError::Lost(text)
             }
         };
-        let response = builder.send().await.map_err(classify)?;
+        let mut response = client.execute(request).await.map_err(classify)?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
         let body = response.bytes().await.map_err(classify)?;
         Ok(Reply {
             status,
