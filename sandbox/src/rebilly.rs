@@ -224,30 +224,23 @@ fn create(app: &App, call: &Call, prefix: &str) -> Answer {
 }
 
 fn list(app: &App, call: &Call) -> Answer {
-    let limit: usize = match call.query.get("limit") {
-        None => 100,
-        Some(l) => l
+    // Both are integers from 0 to 1000 (the spec's bounds); anything else is a 422.
+    let bounded = |name: &str, default: usize| match call.query.get(name) {
+        None => Ok(default),
+        Some(v) => v
             .parse()
             .ok()
-            .filter(|l| *l <= 1000)
+            .filter(|v| *v <= 1000)
             .ok_or_else(|| Problem {
                 invalid_fields: vec![(
-                    "limit".into(),
-                    "limit must be an integer from 0 to 1000".into(),
+                    name.into(),
+                    format!("{name} must be an integer from 0 to 1000"),
                 )],
                 ..Problem::new(422, "Validation error", "Invalid query.")
-            })?,
+            }),
     };
-    let offset: usize = match call.query.get("offset") {
-        None => 0,
-        Some(o) => o.parse().map_err(|_| {
-            Problem::new(
-                422,
-                "Validation error",
-                "offset must be a non-negative integer",
-            )
-        })?,
-    };
+    let limit: usize = bounded("limit", 100)?;
+    let offset: usize = bounded("offset", 0)?;
     let mut filters: Vec<(String, Vec<String>)> = Vec::new();
     for clause in call
         .query

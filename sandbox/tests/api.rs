@@ -379,6 +379,29 @@ async fn rebilly_usages_limits_and_clamping() {
         ("2", "1", "1")
     );
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // limit and offset are bounded to 0–1000 as the spec says.
+    for query in ["limit=1001", "offset=1001", "offset=-1", "limit=x"] {
+        let (status, _, p) = s
+            .call(
+                Method::GET,
+                &format!("/usages?{query}"),
+                &[("REB-APIKEY", "sk_sandbox_readonly")],
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {p}");
+        let field = query.split('=').next().unwrap();
+        assert_eq!(p["invalidFields"][0]["field"], field, "{query}: {p}");
+    }
+    let (status, _, _) = s
+        .call(
+            Method::GET,
+            "/usages?limit=1000&offset=1000",
+            &[("REB-APIKEY", "sk_sandbox_readonly")],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
