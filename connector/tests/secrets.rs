@@ -30,12 +30,20 @@ fn call(args: &[&str], body: &Value, env: &[(&str, &str)]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
+    let written = child
         .stdin
         .take()
         .unwrap()
-        .write_all(body.to_string().as_bytes())
-        .unwrap();
+        .write_all(body.to_string().as_bytes());
+    // A usage error (e.g. an unknown endpoint) exits before reading the body: a closed pipe is
+    // then expected, and the exit status below tells.
+    if let Err(e) = written {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing the body: {e}"
+        );
+    }
     child.wait_with_output().unwrap()
 }
 
