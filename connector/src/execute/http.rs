@@ -667,14 +667,21 @@ impl Executor {
                             delay_ms: 0,
                         });
                         let not_before = server_wait(headers.iter(), SystemTime::now());
-                        // Keep the body only when it may be needed for a later error.
-                        let kept = (!(200..300).contains(&status)).then(|| body.clone());
-                        if let Some(done) =
-                            self.finish(req, status, headers, body, &mut attempts, solvimon)?
-                        {
+                        // An error answer is read in full, once: its message goes into the
+                        // error, now or after the last retry.
+                        let error = (!(200..300).contains(&status)).then(|| body.json());
+                        if let Some(done) = self.finish(
+                            req,
+                            status,
+                            headers,
+                            body,
+                            error.as_ref(),
+                            &mut attempts,
+                            solvimon,
+                        )? {
                             return Ok(done);
                         }
-                        last = kept.map(|b| (status, b.json()));
+                        last = error.map(|v| (status, v));
                         (Attempt::Status(status), not_before)
                     }
                     Err((attempt, message)) => {
@@ -740,13 +747,15 @@ impl Executor {
     }
 
     /// A final answer becomes the output (`Ok(Some)`), a terminal error (`Err`), or `Ok(None)`
-    /// when the retry policy decides.
+    /// when the retry policy decides. `error` is the parsed body of a non-2xx answer.
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         req: &PreparedRequest,
         status: u16,
         headers: Headers,
         body: ResponseBody,
+        error: Option<&Value>,
         attempts: &mut Vec<AttemptRecord>,
         solvimon: bool,
     ) -> Result<Option<HttpTaskOutput>, TaskError> {
@@ -790,11 +799,11 @@ impl Executor {
                 Outcome::Created,
             )));
         }
-        // An error answer is read in full: its message goes into the error.
-        let value = body.json();
+        let null = Value::Null;
+        let value = error.unwrap_or(&null);
         if solvimon && status == 409 {
             let duplicate = replayed
-                || Facts::of(&value).processed_type.as_deref() == Some("DUPLICATE")
+                || Facts::of(value).processed_type.as_deref() == Some("DUPLICATE")
                 || value["code"] == "RESOURCE_ALREADY_EXISTS";
             if duplicate {
                 return Ok(Some(plain_output(
@@ -811,11 +820,11 @@ impl Executor {
             } else {
                 "HTTP_ERROR"
             };
-            let message = api_message(status, &value);
+            let message = api_message(status, value);
             return Err(with_attempts(
                 TaskError {
                     status_code: Some(status),
-                    body: Some(value),
+                    body: Some(value.clone()),
                     ..TaskError::new(code, message)
                 },
                 std::mem::take(attempts),
@@ -835,12 +844,12 @@ impl Executor {
                 } else {
                     "; set onLimit: acceptPartial to record what is left"
                 },
-                api_message(status, &value)
+                api_message(status, value)
             );
             return Err(with_attempts(
                 TaskError {
                     status_code: Some(status),
-                    body: Some(value),
+                    body: Some(value.clone()),
                     quantity: Some(report),
                     ..TaskError::new("USAGE_LIMIT_EXCEEDED", message)
                 },
