@@ -7,6 +7,12 @@
 //! injects deterministic faults, and can keep its state in a crash-safe journal. Behaviour and
 //! the default fixture: `docs/sandbox.md`.
 //!
+//! Modules depend one way: [`server`] (accept loop, fault injection, dispatch, admin paths) →
+//! [`solvimon`] / [`rebilly`] (one vendor each) → the shared pieces: [`app`] (state and logs),
+//! [`call`] (the parsed request), [`auth`], [`respond`] (vendor error formats), [`schemas`],
+//! [`store`] (state and journal), [`faults`] and [`fixture`]. No shared piece imports a
+//! vendor module or the server.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), usage_sandbox::Error> {
 //! let sandbox = usage_sandbox::start(usage_sandbox::Config::default()).await?;
@@ -15,7 +21,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod app;
 pub mod auth;
+pub mod call;
 pub mod faults;
 pub mod fixture;
 pub mod rebilly;
@@ -126,7 +134,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         source,
     })?;
     let keys = config.fixture.keys.clone();
-    let app = Arc::new(server::App::new(
+    let app = Arc::new(app::App::new(
         config.fixture,
         store,
         config.faults,

@@ -17,10 +17,11 @@ use axum::response::Response;
 use rust_decimal::Decimal;
 use serde_json::{Number, Value, json};
 
+use crate::app::App;
 use crate::auth::{AuthError, authenticate};
+use crate::call::Call;
 use crate::respond::{Problem, json_response};
 use crate::schemas::{self, Body};
-use crate::server::{App, Call};
 use crate::store::Entry;
 
 fn now() -> String {

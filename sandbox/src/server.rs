@@ -1,14 +1,16 @@
 //! The HTTP server: an accept loop over hyper connections (so a fault can drop a connection
 //! without answering), request dispatch by vendor, fault injection and admin reads.
+//!
+//! It is the top of the crate: it parses a [`Call`] and hands it to a vendor module; the shared
+//! state ([`App`]) and request type live below both, so no vendor module imports the server.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request};
+use axum::body::Body;
+use axum::http::{Method, Request};
 use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -16,171 +18,14 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::faults::{Fault, FaultSpec};
-use crate::fixture::Fixture;
+use crate::app::{App, RequestRecord, unix_ms};
+use crate::call::{Call, parse_query};
+use crate::faults::Fault;
 use crate::respond::{Problem, SolvimonError, json_response};
-use crate::store::Store;
 use crate::{rebilly, solvimon};
 
 /// Largest request body accepted (1 MiB); larger gets 413.
 pub const MAX_BODY: usize = 1024 * 1024;
-
-/// One injected fault, as listed by `GET /_sandbox/faults`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FaultRecord {
-    /// Draw number (requests under the fault prefix, in arrival order).
-    pub n: u64,
-    /// Method.
-    pub method: String,
-    /// Path.
-    pub path: String,
-    /// The fault.
-    pub fault: Fault,
-}
-
-/// One request, as listed by `GET /_sandbox/requests` (when recording is on).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RequestRecord {
-    /// Arrival, Unix milliseconds.
-    pub at_ms: u64,
-    /// Method.
-    pub method: String,
-    /// Path.
-    pub path: String,
-    /// What identifies the logical call: the `Idempotency-Key` (Solvimon) or
-    /// `subscriptionId|usageTime` (Rebilly POST); `None` otherwise.
-    pub identity: Option<String>,
-    /// Status answered (`None` when the connection was dropped).
-    pub status: Option<u16>,
-    /// Injected fault.
-    pub fault: Option<Fault>,
-    /// For an injected 429: the earliest instant the server allows a retry, Unix milliseconds.
-    pub retry_not_before_ms: Option<u64>,
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Shared server state.
-pub struct App {
-    /// Fixture.
-    pub fixture: Fixture,
-    /// Data.
-    pub store: Mutex<Store>,
-    /// Fault spec.
-    pub faults: FaultSpec,
-    /// Fault seed.
-    pub seed: u64,
-    draws: AtomicU64,
-    fault_log: Mutex<Vec<FaultRecord>>,
-    requests: AtomicU64,
-    /// Requests, when recording is on.
-    pub request_log: Option<Mutex<Vec<RequestRecord>>>,
-}
-
-impl App {
-    /// A new app.
-    pub fn new(
-        fixture: Fixture,
-        store: Store,
-        faults: FaultSpec,
-        seed: u64,
-        record_requests: bool,
-    ) -> Self {
-        App {
-            fixture,
-            store: Mutex::new(store),
-            faults,
-            seed,
-            draws: AtomicU64::new(0),
-            fault_log: Mutex::new(Vec::new()),
-            requests: AtomicU64::new(0),
-            request_log: record_requests.then(|| Mutex::new(Vec::new())),
-        }
-    }
-
-    fn record(&self, record: RequestRecord) {
-        if let Some(log) = &self.request_log {
-            log.lock().expect("request log").push(record);
-        }
-    }
-
-    /// A request id in Solvimon's style (`reqr_` + 20 characters).
-    pub fn request_id(&self) -> String {
-        format!(
-            "reqr_{:020}",
-            self.requests.fetch_add(1, Ordering::Relaxed) + 1
-        )
-    }
-}
-
-/// A parsed request.
-pub struct Call {
-    /// Method.
-    pub method: Method,
-    /// Path (no query).
-    pub path: String,
-    /// Query pairs, percent-decoded.
-    pub query: HashMap<String, String>,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body.
-    pub body: Bytes,
-    /// `http://host:port` as the client addressed it.
-    pub base: String,
-}
-
-impl Call {
-    /// Whether the body is declared as JSON.
-    pub fn is_json(&self) -> bool {
-        self.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or(())
-                {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(q: Option<&str>) -> HashMap<String, String> {
-    q.unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
 
 /// Per-connection control: a fault asks the accept loop to drop the connection.
 #[derive(Clone, Default)]
@@ -248,7 +93,7 @@ fn injected(app: &App, vendor: Vendor, fault: Fault, path: &str) -> Response {
 fn admin(app: &App, path: &str) -> Response {
     match path {
         "/_sandbox/faults" => {
-            let log = app.fault_log.lock().expect("fault log").clone();
+            let log = app.injected_faults();
             json_response(200, &serde_json::to_value(log).expect("serializes"), &[])
         }
         "/_sandbox/requests" => match &app.request_log {
@@ -292,22 +137,7 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let fault = if app.faults.applies_to(&path) && !app.faults.rates.is_empty() {
-        let n = app.draws.fetch_add(1, Ordering::SeqCst);
-        let fault = app.faults.draw(app.seed, n);
-        if let Some(f) = fault {
-            let record = FaultRecord {
-                n,
-                method: req.method().to_string(),
-                path: path.clone(),
-                fault: f,
-            };
-            app.fault_log.lock().expect("fault log").push(record);
-        }
-        fault
-    } else {
-        None
-    };
+    let fault = app.draw_fault(&method, &path);
     if !app.faults.delay.is_zero() && app.faults.applies_to(&path) {
         tokio::time::sleep(app.faults.delay).await;
     }

@@ -18,10 +18,11 @@ use regex::Regex;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
+use crate::app::App;
 use crate::auth::{AuthError, authenticate};
+use crate::call::Call;
 use crate::respond::{SolvimonError, json_response};
 use crate::schemas::{self, Body};
-use crate::server::{App, Call};
 use crate::store::{Entry, Store};
 
 /// Ingest kinds: path segment, record `object_type`, id prefix, schema.

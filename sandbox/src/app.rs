@@ -1,0 +1,128 @@
+//! The state every request shares: fixture, store, fault spec and draw counter, and the logs
+//! the admin paths read (injected faults; requests, when recording is on).
+//!
+//! Policy: the n-th request under the fault prefix draws fault n, whatever the vendor; every
+//! injected fault is logged, requests only when `record_requests` is on (the log grows).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::faults::{Fault, FaultSpec};
+use crate::fixture::Fixture;
+use crate::store::Store;
+
+/// One injected fault, as listed by `GET /_sandbox/faults`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FaultRecord {
+    /// Draw number (requests under the fault prefix, in arrival order).
+    pub n: u64,
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// The fault.
+    pub fault: Fault,
+}
+
+/// One request, as listed by `GET /_sandbox/requests` (when recording is on).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestRecord {
+    /// Arrival, Unix milliseconds.
+    pub at_ms: u64,
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// What identifies the logical call: the `Idempotency-Key` (Solvimon) or
+    /// `subscriptionId|usageTime` (Rebilly POST); `None` otherwise.
+    pub identity: Option<String>,
+    /// Status answered (`None` when the connection was dropped).
+    pub status: Option<u16>,
+    /// Injected fault.
+    pub fault: Option<Fault>,
+    /// For an injected 429: the earliest instant the server allows a retry, Unix milliseconds.
+    pub retry_not_before_ms: Option<u64>,
+}
+
+/// Now, in Unix milliseconds (0 before 1970, saturating far in the future).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Shared server state.
+pub struct App {
+    /// Fixture.
+    pub fixture: Fixture,
+    /// Data.
+    pub store: Mutex<Store>,
+    /// Fault spec.
+    pub faults: FaultSpec,
+    /// Fault seed.
+    pub seed: u64,
+    draws: AtomicU64,
+    fault_log: Mutex<Vec<FaultRecord>>,
+    requests: AtomicU64,
+    /// Requests, when recording is on.
+    pub request_log: Option<Mutex<Vec<RequestRecord>>>,
+}
+
+impl App {
+    /// A new app.
+    pub fn new(
+        fixture: Fixture,
+        store: Store,
+        faults: FaultSpec,
+        seed: u64,
+        record_requests: bool,
+    ) -> Self {
+        App {
+            fixture,
+            store: Mutex::new(store),
+            faults,
+            seed,
+            draws: AtomicU64::new(0),
+            fault_log: Mutex::new(Vec::new()),
+            requests: AtomicU64::new(0),
+            request_log: record_requests.then(|| Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The fault for this request: `None` outside the fault prefix or without fault rates
+    /// (no draw is used up); otherwise the next draw, logged when it injects a fault.
+    pub fn draw_fault(&self, method: &str, path: &str) -> Option<Fault> {
+        if !self.faults.applies_to(path) || self.faults.rates.is_empty() {
+            return None;
+        }
+        let n = self.draws.fetch_add(1, Ordering::SeqCst);
+        let fault = self.faults.draw(self.seed, n)?;
+        self.fault_log.lock().expect("fault log").push(FaultRecord {
+            n,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            fault,
+        });
+        Some(fault)
+    }
+
+    /// The faults injected so far, in draw order.
+    pub fn injected_faults(&self) -> Vec<FaultRecord> {
+        self.fault_log.lock().expect("fault log").clone()
+    }
+
+    /// Appends `record` to the request log; does nothing when recording is off.
+    pub fn record(&self, record: RequestRecord) {
+        if let Some(log) = &self.request_log {
+            log.lock().expect("request log").push(record);
+        }
+    }
+
+    /// A request id in Solvimon's style (`reqr_` + 20 characters).
+    pub fn request_id(&self) -> String {
+        format!(
+            "reqr_{:020}",
+            self.requests.fetch_add(1, Ordering::Relaxed) + 1
+        )
+    }
+}
