@@ -16,6 +16,13 @@ pub struct ApiKey {
     pub permissions: Vec<String>,
 }
 
+impl ApiKey {
+    /// Whether this key holds `permission` (exact name).
+    pub fn holds(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+}
+
 /// A Solvimon customer.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Customer {

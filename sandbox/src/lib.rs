@@ -38,7 +38,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use faults::{Fault, FaultSpec};
-pub use fixture::Fixture;
+pub use fixture::{ApiKey, Fixture};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -92,7 +92,7 @@ pub enum Error {
 /// A running sandbox.
 pub struct Running {
     addr: SocketAddr,
-    keys: Vec<fixture::ApiKey>,
+    keys: Vec<ApiKey>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -109,8 +109,21 @@ impl Running {
     }
 
     /// The API keys it accepts, with their permissions.
-    pub fn keys(&self) -> &[fixture::ApiKey] {
+    pub fn keys(&self) -> &[ApiKey] {
         &self.keys
+    }
+
+    /// The least-privileged key that may write for `vendor` (`"solvimon"`: holds
+    /// `METER_DATA.INGEST`; `"rebilly"`: `USAGES.CREATE`), as [`Running::key_with`] picks it;
+    /// `None` for another vendor name or when no key may write.
+    pub fn dev_key(&self, vendor: &str) -> Option<&ApiKey> {
+        self.key_with(&[auth::VendorAuth::named(vendor)?.write])
+    }
+
+    /// Of the keys holding every one of `permissions`, the one with the fewest permissions in
+    /// all (ties: the first in the fixture); `None` when no key holds them all.
+    pub fn key_with(&self, permissions: &[&str]) -> Option<&ApiKey> {
+        auth::least_privileged(&self.keys, permissions)
     }
 
     /// Stops accepting and closes open connections.

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde_json::{Number, Value, json};
 
 use crate::app::App;
-use crate::auth::{AuthError, authenticate};
+use crate::auth::{AuthError, REBILLY};
 use crate::call::Call;
 use crate::respond::{Problem, json_response};
 use crate::schemas::{self, Body};
@@ -43,27 +43,21 @@ fn route(app: &App, call: &Call) -> Answer {
         }
         rest => (String::new(), rest),
     };
-    let needed = match call.method {
-        Method::POST => "USAGES.CREATE",
-        Method::DELETE => "USAGES.DELETE",
-        _ => "USAGES.VIEW",
-    };
-    let key =
-        authenticate(&app.fixture.keys, &call.headers, "reb-apikey").map_err(|e| match e {
+    REBILLY
+        .authorize(&app.fixture.keys, &call.headers, &call.method)
+        .map_err(|e| match e {
             AuthError::Missing => Problem::new(
                 401,
                 "Unauthorized",
                 "Missing credentials: send REB-APIKEY or Authorization: Bearer",
             ),
             AuthError::Unknown => Problem::new(401, "Unauthorized", "Invalid API key"),
+            AuthError::Forbidden(needed) => Problem::new(
+                403,
+                "Forbidden",
+                format!("This API key lacks the {needed} permission"),
+            ),
         })?;
-    if !key.permissions.iter().any(|p| p == needed) {
-        return Err(Problem::new(
-            403,
-            "Forbidden",
-            format!("This API key lacks the {needed} permission"),
-        ));
-    }
     match (&call.method, rest) {
         (&Method::POST, ["usages"]) => create(app, call, &prefix),
         (&Method::GET, ["usages"]) => list(app, call),

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
-use crate::auth::{AuthError, authenticate};
+use crate::auth::{AuthError, SOLVIMON};
 use crate::call::Call;
 use crate::respond::{SolvimonError, json_response};
 use crate::schemas::{self, Body};
@@ -87,29 +87,23 @@ fn route(app: &App, call: &Call) -> Answer {
             ));
         }
     };
-    let write = call.method == Method::POST;
-    let key = authenticate(&app.fixture.keys, &call.headers, "x-api-key").map_err(|e| match e {
-        AuthError::Missing => SolvimonError::invalid(
-            401,
-            "UNAUTHORISED",
-            "missing credentials: send X-API-KEY or Authorization: Bearer",
-        ),
-        AuthError::Unknown => {
-            SolvimonError::invalid(401, "UNAUTHORISED", "the API key is not valid")
-        }
-    })?;
-    let needed = if write {
-        "METER_DATA.INGEST"
-    } else {
-        "METER_DATA.VIEW"
-    };
-    if !key.permissions.iter().any(|p| p == needed) {
-        return Err(SolvimonError::invalid(
-            403,
-            "USER_NOT_ALLOWED",
-            format!("this operation requires the {needed} permission"),
-        ));
-    }
+    let key = SOLVIMON
+        .authorize(&app.fixture.keys, &call.headers, &call.method)
+        .map_err(|e| match e {
+            AuthError::Missing => SolvimonError::invalid(
+                401,
+                "UNAUTHORISED",
+                "missing credentials: send X-API-KEY or Authorization: Bearer",
+            ),
+            AuthError::Unknown => {
+                SolvimonError::invalid(401, "UNAUTHORISED", "the API key is not valid")
+            }
+            AuthError::Forbidden(needed) => SolvimonError::invalid(
+                403,
+                "USER_NOT_ALLOWED",
+                format!("this operation requires the {needed} permission"),
+            ),
+        })?;
     match (&call.method, rest) {
         (&Method::POST, ["ingest", kind]) if KINDS.iter().any(|k| k.0 == *kind) => {
             write_event(app, call, &key.key, kind)

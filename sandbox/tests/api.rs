@@ -611,3 +611,128 @@ async fn rate_limit_faults_carry_the_vendor_retry_headers() {
         "epoch seconds about 2 s ahead: {at} vs {now}"
     );
 }
+
+#[tokio::test]
+async fn dev_keys_are_the_least_privileged_keys_that_may_write() {
+    let s = Sandbox::new().await;
+    let key = |k: Option<&usage_sandbox::ApiKey>| k.map(|k| k.key.clone());
+    let running = &s.running;
+    assert_eq!(
+        key(running.dev_key("solvimon")).as_deref(),
+        Some("sk_sandbox_solvimon")
+    );
+    assert_eq!(
+        key(running.dev_key("rebilly")).as_deref(),
+        Some("sk_sandbox_rebilly")
+    );
+    assert_eq!(key(running.dev_key("stripe")), None);
+    assert_eq!(
+        key(running.key_with(&["METER_DATA.VIEW", "USAGES.VIEW"])).as_deref(),
+        Some("sk_sandbox_readonly")
+    );
+    assert_eq!(
+        key(running.key_with(&["METER_DATA.INGEST", "USAGES.DELETE"])).as_deref(),
+        Some("sk_sandbox_all")
+    );
+    assert_eq!(key(running.key_with(&["METER_DATA.EXPORT"])), None);
+    // Each dev key writes for its vendor and only there.
+    let solvimon = running.dev_key("solvimon").unwrap().key.clone();
+    let rebilly = running.dev_key("rebilly").unwrap().key.clone();
+    let post = |path: &'static str, header: &'static str, key: String, body: Value| {
+        let s = &s;
+        async move {
+            s.call(
+                Method::POST,
+                path,
+                &[(header, key.as_str()), ("content-type", "application/json")],
+                Some(&body.to_string()),
+            )
+            .await
+            .0
+        }
+    };
+    let usage = json!({"subscriptionId": "sub_unlimited", "quantity": 1});
+    assert_eq!(
+        post(
+            "/v1/ingest/persist-data",
+            "X-API-KEY",
+            solvimon.clone(),
+            persist("prs_dev")
+        )
+        .await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post("/usages", "REB-APIKEY", rebilly.clone(), usage.clone()).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post("/usages", "REB-APIKEY", solvimon, usage).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(
+            "/v1/ingest/persist-data",
+            "X-API-KEY",
+            rebilly,
+            persist("prs_x")
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn dev_keys_follow_a_custom_fixture() {
+    let fixture = |keys: Value| {
+        usage_sandbox::Fixture::parse(
+            &json!({"keys": keys, "subscriptions": [{"id": "sub_unlimited"}]}).to_string(),
+        )
+        .unwrap()
+    };
+    let s = Sandbox::with(Config {
+        fixture: fixture(json!([
+            {"key": "k_everything", "permissions": ["METER_DATA.INGEST", "METER_DATA.VIEW", "USAGES.CREATE", "USAGES.VIEW", "USAGES.DELETE"]},
+            {"key": "k_rebilly_admin", "permissions": ["USAGES.CREATE", "USAGES.VIEW", "USAGES.DELETE"]},
+            {"key": "k_rebilly_writer", "permissions": ["USAGES.CREATE"]},
+            {"key": "k_reader", "permissions": ["USAGES.VIEW"]}
+        ])),
+        ..Config::default()
+    })
+    .await;
+    let key = |k: Option<&usage_sandbox::ApiKey>| k.map(|k| k.key.clone());
+    assert_eq!(
+        key(s.running.dev_key("solvimon")).as_deref(),
+        Some("k_everything"),
+        "the only key that may ingest"
+    );
+    let writer = s.running.dev_key("rebilly").unwrap().key.clone();
+    assert_eq!(writer, "k_rebilly_writer");
+    assert_eq!(
+        key(s.running.key_with(&["USAGES.VIEW"])).as_deref(),
+        Some("k_reader")
+    );
+    let write = [
+        ("REB-APIKEY", writer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let body = json!({"subscriptionId": "sub_unlimited", "quantity": 1}).to_string();
+    let (status, _, _) = s.call(Method::POST, "/usages", &write, Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, _) = s.call(Method::GET, "/usages", &write, None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a write-only key cannot read"
+    );
+
+    let readers_only = Sandbox::with(Config {
+        fixture: fixture(
+            json!([{"key": "k_reader", "permissions": ["METER_DATA.VIEW", "USAGES.VIEW"]}]),
+        ),
+        ..Config::default()
+    })
+    .await;
+    assert_eq!(key(readers_only.running.dev_key("solvimon")), None);
+    assert_eq!(key(readers_only.running.dev_key("rebilly")), None);
+}
