@@ -87,20 +87,39 @@ impl Sandbox {
 
     /// POSTs `body` as JSON to a Solvimon `path` with the Solvimon dev key.
     pub async fn solvimon(&self, path: &str, body: Value) -> Answer {
-        self.post_as(SOLVIMON, path, body).await
+        self.post_as(SOLVIMON, path, body, None).await
+    }
+
+    /// POSTs `body` as JSON to a Solvimon `path` with the Solvimon dev key and
+    /// `Idempotency-Key: idempotency_key`.
+    pub async fn solvimon_idempotent(
+        &self,
+        path: &str,
+        idempotency_key: &str,
+        body: Value,
+    ) -> Answer {
+        self.post_as(SOLVIMON, path, body, Some(idempotency_key))
+            .await
     }
 
     /// POSTs `body` as JSON to a Rebilly `path` with the Rebilly dev key.
     pub async fn rebilly(&self, path: &str, body: Value) -> Answer {
-        self.post_as(REBILLY, path, body).await
+        self.post_as(REBILLY, path, body, None).await
     }
 
-    async fn post_as(&self, vendor: VendorAuth, path: &str, body: Value) -> Answer {
+    async fn post_as(
+        &self,
+        vendor: VendorAuth,
+        path: &str,
+        body: Value,
+        idempotency_key: Option<&str>,
+    ) -> Answer {
         let key = self.dev_key(vendor.vendor);
-        let headers = [
+        let mut headers = vec![
             (vendor.key_header, key),
             ("content-type", "application/json"),
         ];
+        headers.extend(idempotency_key.map(|k| ("idempotency-key", k)));
         self.call(Method::POST, path, &headers, Some(&body.to_string()))
             .await
     }
