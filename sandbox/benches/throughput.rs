@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
-use serde_json::{Value, json};
+use serde_json::json;
 use usage_sandbox::{Config, FaultSpec};
+use usage_test_support::Sandbox;
 
 const CONCURRENCY: usize = 64;
 
@@ -23,14 +24,21 @@ struct Tally {
     connection_errors: AtomicU64,
 }
 
-/// Sends `total` POSTs from `CONCURRENCY` workers, each on its own connection; returns req/s.
-async fn load(url: &str, total: usize, tally: &Arc<Tally>) -> f64 {
+/// Sends `total` POSTs with `key` from `CONCURRENCY` workers, each on its own connection;
+/// returns req/s.
+async fn load(url: &str, key: &str, total: usize, tally: &Arc<Tally>) -> f64 {
     let body = json!({"subscriptionId": "sub_unlimited", "quantity": 1, "usageTime": "2025-05-01T12:00:00Z"}).to_string();
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..CONCURRENCY {
-        let (url, body, next, tally) = (url.to_owned(), body.clone(), next.clone(), tally.clone());
+        let (url, key, body, next, tally) = (
+            url.to_owned(),
+            key.to_owned(),
+            body.clone(),
+            next.clone(),
+            tally.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -39,7 +47,7 @@ async fn load(url: &str, total: usize, tally: &Arc<Tally>) -> f64 {
             while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
                 let sent = client
                     .post(&url)
-                    .header("REB-APIKEY", "sk_sandbox_rebilly")
+                    .header("REB-APIKEY", &key)
                     .header("content-type", "application/json")
                     .body(body.clone())
                     .send()
@@ -86,23 +94,23 @@ async fn minimal_server() -> String {
 
 #[allow(clippy::print_stdout)]
 fn main() {
-    // reqwest is built with rustls and no default provider (no aws-lc): install ring's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    usage_test_support::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
         let minimal = minimal_server().await;
-        let sandbox = usage_sandbox::start(Config::default()).await.expect("sandbox");
+        let sandbox = Sandbox::start().await;
         let sandbox_url = format!("{}/usages", sandbox.url());
+        let key = sandbox.dev_key("rebilly");
         // Warm up both, then alternate rounds so both see the same machine.
-        load(&minimal, 2_000, &Arc::default()).await;
-        load(&sandbox_url, 2_000, &Arc::default()).await;
+        load(&minimal, key, 2_000, &Arc::default()).await;
+        load(&sandbox_url, key, 2_000, &Arc::default()).await;
         let (mut m, mut s) = (Vec::new(), Vec::new());
         for _ in 0..3 {
-            m.push(load(&minimal, 20_000, &Arc::default()).await);
-            s.push(load(&sandbox_url, 20_000, &Arc::default()).await);
+            m.push(load(&minimal, key, 20_000, &Arc::default()).await);
+            s.push(load(&sandbox_url, key, 20_000, &Arc::default()).await);
         }
         let median = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);
@@ -114,11 +122,12 @@ fn main() {
         sandbox.shutdown().await;
 
         let faults = FaultSpec::parse("503=0.01,429=0.01,reset=0.005,lost-response=0.005").expect("spec");
-        let sandbox = usage_sandbox::start(Config { faults, seed: 7, ..Config::default() }).await.expect("sandbox");
+        let sandbox = Sandbox::with(Config { faults, seed: 7, ..Config::default() }).await;
         let tally = Arc::new(Tally::default());
         let started = Instant::now();
-        let rate = load(&format!("{}/usages", sandbox.url()), 60_000, &tally).await;
-        let log: Value = reqwest::get(format!("{}/_sandbox/faults", sandbox.url())).await.expect("faults").json().await.expect("json");
+        let key = sandbox.dev_key("rebilly");
+        let rate = load(&format!("{}/usages", sandbox.url()), key, 60_000, &tally).await;
+        let log = sandbox.faults().await;
         let count = |kind: &str| log.as_array().expect("list").iter().filter(|f| f["fault"] == kind).count() as u64;
         let answered_faults = count("503") + count("429");
         let dropped_faults = count("reset") + count("lost-response");

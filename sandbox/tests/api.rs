@@ -1,98 +1,16 @@
 //! The sandbox over loopback with a real HTTP client: every status code and error body of both
 //! vendors, limits and clamping, duplicates and both idempotency paths, reads, faults.
 
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use usage_sandbox::{Config, FaultSpec, Running, start};
+use usage_sandbox::auth::{REBILLY, SOLVIMON};
+use usage_sandbox::{ApiKey, Config, FaultSpec};
+use usage_test_support::Sandbox;
 
-struct Sandbox {
-    running: Running,
-    http: Client,
-}
-
-impl Sandbox {
-    async fn new() -> Self {
-        Self::with(Config::default()).await
-    }
-
-    async fn with(config: Config) -> Self {
-        // reqwest is built with rustls and no default provider (no aws-lc): install ring's.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Sandbox {
-            running: start(config).await.unwrap(),
-            http: Client::new(),
-        }
-    }
-
-    /// Sends a request; returns status, headers and JSON body (Null when empty).
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.running.url()));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.body(b.to_owned());
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            headers,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap()
-            },
-        )
-    }
-
-    async fn solvimon(
-        &self,
-        path: &str,
-        body: Value,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        self.call(
-            Method::POST,
-            path,
-            &[
-                ("X-API-KEY", "sk_sandbox_solvimon"),
-                ("content-type", "application/json"),
-            ],
-            Some(&body.to_string()),
-        )
-        .await
-    }
-
-    async fn rebilly(
-        &self,
-        path: &str,
-        body: Value,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        self.call(
-            Method::POST,
-            path,
-            &[
-                ("REB-APIKEY", "sk_sandbox_rebilly"),
-                ("content-type", "application/json"),
-            ],
-            Some(&body.to_string()),
-        )
-        .await
-    }
-
-    async fn stats(&self) -> Value {
-        self.call(Method::GET, "/_sandbox/stats", &[], None).await.2
-    }
+/// The least-privileged key that may read both vendors and write neither (in the default
+/// fixture, `sk_sandbox_readonly`).
+fn read_only(s: &Sandbox) -> &str {
+    s.key_with(&[SOLVIMON.read, REBILLY.read])
 }
 
 fn persist(reference: &str) -> Value {
@@ -102,7 +20,7 @@ fn persist(reference: &str) -> Value {
 
 #[tokio::test]
 async fn solvimon_ingest_kinds_are_created_and_readable() {
-    let s = Sandbox::new().await;
+    let s = Sandbox::start().await;
     let charge = json!({"product_item_id": "pit_1", "pricing_id": "prc_1", "pricing_item_id": "prci_1", "pricing_item_config_id": "pric_1", "reference": "chg_1"});
     let adjustment = json!({"product_item_id": "pit_1", "reference": "adj_1", "amount": {"quantity": "-10.00", "currency": "EUR"}});
     for (path, body, object_type) in [
@@ -120,22 +38,14 @@ async fn solvimon_ingest_kinds_are_created_and_readable() {
                 .starts_with("reqr_")
         );
         let reference = body["reference"].as_str().unwrap();
-        let (status, _, read) = s
-            .call(
-                Method::GET,
-                &format!("{path}/{reference}"),
-                &[("X-API-KEY", "sk_sandbox_solvimon")],
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(read, record);
+        let kind = path.rsplit('/').next().unwrap();
+        assert_eq!(s.solvimon_record(kind, reference).await, Some(record));
     }
     let (_, _, list) = s
         .call(
             Method::GET,
             "/v1/ingest/persist-data?reference=prs_1",
-            &[("X-API-KEY", "sk_sandbox_readonly")],
+            &[("X-API-KEY", read_only(&s))],
             None,
         )
         .await;
@@ -144,7 +54,7 @@ async fn solvimon_ingest_kinds_are_created_and_readable() {
         .call(
             Method::GET,
             "/v1/ingest/meter-data/nope",
-            &[("X-API-KEY", "sk_sandbox_solvimon")],
+            &[("X-API-KEY", s.dev_key("solvimon"))],
             None,
         )
         .await;
@@ -167,23 +77,23 @@ type ErrorCase<'a> = (
 
 #[tokio::test]
 async fn solvimon_errors_use_the_api_error_format() {
-    let s = Sandbox::new().await;
+    let s = Sandbox::start().await;
     let json_ct = ("content-type", "application/json");
     let cases: Vec<ErrorCase> = vec![
         (Method::POST, "/v1/ingest/persist-data", vec![json_ct], Some(persist("a").to_string()), 401, "UNAUTHORISED", None),
         (Method::POST, "/v1/ingest/persist-data", vec![json_ct, ("Authorization", "Bearer wrong")], Some(persist("a").to_string()), 401, "UNAUTHORISED", None),
-        (Method::POST, "/v1/ingest/persist-data", vec![json_ct, ("X-API-KEY", "sk_sandbox_readonly")], Some(persist("a").to_string()), 403, "USER_NOT_ALLOWED", None),
-        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", "sk_sandbox_solvimon"), ("content-type", "text/plain")], Some(persist("a").to_string()), 415, "UNSUPPORTED_MEDIA_TYPE", None),
-        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct], Some("{\"customer_id\": ".into()), 400, "BAD_REQUEST", None),
-        (Method::POST, "/ingest/persist-data", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct], Some(persist("a").to_string()), 400, "MISSING_VERSION", None),
-        (Method::POST, "/v2/ingest/persist-data", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct], Some(persist("a").to_string()), 400, "UNSUPPORTED_VERSION", None),
-        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct], Some(json!({"pricing_id": "p"}).to_string()), 400, "MISSING_FIELD", Some("customer_id")),
-        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct], Some(persist("bad.ref").to_string()), 400, "INVALID_FIELD", Some("reference")),
-        (Method::POST, "/v1/events/calculate", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct],
+        (Method::POST, "/v1/ingest/persist-data", vec![json_ct, ("X-API-KEY", read_only(&s))], Some(persist("a").to_string()), 403, "USER_NOT_ALLOWED", None),
+        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", s.dev_key("solvimon")), ("content-type", "text/plain")], Some(persist("a").to_string()), 415, "UNSUPPORTED_MEDIA_TYPE", None),
+        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct], Some("{\"customer_id\": ".into()), 400, "BAD_REQUEST", None),
+        (Method::POST, "/ingest/persist-data", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct], Some(persist("a").to_string()), 400, "MISSING_VERSION", None),
+        (Method::POST, "/v2/ingest/persist-data", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct], Some(persist("a").to_string()), 400, "UNSUPPORTED_VERSION", None),
+        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct], Some(json!({"pricing_id": "p"}).to_string()), 400, "MISSING_FIELD", Some("customer_id")),
+        (Method::POST, "/v1/ingest/persist-data", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct], Some(persist("bad.ref").to_string()), 400, "INVALID_FIELD", Some("reference")),
+        (Method::POST, "/v1/events/calculate", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct],
             Some(json!({"reference": "evt_0000001", "meter_values": [{"amount": {"quantity": "1", "currency": "EURO"}}]}).to_string()), 400, "INVALID_FIELD", Some("meter_values.0.amount")),
-        (Method::POST, "/v1/events/calculate", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct],
+        (Method::POST, "/v1/events/calculate", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct],
             Some(json!({"reference": "evt_0000001", "timestamp": "2024-07-01T10:50:45.157Z"}).to_string()), 400, "INVALID_FIELD", Some("timestamp")),
-        (Method::POST, "/v1/events/calculate", vec![("X-API-KEY", "sk_sandbox_solvimon"), json_ct],
+        (Method::POST, "/v1/events/calculate", vec![("X-API-KEY", s.dev_key("solvimon")), json_ct],
             Some(json!({"reference": "evt_0000001", "meter_reference": "no_such_meter"}).to_string()), 400, "METER_NOT_FOUND", Some("meter_reference")),
     ];
     for (method, path, headers, body, status, code, field) in cases {
@@ -211,7 +121,7 @@ async fn solvimon_errors_use_the_api_error_format() {
 
 #[tokio::test]
 async fn solvimon_duplicates_and_idempotency_keys() {
-    let s = Sandbox::new().await;
+    let s = Sandbox::start().await;
     // persist with a reference already seen: 409 naming the existing resource.
     let (status, _, first) = s
         .solvimon("/v1/ingest/persist-data", persist("prs_dup"))
@@ -244,39 +154,30 @@ async fn solvimon_duplicates_and_idempotency_keys() {
         (stats["meter-data"].as_u64(), stats["duplicates"].as_u64()),
         (Some(1), Some(1))
     );
+    let duplicates = s
+        .solvimon_records("meter-data", &[("processed_details_type", "DUPLICATE")])
+        .await;
+    assert_eq!((duplicates.page, duplicates.total_number_of_pages), (1, 1));
+    assert_eq!(duplicates.data.len(), 1, "the duplicate, kept apart");
+    assert_eq!(duplicates.data[0], dup);
+    let in_effect = s
+        .solvimon_records("meter-data", &[("reference", "evt_dup_0001")])
+        .await;
+    assert_eq!(in_effect.data.len(), 1, "only the first is in effect");
+    assert_eq!(in_effect.data[0], original);
     // Idempotency-Key: same key + same body replays; different body conflicts.
-    let headers = [
-        ("X-API-KEY", "sk_sandbox_solvimon"),
-        ("content-type", "application/json"),
-        ("Idempotency-Key", "key-1"),
-    ];
-    let body = persist("prs_idem").to_string();
+    let ingest = "/v1/ingest/persist-data";
     let (s1, _, b1) = s
-        .call(
-            Method::POST,
-            "/v1/ingest/persist-data",
-            &headers,
-            Some(&body),
-        )
+        .solvimon_idempotent(ingest, "key-1", persist("prs_idem"))
         .await;
     let (s2, h2, b2) = s
-        .call(
-            Method::POST,
-            "/v1/ingest/persist-data",
-            &headers,
-            Some(&body),
-        )
+        .solvimon_idempotent(ingest, "key-1", persist("prs_idem"))
         .await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(b1, b2, "the replay is the first response");
     assert_eq!(h2["idempotent-replayed"], "true");
     let (s3, _, e3) = s
-        .call(
-            Method::POST,
-            "/v1/ingest/persist-data",
-            &headers,
-            Some(&persist("prs_other").to_string()),
-        )
+        .solvimon_idempotent(ingest, "key-1", persist("prs_other"))
         .await;
     assert_eq!(
         (s3, e3["code"].as_str()),
@@ -291,7 +192,7 @@ async fn solvimon_duplicates_and_idempotency_keys() {
 
 #[tokio::test]
 async fn calculate_predicts_cost_exactly_only_when_asked() {
-    let s = Sandbox::new().await;
+    let s = Sandbox::start().await;
     let body = json!({"reference": "evt_cost_0001", "meter_reference": "api_calls", "customer_reference": "cust-42",
                       "meter_values": [{"reference": "call_count", "number": "3"}, {"reference": "gb_stored", "number": "1.5"}]});
     let (status, _, r) = s
@@ -324,7 +225,7 @@ async fn calculate_predicts_cost_exactly_only_when_asked() {
 
 #[tokio::test]
 async fn rebilly_usages_limits_and_clamping() {
-    let s = Sandbox::new().await;
+    let s = Sandbox::start().await;
     let (status, headers, u) = s.rebilly("/usages", json!({"subscriptionId": "sub_limit_100", "quantity": 5.125, "usageTime": "2025-05-01T12:00:00Z"})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(u["quantity"], json!(5.125));
@@ -369,7 +270,7 @@ async fn rebilly_usages_limits_and_clamping() {
     for _ in 0..2 {
         assert_eq!(s.rebilly("/usages", json!({"subscriptionId": "sub_unlimited", "quantity": 1, "usageTime": "2025-05-01T12:00:00Z"})).await.0, StatusCode::CREATED);
     }
-    let (_, h, list) = s.call(Method::GET, "/usages?filter=subscriptionId%3Asub_unlimited%3BusageTime%3A2025-05-01T12%3A00%3A00Z&sort=-createdTime&limit=1&offset=1", &[("REB-APIKEY", "sk_sandbox_readonly")], None).await;
+    let (_, h, list) = s.call(Method::GET, "/usages?filter=subscriptionId%3Asub_unlimited%3BusageTime%3A2025-05-01T12%3A00%3A00Z&sort=-createdTime&limit=1&offset=1", &[("REB-APIKEY", read_only(&s))], None).await;
     assert_eq!(
         (
             h["pagination-total"].to_str().unwrap(),
@@ -379,13 +280,27 @@ async fn rebilly_usages_limits_and_clamping() {
         ("2", "1", "1")
     );
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // The same read, typed, with the query encoded by the client.
+    let page = s
+        .usages(&[
+            (
+                "filter",
+                "subscriptionId:sub_unlimited;usageTime:2025-05-01T12:00:00Z",
+            ),
+            ("sort", "-createdTime"),
+            ("limit", "1"),
+            ("offset", "1"),
+        ])
+        .await;
+    assert_eq!((page.total, page.limit, page.offset), (2, 1, 1));
+    assert_eq!(page.items, list.as_array().unwrap().clone());
     // limit and offset are bounded to 0–1000 as the spec says.
     for query in ["limit=1001", "offset=1001", "offset=-1", "limit=x"] {
         let (status, _, p) = s
             .call(
                 Method::GET,
                 &format!("/usages?{query}"),
-                &[("REB-APIKEY", "sk_sandbox_readonly")],
+                &[("REB-APIKEY", read_only(&s))],
                 None,
             )
             .await;
@@ -397,7 +312,7 @@ async fn rebilly_usages_limits_and_clamping() {
         .call(
             Method::GET,
             "/usages?limit=1000&offset=1000",
-            &[("REB-APIKEY", "sk_sandbox_readonly")],
+            &[("REB-APIKEY", read_only(&s))],
             None,
         )
         .await;
@@ -406,7 +321,7 @@ async fn rebilly_usages_limits_and_clamping() {
 
 #[tokio::test]
 async fn rebilly_errors_reads_and_deletes() {
-    let s = Sandbox::new().await;
+    let s = Sandbox::start().await;
     let (status, _, p) = s
         .rebilly(
             "/usages",
@@ -440,7 +355,7 @@ async fn rebilly_errors_reads_and_deletes() {
         StatusCode::UNAUTHORIZED
     );
     let ro = [
-        ("REB-APIKEY", "sk_sandbox_readonly"),
+        ("REB-APIKEY", read_only(&s)),
         ("content-type", "application/json"),
     ];
     let (status, _, p) = s.call(Method::POST, "/usages", &ro, Some("{}")).await;
@@ -448,8 +363,9 @@ async fn rebilly_errors_reads_and_deletes() {
         (status, p["title"].as_str()),
         (StatusCode::FORBIDDEN, Some("Forbidden"))
     );
+    let bearer = format!("Bearer {}", s.dev_key("rebilly"));
     let text = [
-        ("Authorization", "Bearer sk_sandbox_rebilly"),
+        ("Authorization", bearer.as_str()),
         ("content-type", "text/plain"),
     ];
     assert_eq!(
@@ -457,7 +373,7 @@ async fn rebilly_errors_reads_and_deletes() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
     let ok = [
-        ("REB-APIKEY", "sk_sandbox_rebilly"),
+        ("REB-APIKEY", s.dev_key("rebilly")),
         ("content-type", "application/json"),
     ];
     let (status, _, p) = s.call(Method::POST, "/usages", &ok, Some("{oops")).await;
@@ -473,7 +389,7 @@ async fn rebilly_errors_reads_and_deletes() {
         )
         .await;
     let id = u["id"].as_str().unwrap();
-    let key = [("REB-APIKEY", "sk_sandbox_rebilly")];
+    let key = [("REB-APIKEY", s.dev_key("rebilly"))];
     assert_eq!(
         s.call(
             Method::GET,
@@ -511,9 +427,9 @@ async fn drive(s: &Sandbox, n: usize) -> Vec<String> {
     for i in 0..n {
         let body = json!({"subscriptionId": "sub_unlimited", "quantity": 1, "usageTime": format!("2025-05-01T12:00:{:02}Z", i % 60)});
         let resp = s
-            .http
-            .post(format!("{}/usages", s.running.url()))
-            .header("REB-APIKEY", "sk_sandbox_rebilly")
+            .http()
+            .post(format!("{}/usages", s.url()))
+            .header("REB-APIKEY", s.dev_key("rebilly"))
             .json(&body)
             .send()
             .await;
@@ -538,7 +454,7 @@ async fn faults_are_deterministic_for_a_seed_and_lost_responses_commit() {
         })
         .await;
         let outcomes = drive(&s, 200).await;
-        let log = s.call(Method::GET, "/_sandbox/faults", &[], None).await.2;
+        let log = s.faults().await;
         let stored = s.stats().await["usages"].as_u64().unwrap();
         let created = outcomes.iter().filter(|o| *o == "201").count() as u64;
         let lost = log
@@ -612,72 +528,60 @@ async fn rate_limit_faults_carry_the_vendor_retry_headers() {
     );
 }
 
+fn key_name(key: Option<&ApiKey>) -> Option<&str> {
+    key.map(|k| k.key.as_str())
+}
+
+/// The status of a JSON POST of `body` to `path` with `key` in `header`.
+async fn post_with(s: &Sandbox, path: &str, header: &str, key: &str, body: Value) -> StatusCode {
+    let headers = [(header, key), ("content-type", "application/json")];
+    s.call(Method::POST, path, &headers, Some(&body.to_string()))
+        .await
+        .0
+}
+
 #[tokio::test]
 async fn dev_keys_are_the_least_privileged_keys_that_may_write() {
-    let s = Sandbox::new().await;
-    let key = |k: Option<&usage_sandbox::ApiKey>| k.map(|k| k.key.clone());
-    let running = &s.running;
+    let s = Sandbox::start().await;
+    // The default fixture's documented keys (docs/sandbox.md).
+    let running = s.running();
     assert_eq!(
-        key(running.dev_key("solvimon")).as_deref(),
+        key_name(running.dev_key("solvimon")),
         Some("sk_sandbox_solvimon")
     );
     assert_eq!(
-        key(running.dev_key("rebilly")).as_deref(),
+        key_name(running.dev_key("rebilly")),
         Some("sk_sandbox_rebilly")
     );
-    assert_eq!(key(running.dev_key("stripe")), None);
+    assert_eq!(key_name(running.dev_key("stripe")), None);
+    assert_eq!(key_name(running.dev_key("Solvimon")), None, "exact names");
     assert_eq!(
-        key(running.key_with(&["METER_DATA.VIEW", "USAGES.VIEW"])).as_deref(),
+        key_name(running.key_with(&[SOLVIMON.read, REBILLY.read])),
         Some("sk_sandbox_readonly")
     );
     assert_eq!(
-        key(running.key_with(&["METER_DATA.INGEST", "USAGES.DELETE"])).as_deref(),
+        key_name(running.key_with(&[SOLVIMON.write, REBILLY.write])),
         Some("sk_sandbox_all")
     );
-    assert_eq!(key(running.key_with(&["METER_DATA.EXPORT"])), None);
+    assert_eq!(key_name(running.key_with(&["METER_DATA.EXPORT"])), None);
     // Each dev key writes for its vendor and only there.
-    let solvimon = running.dev_key("solvimon").unwrap().key.clone();
-    let rebilly = running.dev_key("rebilly").unwrap().key.clone();
-    let post = |path: &'static str, header: &'static str, key: String, body: Value| {
-        let s = &s;
-        async move {
-            s.call(
-                Method::POST,
-                path,
-                &[(header, key.as_str()), ("content-type", "application/json")],
-                Some(&body.to_string()),
-            )
-            .await
-            .0
-        }
-    };
+    let (solvimon, rebilly) = (s.dev_key("solvimon"), s.dev_key("rebilly"));
     let usage = json!({"subscriptionId": "sub_unlimited", "quantity": 1});
+    let ingest = "/v1/ingest/persist-data";
     assert_eq!(
-        post(
-            "/v1/ingest/persist-data",
-            "X-API-KEY",
-            solvimon.clone(),
-            persist("prs_dev")
-        )
-        .await,
+        post_with(&s, ingest, "X-API-KEY", solvimon, persist("prs_dev")).await,
         StatusCode::CREATED
     );
     assert_eq!(
-        post("/usages", "REB-APIKEY", rebilly.clone(), usage.clone()).await,
+        post_with(&s, "/usages", "REB-APIKEY", rebilly, usage.clone()).await,
         StatusCode::CREATED
     );
     assert_eq!(
-        post("/usages", "REB-APIKEY", solvimon, usage).await,
+        post_with(&s, "/usages", "REB-APIKEY", solvimon, usage).await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        post(
-            "/v1/ingest/persist-data",
-            "X-API-KEY",
-            rebilly,
-            persist("prs_x")
-        )
-        .await,
+        post_with(&s, ingest, "X-API-KEY", rebilly, persist("prs_x")).await,
         StatusCode::FORBIDDEN
     );
 }
@@ -700,31 +604,32 @@ async fn dev_keys_follow_a_custom_fixture() {
         ..Config::default()
     })
     .await;
-    let key = |k: Option<&usage_sandbox::ApiKey>| k.map(|k| k.key.clone());
     assert_eq!(
-        key(s.running.dev_key("solvimon")).as_deref(),
-        Some("k_everything"),
+        s.dev_key("solvimon"),
+        "k_everything",
         "the only key that may ingest"
     );
-    let writer = s.running.dev_key("rebilly").unwrap().key.clone();
+    let writer = s.dev_key("rebilly");
     assert_eq!(writer, "k_rebilly_writer");
+    assert_eq!(s.key_with(&[REBILLY.read]), "k_reader");
     assert_eq!(
-        key(s.running.key_with(&["USAGES.VIEW"])).as_deref(),
-        Some("k_reader")
+        s.key_with(&[REBILLY.read, REBILLY.write]),
+        "k_rebilly_admin"
     );
-    let write = [
-        ("REB-APIKEY", writer.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let body = json!({"subscriptionId": "sub_unlimited", "quantity": 1}).to_string();
-    let (status, _, _) = s.call(Method::POST, "/usages", &write, Some(&body)).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, _, _) = s.call(Method::GET, "/usages", &write, None).await;
+    let usage = json!({"subscriptionId": "sub_unlimited", "quantity": 1});
+    assert_eq!(
+        post_with(&s, "/usages", "REB-APIKEY", writer, usage).await,
+        StatusCode::CREATED
+    );
+    let (status, _, _) = s
+        .call(Method::GET, "/usages", &[("REB-APIKEY", writer)], None)
+        .await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "a write-only key cannot read"
     );
+    assert_eq!(s.usages(&[]).await.total, 1, "the reader sees the usage");
 
     let readers_only = Sandbox::with(Config {
         fixture: fixture(
@@ -733,6 +638,64 @@ async fn dev_keys_follow_a_custom_fixture() {
         ..Config::default()
     })
     .await;
-    assert_eq!(key(readers_only.running.dev_key("solvimon")), None);
-    assert_eq!(key(readers_only.running.dev_key("rebilly")), None);
+    assert_eq!(key_name(readers_only.running().dev_key("solvimon")), None);
+    assert_eq!(key_name(readers_only.running().dev_key("rebilly")), None);
+}
+
+#[tokio::test]
+async fn requests_are_recorded_only_when_asked_and_shutdown_closes_the_port() {
+    let s = Sandbox::with(Config {
+        record_requests: true,
+        ..Config::default()
+    })
+    .await;
+    let usage = json!({"subscriptionId": "sub_unlimited", "quantity": 1, "usageTime": "2025-05-01T12:00:00Z"});
+    assert_eq!(s.rebilly("/usages", usage).await.0, StatusCode::CREATED);
+    let (status, _, _) = s
+        .solvimon_idempotent("/v1/ingest/persist-data", "key-rec", persist("prs_rec"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let log = s.requests().await;
+    let seen: Vec<(&str, &str, Option<&str>, Option<u64>)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap(),
+                r["identity"].as_str(),
+                r["status"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "POST",
+                "/usages",
+                Some("sub_unlimited|2025-05-01T12:00:00Z"),
+                Some(201)
+            ),
+            (
+                "POST",
+                "/v1/ingest/persist-data",
+                Some("key-rec"),
+                Some(201)
+            ),
+        ]
+    );
+    let url = s.url();
+    s.shutdown().await;
+    assert!(
+        reqwest::get(format!("{url}/_sandbox/stats")).await.is_err(),
+        "nothing listens after shutdown"
+    );
+
+    let quiet = Sandbox::start().await;
+    let (status, _, _) = quiet
+        .call(Method::GET, "/_sandbox/requests", &[], None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "recording is off by default");
 }
