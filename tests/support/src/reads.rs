@@ -44,7 +44,8 @@ impl Sandbox {
         self.admin("/_sandbox/faults").await
     }
 
-    /// `GET /_sandbox/requests`: every request (start the sandbox with `record_requests`).
+    /// `GET /_sandbox/requests`: every request, in arrival order; panics unless the sandbox
+    /// was started with `record_requests`.
     pub async fn requests(&self) -> Value {
         self.admin("/_sandbox/requests").await
     }
