@@ -94,12 +94,37 @@ pub enum Vendor {
 }
 
 impl Vendor {
+    /// Every vendor.
+    pub const ALL: [Vendor; 2] = [Vendor::Solvimon, Vendor::Rebilly];
+
     /// Lower-case name (`solvimon`, `rebilly`), as used for credential entries.
     pub const fn as_str(self) -> &'static str {
         match self {
             Vendor::Solvimon => "solvimon",
             Vendor::Rebilly => "rebilly",
         }
+    }
+
+    /// The environment variable that conventionally holds this vendor's API key
+    /// (`SOLVIMON_API_KEY`, `REBILLY_API_KEY`): the last fallback of `call`.
+    pub const fn api_key_env(self) -> &'static str {
+        match self {
+            Vendor::Solvimon => "SOLVIMON_API_KEY",
+            Vendor::Rebilly => "REBILLY_API_KEY",
+        }
+    }
+}
+
+impl FromStr for Vendor {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Vendor::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Vendor::ALL.iter().map(|v| v.as_str()).collect();
+                format!("unknown vendor `{s}`; expected {}", known.join(" or "))
+            })
     }
 }
 
@@ -209,6 +234,70 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The URL of this endpoint on its first (sandbox) server: path parameters from `params`
+    /// (name, value) or their defaults, the optional prefix only when all its parameters are
+    /// given, and the query parameters of `query` the endpoint declares. `Err` names a
+    /// required parameter without a value, or a query parameter the endpoint does not have.
+    pub fn url_for(
+        &self,
+        params: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) -> std::result::Result<String, String> {
+        let value = |name: &str| -> Option<String> {
+            params
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| {
+                    let p = self.path_params.iter().find(|p| p.name == name)?;
+                    p.default
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+        };
+        let fill = |template: &str| -> std::result::Result<String, String> {
+            let mut out = String::new();
+            let mut rest = template;
+            while let Some(start) = rest.find('{') {
+                let end = start + rest[start..].find('}').unwrap_or(rest.len() - start);
+                let name = &rest[start + 1..end];
+                out.push_str(&rest[..start]);
+                out.push_str(&value(name).ok_or_else(|| {
+                    format!("{}: path parameter `{name}` needs a value", self.id)
+                })?);
+                rest = &rest[(end + 1).min(rest.len())..];
+            }
+            out.push_str(rest);
+            Ok(out)
+        };
+        let mut url = self.servers[0].url.to_owned();
+        if let Some(prefix) = self.optional_prefix
+            && let Ok(filled) = fill(prefix)
+            && self
+                .path_params
+                .iter()
+                .filter(|p| prefix.contains(&format!("{{{}}}", p.name)))
+                .all(|p| params.iter().any(|(n, _)| *n == p.name))
+        {
+            url.push_str(&filled);
+        }
+        url.push_str(&fill(&self.path)?);
+        for (i, (name, v)) in query.iter().enumerate() {
+            if !self.query_params.iter().any(|p| p.name == *name) {
+                return Err(format!("{} has no query parameter `{name}`", self.id));
+            }
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&format!("{name}={v}"));
+        }
+        Ok(url)
+    }
+
+    /// The header the first auth scheme puts the key in (`X-API-KEY`, `REB-APIKEY`).
+    pub fn key_header(&self) -> &'static str {
+        self.auth[0].header
+    }
+
     /// The path as DESIGN.md writes it, with an optional prefix in brackets.
     pub fn display_path(&self) -> String {
         match self.optional_prefix {
@@ -434,6 +523,14 @@ impl Catalog {
         }
     }
 
+    /// The first endpoint of a vendor (where vendor-wide facts such as its key header live).
+    pub fn first_of(&self, vendor: Vendor) -> &Endpoint {
+        self.endpoints
+            .iter()
+            .find(|e| e.vendor == vendor)
+            .expect("the catalog has every vendor")
+    }
+
     /// The endpoint with this id (every id is present).
     pub fn get(&self, id: EndpointId) -> &Endpoint {
         self.endpoints
@@ -516,6 +613,38 @@ mod tests {
         assert!(usage.is_match("https://api-sandbox.rebilly.com/usages"));
         assert!(usage.is_match("https://api.rebilly.com/organizations/${$.org}/usages"));
         assert!(!usage.is_match("https://api.rebilly.com/organizations//usages"));
+    }
+
+    #[test]
+    fn urls_are_built_from_the_catalog() {
+        let catalog = Catalog::builtin();
+        let calc = catalog.get(EndpointId::SolvimonCalculateCost);
+        assert_eq!(
+            calc.url_for(&[], &[("cost_prediction", "true")]).unwrap(),
+            "https://test.api.solvimon.com/v1/events/calculate?cost_prediction=true"
+        );
+        assert_eq!(
+            calc.url_for(&[("version", "2")], &[]).unwrap(),
+            "https://test.api.solvimon.com/v2/events/calculate"
+        );
+        assert!(calc.url_for(&[], &[("nope", "1")]).is_err());
+        let usage = catalog.get(EndpointId::RebillyCreateUsage);
+        assert_eq!(
+            usage.url_for(&[], &[]).unwrap(),
+            "https://api-sandbox.rebilly.com/usages"
+        );
+        assert_eq!(
+            usage.url_for(&[("organizationId", "org_1")], &[]).unwrap(),
+            "https://api-sandbox.rebilly.com/organizations/org_1/usages"
+        );
+        assert_eq!("rebilly".parse::<Vendor>(), Ok(Vendor::Rebilly));
+        assert!(
+            "acme"
+                .parse::<Vendor>()
+                .unwrap_err()
+                .contains("solvimon or rebilly")
+        );
+        assert_eq!(catalog.first_of(Vendor::Rebilly).key_header(), "REB-APIKEY");
     }
 
     #[test]

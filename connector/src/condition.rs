@@ -3,19 +3,27 @@
 //! Grammar: `or := and ('||' and)*`, `and := not ('&&' not)*`, `not := '!' not | cmp`,
 //! `cmp := value (op value)?` with `op` in `== != === !== < <= > >=`, `value := '(' or ')' |
 //! number | 'string' | "string" | true | false | null | JSONPath` where a JSONPath is `$`
-//! followed by `.key`, `['key']` or `[n]` (the placeholder subset), read from the Decision's
+//! followed by `.key`, `['key']` or `[n]` ([`crate::template::path`], the one JSONPath parser), read from the Decision's
 //! input (the previous task's output). Anything else — function calls, arithmetic, assignment
 //! — is rejected when the definition is validated, never a surprise at run time.
 //!
 //! Semantics as in JavaScript: `===`/`!==` compare JSON values strictly (numbers by value);
 //! `==`/`!=` and `<`… also read a numeric string as a number (`"2.5" > 0` is true, so the
-//! executor's decimal-string quantities compare naturally); two strings compare as text;
+//! executor's decimal-string quantities compare naturally), comparing exact decimals (`0.1 +
+//! 0.2`-style binary rounding never decides a branch); two strings compare as text;
 //! anything else is false. Truthiness as in JavaScript; a missing path is `undefined` (falsy,
 //! `== null`).
 
+use std::cmp::Ordering;
+
 use serde_json::Value;
 
-use crate::validate::placeholder::{JsonPath, Step, lookup};
+use crate::decimal;
+use crate::template::path::{self, JsonPath};
+
+/// Deepest nesting of parentheses and `!` a condition may have (a guard against input that
+/// would exhaust the stack; real conditions nest a few levels).
+pub const MAX_DEPTH: usize = 64;
 
 /// A parsed condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,10 +34,10 @@ pub enum Expr {
     Path(JsonPath),
     /// `!e`.
     Not(Box<Expr>),
-    /// `a && b`.
-    And(Box<Expr>, Box<Expr>),
-    /// `a || b`.
-    Or(Box<Expr>, Box<Expr>),
+    /// `a && b && …` (left to right, short-circuit).
+    And(Vec<Expr>),
+    /// `a || b || …` (left to right, short-circuit).
+    Or(Vec<Expr>),
     /// `a op b`.
     Compare(Box<Expr>, Op, Box<Expr>),
 }
@@ -57,57 +65,91 @@ pub struct ConditionError {
     pub message: String,
 }
 
-struct Parser {
-    chars: Vec<char>,
+/// Parses over the text with byte positions; errors convert to character offsets.
+struct Parser<'a> {
+    text: &'a str,
     pos: usize,
+    depth: usize,
 }
 
-impl Parser {
-    fn err<T>(&self, message: impl Into<String>) -> Result<T, ConditionError> {
+impl Parser<'_> {
+    fn err_at<T>(&self, pos: usize, message: impl Into<String>) -> Result<T, ConditionError> {
         Err(ConditionError {
-            offset: self.pos,
+            offset: self.text[..pos.min(self.text.len())].chars().count(),
             message: message.into(),
         })
     }
 
+    fn err<T>(&self, message: impl Into<String>) -> Result<T, ConditionError> {
+        self.err_at(self.pos, message)
+    }
+
+    fn rest(&self) -> &str {
+        &self.text[self.pos..]
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
     fn skip_ws(&mut self) {
-        while self.chars.get(self.pos).is_some_and(|c| c.is_whitespace()) {
-            self.pos += 1;
-        }
+        let trimmed = self.rest().trim_start();
+        self.pos = self.text.len() - trimmed.len();
     }
 
     fn eat(&mut self, token: &str) -> bool {
         self.skip_ws();
-        let t: Vec<char> = token.chars().collect();
-        if self.chars.get(self.pos..self.pos + t.len()) == Some(&t[..]) {
-            self.pos += t.len();
+        if self.rest().starts_with(token) {
+            self.pos += token.len();
             true
         } else {
             false
         }
     }
 
-    fn or(&mut self) -> Result<Expr, ConditionError> {
-        let mut left = self.and()?;
-        while self.eat("||") {
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+    /// Enters one level of nesting (`(` or `!`), refusing past [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), ConditionError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!(
+                "the condition nests deeper than {MAX_DEPTH} levels of parentheses and `!`"
+            ));
         }
-        Ok(left)
+        Ok(())
+    }
+
+    fn or(&mut self) -> Result<Expr, ConditionError> {
+        let mut terms = vec![self.and()?];
+        while self.eat("||") {
+            terms.push(self.and()?);
+        }
+        Ok(if terms.len() == 1 {
+            terms.pop().expect("one term")
+        } else {
+            Expr::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, ConditionError> {
-        let mut left = self.not()?;
+        let mut terms = vec![self.not()?];
         while self.eat("&&") {
-            left = Expr::And(Box::new(left), Box::new(self.not()?));
+            terms.push(self.not()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.pop().expect("one term")
+        } else {
+            Expr::And(terms)
+        })
     }
 
     fn not(&mut self) -> Result<Expr, ConditionError> {
         self.skip_ws();
-        if self.chars.get(self.pos) == Some(&'!') && self.chars.get(self.pos + 1) != Some(&'=') {
+        if self.rest().starts_with('!') && !self.rest().starts_with("!=") {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.enter()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.cmp()
     }
@@ -133,235 +175,180 @@ impl Parser {
 
     fn value(&mut self) -> Result<Expr, ConditionError> {
         self.skip_ws();
-        let Some(&c) = self.chars.get(self.pos) else {
+        let Some(c) = self.peek() else {
             return self.err("expected a value, found the end of the condition");
         };
         if c == '(' {
             self.pos += 1;
+            self.enter()?;
             let e = self.or()?;
             if !self.eat(")") {
                 return self.err("expected `)`");
             }
+            self.depth -= 1;
             return Ok(e);
         }
         if c == '\'' || c == '"' {
             let start = self.pos + 1;
-            let Some(len) = self.chars[start..].iter().position(|&x| x == c) else {
+            let Some(len) = self.text[start..].find(c) else {
                 return self.err("unterminated string");
             };
             self.pos = start + len + 1;
             return Ok(Expr::Literal(Value::String(
-                self.chars[start..start + len].iter().collect(),
+                self.text[start..start + len].to_owned(),
             )));
         }
-        if c.is_ascii_digit()
-            || (c == '-'
-                && self
-                    .chars
-                    .get(self.pos + 1)
-                    .is_some_and(char::is_ascii_digit))
-        {
+        let rest = self.rest();
+        if c.is_ascii_digit() || (c == '-' && rest[1..].starts_with(|d: char| d.is_ascii_digit())) {
             let start = self.pos;
-            self.pos += 1;
-            while self
-                .chars
-                .get(self.pos)
-                .is_some_and(|x| x.is_ascii_digit() || *x == '.' || *x == 'e' || *x == 'E')
-            {
-                self.pos += 1;
-            }
-            let text: String = self.chars[start..self.pos].iter().collect();
-            return match serde_json::from_str::<Value>(&text) {
+            let len = 1 + rest[1..]
+                .find(|x: char| !(x.is_ascii_digit() || matches!(x, '.' | 'e' | 'E')))
+                .unwrap_or(rest.len() - 1);
+            self.pos += len;
+            let text = &self.text[start..self.pos];
+            return match serde_json::from_str::<Value>(text) {
                 Ok(v @ Value::Number(_)) => Ok(Expr::Literal(v)),
-                _ => Err(ConditionError {
-                    offset: start,
-                    message: format!("`{text}` is not a number"),
-                }),
+                _ => self.err_at(start, format!("`{text}` is not a number")),
             };
         }
         if c == '$' {
-            return self.path();
+            let start = self.pos;
+            let (path, len) =
+                path::parse_prefix(rest).or_else(|e| self.err_at(start + e.offset, e.message))?;
+            self.pos += len;
+            if self.peek() == Some('(') {
+                return self.err("method calls are not supported");
+            }
+            return Ok(Expr::Path(path));
         }
         let start = self.pos;
-        while self
-            .chars
-            .get(self.pos)
-            .is_some_and(|x| x.is_alphanumeric() || *x == '_')
-        {
-            self.pos += 1;
-        }
-        let word: String = self.chars[start..self.pos].iter().collect();
-        match word.as_str() {
+        let len = rest
+            .find(|x: char| !(x.is_alphanumeric() || x == '_'))
+            .unwrap_or(rest.len());
+        self.pos += len;
+        let word = &self.text[start..self.pos];
+        match word {
             "true" => Ok(Expr::Literal(Value::Bool(true))),
             "false" => Ok(Expr::Literal(Value::Bool(false))),
             "null" | "undefined" => Ok(Expr::Literal(Value::Null)),
-            "" => Err(ConditionError {
-                offset: start,
-                message: format!(
+            "" => self.err_at(
+                start,
+                format!(
                     "unexpected `{c}`; supported: comparisons (== != === !== < <= > >=), && || !, parentheses, numbers, strings, true/false/null and $-paths"
                 ),
-            }),
+            ),
             _ => {
                 self.skip_ws();
-                let what = if self.chars.get(self.pos) == Some(&'(') {
+                let what = if self.peek() == Some('(') {
                     "function calls are"
                 } else {
                     "identifiers other than true, false, null are"
                 };
-                Err(ConditionError {
-                    offset: start,
-                    message: format!(
+                self.err_at(
+                    start,
+                    format!(
                         "`{word}`: {what} not supported; read values with $-paths such as $.body.quantity"
                     ),
-                })
+                )
             }
         }
-    }
-
-    fn path(&mut self) -> Result<Expr, ConditionError> {
-        let start = self.pos;
-        self.pos += 1;
-        let mut steps = Vec::new();
-        loop {
-            match self.chars.get(self.pos) {
-                Some('.') => {
-                    let s = self.pos + 1;
-                    let mut e = s;
-                    while self
-                        .chars
-                        .get(e)
-                        .is_some_and(|x| x.is_alphanumeric() || *x == '_' || *x == '-' || *x == ':')
-                    {
-                        e += 1;
-                    }
-                    if e == s {
-                        self.pos = s;
-                        return self.err("expected a key after `.`");
-                    }
-                    steps.push(Step::Key(self.chars[s..e].iter().collect()));
-                    self.pos = e;
-                }
-                Some('[') => {
-                    let Some(close) = self.chars[self.pos..]
-                        .iter()
-                        .position(|&x| x == ']')
-                        .map(|p| p + self.pos)
-                    else {
-                        return self.err("`[` without `]`");
-                    };
-                    let inner: String = self.chars[self.pos + 1..close].iter().collect();
-                    let quoted = inner.len() >= 2
-                        && ((inner.starts_with('\'') && inner.ends_with('\''))
-                            || (inner.starts_with('"') && inner.ends_with('"')));
-                    if quoted {
-                        steps.push(Step::Key(inner[1..inner.len() - 1].to_owned()));
-                    } else if let Ok(n) = inner.parse::<usize>() {
-                        steps.push(Step::Index(n));
-                    } else {
-                        return self
-                            .err(format!("`[{inner}]` is not supported; use [0] or ['key']"));
-                    }
-                    self.pos = close + 1;
-                }
-                Some('(') => return self.err("method calls are not supported"),
-                _ => break,
-            }
-        }
-        Ok(Expr::Path(JsonPath {
-            text: self.chars[start..self.pos].iter().collect(),
-            steps,
-        }))
     }
 }
 
-/// Parses a condition; `Err` says where and why it is outside the supported subset.
+/// Parses a condition; `Err` says where and why it is outside the supported subset (including
+/// nesting deeper than [`MAX_DEPTH`]). `&&`/`||` chains are flat lists, so their length costs
+/// no stack.
 pub fn parse(condition: &str) -> Result<Expr, ConditionError> {
     let mut p = Parser {
-        chars: condition.chars().collect(),
+        text: condition,
         pos: 0,
+        depth: 0,
     };
     p.skip_ws();
-    if p.pos == p.chars.len() {
+    if p.pos == p.text.len() {
         return p.err("empty condition");
     }
     let e = p.or()?;
     p.skip_ws();
-    if p.pos != p.chars.len() {
-        return p.err(format!(
-            "unexpected `{}`; expected && || or the end",
-            p.chars[p.pos..].iter().take(10).collect::<String>()
-        ));
+    if p.pos != p.text.len() {
+        let shown: String = p.rest().chars().take(10).collect();
+        return p.err(format!("unexpected `{shown}`; expected && || or the end"));
     }
     Ok(e)
 }
 
-fn value(e: &Expr, input: &Value) -> Option<Value> {
-    match e {
-        Expr::Literal(v) => Some(v.clone()),
-        Expr::Path(p) => lookup(p, input).cloned(),
-        other => Some(Value::Bool(truthy(eval_inner(other, input)))),
-    }
-}
-
-fn truthy(v: Option<Value>) -> bool {
+/// A value as JavaScript's truthiness sees it; `None` is `undefined` (a missing path).
+fn truthy(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => b,
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Some(Value::Bool(b)) => *b,
+        Some(n @ Value::Number(_)) => match decimal::number_decimal(n) {
+            Some(d) => !d.is_zero(),
+            None => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        },
         Some(Value::String(s)) => !s.is_empty(),
         Some(_) => true,
     }
 }
 
-fn eval_inner(e: &Expr, input: &Value) -> Option<Value> {
-    Some(Value::Bool(match e {
-        Expr::Literal(_) | Expr::Path(_) => return value(e, input),
-        Expr::Not(x) => !truthy(value(x, input)),
-        Expr::And(a, b) => truthy(value(a, input)) && truthy(value(b, input)),
-        Expr::Or(a, b) => truthy(value(a, input)) || truthy(value(b, input)),
-        Expr::Compare(a, op, b) => {
-            let (l, r) = (value(a, input), value(b, input));
-            match op {
-                Op::StrictEq => equal(&l, &r),
-                Op::StrictNe => !equal(&l, &r),
-                Op::Eq => {
-                    equal(&l, &r) || numeric(&l).zip(numeric(&r)).is_some_and(|(x, y)| x == y)
-                }
-                Op::Ne => {
-                    !(equal(&l, &r) || numeric(&l).zip(numeric(&r)).is_some_and(|(x, y)| x == y))
-                }
-                _ => match (&l, &r) {
-                    (Some(Value::String(x)), Some(Value::String(y))) => order(op, Some(x.cmp(y))),
-                    _ => match numeric(&l).zip(numeric(&r)) {
-                        Some((x, y)) => order(op, x.partial_cmp(&y)),
-                        None => false,
-                    },
-                },
-            }
-        }
-    }))
+/// An operand's value: borrowed from the input or the literal, or a computed boolean.
+enum Operand<'a> {
+    Borrowed(Option<&'a Value>),
+    Bool(bool),
 }
 
-/// A number, or a string that reads as one (JavaScript's coercion in `<` and `==`).
-fn numeric(v: &Option<Value>) -> Option<f64> {
-    match v {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-        _ => None,
+impl Operand<'_> {
+    fn get(&self) -> Option<&Value> {
+        match self {
+            Operand::Borrowed(v) => *v,
+            Operand::Bool(true) => Some(&Value::Bool(true)),
+            Operand::Bool(false) => Some(&Value::Bool(false)),
+        }
     }
 }
 
-fn equal(l: &Option<Value>, r: &Option<Value>) -> bool {
+fn operand<'a>(e: &'a Expr, input: &'a Value) -> Operand<'a> {
+    match e {
+        Expr::Literal(v) => Operand::Borrowed(Some(v)),
+        Expr::Path(p) => Operand::Borrowed(p.lookup(input)),
+        other => Operand::Bool(eval(other, input)),
+    }
+}
+
+/// Compares two values numerically: exact decimals when both read as one, else as doubles
+/// (numbers beyond the decimal range).
+fn numeric_order(l: &Value, r: &Value) -> Option<Ordering> {
+    if let (Some(x), Some(y)) = (decimal::numeric(l), decimal::numeric(r)) {
+        return Some(x.cmp(&y));
+    }
+    let double = |v: &Value| match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    double(l)?.partial_cmp(&double(r)?)
+}
+
+/// `===`: same JSON value (numbers by value, `undefined` equals `null`).
+fn strict_equal(l: Option<&Value>, r: Option<&Value>) -> bool {
     match (l, r) {
         (None | Some(Value::Null), None | Some(Value::Null)) => true,
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
+        (Some(x @ Value::Number(_)), Some(y @ Value::Number(_))) => {
+            numeric_order(x, y) == Some(Ordering::Equal)
+        }
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
 }
 
-fn order(op: &Op, o: Option<std::cmp::Ordering>) -> bool {
-    use std::cmp::Ordering::{Equal, Greater, Less};
+/// `==`: strict equality, or equal as numbers (a numeric string reads as a number).
+fn loose_equal(l: Option<&Value>, r: Option<&Value>) -> bool {
+    strict_equal(l, r)
+        || matches!((l, r), (Some(x), Some(y)) if numeric_order(x, y) == Some(Ordering::Equal))
+}
+
+fn order(op: Op, o: Option<Ordering>) -> bool {
+    use Ordering::{Equal, Greater, Less};
     matches!(
         (op, o),
         (Op::Lt, Some(Less))
@@ -373,7 +360,28 @@ fn order(op: &Op, o: Option<std::cmp::Ordering>) -> bool {
 
 /// Evaluates a parsed condition against the Decision's input.
 pub fn eval(e: &Expr, input: &Value) -> bool {
-    truthy(eval_inner(e, input))
+    match e {
+        Expr::Literal(v) => truthy(Some(v)),
+        Expr::Path(p) => truthy(p.lookup(input)),
+        Expr::Not(x) => !truthy(operand(x, input).get()),
+        Expr::And(terms) => terms.iter().all(|t| truthy(operand(t, input).get())),
+        Expr::Or(terms) => terms.iter().any(|t| truthy(operand(t, input).get())),
+        Expr::Compare(a, op, b) => {
+            let (l, r) = (operand(a, input), operand(b, input));
+            let (l, r) = (l.get(), r.get());
+            match op {
+                Op::StrictEq => strict_equal(l, r),
+                Op::StrictNe => !strict_equal(l, r),
+                Op::Eq => loose_equal(l, r),
+                Op::Ne => !loose_equal(l, r),
+                _ => match (l, r) {
+                    (Some(Value::String(x)), Some(Value::String(y))) => order(*op, Some(x.cmp(y))),
+                    (Some(x), Some(y)) => order(*op, numeric_order(x, y)),
+                    _ => false,
+                },
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -408,6 +416,30 @@ mod tests {
             &q
         ));
         assert!(check("$.list", &input));
+    }
+
+    #[test]
+    fn numbers_compare_as_exact_decimals() {
+        let q = json!({"q": "2.6750000000000001", "n": 12345678901234567.5, "big": 1e40});
+        // As doubles both sides would be 2.675.
+        assert!(check("$.q > 2.675 && $.q != 2.675", &q));
+        assert!(check("$.big > 1e39 && $.n > 0", &q));
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_long_chains_are_flat() {
+        let deep = format!(
+            "{}$.a{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert!(parse(&deep).unwrap_err().message.contains("nests deeper"));
+        let bangs = format!("{}$.a", "!".repeat(1600));
+        assert!(parse(&bangs).unwrap_err().message.contains("nests deeper"));
+        let ok = format!("{}$.a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let chain = vec!["$.a > 0"; 10_000].join(" && ");
+        assert!(check(&chain, &json!({"a": 1})));
     }
 
     #[test]

@@ -2,27 +2,50 @@
 //! usages) from workflow HTTP tasks without sending a bad request, losing an event or charging
 //! twice.
 //!
-//! Map of the crate (see `docs/architecture.md`):
-//! - [`catalog`]: the five endpoints (paths, servers, auth, permissions, schema files).
-//! - [`model`]: typed requests and responses carrying every constraint of the vendor pages.
-//! - [`simworkflow`]: SimWorkflow's workflow-definition model.
-//! - [`schemas`]: JSON Schema emission (draft 2020-12) and drift checking.
-//! - [`validators`]: compiled validators for the emitted schemas, built once per process.
-//! - [`validate`]: workflow validation (design time and run time) with located diagnostics.
-//! - [`execute`]: the plugin trait and the Http executor (retries, idempotency, exact quantities).
+//! Map of the crate, in the direction data flows (each module imports only from the ones
+//! above it; see `docs/architecture.md`):
+//! - foundations: [`catalog`] (the five endpoints: paths, servers, auth, permissions),
+//!   [`decimal`] (exact quantities and the 3-decimal rule), [`diagnostic`] (located findings
+//!   with stable codes), [`credentials`] (ids → auth header + secret), [`identity`]
+//!   (idempotency identity, derived from the execution), [`retry`] (the pure retry decision),
+//!   [`error`] (the library's error type);
+//! - [`model`]: typed requests and responses carrying every constraint of the vendor pages;
+//! - [`simworkflow`]: SimWorkflow's workflow-definition model and its one task walker;
+//! - [`template`]: the one template language (`${…}` placeholders over JSONPath);
+//! - [`schemas`]: JSON Schema emission (draft 2020-12) and drift checking; [`validators`]:
+//!   the compiled validators, built once per process;
+//! - [`output`]: what a task reports (outputs, outcomes, quantities, typed errors);
+//! - [`vendor`]: each API's rules behind one trait (prepare, classify, recover);
+//! - [`prepare`]: the one pure prepare path (placeholders → vendor rules → validation);
+//! - [`validate`]: workflow validation at design time and, through [`prepare`], run time;
+//! - [`execute`]: the plugin trait and the Http executor (send loop, retries, tracing);
+//! - [`condition`]: the Decision condition language; [`runner`]: the local runner.
 //!
 //! The library never prints, exits or reads environment variables; the binary does.
 
+// A `TaskError` ends a task once and carries what a user needs to act (the API's body,
+// attempts, diagnostics); boxing it would only move the allocation.
+#![allow(clippy::result_large_err)]
+
 pub mod catalog;
 pub mod condition;
+pub mod credentials;
+pub mod decimal;
+pub mod diagnostic;
 pub mod error;
 pub mod execute;
+pub mod identity;
 pub mod model;
+pub mod output;
+pub mod prepare;
+pub mod retry;
 pub mod runner;
 pub mod schemas;
 pub mod simworkflow;
+pub mod template;
 pub mod validate;
 pub mod validators;
+pub mod vendor;
 
 pub use catalog::{Catalog, Endpoint, EndpointId, Vendor};
 pub use error::{Error, Result};

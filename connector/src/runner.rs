@@ -10,6 +10,9 @@
 //! else the input itself) becomes the workflow (or branch) output. `end: true` ends the scope
 //! with the task's output. Any task failure fails the workflow (a Parallel fails when one branch
 //! fails; the others are cancelled). `timeoutSeconds` bounds the whole run.
+//!
+//! Decision conditions are parsed once per run, before the first task: a definition whose
+//! condition cannot be parsed fails before anything is sent, never halfway.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,10 +21,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::condition;
-use crate::execute::{TaskContext, TaskError, TaskHandler};
+use crate::condition::{self, Expr};
+use crate::execute::{ErrorCode, TaskContext, TaskError, TaskHandler};
 use crate::simworkflow::{Task, TerminationStatus, WorkflowDefinition};
-use crate::validate::placeholder;
+use crate::template;
 
 /// A finished task, as the runner reports it while running.
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +74,52 @@ struct ScopeEnd {
 
 type Observer = Arc<dyn Fn(&TaskEvent) + Send + Sync>;
 
+/// A definition's Decision conditions, parsed once (task names are unique across the
+/// definition, branches included).
+struct Plan {
+    conditions: HashMap<String, Vec<Expr>>,
+}
+
+impl Plan {
+    fn compile(definition: &WorkflowDefinition) -> Result<Self, Failure> {
+        let mut conditions = HashMap::new();
+        let mut failed = None;
+        definition.walk(|t| {
+            if let Task::Decision(d) = t.task {
+                let parsed: Result<Vec<Expr>, _> = d
+                    .choices
+                    .iter()
+                    .map(|c| {
+                        condition::parse(&c.condition).map_err(|e| {
+                            format!(
+                                "{} (at character {}) in `{}`",
+                                e.message,
+                                e.offset + 1,
+                                c.condition
+                            )
+                        })
+                    })
+                    .collect();
+                match parsed {
+                    Ok(exprs) => {
+                        conditions.insert(t.name.to_owned(), exprs);
+                    }
+                    Err(message) => {
+                        failed.get_or_insert(Failure {
+                            task: t.name.to_owned(),
+                            error: TaskError::new(ErrorCode::Condition, message),
+                        });
+                    }
+                }
+            }
+        });
+        match failed {
+            Some(f) => Err(f),
+            None => Ok(Plan { conditions }),
+        }
+    }
+}
+
 /// Runs workflow definitions locally. Cheap to clone.
 #[derive(Clone)]
 pub struct Runner {
@@ -109,7 +158,12 @@ impl Runner {
         input: Value,
         workflow_id: &str,
     ) -> RunResult {
+        let plan = match Plan::compile(definition) {
+            Ok(plan) => Arc::new(plan),
+            Err(f) => return failed(f),
+        };
         let run = self.run_scope(
+            plan,
             Arc::new(definition.tasks.clone()),
             definition.start_task.clone(),
             input,
@@ -121,7 +175,7 @@ impl Runner {
                 Err(_) => Err(Failure {
                     task: String::new(),
                     error: TaskError::new(
-                        "TIMED_OUT",
+                        ErrorCode::TimedOut,
                         format!("the workflow ran longer than timeoutSeconds ({secs})"),
                     ),
                 }),
@@ -137,10 +191,7 @@ impl Runner {
                 status: RunStatus::Failed,
                 output: end.output,
             },
-            Err(f) => RunResult {
-                status: RunStatus::Failed,
-                output: json!({ "task": f.task, "code": f.error.code, "message": f.error.message, "error": f.error }),
-            },
+            Err(f) => failed(f),
         }
     }
 
@@ -152,6 +203,7 @@ impl Runner {
 
     fn run_scope(
         &self,
+        plan: Arc<Plan>,
         tasks: Arc<BTreeMap<String, Task>>,
         start: String,
         input: Value,
@@ -165,20 +217,21 @@ impl Runner {
                 let Some(task) = tasks.get(&current) else {
                     return Err(Failure {
                         task: current.clone(),
-                        error: TaskError::new("NO_SUCH_TASK", format!("no task named `{current}`")),
+                        error: TaskError::new(
+                            ErrorCode::NoSuchTask,
+                            format!("no task named `{current}`"),
+                        ),
                     });
                 };
                 let started = Instant::now();
-                let (common_params, end, next) = common(task);
-                let task_input = match common_params {
-                    Some(params) => {
-                        placeholder::resolve_value(&Value::Object(params.clone()), &input).map_err(
-                            |e| Failure {
-                                task: current.clone(),
-                                error: TaskError::unresolved(e, "inputParameters"),
-                            },
-                        )?
-                    }
+                let common = task.common();
+                let (end, next) = (common.end, common.next_task.map(str::to_owned));
+                let task_input = match common.input_parameters {
+                    Some(params) => template::resolve_value(&Value::Object(params.clone()), &input)
+                        .map_err(|e| Failure {
+                            task: current.clone(),
+                            error: TaskError::unresolved(e, "/inputParameters"),
+                        })?,
                     None => input.clone(),
                 };
                 let event =
@@ -199,12 +252,12 @@ impl Runner {
                         };
                         let Some(handler) = handler else {
                             let error = TaskError::new(
-                                "NO_HANDLER",
+                                ErrorCode::NoHandler,
                                 format!(
                                     "Simple task `{current}` has no handler: register one with Runner::with_simple_handler (locally, Simple tasks do not wait for a person)"
                                 ),
                             );
-                            self.report(event("Failed", 0, Some(error.code.clone())));
+                            self.report(event("Failed", 0, Some(error.code.to_string())));
                             return Err(Failure {
                                 task: current.clone(),
                                 error,
@@ -213,17 +266,15 @@ impl Runner {
                         let ctx = TaskContext::new(workflow_id.clone(), current.clone());
                         match handler.execute(task, &task_input, &ctx).await {
                             Ok(out) => {
-                                let attempts =
-                                    out.output["attempts"].as_array().map_or(0, Vec::len);
-                                let detail = out.output["outcome"].as_str().map(str::to_owned);
-                                self.report(event("Completed", attempts, detail));
+                                let detail = out.outcome.map(|o| o.to_string());
+                                self.report(event("Completed", out.attempts, detail));
                                 out.output
                             }
                             Err(error) => {
                                 self.report(event(
                                     "Failed",
                                     error.attempts.len(),
-                                    Some(error.code.clone()),
+                                    Some(error.code.to_string()),
                                 ));
                                 return Err(Failure {
                                     task: current.clone(),
@@ -233,22 +284,13 @@ impl Runner {
                         }
                     }
                     Task::Decision(d) => {
-                        let mut chosen = None;
-                        for choice in &d.choices {
-                            let expr =
-                                condition::parse(&choice.condition).map_err(|e| Failure {
-                                    task: current.clone(),
-                                    error: TaskError::new(
-                                        "E-CONDITION",
-                                        format!("{} in `{}`", e.message, choice.condition),
-                                    ),
-                                })?;
-                            if condition::eval(&expr, &task_input) {
-                                chosen = Some(choice.next_task.clone());
-                                break;
-                            }
-                        }
-                        let target = chosen.unwrap_or_else(|| d.default_task.clone());
+                        let exprs = plan.conditions.get(&current).map_or(&[][..], Vec::as_slice);
+                        let target = d
+                            .choices
+                            .iter()
+                            .zip(exprs)
+                            .find(|(_, expr)| condition::eval(expr, &task_input))
+                            .map_or_else(|| d.default_task.clone(), |(c, _)| c.next_task.clone());
                         self.report(event("Completed", 0, Some(format!("→ {target}"))));
                         current = target;
                         input = task_input;
@@ -257,7 +299,7 @@ impl Runner {
                     Task::Parallel(p) => {
                         let mut set = tokio::task::JoinSet::new();
                         for (i, branch) in p.branches.iter().enumerate() {
-                            let runner = self.clone();
+                            let (runner, plan) = (self.clone(), plan.clone());
                             let (tasks, start, branch_input, wf) = (
                                 Arc::new(branch.tasks.clone()),
                                 branch.start_task.clone(),
@@ -265,14 +307,17 @@ impl Runner {
                                 workflow_id.clone(),
                             );
                             set.spawn(async move {
-                                (i, runner.run_scope(tasks, start, branch_input, wf).await)
+                                (
+                                    i,
+                                    runner.run_scope(plan, tasks, start, branch_input, wf).await,
+                                )
                             });
                         }
                         let mut outputs = vec![Value::Null; p.branches.len()];
                         while let Some(joined) = set.join_next().await {
                             let (i, result) = joined.map_err(|e| Failure {
                                 task: current.clone(),
-                                error: TaskError::new("BRANCH_PANICKED", e.to_string()),
+                                error: TaskError::new(ErrorCode::BranchPanicked, e.to_string()),
                             })?;
                             match result {
                                 Ok(end) if !end.failed_by_terminate => outputs[i] = end.output,
@@ -305,10 +350,10 @@ impl Runner {
                     Task::Terminate(t) => {
                         let output = match &t.workflow_output {
                             Some(map) => {
-                                placeholder::resolve_value(&Value::Object(map.clone()), &task_input)
+                                template::resolve_value(&Value::Object(map.clone()), &task_input)
                                     .map_err(|e| Failure {
                                         task: current.clone(),
-                                        error: TaskError::unresolved(e, "workflowOutput"),
+                                        error: TaskError::unresolved(e, "/workflowOutput"),
                                     })?
                             }
                             None => task_input,
@@ -340,7 +385,7 @@ impl Runner {
                         return Err(Failure {
                             task: current.clone(),
                             error: TaskError::new(
-                                "NO_NEXT",
+                                ErrorCode::NoNext,
                                 "the task has neither nextTask nor end: true",
                             ),
                         });
@@ -351,28 +396,10 @@ impl Runner {
     }
 }
 
-/// (inputParameters, end, nextTask) of any task type.
-fn common(
-    task: &Task,
-) -> (
-    Option<&serde_json::Map<String, Value>>,
-    bool,
-    Option<String>,
-) {
-    macro_rules! fields {
-        ($t:expr) => {
-            (
-                $t.input_parameters.as_ref(),
-                $t.end == Some(true),
-                $t.next_task.clone(),
-            )
-        };
-    }
-    match task {
-        Task::Simple(t) => fields!(t),
-        Task::Http(t) => fields!(t),
-        Task::Parallel(t) => fields!(t),
-        Task::Decision(t) => fields!(t),
-        Task::Terminate(t) => fields!(t),
+/// The result of a run that failed with `f`.
+fn failed(f: Failure) -> RunResult {
+    RunResult {
+        status: RunStatus::Failed,
+        output: json!({ "task": f.task, "code": f.error.code, "message": f.error.message, "error": f.error }),
     }
 }

@@ -14,6 +14,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::diagnostic::locate::child;
+
 /// A workflow definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -53,7 +55,114 @@ pub enum Task {
     Terminate(TerminateTask),
 }
 
+/// A task found by [`WorkflowDefinition::walk`]: where it is and what it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Located<'a, 's> {
+    /// The task's name.
+    pub name: &'a str,
+    /// The task.
+    pub task: &'a Task,
+    /// The Parallel branches it is nested in, outermost first: (Parallel task name, branch
+    /// index).
+    pub scope: &'s [(&'a str, usize)],
+}
+
+impl Located<'_, '_> {
+    /// The task's RFC 6901 pointer in the definition (`/tasks/A/branches/0/tasks/B`).
+    pub fn pointer(&self) -> String {
+        let mut out = String::new();
+        for (parallel, branch) in self.scope {
+            out = child(&format!("{out}/tasks"), parallel);
+            out.push_str(&format!("/branches/{branch}"));
+        }
+        child(&format!("{out}/tasks"), self.name)
+    }
+}
+
+impl WorkflowDefinition {
+    /// Every task, Parallel branches included (depth-first, names in order): the one walker
+    /// every consumer of a typed definition uses to find its tasks.
+    pub fn walk<'a>(&'a self, mut visit: impl FnMut(Located<'a, '_>)) {
+        fn go<'a>(
+            tasks: &'a BTreeMap<String, Task>,
+            scope: &mut Vec<(&'a str, usize)>,
+            visit: &mut dyn FnMut(Located<'a, '_>),
+        ) {
+            for (name, task) in tasks {
+                visit(Located { name, task, scope });
+                if let Task::Parallel(p) = task {
+                    for (i, branch) in p.branches.iter().enumerate() {
+                        scope.push((name, i));
+                        go(&branch.tasks, scope, visit);
+                        scope.pop();
+                    }
+                }
+            }
+        }
+        go(&self.tasks, &mut Vec::new(), &mut visit);
+    }
+
+    /// Every Http task with its name, Parallel branches included.
+    pub fn http_tasks(&self) -> Vec<(&str, &HttpTask)> {
+        let mut out = Vec::new();
+        self.walk(|t| {
+            if let Task::Http(h) = t.task {
+                out.push((t.name, h));
+            }
+        });
+        out
+    }
+
+    /// The names of the tasks whose input is the workflow input: the start task and, when it
+    /// is a Parallel, its branches' start tasks (recursively).
+    pub fn entry_tasks(&self) -> Vec<&str> {
+        fn go<'a>(tasks: &'a BTreeMap<String, Task>, start: &'a str, out: &mut Vec<&'a str>) {
+            let Some(task) = tasks.get(start) else { return };
+            out.push(start);
+            if let Task::Parallel(p) = task {
+                for b in &p.branches {
+                    go(&b.tasks, &b.start_task, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        go(&self.tasks, &self.start_task, &mut out);
+        out
+    }
+}
+
+/// The fields every task type shares, read from any task.
+#[derive(Debug, Clone, Copy)]
+pub struct Common<'a> {
+    /// `inputParameters`.
+    pub input_parameters: Option<&'a Map<String, Value>>,
+    /// `nextTask`.
+    pub next_task: Option<&'a str>,
+    /// `end: true`.
+    pub end: bool,
+}
+
 impl Task {
+    /// The fields every task type shares.
+    pub fn common(&self) -> Common<'_> {
+        macro_rules! common {
+            ($t:expr) => {
+                Common {
+                    input_parameters: $t.input_parameters.as_ref(),
+                    next_task: $t.next_task.as_deref(),
+                    end: $t.end == Some(true),
+                }
+            };
+        }
+        match self {
+            Task::Simple(t) => common!(t),
+            Task::Http(t) => common!(t),
+            Task::Parallel(t) => common!(t),
+            Task::Decision(t) => common!(t),
+            Task::Terminate(t) => common!(t),
+        }
+    }
+
     /// The type name as written in definitions.
     pub fn type_name(&self) -> &'static str {
         match self {

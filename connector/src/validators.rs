@@ -1,6 +1,7 @@
 //! Compiled validators for the emitted schemas, and the matching serde checks.
 //!
-//! Policy: every jsonschema call of the crate lives here. Validators are compiled once per
+//! Policy: every jsonschema call of the crate lives here, including the request check of the
+//! prepare path ([`Validators::check_request`]). Validators are compiled once per
 //! process and reused; formats (`date-time`) are asserted; patterns use the linear-time `regex`
 //! engine, since our patterns need no look-around and inputs may be untrusted.
 
@@ -12,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, EndpointId};
+use crate::decimal;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::error::{Error, Result};
 use crate::model::{rebilly, solvimon};
 use crate::schemas;
@@ -181,6 +184,68 @@ impl Validators {
     pub fn definition_shell(&self) -> &Validator {
         &self.definition_shell
     }
+
+    /// Checks a concrete request body against an endpoint's request schema: the check the
+    /// prepare path makes before anything is sent. Diagnostics (`E-REQUEST`) carry the
+    /// endpoint id, pointers into `body` and a hint where one is known; `file` and `task` are
+    /// empty.
+    pub fn check_request(
+        &self,
+        endpoint: EndpointId,
+        body: &Value,
+    ) -> std::result::Result<(), Vec<Diagnostic>> {
+        let validator = self.request(endpoint);
+        if validator.is_valid(body) {
+            return Ok(());
+        }
+        Err(detailed_violations(validator, body)
+            .into_iter()
+            .map(|v| {
+                let hint = hint_for(&v, body.pointer(&v.pointer));
+                let mut d = Diagnostic::new(Code::Request, v.pointer, v.message)
+                    .endpoint(Some(endpoint.as_str()));
+                d.hint = hint;
+                d
+            })
+            .collect())
+    }
+}
+
+/// A hint for a schema violation, when we know how to fix it.
+pub fn hint_for(violation: &Violation, found: Option<&Value>) -> Option<String> {
+    let last = violation.pointer.rsplit('/').next().unwrap_or_default();
+    match (violation.keyword.as_str(), last) {
+        ("multipleOf", "quantity") => match found.and_then(decimal::number_decimal) {
+            Some(d) if decimal::round_half_even(d) >= decimal::MIN_QUANTITY => Some(format!(
+                "quantity allows at most {} decimals: {}, or set a rounding policy",
+                decimal::MAX_SCALE,
+                decimal::round_half_even(d)
+            )),
+            Some(_) => None,
+            None => Some(format!(
+                "quantity allows at most {} decimals, or set a rounding policy",
+                decimal::MAX_SCALE
+            )),
+        },
+        ("minimum", "quantity") => Some(format!(
+            "the minimum billable unit is {}",
+            decimal::MIN_QUANTITY
+        )),
+        ("format", _) => Some("use ISO 8601 with a time zone, e.g. 2024-07-01T10:50:00Z".into()),
+        ("additionalProperties", _)
+            if violation.pointer.contains("/body") || !violation.pointer.contains("/tasks/") =>
+        {
+            Some("remove the field or fix its spelling; read-only fields (ids, timestamps set by the API) cannot be sent".into())
+        }
+        ("additionalProperties", _) => {
+            Some("remove the field or fix its spelling (field names are case-sensitive)".into())
+        }
+        ("pattern", "reference") => Some("use letters, digits, `_` and `-` only".into()),
+        ("pattern", "description") => Some(
+            "charge descriptions allow letters, digits, spaces, `_`, `-` and `+` only".into(),
+        ),
+        _ => None,
+    }
 }
 
 fn find(list: &[(EndpointId, Validator)], id: EndpointId) -> &Validator {
@@ -255,7 +320,7 @@ fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
                     pointer: format!(
                         "{}/{}",
                         e.instance_path().as_str(),
-                        crate::validate::locate::escape_token(key)
+                        crate::diagnostic::locate::escape_token(key)
                     ),
                     keyword: "additionalProperties".into(),
                     message: format!("unknown field `{key}`"),

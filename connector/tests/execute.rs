@@ -14,39 +14,20 @@ use usage_connector::execute::{
     Cancellation, Credential, Credentials, Executor, HttpTaskOutput, Secret, TaskContext, TaskError,
 };
 use usage_connector::simworkflow::HttpTask;
-use usage_sandbox::{Config, FaultSpec, Running};
+use usage_sandbox::{Config, FaultSpec};
 
-fn credentials() -> Credentials {
-    let mut c = Credentials::new();
-    c.insert(
-        "rebilly",
-        Credential {
-            header: "REB-APIKEY".into(),
-            value: Secret::new("sk_sandbox_rebilly"),
-            platform_id: None,
-        },
-    );
-    c.insert(
-        "solvimon",
-        Credential {
-            header: "X-API-KEY".into(),
-            value: Secret::new("sk_sandbox_solvimon"),
-            platform_id: Some("plat_test".into()),
-        },
-    );
-    c
-}
+mod common;
 
-async fn sandbox(config: Config) -> (Running, Executor) {
-    let running = usage_sandbox::start(Config {
+use common::Sandbox;
+
+/// A sandbox recording its requests, and an executor sending both vendors to it.
+async fn sandbox(config: Config) -> (Sandbox, Executor) {
+    let running = Sandbox::with(Config {
         record_requests: true,
         ..config
     })
-    .await
-    .unwrap();
-    let executor = Executor::new(credentials())
-        .with_server(Vendor::Rebilly, &running.url())
-        .with_server(Vendor::Solvimon, &running.url());
+    .await;
+    let executor = common::executor(&running);
     (running, executor)
 }
 
@@ -75,18 +56,6 @@ fn calculate_task() -> HttpTask {
                         "body": {"reference": "${$.reference}", "meter_reference": "api_calls",
                                  "meter_values": [{"reference": "call_count", "number": "${$.calls}"}]}}
     }))
-}
-
-async fn get(running: &Running, path: &str, key: (&str, &str)) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}{path}", running.url()))
-        .header(key.0, key.1)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -133,8 +102,9 @@ async fn an_invalid_input_sends_nothing() {
         .await
         .unwrap_err();
     assert_eq!(injected.code, "INVALID_REQUEST");
-    assert!(
-        injected.message.contains("headers/X-Trace"),
+    assert_eq!(
+        injected.pointer.as_deref(),
+        Some("/httpRequest/headers/X-Trace"),
         "{}",
         injected.message
     );
@@ -173,7 +143,7 @@ async fn an_invalid_input_sends_nothing() {
         err.message
     );
 
-    let requests = get(&running, "/_sandbox/requests", ("x", "y")).await;
+    let requests = running.requests().await;
     assert_eq!(requests, json!([]), "no request reached the sandbox");
 }
 
@@ -302,17 +272,15 @@ async fn solvimon_calls_are_idempotent_per_logical_call() {
         ),
         (json!("created"), json!("duplicate"))
     );
-    let stored = get(
-        &running,
-        "/v1/ingest/persist-data/persist_1",
-        ("X-API-KEY", "sk_sandbox_solvimon"),
-    )
-    .await;
+    let stored = running
+        .solvimon_record("persist-data", "persist_1")
+        .await
+        .expect("stored");
     assert_eq!(
         stored["timestamp"], "2024-07-01T10:50:00+02:00",
         "whole seconds, offset kept"
     );
-    let stats = get(&running, "/_sandbox/stats", ("x", "y")).await;
+    let stats = running.stats().await;
     assert_eq!(
         (stats["meter-data"].as_u64(), stats["persist-data"].as_u64()),
         (Some(2), Some(1))
@@ -382,7 +350,7 @@ async fn fault_run_delivers_every_event_exactly_once() {
             )
             .or_default() += 1;
     }
-    let stats = get(&running, "/_sandbox/stats", ("x", "y")).await;
+    let stats = running.stats().await;
     assert_eq!(
         stats["usages"].as_u64(),
         Some(N as u64),
@@ -404,7 +372,7 @@ async fn fault_run_delivers_every_event_exactly_once() {
 
     // Independent check of Retry-After, from the sandbox's log: after an injected 429 for a
     // call, that call's next request arrives no earlier than the server allowed.
-    let log = get(&running, "/_sandbox/requests", ("x", "y")).await;
+    let log = running.requests().await;
     let mut by_identity: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for r in log.as_array().unwrap() {
         if let Some(id) = r["identity"].as_str() {
@@ -484,7 +452,16 @@ fn reply(status: u16, headers: &[(&str, &str)], body: Value) -> Step {
 
 fn scripted(steps: Vec<Step>) -> (Arc<Script>, Executor) {
     let script = Script::new(steps);
-    let executor = Executor::new(credentials()).with_transport(script.clone());
+    let mut credentials = Credentials::new();
+    credentials.insert(
+        "rebilly",
+        Credential {
+            header: "REB-APIKEY".into(),
+            value: Secret::new("k_scripted"),
+            platform_id: None,
+        },
+    );
+    let executor = Executor::new(credentials).with_transport(script.clone());
     (script, executor)
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use usage_connector::execute::{TaskContext, TaskError, TaskHandler, TaskOutput};
+use usage_connector::execute::{ErrorCode, TaskContext, TaskError, TaskHandler, TaskOutput};
 use usage_connector::runner::{RunStatus, Runner};
 use usage_connector::simworkflow::{Task, WorkflowDefinition};
 
@@ -163,15 +163,32 @@ impl TaskHandler for Table {
         ctx: &TaskContext,
     ) -> Result<TaskOutput, TaskError> {
         match (task, ctx.task_name.as_str()) {
-            (_, "Fail") => Err(TaskError::new("HTTP_ERROR", "HTTP 503")),
+            (_, "Fail") => Err(TaskError::new(ErrorCode::HttpError, "HTTP 503")),
             (_, "Slow") => {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                Ok(TaskOutput { output: json!({}) })
+                Ok(TaskOutput::value(json!({})))
             }
-            _ => Ok(TaskOutput {
-                output: json!({"seen": input, "by": ctx.task_name}),
-            }),
+            _ => Ok(TaskOutput::value(
+                json!({"seen": input, "by": ctx.task_name}),
+            )),
         }
+    }
+}
+
+/// A handler that counts its calls.
+#[derive(Default)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl TaskHandler for Counting {
+    async fn execute(
+        &self,
+        _task: &Task,
+        input: &Value,
+        _ctx: &TaskContext,
+    ) -> Result<TaskOutput, TaskError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(TaskOutput::value(input.clone()))
     }
 }
 
@@ -254,6 +271,24 @@ async fn runner_rules() {
         (r.status, r.output.clone()),
         (RunStatus::Failed, json!({"size": "small"}))
     );
+
+    // A condition the language cannot parse fails the run before any task runs (the
+    // definition skipped validation): nothing is half-done.
+    let calls = Arc::new(Counting::default());
+    let counted = Runner::new(calls.clone());
+    let def = definition(json!({"name": "n", "startTask": "Call", "tasks": {
+        "Call": {"type": "Http", "httpRequest": {"url": "https://x.example", "method": "GET"}, "nextTask": "D"},
+        "D": {"type": "Decision", "choices": [{"condition": "$.n.toFixed(2) > 1", "nextTask": "Call"}], "defaultTask": "Call"}}}));
+    let r = counted.run(&def, json!({}), "wf").await;
+    assert_eq!(
+        (
+            r.status,
+            r.output["code"].as_str(),
+            r.output["task"].as_str()
+        ),
+        (RunStatus::Failed, Some("E-CONDITION"), Some("D"))
+    );
+    assert_eq!(calls.0.load(std::sync::atomic::Ordering::SeqCst), 0);
 
     // timeoutSeconds bounds the run.
     let def = definition(

@@ -1,10 +1,13 @@
 //! Execution: the plugin trait a workflow runtime calls, and the Http task executor behind it.
 //!
-//! Policy (DESIGN.md §Execution semantics): nothing invalid leaves the machine (every request
-//! passes [`crate::validate::validate_request`] first); retries follow [`retry::decide`]; every
-//! attempt of one logical call carries the same idempotency identity (Solvimon: `reference` +
-//! `Idempotency-Key`; Rebilly: a lookup by subscription and `usageTime` after an ambiguous
-//! failure); quantities stay exact decimals; secrets never reach output, logs or errors.
+//! Policy: nothing invalid leaves the machine (every request comes from the one prepare path,
+//! [`crate::prepare`], which validates it); retries follow [`retry::decide`]; every attempt of
+//! one logical call carries the same idempotency identity ([`crate::identity`]; the vendor
+//! rules in [`crate::vendor`] decide what it is and how an ambiguous failure is resolved);
+//! quantities stay exact decimals; secrets never reach output, logs or errors.
+//!
+//! Rooms: `executor.rs` (configuration, prepare + credentials), `send.rs` (the vendor-blind
+//! retry loop), [`trace`] (exchange records), [`transport`] (the network boundary).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,11 +37,9 @@
 //! # }
 //! ```
 
-mod body;
-pub mod credentials;
-mod decimal;
-mod http;
-pub mod retry;
+mod executor;
+mod send;
+pub mod trace;
 pub mod transport;
 
 use async_trait::async_trait;
@@ -46,15 +47,19 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use body::ResponseBody;
-pub use credentials::{Credential, CredentialSpec, Credentials, Secret};
-pub use decimal::decimal_number;
-pub use http::{
-    Executor, Headers, HttpTaskOutput, Outcome, PreparedRequest, QuantityReport, TraceSink,
+pub use crate::credentials::{Credential, CredentialSpec, Credentials, Secret};
+pub use crate::decimal::decimal_number;
+pub use crate::output::{
+    AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, QuantityReport,
+    ResponseBody, TaskError,
 };
+pub use crate::prepare::PreparedRequest;
+/// The retry decision (re-exported: engines apply the same policy).
+pub use crate::retry;
+pub use executor::Executor;
+pub use trace::TraceSink;
 
 use crate::simworkflow::Task;
-use crate::validate::Diagnostic;
 
 /// Cancellation of a running task (a runtime cancels; the task stops between attempts).
 #[derive(Debug, Clone)]
@@ -127,66 +132,35 @@ impl TaskContext {
     }
 }
 
-/// A task's output, as the workflow sees it.
+/// A task's output: the JSON the workflow passes on, and what a runtime reports about it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskOutput {
     /// JSON passed on to the next task.
     pub output: Value,
+    /// HTTP attempts made (0 for a task that makes none).
+    #[serde(skip)]
+    pub attempts: usize,
+    /// How an Http task ended.
+    #[serde(skip)]
+    pub outcome: Option<Outcome>,
 }
 
-/// A failed task: a stable code, a message without secrets, and what is known.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
-#[error("{code}: {message}")]
-#[serde(rename_all = "camelCase")]
-pub struct TaskError {
-    /// Stable code: `INVALID_REQUEST`, `USAGE_LIMIT_EXCEEDED`, `HTTP_ERROR`, `RETRIES_EXHAUSTED`, ….
-    pub code: String,
-    /// What happened.
-    pub message: String,
-    /// Last HTTP status, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_code: Option<u16>,
-    /// Last response body (the API's error), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
-    /// Attempts made.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attempts: Vec<http::AttemptRecord>,
-    /// Validation findings (for `INVALID_REQUEST`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub diagnostics: Vec<Diagnostic>,
-    /// Quantities, when a usage limit stopped the call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quantity: Option<QuantityReport>,
-}
-
-impl TaskError {
-    /// The error for a placeholder that could not be resolved at `at` (`INPUT_MISSING`, or
-    /// `UNSUPPORTED_EXPRESSION` for JSONata, which this connector does not evaluate).
-    pub fn unresolved(e: crate::validate::placeholder::Unresolved, at: &str) -> Self {
-        use crate::validate::placeholder::Unresolved;
-        match e {
-            Unresolved::Missing(path) => TaskError::new(
-                "INPUT_MISSING",
-                format!("{at}: `{path}` names no value in the task input"),
-            ),
-            Unresolved::Jsonata => TaskError::new(
-                "UNSUPPORTED_EXPRESSION",
-                format!("{at}: JSONata expressions are not evaluated by this connector"),
-            ),
+impl TaskOutput {
+    /// The output of a task that is not an HTTP call (a Simple task's handler).
+    pub fn value(output: Value) -> Self {
+        TaskOutput {
+            output,
+            attempts: 0,
+            outcome: None,
         }
     }
 
-    /// An error with a code and message.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        TaskError {
-            code: code.to_owned(),
-            message: message.into(),
-            status_code: None,
-            body: None,
-            attempts: vec![],
-            diagnostics: vec![],
-            quantity: None,
+    /// The output of an Http task.
+    pub fn http(out: &HttpTaskOutput) -> Self {
+        TaskOutput {
+            output: serde_json::to_value(out).expect("outputs serialize"),
+            attempts: out.attempts.len(),
+            outcome: Some(out.outcome),
         }
     }
 }
@@ -215,12 +189,10 @@ impl TaskHandler for Executor {
         match task {
             Task::Http(http) => {
                 let out = self.execute_http(http, input, ctx).await?;
-                Ok(TaskOutput {
-                    output: serde_json::to_value(out).expect("outputs serialize"),
-                })
+                Ok(TaskOutput::http(&out))
             }
             other => Err(TaskError::new(
-                "UNSUPPORTED_TASK",
+                ErrorCode::UnsupportedTask,
                 format!("the Http executor cannot run a {} task", other.type_name()),
             )),
         }

@@ -106,10 +106,10 @@ impl Transport for ReqwestTransport {
         let mut request = reqwest::Request::new(method, x.url.clone());
         *request.headers_mut() = x.headers.clone();
         *request.body_mut() = x.body.map(|b| b.clone().into());
-        // reqwest errors name the URL, never headers; the URL is dropped to keep messages short.
+        let (connect_timeout, read_timeout) = (x.connect_timeout, x.read_timeout);
         let classify = |e: reqwest::Error| {
             let connect = e.is_connect();
-            let text = e.without_url().to_string();
+            let text = cause_chain(e, connect_timeout, read_timeout);
             if connect {
                 TransportError::Connect(text)
             } else {
@@ -126,4 +126,38 @@ impl Transport for ReqwestTransport {
             body,
         })
     }
+}
+
+/// The whole cause of a failed exchange, outermost first (`error sending request: client
+/// error (SendRequest): connection closed before message completed`), with timeouts named by
+/// what timed out and after how long. reqwest errors name the URL, never headers; the URL is
+/// dropped to keep messages short (and free of any user-info).
+fn cause_chain(e: reqwest::Error, connect: Duration, read: Duration) -> String {
+    let (is_timeout, is_connect) = (e.is_timeout(), e.is_connect());
+    let e = e.without_url();
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Wrappers often repeat their source's text; keep each piece once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if is_timeout {
+        let what = if is_connect {
+            format!("timed out after {} s connecting", connect.as_secs())
+        } else {
+            format!("timed out after {} s reading the response", read.as_secs())
+        };
+        parts.retain(|p| !p.contains("timed out") && !p.contains("deadline"));
+        parts.push(what);
+    }
+    let mut out = e.to_string();
+    for p in parts {
+        out.push_str(": ");
+        out.push_str(&p);
+    }
+    out
 }

@@ -4,78 +4,238 @@
 //! pointer, line, column, a stable code and a fix where we know one. Bad input (invalid JSON,
 //! non-UTF-8, huge or deeply nested files) yields a diagnostic, never a panic. Design time
 //! checks literals fully and defers `${…}` placeholders; run time (`--input`) resolves the
-//! placeholders of the tasks whose input is the workflow input and checks the concrete request
-//! against the endpoint's request schema — the same check the executor makes before sending.
+//! placeholders of the tasks whose input is the workflow input and runs them through the one
+//! prepare path ([`crate::prepare`]) — the same function the executor sends with, so what
+//! `validate --input` passes, `run` sends, and what it rejects, nothing sends.
+//!
+//! Rooms: this file reads the file and places findings; `structure.rs` checks shape, routing
+//! and placeholders; `http.rs` matches Http tasks to the catalog; `runtime.rs` prepares the
+//! requests of an input.
 
-mod definition;
-pub mod diagnostic;
-pub mod locate;
-pub mod placeholder;
+mod http;
+mod runtime;
+mod structure;
 
-pub use definition::{MAX_DEFINITION_BYTES, Report, validate_definition};
-pub use diagnostic::{Diagnostic, Severity};
+use std::collections::{HashMap, HashSet};
 
-use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::catalog::EndpointId;
-use crate::validators::{Validators, Violation, detailed_violations};
+pub use crate::diagnostic::{Code, Diagnostic, Severity, locate};
+pub use runtime::CheckedRequest;
 
-/// A hint for a schema violation, when we know how to fix it.
-pub(crate) fn hint_for(violation: &Violation, found: Option<&Value>) -> Option<String> {
-    let last = violation.pointer.rsplit('/').next().unwrap_or_default();
-    match (violation.keyword.as_str(), last) {
-        ("multipleOf", "quantity") => {
-            let rounded = found
-                .and_then(|v| v.as_f64())
-                .and_then(|f| format!("{f}").parse::<Decimal>().ok())
-                .map(|d| d.round_dp_with_strategy(3, rust_decimal::RoundingStrategy::MidpointNearestEven).normalize());
-            match rounded {
-                Some(r) if r >= Decimal::new(1, 3) => {
-                    Some(format!("quantity allows at most 3 decimals: {r}, or set a rounding policy"))
-                }
-                Some(_) => None,
-                None => Some("quantity allows at most 3 decimals, or set a rounding policy".into()),
+use crate::catalog::EndpointId;
+use crate::diagnostic::locate::{child, positions};
+use crate::validators::{Validators, json_type};
+
+/// Checks a concrete request body against an endpoint's request schema (built-in catalog):
+/// the check the prepare path makes before sending ([`Validators::check_request`]).
+pub fn validate_request(endpoint: EndpointId, body: &Value) -> Result<(), Vec<Diagnostic>> {
+    Validators::builtin().check_request(endpoint, body)
+}
+
+/// Largest definition file accepted (10 MiB); larger files get `E-TOO-LARGE`.
+pub const MAX_DEFINITION_BYTES: usize = 10 * 1024 * 1024;
+
+/// The outcome of validating one file.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Findings in file order (by line, then column).
+    pub diagnostics: Vec<Diagnostic>,
+    /// The file's text, when it was valid UTF-8 (for showing offending lines).
+    pub source: Option<String>,
+    /// With an input: the requests of the tasks that receive it, as the prepare path built
+    /// them (what `run` would send).
+    pub requests: Vec<CheckedRequest>,
+}
+
+impl Report {
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+struct Ctx<'a> {
+    validators: &'a Validators,
+    out: Vec<Diagnostic>,
+    /// Task name → pointer of its first definition, across all scopes.
+    names: HashMap<String, String>,
+    /// Http tasks matched to the catalog: pointer → endpoint.
+    matched: HashMap<String, EndpointId>,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, d: Diagnostic) {
+        self.out.push(d);
+    }
+}
+
+fn line_col(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    (
+        line,
+        String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1,
+    )
+}
+
+/// Validates one definition file. `input` is the workflow input for run-time checks.
+pub fn validate_definition(
+    file: &str,
+    bytes: &[u8],
+    validators: &Validators,
+    input: Option<&Value>,
+) -> Report {
+    let fail = |d: Diagnostic| Report {
+        diagnostics: vec![Diagnostic {
+            file: file.to_owned(),
+            ..d
+        }],
+        source: None,
+        requests: Vec::new(),
+    };
+    if bytes.len() > MAX_DEFINITION_BYTES {
+        return fail(Diagnostic::new(
+            Code::TooLarge,
+            "",
+            format!(
+                "file is {} bytes; definitions are limited to {MAX_DEFINITION_BYTES} bytes (10 MiB)",
+                bytes.len()
+            ),
+        ));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let (line, column) = line_col(bytes, e.valid_up_to());
+            let mut d = Diagnostic::new(
+                Code::Utf8,
+                "",
+                format!(
+                    "file is not UTF-8: invalid byte at offset {}",
+                    e.valid_up_to()
+                ),
+            );
+            d.line = Some(line);
+            d.column = Some(column);
+            return fail(d.hint("save the file as UTF-8"));
+        }
+    };
+    let root: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let mut d = Diagnostic::new(Code::Json, "", format!("invalid JSON: {e}"));
+            d.line = Some(e.line().max(1));
+            d.column = Some(e.column().max(1));
+            if e.to_string().contains("recursion limit") {
+                d = d.hint("definitions may nest at most 128 levels deep");
+            }
+            return Report {
+                diagnostics: vec![Diagnostic {
+                    file: file.to_owned(),
+                    ..d
+                }],
+                source: Some(text.to_owned()),
+                requests: Vec::new(),
+            };
+        }
+    };
+    let mut ctx = Ctx {
+        validators,
+        out: Vec::new(),
+        names: HashMap::new(),
+        matched: HashMap::new(),
+    };
+    for dup in locate::duplicate_keys(text) {
+        let pointer = child(&dup.object, &dup.key);
+        let is_task = dup.object == "/tasks" || dup.object.ends_with("/tasks");
+        let (code, message) = if is_task {
+            (
+                Code::NameDuplicate,
+                format!(
+                    "task `{}` is defined twice in this `tasks` object; only the last one would run",
+                    dup.key
+                ),
+            )
+        } else {
+            (
+                Code::DuplicateKey,
+                format!(
+                    "key `{}` appears twice in this object; only the last value counts",
+                    dup.key
+                ),
+            )
+        };
+        let mut d = Diagnostic::new(code, pointer, message);
+        d.line = Some(dup.position.0);
+        d.column = Some(dup.position.1);
+        ctx.push(if is_task { d.task(&dup.key) } else { d });
+    }
+    match &root {
+        Value::Object(obj) => structure::check_definition(&mut ctx, obj, &root),
+        other => ctx.push(Diagnostic::new(
+            Code::Root,
+            "",
+            format!(
+                "a workflow definition is a JSON object; found {}",
+                json_type(other)
+            ),
+        )),
+    }
+    let requests = match input {
+        Some(input) => runtime::check(&mut ctx, &root, input),
+        None => Vec::new(),
+    };
+    let mut diagnostics = ctx.out;
+    place(&mut diagnostics, text, file);
+    Report {
+        diagnostics,
+        source: Some(text.to_owned()),
+        requests,
+    }
+}
+
+/// Fills file, line and column; a pointer that is not in the text (e.g. a missing field) is
+/// placed at its nearest existing parent.
+fn place(diagnostics: &mut [Diagnostic], text: &str, file: &str) {
+    let mut wanted = HashSet::new();
+    for d in diagnostics.iter() {
+        let mut p = d.pointer.as_str();
+        loop {
+            wanted.insert(p.to_owned());
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => break,
             }
         }
-        ("minimum", "quantity") => Some("the minimum billable unit is 0.001".into()),
-        ("format", _) => Some("use ISO 8601 with a time zone, e.g. 2024-07-01T10:50:00Z".into()),
-        ("additionalProperties", _) if violation.pointer.contains("/body") || !violation.pointer.contains("/tasks/") => {
-            Some("remove the field or fix its spelling; read-only fields (ids, timestamps set by the API) cannot be sent".into())
+    }
+    let found = positions(text, &wanted);
+    for d in diagnostics.iter_mut() {
+        d.file = file.to_owned();
+        if d.line.is_some() {
+            continue;
         }
-        ("additionalProperties", _) => Some("remove the field or fix its spelling (field names are case-sensitive)".into()),
-        ("pattern", "reference") => Some("use letters, digits, `_` and `-` only".into()),
-        ("pattern", "description") => Some("charge descriptions allow letters, digits, spaces, `_`, `-` and `+` only".into()),
-        _ => None,
+        let mut p = d.pointer.as_str();
+        loop {
+            if let Some(&(line, col)) = found.get(p) {
+                d.line = Some(line);
+                d.column = Some(col);
+                break;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => break,
+            }
+        }
     }
-}
-
-/// Checks a concrete request body against an endpoint's request schema. The executor calls
-/// this before every send; nothing it rejects leaves the machine. Diagnostics carry the
-/// endpoint id and pointers into `body`; `file` and `task` are empty.
-pub fn validate_request(endpoint: EndpointId, body: &Value) -> Result<(), Vec<Diagnostic>> {
-    validate_request_with(Validators::builtin(), endpoint, body)
-}
-
-/// [`validate_request`] with explicit validators (e.g. a catalog with path overrides).
-pub fn validate_request_with(
-    validators: &Validators,
-    endpoint: EndpointId,
-    body: &Value,
-) -> Result<(), Vec<Diagnostic>> {
-    let validator = validators.request(endpoint);
-    if validator.is_valid(body) {
-        return Ok(());
-    }
-    Err(detailed_violations(validator, body)
-        .into_iter()
-        .map(|v| {
-            let found = body.pointer(&v.pointer);
-            let hint = hint_for(&v, found);
-            let mut d = Diagnostic::error("E-REQUEST", v.pointer.clone(), v.message)
-                .endpoint(Some(endpoint.as_str()));
-            d.hint = hint;
-            d
-        })
-        .collect())
+    diagnostics.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0), d.code.as_str()));
 }

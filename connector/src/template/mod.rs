@@ -1,32 +1,19 @@
-//! `${…}` placeholders: parsing and resolution over a task input.
+//! The template language of definitions: `${…}` placeholders over JSONPath ([`path`]),
+//! parsed by one parser and resolved over a task input. The validator, the prepare path, the
+//! runner and Decision conditions all read values through this module.
 //!
 //! Policy (SimWorkflow, with Amazon States Language semantics where it is silent):
-//! - a placeholder holds a JSONPath of the subset `$`, `.key`, `['key']` / `["key"]` (any
-//!   characters but the quote), `[index]`; `${jsonata:…}` and strings starting `jsonata:` are
-//!   JSONata expressions, recognised but not evaluated;
+//! - a placeholder holds a JSONPath of the [`path`] subset; `${jsonata:…}` and strings
+//!   starting `jsonata:` are JSONata expressions, recognised but not evaluated;
 //! - `$${` is an escape for a literal `${`;
 //! - a string that is exactly one placeholder keeps the JSON type of the value it resolves to;
 //!   a placeholder inside text interpolates as text (strings raw, other values as JSON).
 
+pub mod path;
+
 use serde_json::Value;
 
-/// One step of a JSONPath.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// `.key` or `['key']`.
-    Key(String),
-    /// `[n]`.
-    Index(usize),
-}
-
-/// A parsed JSONPath (`$` followed by steps).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonPath {
-    /// The text as written, e.g. `$.a['b c'][0]`.
-    pub text: String,
-    /// The steps after `$`.
-    pub steps: Vec<Step>,
-}
+pub use path::{JsonPath, PathError, Step};
 
 /// A piece of an interpolated string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,94 +55,6 @@ pub struct PlaceholderError {
     pub message: String,
 }
 
-/// One step of a path as written (borrowed from the path's text).
-#[derive(Debug, Clone, Copy)]
-enum StepRef<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-impl<'a> StepRef<'a> {
-    fn get(self, v: &Value) -> Option<&Value> {
-        match self {
-            StepRef::Key(k) => v.get(k),
-            StepRef::Index(n) => v.get(n),
-        }
-    }
-}
-
-/// Reads a JSONPath of the supported subset, giving each step to `each` (nothing is
-/// allocated unless the path is malformed).
-fn walk_path<'a>(text: &'a str, mut each: impl FnMut(StepRef<'a>)) -> Result<(), String> {
-    let Some(mut rest) = text.strip_prefix('$') else {
-        return Err(format!(
-            "`{text}` is not a JSONPath: it must start with `$` (e.g. `$.quantity`)"
-        ));
-    };
-    while let Some(c) = rest.chars().next() {
-        match c {
-            '.' => {
-                let after = &rest[1..];
-                let end = after.find(['.', '[']).unwrap_or(after.len());
-                let key = &after[..end];
-                if key.chars().any(char::is_whitespace) {
-                    return Err(format!(
-                        "`{text}`: a dotted key cannot contain spaces; write `['key with spaces']`"
-                    ));
-                }
-                if key.is_empty() {
-                    let what = if after.starts_with('.') {
-                        "recursive descent `..` is not supported"
-                    } else {
-                        "empty key after `.`"
-                    };
-                    return Err(format!("`{text}`: {what}"));
-                }
-                each(StepRef::Key(key));
-                rest = &after[end..];
-            }
-            '[' => {
-                let Some(close) = rest.find(']') else {
-                    return Err(format!("`{text}`: `[` without `]`"));
-                };
-                let inner = &rest[1..close];
-                let quoted = (inner.starts_with('\'') && inner.ends_with('\''))
-                    || (inner.starts_with('"') && inner.ends_with('"'));
-                if quoted && inner.len() >= 2 {
-                    each(StepRef::Key(&inner[1..inner.len() - 1]));
-                } else if let Ok(n) = inner.parse::<usize>() {
-                    each(StepRef::Index(n));
-                } else {
-                    return Err(format!(
-                        "`{text}`: `[{inner}]` is not supported; use `[0]` for an index or `['key']` for a key"
-                    ));
-                }
-                rest = &rest[close + 1..];
-            }
-            c => {
-                return Err(format!(
-                    "`{text}`: unexpected `{c}`; expected `.key`, `['key']` or `[index]`"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn parse_path(text: &str) -> Result<JsonPath, String> {
-    let mut steps = Vec::new();
-    walk_path(text, |step| {
-        steps.push(match step {
-            StepRef::Key(k) => Step::Key(k.to_owned()),
-            StepRef::Index(n) => Step::Index(n),
-        });
-    })?;
-    Ok(JsonPath {
-        text: text.to_owned(),
-        steps,
-    })
-}
-
 /// The byte index of the `}` that closes a placeholder whose body starts at `from`, skipping
 /// quoted bracket keys.
 fn closing_brace(s: &str, from: usize) -> Option<usize> {
@@ -181,7 +80,8 @@ fn whole_path(s: &str) -> Option<&str> {
     (close + 1 == s.len() && !inner.is_empty() && !inner.starts_with("jsonata:")).then_some(inner)
 }
 
-/// Parses a string from a definition.
+/// Parses a string from a definition, in one pass (linear in its length, however many
+/// placeholders it holds).
 pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
     if let Some(expr) = s.strip_prefix("jsonata:") {
         return Ok(Template::Jsonata(expr.to_owned()));
@@ -189,15 +89,18 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
     let mut parts: Vec<Part> = Vec::new();
     let mut text = String::new();
     let mut i = 0;
+    // Character offset of byte `i`, kept as we go (offsets in errors count characters).
+    let mut chars_before = 0;
     while let Some(c) = s[i..].chars().next() {
         let rest = &s[i..];
         if rest.starts_with("$${") {
             text.push_str("${");
             i += 3;
+            chars_before += 3;
             continue;
         }
         if rest.starts_with("${") {
-            let offset = s[..i].chars().count();
+            let offset = chars_before;
             let Some(close) = closing_brace(s, i + 2) else {
                 return Err(PlaceholderError {
                     offset,
@@ -218,15 +121,19 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
             if let Some(expr) = inner.strip_prefix("jsonata:") {
                 parts.push(Part::Jsonata(expr.to_owned()));
             } else {
-                let path =
-                    parse_path(inner).map_err(|message| PlaceholderError { offset, message })?;
+                let path = path::parse(inner).map_err(|e| PlaceholderError {
+                    offset,
+                    message: e.message,
+                })?;
                 parts.push(Part::Path(path));
             }
+            chars_before += s[i..=close].chars().count();
             i = close + 1;
             continue;
         }
         text.push(c);
         i += c.len_utf8();
+        chars_before += 1;
     }
     if parts.is_empty() {
         return Ok(Template::Literal(text));
@@ -256,18 +163,10 @@ pub enum Unresolved {
     Jsonata,
 }
 
-/// Follows a path in `input`.
-pub fn lookup<'a>(path: &JsonPath, input: &'a Value) -> Option<&'a Value> {
-    path.steps.iter().try_fold(input, |v, step| match step {
-        Step::Key(k) => v.get(k.as_str()),
-        Step::Index(n) => v.get(*n),
-    })
-}
-
 /// Resolves a template against a task input.
 pub fn resolve(template: &Template, input: &Value) -> Result<Value, Unresolved> {
     let get = |p: &JsonPath| {
-        lookup(p, input)
+        p.lookup(input)
             .cloned()
             .ok_or_else(|| Unresolved::Missing(p.text.clone()))
     };
@@ -300,13 +199,12 @@ pub fn resolve_value(value: &Value, input: &Value) -> Result<Value, Unresolved> 
     Ok(match value {
         Value::String(s) if !s.contains("${") && !s.starts_with("jsonata:") => value.clone(),
         Value::String(s) => {
-            if let Some(path) = whole_path(s) {
-                let mut at = Some(input);
-                if walk_path(path, |step| at = at.and_then(|v| step.get(v))).is_ok() {
-                    return at
-                        .cloned()
-                        .ok_or_else(|| Unresolved::Missing(path.to_owned()));
-                }
+            if let Some(path) = whole_path(s)
+                && let Ok(found) = path::lookup_text(path, input)
+            {
+                return found
+                    .cloned()
+                    .ok_or_else(|| Unresolved::Missing(path.to_owned()));
             }
             match parse(s) {
                 Ok(t) => resolve(&t, input)?,
@@ -384,6 +282,8 @@ mod tests {
             assert!(err.message.contains(needle), "{s}: {}", err.message);
         }
         assert_eq!(parse("ab${$.").unwrap_err().offset, 2);
+        // Offsets count characters, also after earlier placeholders and multi-byte text.
+        assert_eq!(parse("é${$.a}x${$.").unwrap_err().offset, 8);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::decimal::{decimal_text, number_decimal};
+use crate::decimal::{decimal_text, number_decimal};
 
 /// A response body, as received.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

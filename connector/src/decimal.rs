@@ -1,9 +1,41 @@
-//! Exact decimals in JSON: quantities are read as the decimal they were written as and written
-//! as the shortest JSON number that reads back the same (`5.125` stays `5.125`), without
-//! allocating on the way.
+//! Exact decimals: quantities are read as the decimal they were written as, held as
+//! [`Decimal`] (never `f64` arithmetic) and written as the shortest JSON number that reads back
+//! the same (`5.125` stays `5.125`), without allocating on the way.
+//!
+//! Policy: the billing unit rule — a quantity is at least [`MIN_QUANTITY`] with at most
+//! [`MAX_SCALE`] decimals — is stated here once; the model's `Quantity`, the Rebilly rounding
+//! rule, validation hints and Decision conditions all read it from here.
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Number, Value, json};
+
+/// Most decimals a billable quantity may have (`0.001` is the smallest unit).
+pub const MAX_SCALE: u32 = 3;
+
+/// The smallest billable quantity, `0.001`.
+pub const MIN_QUANTITY: Decimal = Decimal::from_parts(1, 0, 0, false, MAX_SCALE);
+
+/// Whether `d` has more decimals than a quantity may carry (`1.2340` has three: trailing zeros
+/// do not count).
+pub fn exceeds_scale(d: Decimal) -> bool {
+    d.normalize().scale() > MAX_SCALE
+}
+
+/// `d` rounded half-to-even to [`MAX_SCALE`] decimals (the `rounding: halfEven` policy).
+pub fn round_half_even(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(MAX_SCALE, RoundingStrategy::MidpointNearestEven)
+        .normalize()
+}
+
+/// A JSON number, or a string that reads as one (`"2.5"`), as an exact decimal: how Decision
+/// conditions compare the executor's decimal-string quantities with numbers.
+pub fn numeric(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Number(_) => number_decimal(v),
+        Value::String(s) => decimal_text(s.trim()),
+        _ => None,
+    }
+}
 
 /// The JSON number of an exact decimal: integers stay integers; otherwise the shortest double,
 /// which reads back as the same decimal for up to 15 significant digits (`5.125` → `5.125`).
@@ -97,6 +129,20 @@ mod tests {
                 Decimal::from_str(d).unwrap().normalize()
             );
         }
+    }
+
+    #[test]
+    fn the_quantity_rule_counts_significant_decimals_and_rounds_half_even() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert!(!exceeds_scale(d("1.2340")));
+        assert!(exceeds_scale(d("1.2345")));
+        assert_eq!(round_half_even(d("5.1255")), d("5.126"));
+        assert_eq!(round_half_even(d("5.1245")), d("5.124"));
+        assert_eq!(MIN_QUANTITY, d("0.001"));
+        assert_eq!(numeric(&json!("2.5")), Some(d("2.5")));
+        assert_eq!(numeric(&json!(" 7 ")), Some(d("7")));
+        assert_eq!(numeric(&json!("abc")), None);
+        assert_eq!(numeric(&json!(true)), None);
     }
 
     #[test]

@@ -1,0 +1,161 @@
+//! `usage-connector call`: one request to one endpoint, SimWorkflow's "Test request" from the
+//! terminal, through the same prepare path and executor as a workflow run.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use usage_connector::catalog::{Catalog, EndpointId};
+use usage_connector::execute::{ErrorCode, Executor, TaskContext};
+use usage_connector::simworkflow::{HttpMethod, HttpRequest, HttpTask, OnLimit, Rounding};
+
+use super::Failure;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LimitArg {
+    /// Fail with USAGE_LIMIT_EXCEEDED.
+    Reject,
+    /// Record what is left under the limit.
+    AcceptPartial,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoundingArg {
+    /// Reject more than 3 decimals.
+    Reject,
+    /// Round half to even.
+    HalfEven,
+}
+
+/// Arguments of `call`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Endpoint id, e.g. rebilly.create-usage (see `endpoints`).
+    endpoint: String,
+    /// Request body: a JSON file, or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    body: String,
+    /// Send to this base URL instead of the vendor's sandbox server (e.g. a local sandbox).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Credentials file (JSON: {ID: {header, env, prefix?, platformId?}}).
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
+    /// Credentials entry to use.
+    #[arg(long, value_name = "ID")]
+    credential: Option<String>,
+    /// Print the exact HTTP request (secrets as ***) and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// API version in the path (endpoints with a `{version}` path parameter).
+    #[arg(long, default_value = "1")]
+    api_version: String,
+    /// Organization (endpoints with an optional `/organizations/{organizationId}` prefix).
+    #[arg(long, value_name = "ID")]
+    organization: Option<String>,
+    /// Ask for a cost prediction (endpoints with a `cost_prediction` query parameter).
+    #[arg(long)]
+    cost_prediction: bool,
+    /// Usage reports: over the usage limit, reject or accept what is left.
+    #[arg(long, value_enum)]
+    on_limit: Option<LimitArg>,
+    /// Usage reports: quantities with more than 3 decimals are rejected or rounded half-even.
+    #[arg(long, value_enum)]
+    rounding: Option<RoundingArg>,
+    /// Workflow id for the derived reference and idempotency key (same id + same body =
+    /// the same logical call, so a repeated call is a duplicate, never a second charge).
+    #[arg(long, default_value = "call")]
+    workflow_id: String,
+}
+
+fn read_body(arg: &str) -> anyhow::Result<serde_json::Value> {
+    let text = if arg == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading the body from stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(arg).with_context(|| format!("reading body {arg}"))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("body {arg} is not JSON"))
+}
+
+/// Prepares and (unless a dry run) sends the call; prints its output or error JSON.
+pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
+    let id: EndpointId = args.endpoint.parse().map_err(anyhow::Error::from)?;
+    let endpoint = catalog.get(id);
+    let body = read_body(&args.body)?;
+    let mut credentials = super::credentials::load(args.credentials.as_deref())?;
+    let credential =
+        super::credentials::for_call(catalog, endpoint.vendor, args.credential, &mut credentials)?;
+    let mut params = vec![("version", args.api_version.as_str())];
+    if let Some(org) = &args.organization {
+        params.push(("organizationId", org));
+    }
+    let query: &[(&str, &str)] = if args.cost_prediction {
+        &[("cost_prediction", "true")]
+    } else {
+        &[]
+    };
+    let url = endpoint
+        .url_for(&params, query)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut executor = Executor::new(credentials)
+        .with_catalog(catalog)
+        .map_err(anyhow::Error::from)?;
+    if let Some(server) = &args.server {
+        executor = executor.with_server(endpoint.vendor, server);
+    }
+    let task = HttpTask {
+        description: None,
+        input_parameters: None,
+        retry: None,
+        next_task: None,
+        end: Some(true),
+        credentials: Some(credential),
+        http_request: HttpRequest {
+            url,
+            method: HttpMethod::Post,
+            headers: None,
+            body: Some(body),
+        },
+        connection_timeout_seconds: None,
+        read_timeout_seconds: None,
+        on_limit: args.on_limit.map(|l| match l {
+            LimitArg::Reject => OnLimit::Reject,
+            LimitArg::AcceptPartial => OnLimit::AcceptPartial,
+        }),
+        rounding: args.rounding.map(|r| match r {
+            RoundingArg::Reject => Rounding::Reject,
+            RoundingArg::HalfEven => Rounding::HalfEven,
+        }),
+    };
+    let ctx = TaskContext::new(args.workflow_id, "call");
+    let input = serde_json::Value::Object(serde_json::Map::new());
+    let result = if args.dry_run {
+        executor
+            .prepare(&task, &input, &ctx)
+            .map(|p| p.render_redacted())
+    } else {
+        super::runtime()?
+            .block_on(executor.execute_http(&task, &input, &ctx))
+            .map(|out| {
+                // Through a Value, so the API's body is indented like the rest.
+                let out = serde_json::to_value(&out).expect("outputs serialize");
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&out).expect("outputs serialize")
+                )
+            })
+    };
+    match result {
+        Ok(text) => Ok(text),
+        Err(err) if err.code == ErrorCode::MissingCredentials => {
+            Err(anyhow::anyhow!("{}", err.message).into())
+        }
+        Err(err) => Err(Failure::data(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&err).expect("errors serialize")
+        ))),
+    }
+}

@@ -1,0 +1,56 @@
+//! Credentials for the commands that call APIs: the credentials file and its environment
+//! variables, read here (the library never reads the environment).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use usage_connector::catalog::{Catalog, Vendor};
+use usage_connector::credentials::{Credential, Credentials, Secret};
+
+/// Loads the credentials file (explicit, or ./credentials.json when present); secrets come
+/// from the environment variables it names.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Credentials> {
+    let path = match path {
+        Some(p) => p.to_owned(),
+        None if Path::new("credentials.json").exists() => PathBuf::from("credentials.json"),
+        None => return Ok(Credentials::new()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading credentials {}", path.display()))?;
+    Credentials::from_file_text(&text, |name| std::env::var(name).ok())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The credentials id a one-off call of a `vendor` endpoint uses: `explicit`, else the file's
+/// entry named after the vendor, else the vendor's API key variable (added to `credentials`
+/// with the catalog's key header). `Err` says every way to provide one.
+pub fn for_call(
+    catalog: &Catalog,
+    vendor: Vendor,
+    explicit: Option<String>,
+    credentials: &mut Credentials,
+) -> anyhow::Result<String> {
+    if let Some(id) = explicit {
+        return Ok(id);
+    }
+    if credentials.contains(vendor.as_str()) {
+        return Ok(vendor.as_str().to_owned());
+    }
+    let var = vendor.api_key_env();
+    match std::env::var(var) {
+        Ok(key) if !key.is_empty() => {
+            credentials.insert(
+                vendor.as_str(),
+                Credential {
+                    header: catalog.first_of(vendor).key_header().to_owned(),
+                    value: Secret::new(key),
+                    platform_id: None,
+                },
+            );
+            Ok(vendor.as_str().to_owned())
+        }
+        _ => anyhow::bail!(
+            "no credentials for {vendor}: pass --credential ID (credentials file), add a `{vendor}` entry, or set {var}"
+        ),
+    }
+}

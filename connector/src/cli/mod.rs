@@ -1,0 +1,150 @@
+//! The command line: argument types, the exit-code contract and dispatch, one module per
+//! command.
+//!
+//! Policy: data goes to stdout, logs and progress to stderr. Exit codes: 0 ok, 1 the input is
+//! invalid or the call failed, 2 usage or I/O error. The binary holds no vendor facts: header
+//! names, environment variable names and URLs come from the catalog, dev keys from the
+//! running sandbox.
+
+mod call;
+mod credentials;
+mod endpoints;
+mod run;
+mod sandbox;
+mod schemas;
+mod validate;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use usage_connector::catalog::{Catalog, EndpointId};
+
+/// Report usage and ingest billing events (Solvimon, Rebilly) from workflow HTTP tasks safely.
+#[derive(Debug, Parser)]
+#[command(name = "usage-connector", version, about, long_about = None)]
+pub struct Cli {
+    /// Replace an endpoint's path template, e.g.
+    /// `solvimon.ingest-charge=/v{version}/ingest/charge-data` (repeatable). Use it when an
+    /// inferred path (charge, adjustment) turns out to differ.
+    #[arg(long = "path-override", value_name = "ID=TEMPLATE", global = true)]
+    path_overrides: Vec<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the catalog: endpoint ids, methods, paths, servers, auth and permissions.
+    Endpoints(endpoints::Args),
+    /// Write the JSON Schemas of every endpoint (request, response, SimWorkflow Http task),
+    /// the catalog index and the workflow-definition schema; or check them for drift.
+    Schemas(schemas::Args),
+    /// Check SimWorkflow workflow definitions: structure, routing, placeholders, and every Http
+    /// task against the catalog endpoint it calls. Reports all problems of all files.
+    ///
+    /// Folders are searched for `*.json`, skipping `examples/` folders (inputs live there).
+    /// Exit 0 when valid (warnings allowed), 1 when any definition is invalid, 2 on usage or
+    /// I/O errors.
+    Validate(validate::Args),
+    /// Send one request to an endpoint, like SimWorkflow's "Test request": validate it, add
+    /// credentials and idempotency, retry what can be retried, print the task output as JSON.
+    ///
+    /// Credentials: `--credential ID` from the credentials file (default ./credentials.json if
+    /// present), else its entry named after the vendor (`solvimon`, `rebilly`), else the
+    /// vendor's environment variable (SOLVIMON_API_KEY / REBILLY_API_KEY). Exit 0 on success, 1
+    /// when the call fails (the API's error body is printed), 2 on usage errors.
+    Call(call::Args),
+    /// Run a workflow definition locally: Http tasks through the executor, Decision, Parallel,
+    /// Terminate and Simple (registered handlers) as SimWorkflow would. Prints each task as it
+    /// finishes on stderr and the workflow output JSON on stdout; exit 0 Completed, 1 Failed or
+    /// invalid, 2 usage or I/O error.
+    ///
+    /// With no --server, an embedded sandbox serves both vendors and supplies its dev keys for
+    /// every credentials id the definition uses: nothing to set up.
+    Run(run::Args),
+    /// Run a local server of both APIs (Solvimon meter data, Rebilly usages) for offline use
+    /// and tests. Prints `listening on http://HOST:PORT`, then one `api key KEY permissions
+    /// P1,P2` line per dev key; runs until interrupted (Ctrl-C). Behaviour: docs/sandbox.md.
+    Sandbox(sandbox::Args),
+}
+
+/// Output format of commands whose output is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// A failure with its exit code. A `quiet` failure's text is data for stdout (e.g. the
+/// diagnostics of invalid definitions, a failed call's error JSON), not an error message.
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What went wrong (or the data to print, when quiet).
+    pub error: anyhow::Error,
+    /// Whether `error` is data for stdout.
+    pub quiet: bool,
+}
+
+impl Failure {
+    /// Exit 1 with `text` on stdout (invalid input, a failed call or run).
+    pub fn data(text: String) -> Self {
+        Failure {
+            code: 1,
+            error: anyhow::anyhow!("{text}"),
+            quiet: true,
+        }
+    }
+
+    /// Exit 1 with `error` on stderr.
+    pub fn invalid(error: anyhow::Error) -> Self {
+        Failure {
+            code: 1,
+            error,
+            quiet: false,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure {
+            code: 2,
+            error,
+            quiet: false,
+        }
+    }
+}
+
+/// The built-in catalog with the `--path-override`s applied.
+fn catalog(overrides: &[String]) -> anyhow::Result<Catalog> {
+    let mut catalog = Catalog::builtin();
+    for item in overrides {
+        let Some((id, template)) = item.split_once('=') else {
+            anyhow::bail!("--path-override expects ID=TEMPLATE, got `{item}`");
+        };
+        let id: EndpointId = id.parse()?;
+        catalog.override_path(id, template)?;
+    }
+    Ok(catalog)
+}
+
+/// Runs the parsed command; `Ok` is the text for stdout.
+pub fn run(cli: Cli) -> Result<String, Failure> {
+    let catalog = catalog(&cli.path_overrides)?;
+    match cli.command {
+        Command::Endpoints(args) => Ok(endpoints::run(&catalog, &args)?),
+        Command::Schemas(args) => schemas::run(&catalog, &args),
+        Command::Validate(args) => validate::run(&catalog, &args),
+        Command::Call(args) => call::run(&catalog, args),
+        Command::Run(args) => run::run(&catalog, args),
+        Command::Sandbox(args) => Ok(sandbox::run(args)?),
+    }
+}
+
+/// A multi-threaded tokio runtime for a command's network work.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}

@@ -1,0 +1,136 @@
+//! The Http task executor: its configuration (catalog, servers, credentials, transport,
+//! trace) and the two steps of a call — [`Executor::prepare`] (the pure prepare path plus
+//! credentials) and [`Executor::send`] (the retry loop in `send.rs`).
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use super::TaskContext;
+use super::trace::TraceSink;
+use super::transport::{ReqwestTransport, Transport};
+use crate::catalog::{Catalog, Vendor};
+use crate::credentials::Credentials;
+use crate::identity::{Claims, Execution};
+use crate::output::{HttpTaskOutput, TaskError};
+use crate::prepare::{self, Authenticator, PreparedRequest, Router, ValidatorSet};
+use crate::simworkflow::HttpTask;
+use crate::validators::Validators;
+
+/// Runs Http tasks. Cheap to share (`Arc`); clients are pooled per timeout profile.
+pub struct Executor {
+    pub(super) router: Router<'static>,
+    auth: Authenticator,
+    pub(super) transport: Arc<dyn Transport>,
+    /// Records already attributed to a call of this executor (lookups skip them).
+    pub(super) claims: Claims,
+    jitter_state: Mutex<u64>,
+    pub(super) trace: Option<TraceSink>,
+}
+
+impl Executor {
+    /// An executor for the built-in catalog with these credentials.
+    pub fn new(credentials: Credentials) -> Self {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Executor {
+            router: Router::new(ValidatorSet::Borrowed(Validators::builtin())),
+            auth: Authenticator::new(credentials),
+            transport: Arc::new(ReqwestTransport::new()),
+            claims: Claims::default(),
+            jitter_state: Mutex::new(seed | 1),
+            trace: None,
+        }
+    }
+
+    /// Uses `catalog` (e.g. with path overrides) instead of the built-in one; server overrides
+    /// set so far are dropped, so call this first.
+    pub fn with_catalog(mut self, catalog: &Catalog) -> crate::Result<Self> {
+        self.router = Router::new(ValidatorSet::Shared(Arc::new(Validators::new(catalog)?)));
+        Ok(self)
+    }
+
+    /// Sends a vendor's requests to `base_url` instead of the server in the definition (e.g. the
+    /// sandbox); the path and query are kept.
+    pub fn with_server(mut self, vendor: Vendor, base_url: &str) -> Self {
+        self.router.set_server(vendor, base_url);
+        self
+    }
+
+    /// Sends through `transport` instead of reqwest (a proxy, or a scripted network in tests).
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Sends a record of every exchange to `sink`: `{at, workflowId, task, kind, method, url,
+    /// requestHeaders, requestBody, status | error, responseHeaders, responseBody}` with secret
+    /// header values as `***`.
+    pub fn with_trace(mut self, sink: TraceSink) -> Self {
+        self.trace = Some(sink);
+        self
+    }
+
+    /// The credentials.
+    pub fn credentials(&self) -> &Credentials {
+        self.auth.credentials()
+    }
+
+    /// The catalog routed against.
+    pub fn catalog(&self) -> &Catalog {
+        self.router.validators().catalog()
+    }
+
+    /// A number in `[0, 1)` for jitter (xorshift; jitter needs spread, not secrecy).
+    pub(super) fn random(&self) -> f64 {
+        let mut s = self.jitter_state.lock().expect("jitter state");
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        (*s >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Prepares the request of an Http task for `input` without sending anything: the pure
+    /// prepare path ([`prepare::prepare`], stamped with the current time) plus credentials.
+    pub fn prepare(
+        &self,
+        task: &HttpTask,
+        input: &Value,
+        ctx: &TaskContext,
+    ) -> Result<PreparedRequest, TaskError> {
+        let exec = Execution {
+            workflow_id: &ctx.workflow_id,
+            task_name: &ctx.task_name,
+            now: chrono::Utc::now(),
+        };
+        self.prepare_at(task, input, &exec)
+    }
+
+    /// [`Executor::prepare`] for a given execution (an engine that journals the time replays
+    /// the same request).
+    pub fn prepare_at(
+        &self,
+        task: &HttpTask,
+        input: &Value,
+        exec: &Execution<'_>,
+    ) -> Result<PreparedRequest, TaskError> {
+        let mut req = prepare::prepare(&self.router, task, input, exec)?;
+        let endpoint = req.endpoint.map(|id| self.catalog().get(id));
+        self.auth
+            .apply(task.credentials.as_deref(), endpoint, &mut req.headers)?;
+        Ok(req)
+    }
+
+    /// Prepares, validates and sends an Http task; see the module docs for the guarantees.
+    pub async fn execute_http(
+        &self,
+        task: &HttpTask,
+        input: &Value,
+        ctx: &TaskContext,
+    ) -> Result<HttpTaskOutput, TaskError> {
+        let prepared = self.prepare(task, input, ctx)?;
+        self.send(&prepared, ctx).await
+    }
+}

@@ -1,0 +1,258 @@
+//! The send loop: one logical call, attempt by attempt, until the vendor's rules or the retry
+//! policy say it is done.
+//!
+//! Policy: the loop knows no vendor. Every attempt carries the prepared request's identity;
+//! an answer is judged by [`VendorRules::classify`]; what it leaves undecided goes to
+//! [`crate::retry::decide`]. After an ambiguous failure (sent, no answer) a write whose API
+//! cannot deduplicate is looked up ([`VendorRules::lookup_url`]) before anything is resent: a
+//! found record is `recovered`, none means resend, a failed lookup is retried (never a blind
+//! resend). Waits honour the server's floor and stop early on cancellation.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::Url;
+use serde_json::Value;
+
+use super::TaskContext;
+use super::executor::Executor;
+use super::transport::{Exchange, TransportError};
+use crate::output::{
+    AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, ResponseBody,
+    TaskError,
+};
+use crate::prepare::PreparedRequest;
+use crate::retry::{Attempt, Decision, StopReason, decide, retryable_status, server_wait};
+use crate::vendor::{self, Answer, Found, VendorRules, Verdict, api_message};
+
+/// One exchange's result: status, headers and body, or how it failed.
+pub(super) type Exchanged = Result<(u16, Headers, ResponseBody), (Attempt, String)>;
+
+/// What a lookup after an ambiguous failure found.
+enum Lookup {
+    /// The call's record: it was written.
+    Found(Found),
+    /// No record: resending is safe.
+    NotFound,
+    /// The lookup itself failed: the policy decides whether to look again.
+    Failed(Attempt, Option<Duration>, AttemptRecord),
+}
+
+impl Executor {
+    /// Sends a prepared request with retries; see the module docs for the guarantees.
+    pub async fn send(
+        &self,
+        req: &PreparedRequest,
+        ctx: &TaskContext,
+    ) -> Result<HttpTaskOutput, TaskError> {
+        let rules = vendor::rules_for(req.endpoint);
+        let mut attempts: Vec<AttemptRecord> = Vec::new();
+        let mut lookup: Option<Url> = None;
+        let mut tries = 0u32;
+        let mut last: Option<(u16, Value)> = None;
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(cancelled(attempts, last));
+            }
+            tries += 1;
+            let (outcome, not_before) = if let Some(url) = &lookup {
+                match self.lookup(req, rules, url, ctx).await {
+                    Lookup::Found(found) => {
+                        attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
+                        tracing::info!(task = %ctx.task_name, "ambiguous write found by lookup; not sent again");
+                        return Ok(HttpTaskOutput {
+                            status_code: 201,
+                            headers: Headers::default(),
+                            body: ResponseBody::from_value(&found.record),
+                            attempts,
+                            idempotency_key: req.identity.idempotency_key.clone(),
+                            outcome: Outcome::Recovered,
+                            quantity: found.quantity,
+                        });
+                    }
+                    Lookup::NotFound => {
+                        lookup = None;
+                        attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
+                        tries -= 1;
+                        continue;
+                    }
+                    Lookup::Failed(attempt, not_before, record) => {
+                        attempts.push(record);
+                        (attempt, not_before)
+                    }
+                }
+            } else {
+                tracing::debug!(task = %ctx.task_name, method = %req.method, url = %super::trace::shown_url(&req.url), attempt = tries, "sending");
+                let sent = self
+                    .exchange(req, req.method, &req.url, req.body.as_ref())
+                    .await;
+                self.record(
+                    ctx,
+                    req,
+                    AttemptKind::Send,
+                    req.method,
+                    &req.url,
+                    req.body.as_ref(),
+                    &sent,
+                );
+                match sent {
+                    Ok((status, headers, body)) => {
+                        attempts.push(AttemptRecord::answered(AttemptKind::Send, status));
+                        let not_before = server_wait(headers.iter(), SystemTime::now());
+                        // An error answer is read in full, once: its message goes into the
+                        // error, now or after the last retry.
+                        let error = (!(200..300).contains(&status)).then(|| body.json());
+                        let answer = Answer {
+                            status,
+                            headers: &headers,
+                            body: &body,
+                            error: error.as_ref(),
+                        };
+                        match rules.classify(&req.identity, &answer, &self.claims) {
+                            Verdict::Done { outcome, quantity } => {
+                                return Ok(HttpTaskOutput {
+                                    status_code: status,
+                                    headers,
+                                    body,
+                                    attempts,
+                                    idempotency_key: req.identity.idempotency_key.clone(),
+                                    outcome,
+                                    quantity,
+                                });
+                            }
+                            Verdict::Fail(e) => return Err(e.with_attempts(attempts, None)),
+                            Verdict::Undecided => {}
+                        }
+                        last = error.map(|v| (status, v));
+                        (Attempt::Status(status), not_before)
+                    }
+                    Err((attempt, message)) => {
+                        attempts.push(AttemptRecord::failed(AttemptKind::Send, message));
+                        if attempt == Attempt::Lost {
+                            lookup = rules.lookup_url(&req.identity, &req.url);
+                        }
+                        (attempt, None)
+                    }
+                }
+            };
+            match decide(&req.policy, tries, &outcome, not_before, self.random()) {
+                Decision::RetryAfter(delay) => {
+                    if let Some(a) = attempts.last_mut() {
+                        a.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                    }
+                    tracing::debug!(task = %ctx.task_name, ?outcome, delay_ms = delay.as_millis() as u64, "retrying");
+                    let deadline = tokio::time::Instant::now() + delay;
+                    tokio::select! {
+                        () = tokio::time::sleep_until(deadline) => {}
+                        () = ctx.cancel.cancelled() => return Err(cancelled(attempts, last)),
+                    }
+                }
+                Decision::Stop(reason) => {
+                    return Err(failure(req, reason, &outcome, attempts, last));
+                }
+            }
+        }
+    }
+
+    /// One HTTP exchange: status, lower-case headers (secrets and cookies removed) and body,
+    /// or how it failed.
+    async fn exchange(
+        &self,
+        req: &PreparedRequest,
+        method: &str,
+        url: &Url,
+        body: Option<&bytes::Bytes>,
+    ) -> Exchanged {
+        let exchange = Exchange {
+            method,
+            url,
+            headers: &req.headers,
+            body,
+            connect_timeout: req.connect_timeout,
+            read_timeout: req.read_timeout,
+        };
+        let reply = self
+            .transport
+            .exchange(exchange)
+            .await
+            .map_err(|e| match e {
+                TransportError::Connect(m) => (Attempt::ConnectError, m),
+                TransportError::Lost(m) => (Attempt::Lost, m),
+            })?;
+        let headers = Headers::shown(reply.headers);
+        Ok((reply.status, headers, ResponseBody::new(reply.body)))
+    }
+
+    /// Reads `url` to learn whether an ambiguous write happened.
+    async fn lookup(
+        &self,
+        req: &PreparedRequest,
+        rules: &dyn VendorRules,
+        url: &Url,
+        ctx: &TaskContext,
+    ) -> Lookup {
+        let looked = self.exchange(req, "GET", url, None).await;
+        self.record(ctx, req, AttemptKind::Lookup, "GET", url, None, &looked);
+        let (status, headers, list) = match looked {
+            Ok(answer) => answer,
+            Err((attempt, message)) => {
+                return Lookup::Failed(
+                    attempt,
+                    None,
+                    AttemptRecord::failed(AttemptKind::Lookup, message),
+                );
+            }
+        };
+        if status != 200 {
+            let not_before = server_wait(headers.iter(), SystemTime::now());
+            // A lookup that cannot succeed later (4xx) must not lead to a blind resend: it counts
+            // as a lost answer, so the policy retries the lookup or gives up.
+            let attempt = if retryable_status(status) {
+                Attempt::Status(status)
+            } else {
+                Attempt::Lost
+            };
+            return Lookup::Failed(
+                attempt,
+                not_before,
+                AttemptRecord::answered(AttemptKind::Lookup, status),
+            );
+        }
+        match rules.recognise(&req.identity, &list.json(), &self.claims) {
+            Some(found) => Lookup::Found(found),
+            None => Lookup::NotFound,
+        }
+    }
+}
+
+fn cancelled(attempts: Vec<AttemptRecord>, last: Option<(u16, Value)>) -> TaskError {
+    TaskError::new(ErrorCode::Cancelled, "the task was cancelled").with_attempts(attempts, last)
+}
+
+/// The error when the retry policy stops.
+fn failure(
+    req: &PreparedRequest,
+    reason: StopReason,
+    outcome: &Attempt,
+    attempts: Vec<AttemptRecord>,
+    last: Option<(u16, Value)>,
+) -> TaskError {
+    let err = match (reason, outcome) {
+        (StopReason::ServerWaitTooLong, _) => TaskError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "the server asked to wait longer than maxDelaySeconds ({} s); not retried early",
+                req.policy.max_delay.as_secs()
+            ),
+        ),
+        (StopReason::Exhausted, _) => TaskError::new(
+            ErrorCode::RetriesExhausted,
+            format!("gave up after {} attempts", attempts.len()),
+        ),
+        (StopReason::NotRetryable, Attempt::Status(s)) => {
+            let body = last.as_ref().map_or(&Value::Null, |l| &l.1);
+            TaskError::new(ErrorCode::HttpError, api_message(*s, body))
+        }
+        (StopReason::NotRetryable, _) => TaskError::new(ErrorCode::HttpError, "request failed"),
+    };
+    err.with_attempts(attempts, last)
+}

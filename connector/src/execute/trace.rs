@@ -1,0 +1,83 @@
+//! Tracing of exchanges: one JSON record per HTTP exchange for `--trace`, and URLs fit for logs.
+//!
+//! Policy: a record shows the request as sent and the answer as received, with every
+//! sensitive header value as `***` and no URL user-info; nothing is rendered unless a sink is
+//! set.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::Url;
+use serde_json::{Map, Value, json};
+
+use super::TaskContext;
+use super::executor::Executor;
+use super::send::Exchanged;
+use crate::output::AttemptKind;
+use crate::prepare::PreparedRequest;
+
+/// Receives one JSON record per HTTP exchange (request and response, secrets redacted).
+pub type TraceSink = Arc<dyn Fn(Value) + Send + Sync>;
+
+/// `url` without user-info (`https://user:pass@host` → `https://***@host`), for logs and traces.
+pub fn shown_url(url: &Url) -> Cow<'_, str> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Cow::Borrowed(url.as_str());
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("***");
+    Cow::Owned(shown.to_string())
+}
+
+impl Executor {
+    /// Sends the record of one exchange to the trace sink, if there is one.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
+        &self,
+        ctx: &TaskContext,
+        req: &PreparedRequest,
+        kind: AttemptKind,
+        method: &str,
+        url: &Url,
+        body: Option<&Bytes>,
+        result: &Exchanged,
+    ) {
+        let Some(sink) = &self.trace else { return };
+        let headers: Map<String, Value> = req
+            .redacted_headers()
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
+        let request_body = body.map(|b| {
+            serde_json::from_slice::<Value>(b).unwrap_or_else(|_| json!(String::from_utf8_lossy(b)))
+        });
+        let mut record = json!({
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "workflowId": ctx.workflow_id, "task": ctx.task_name, "kind": kind.as_str(),
+            "method": method, "url": shown_url(url), "requestHeaders": headers, "requestBody": request_body,
+        });
+        match result {
+            Ok((status, headers, body)) => {
+                record["status"] = json!(status);
+                record["responseHeaders"] = json!(headers);
+                record["responseBody"] = body.json();
+            }
+            Err((attempt, message)) => record["error"] = json!(format!("{attempt:?}: {message}")),
+        }
+        sink(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_info_never_shows() {
+        let url = Url::parse("http://admin:hunter2@127.0.0.1:9/usages").unwrap();
+        assert_eq!(shown_url(&url), "http://***@127.0.0.1:9/usages");
+        let plain = Url::parse("http://127.0.0.1:9/usages").unwrap();
+        assert_eq!(shown_url(&plain), "http://127.0.0.1:9/usages");
+    }
+}

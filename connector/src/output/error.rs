@@ -1,0 +1,236 @@
+//! The typed failure of a task: a stable [`ErrorCode`], a message without secrets, and what is
+//! known (status, the API's error body, attempts, diagnostics, quantities).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use super::{AttemptRecord, QuantityReport};
+use crate::diagnostic::Diagnostic;
+use crate::template::Unresolved;
+
+/// Declares [`ErrorCode`]'s known codes with their text.
+macro_rules! error_codes {
+    ($($(#[$meta:meta])* $name:ident = $text:literal,)*) => {
+        /// A task failure's stable code, serialized as its text (`USAGE_LIMIT_EXCEEDED`).
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$meta])* $name,)*
+            /// A code a runtime's own task handler defines (e.g. a Simple task's worker).
+            Other(Cow<'static, str>),
+        }
+
+        impl ErrorCode {
+            /// The code as written in outputs and docs.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(ErrorCode::$name => $text,)*
+                    ErrorCode::Other(code) => code,
+                }
+            }
+
+            /// The code with this text: a known one, else [`ErrorCode::Other`].
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $($text => ErrorCode::$name,)*
+                    other => ErrorCode::Other(Cow::Owned(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The request is invalid (nothing was sent).
+    InvalidRequest = "INVALID_REQUEST",
+    /// A placeholder names nothing in the task input.
+    InputMissing = "INPUT_MISSING",
+    /// A JSONata expression (not evaluated by this connector).
+    UnsupportedExpression = "UNSUPPORTED_EXPRESSION",
+    /// No credentials for a catalog endpoint.
+    MissingCredentials = "MISSING_CREDENTIALS",
+    /// Credentials that cannot be put in a header.
+    InvalidCredentials = "INVALID_CREDENTIALS",
+    /// A usage over its hard limit (Rebilly 409).
+    UsageLimitExceeded = "USAGE_LIMIT_EXCEEDED",
+    /// The same idempotency key with a different request.
+    IdempotencyConflict = "IDEMPOTENCY_CONFLICT",
+    /// An answer that will not change on retry.
+    HttpError = "HTTP_ERROR",
+    /// Every retry was used.
+    RetriesExhausted = "RETRIES_EXHAUSTED",
+    /// The server asked to wait longer than the task allows.
+    RateLimited = "RATE_LIMITED",
+    /// The runtime cancelled the task.
+    Cancelled = "CANCELLED",
+    /// The handler cannot run this task type.
+    UnsupportedTask = "UNSUPPORTED_TASK",
+    /// The workflow ran past `timeoutSeconds`.
+    TimedOut = "TIMED_OUT",
+    /// A Simple task without a registered handler.
+    NoHandler = "NO_HANDLER",
+    /// A transition to a task that does not exist.
+    NoSuchTask = "NO_SUCH_TASK",
+    /// A task with neither `nextTask` nor `end`.
+    NoNext = "NO_NEXT",
+    /// A Parallel branch panicked.
+    BranchPanicked = "BRANCH_PANICKED",
+    /// A Decision condition outside the language.
+    Condition = "E-CONDITION",
+}
+
+impl ErrorCode {
+    /// A runtime-defined code.
+    pub fn other(code: impl Into<Cow<'static, str>>) -> Self {
+        ErrorCode::Other(code.into())
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A failed task: a stable code, a message without secrets, and what is known.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{code}: {message}{}", pointer.as_ref().map(|p| format!(" (at {p})")).unwrap_or_default())]
+#[serde(rename_all = "camelCase")]
+pub struct TaskError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What happened.
+    pub message: String,
+    /// Where in the task definition the problem is, as an RFC 6901 pointer relative to the
+    /// task (`/httpRequest/body`), when it is one place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Last HTTP status, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// Last response body (the API's error), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Attempts made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptRecord>,
+    /// Validation findings (for `INVALID_REQUEST`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+    /// Quantities, when a usage limit stopped the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<QuantityReport>,
+}
+
+impl TaskError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        TaskError {
+            code,
+            message: message.into(),
+            pointer: None,
+            status_code: None,
+            body: None,
+            attempts: vec![],
+            diagnostics: vec![],
+            quantity: None,
+        }
+    }
+
+    /// The error for a placeholder that could not be resolved at `pointer` (relative to the
+    /// task): `INPUT_MISSING`, or `UNSUPPORTED_EXPRESSION` for JSONata, which this connector
+    /// does not evaluate.
+    pub fn unresolved(e: Unresolved, pointer: &str) -> Self {
+        let error = match e {
+            Unresolved::Missing(path) => TaskError::new(
+                ErrorCode::InputMissing,
+                format!("`{path}` names no value in the task input"),
+            ),
+            Unresolved::Jsonata => TaskError::new(
+                ErrorCode::UnsupportedExpression,
+                "JSONata expressions are not evaluated by this connector",
+            ),
+        };
+        error.at(pointer)
+    }
+
+    /// Sets where in the task the problem is.
+    pub fn at(mut self, pointer: impl Into<String>) -> Self {
+        self.pointer = Some(pointer.into());
+        self
+    }
+
+    /// The `INVALID_REQUEST` error of a request that failed validation (nothing was sent).
+    pub fn invalid_request(what: &str, diagnostics: Vec<Diagnostic>) -> Self {
+        let summary: Vec<String> = diagnostics
+            .iter()
+            .map(|d| {
+                let at = if d.pointer.is_empty() {
+                    "/"
+                } else {
+                    &d.pointer
+                };
+                format!("{at}: {}", d.message)
+            })
+            .collect();
+        TaskError {
+            diagnostics,
+            ..TaskError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{what} request is invalid; nothing was sent: {}",
+                    summary.join("; ")
+                ),
+            )
+        }
+    }
+
+    /// Adds the attempts made and, when not set yet, the last answer's status and body.
+    pub fn with_attempts(
+        mut self,
+        attempts: Vec<AttemptRecord>,
+        last: Option<(u16, Value)>,
+    ) -> Self {
+        self.attempts = attempts;
+        if let Some((status, body)) = last {
+            self.status_code = self.status_code.or(Some(status));
+            self.body = self.body.or(Some(body));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_text_and_parse_back() {
+        for code in [
+            ErrorCode::InvalidRequest,
+            ErrorCode::UsageLimitExceeded,
+            ErrorCode::Condition,
+            ErrorCode::other("MY_WORKER_FAILED"),
+        ] {
+            let text = serde_json::to_value(&code).unwrap();
+            assert_eq!(text, serde_json::json!(code.as_str()));
+            assert_eq!(ErrorCode::parse(code.as_str()), code);
+        }
+        assert_eq!(ErrorCode::MissingCredentials, "MISSING_CREDENTIALS");
+    }
+}

@@ -1,0 +1,110 @@
+//! Authentication: a task's `credentials` id becomes its auth header.
+//!
+//! Policy: each usable credential's header is parsed once and marked sensitive, so every
+//! rendering (dry run, trace, error) shows `***`; a catalog endpoint with neither credentials
+//! nor one of its auth headers is `MISSING_CREDENTIALS`; a credential that cannot be an HTTP
+//! header is `INVALID_CREDENTIALS` (its secret never shown). An entry's `platformId` is sent as
+//! `x-platform-id` to endpoints whose catalog entry declares that header (Solvimon).
+
+use std::collections::HashMap;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::catalog::Endpoint;
+use crate::credentials::Credentials;
+use crate::output::{ErrorCode, TaskError};
+
+/// The header a credential's `platformId` goes in, where the catalog declares it.
+const PLATFORM_HEADER: &str = "x-platform-id";
+
+/// Credentials with their headers parsed once.
+#[derive(Debug, Clone, Default)]
+pub struct Authenticator {
+    credentials: Credentials,
+    headers: HashMap<String, Option<(HeaderName, HeaderValue)>>,
+}
+
+impl Authenticator {
+    /// Parses each usable credential's header.
+    pub fn new(credentials: Credentials) -> Self {
+        let headers = credentials
+            .usable()
+            .map(|(id, c)| {
+                let parsed = HeaderName::from_bytes(c.header.as_bytes())
+                    .ok()
+                    .zip(HeaderValue::from_str(c.value.expose()).ok())
+                    .map(|(n, mut v)| {
+                        v.set_sensitive(true);
+                        (n, v)
+                    });
+                (id.to_owned(), parsed)
+            })
+            .collect();
+        Authenticator {
+            credentials,
+            headers,
+        }
+    }
+
+    /// The credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Adds the auth header of credentials `id` (or checks that `headers` already carry one
+    /// of the endpoint's auth headers when `id` is `None`).
+    pub fn apply(
+        &self,
+        id: Option<&str>,
+        endpoint: Option<&Endpoint>,
+        headers: &mut HeaderMap,
+    ) -> Result<(), TaskError> {
+        let Some(id) = id else {
+            if let Some(ep) = endpoint
+                && !ep.auth.iter().any(|a| headers.contains_key(a.header))
+            {
+                let accepted: Vec<&str> = ep.auth.iter().map(|a| a.header).collect();
+                return Err(TaskError::new(
+                    ErrorCode::MissingCredentials,
+                    format!(
+                        "{} needs `credentials` or an auth header ({})",
+                        ep.id,
+                        accepted.join(" or ")
+                    ),
+                ));
+            }
+            return Ok(());
+        };
+        let credential = self
+            .credentials
+            .get(id)
+            .map_err(|why| TaskError::new(ErrorCode::MissingCredentials, why))?;
+        let (name, value) = self
+            .headers
+            .get(id)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| {
+                TaskError::new(
+                    ErrorCode::InvalidCredentials,
+                    format!(
+                        "credentials `{id}`: header `{}` or its secret is not valid in an HTTP header",
+                        credential.header
+                    ),
+                )
+            })?;
+        headers.insert(name.clone(), value.clone());
+        if let Some(platform) = &credential.platform_id
+            && endpoint.is_some_and(|e| e.headers.iter().any(|h| h.name == PLATFORM_HEADER))
+            && !headers.contains_key(PLATFORM_HEADER)
+        {
+            let value = HeaderValue::from_str(platform).map_err(|_| {
+                TaskError::new(
+                    ErrorCode::InvalidCredentials,
+                    format!("credentials `{id}`: platformId is not valid in an HTTP header"),
+                )
+            })?;
+            headers.insert(PLATFORM_HEADER, value);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Routing: a resolved URL and method to its catalog endpoint and the URL to send to.
+//!
+//! Policy: an endpoint matches by server + path template + method; a per-vendor server
+//! override (the sandbox, a proxy) replaces the catalog server and keeps path and query. Routes
+//! are memoised (up to 1,024 URLs per method), so the hot path allocates only the returned URL.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, RwLock};
+
+use reqwest::Url;
+
+use crate::catalog::{Endpoint, EndpointId, Vendor};
+use crate::validators::Validators;
+
+/// The compiled validators a router (and the prepare path) uses: borrowed (the built-in
+/// catalog's, shared by the process: `Borrowed(Validators::builtin())`), or owned and shared
+/// (a catalog of one's own, e.g. with path overrides).
+#[derive(Clone)]
+pub enum ValidatorSet<'a> {
+    /// Borrowed validators.
+    Borrowed(&'a Validators),
+    /// Validators compiled for another catalog.
+    Shared(Arc<Validators>),
+}
+
+impl Deref for ValidatorSet<'_> {
+    type Target = Validators;
+    fn deref(&self) -> &Validators {
+        match self {
+            ValidatorSet::Borrowed(v) => v,
+            ValidatorSet::Shared(v) => v,
+        }
+    }
+}
+
+/// A memoised route.
+struct Route {
+    endpoint: Option<EndpointId>,
+    target: Result<Url, String>,
+}
+
+/// Routes URLs to endpoints and servers.
+pub struct Router<'a> {
+    validators: ValidatorSet<'a>,
+    servers: HashMap<Vendor, String>,
+    cache: RwLock<HashMap<&'static str, HashMap<String, Route>>>,
+}
+
+impl<'a> Router<'a> {
+    /// A router over these validators' catalog, sending to the catalog's servers.
+    pub fn new(validators: ValidatorSet<'a>) -> Self {
+        Router {
+            validators,
+            servers: HashMap::new(),
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Sends a vendor's requests to `base_url` instead of the server in the definition; the
+    /// path and query are kept.
+    pub fn set_server(&mut self, vendor: Vendor, base_url: &str) {
+        self.servers
+            .insert(vendor, base_url.trim_end_matches('/').to_owned());
+        self.cache.get_mut().expect("route cache").clear();
+    }
+
+    /// The validators (and catalog) routed against.
+    pub fn validators(&self) -> &Validators {
+        &self.validators
+    }
+
+    /// The catalog endpoint of `url` + `method` (if any) and the URL to send to, or why that
+    /// URL cannot be sent to.
+    pub fn route(
+        &self,
+        url: &str,
+        method: &'static str,
+    ) -> (Option<&Endpoint>, Result<Url, String>) {
+        let resolve = |route: &Route| {
+            let endpoint = route.endpoint.map(|id| self.validators.catalog().get(id));
+            (endpoint, route.target.clone())
+        };
+        if let Some(hit) = self
+            .cache
+            .read()
+            .expect("route cache")
+            .get(method)
+            .and_then(|m| m.get(url))
+        {
+            return resolve(hit);
+        }
+        let endpoint = self
+            .validators
+            .endpoints_for_url(url)
+            .into_iter()
+            .find(|e| e.method == method);
+        let rewritten = endpoint.and_then(|ep| {
+            let base = self.servers.get(&ep.vendor)?;
+            let rest = ep.servers.iter().find_map(|s| url.strip_prefix(s.url))?;
+            Some(format!("{base}{rest}"))
+        });
+        let target = rewritten.as_deref().unwrap_or(url);
+        let route = Route {
+            endpoint: endpoint.map(|e| e.id),
+            target: Url::parse(target)
+                .map_err(|e| format!("url `{target}` is not a valid URL ({e}); nothing was sent")),
+        };
+        let found = resolve(&route);
+        let mut cache = self.cache.write().expect("route cache");
+        let by_url = cache.entry(method).or_default();
+        if by_url.len() >= 1024 {
+            by_url.clear();
+        }
+        by_url.insert(url.to_owned(), route);
+        found
+    }
+}

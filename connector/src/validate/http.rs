@@ -1,0 +1,152 @@
+//! Http tasks against the catalog: URL shape, the endpoint a URL + method matches, the
+//! endpoint's auth headers, and literal secrets in headers.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use super::Ctx;
+use crate::catalog::{Endpoint, EndpointId};
+use crate::credentials::SECRET_HEADERS;
+use crate::diagnostic::locate::escape_token;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::template::{self, Part, Template};
+
+static URL_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[^\s#]*)?(\?[^\s#]*)?$").expect("static")
+});
+
+/// Substitutes every placeholder of `url` with `x` and checks the result is an http(s) URL.
+fn url_parses(url: &str) -> bool {
+    match template::parse(url) {
+        Ok(Template::Literal(s)) => URL_SHAPE.is_match(&s),
+        Ok(Template::Interpolated(parts)) => {
+            let s: String = parts
+                .iter()
+                .map(|p| match p {
+                    Part::Text(t) => t.as_str(),
+                    _ => "x",
+                })
+                .collect();
+            URL_SHAPE.is_match(&s)
+        }
+        // A URL that is entirely dynamic cannot be checked before run time.
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+pub(super) fn match_endpoint(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    pointer: &str,
+    obj: &Map<String, Value>,
+) -> Option<EndpointId> {
+    let request = obj.get("httpRequest")?;
+    let url = request.get("url")?.as_str()?;
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if template::parse(url).is_ok() && !url_parses(url) {
+        ctx.push(
+            Diagnostic::new(
+                Code::Url,
+                format!("{pointer}/httpRequest/url"),
+                format!("`{url}` is not an http(s) URL, even with its placeholders filled in"),
+            )
+            .task(name)
+            .hint("expected e.g. https://api-sandbox.rebilly.com/usages"),
+        );
+        return None;
+    }
+    let by_url: Vec<&Endpoint> = ctx.validators.endpoints_for_url(url);
+    if let Some(e) = by_url.iter().find(|e| e.method == method) {
+        return Some(e.id);
+    }
+    let message = match by_url.first() {
+        Some(e) => format!(
+            "{method} {url} is not in the catalog ({} is {} only); not checked against a schema",
+            e.id, e.method
+        ),
+        None => format!("{url} is not a catalog endpoint; only the generic Http task rules apply"),
+    };
+    ctx.push(
+        Diagnostic::new(
+            Code::UnknownUrl,
+            format!("{pointer}/httpRequest/url"),
+            message,
+        )
+        .task(name),
+    );
+    None
+}
+
+pub(super) fn check_http_auth(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    pointer: &str,
+    obj: &Map<String, Value>,
+    endpoint: Endpoint,
+) {
+    if obj
+        .get("credentials")
+        .and_then(Value::as_str)
+        .is_some_and(|c| !c.is_empty())
+    {
+        return;
+    }
+    let headers = obj
+        .get("httpRequest")
+        .and_then(|r| r.get("headers"))
+        .and_then(Value::as_object);
+    let has_auth = headers.is_some_and(|h| {
+        h.keys().any(|k| {
+            endpoint
+                .auth
+                .iter()
+                .any(|a| a.header.eq_ignore_ascii_case(k))
+        })
+    });
+    if !has_auth {
+        let accepted: Vec<&str> = endpoint.auth.iter().map(|a| a.header).collect();
+        ctx.push(
+            Diagnostic::new(Code::Auth, pointer, format!("{} needs `credentials` or an auth header ({})", endpoint.id, accepted.join(" or ")))
+                .task(name)
+                .endpoint(Some(endpoint.id.as_str()))
+                .hint("set `credentials` to an entry of your credentials file; keep secrets out of definitions"),
+        );
+    }
+}
+
+pub(super) fn check_http_headers(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    pointer: &str,
+    obj: &Map<String, Value>,
+) {
+    let Some(headers) = obj
+        .get("httpRequest")
+        .and_then(|r| r.get("headers"))
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    for (key, value) in headers {
+        let Some(text) = value.as_str() else { continue };
+        let lower = key.to_ascii_lowercase();
+        let secretish = SECRET_HEADERS.contains(&lower.as_str())
+            || ["secret", "token", "password"]
+                .iter()
+                .any(|w| lower.contains(w));
+        let literal = matches!(template::parse(text), Ok(Template::Literal(_)));
+        if secretish && literal && !text.trim().is_empty() {
+            ctx.push(
+                Diagnostic::new(Code::Secret, format!("{pointer}/httpRequest/headers/{}", escape_token(key)), format!("header `{key}` holds a literal secret"))
+                    .task(name)
+                    .hint("use `credentials` (resolved from the credentials file) or a `${…}` placeholder"),
+            );
+        }
+    }
+}

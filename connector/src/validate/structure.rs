@@ -1,0 +1,415 @@
+//! Shape and routing of a definition: the top level and each task against the model's
+//! schemas, task types, transitions within each scope, reachability, ends, Decision
+//! conditions and placeholder syntax in every string.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use serde_json::{Map, Value};
+
+use super::Ctx;
+use super::http::{check_http_auth, check_http_headers, match_endpoint};
+use crate::diagnostic::locate::child;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::template;
+use crate::validators::{TASK_TYPES, detailed_violations, hint_for, json_type};
+
+/// Maps a schema keyword failing outside a request body to a code.
+fn code_for(keyword: &str, pointer: &str) -> Code {
+    if pointer.contains("/httpRequest/body") || pointer.contains("/httpRequest/headers") {
+        return Code::Schema;
+    }
+    if pointer.ends_with("/httpRequest/method") {
+        return Code::Method;
+    }
+    if pointer.ends_with("/httpRequest/url") {
+        return Code::Url;
+    }
+    match keyword {
+        "required" => Code::Required,
+        "additionalProperties" => Code::UnknownField,
+        "type" => Code::Type,
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => Code::Range,
+        _ => Code::Schema,
+    }
+}
+
+pub(super) fn schema_diagnostics(
+    ctx: &mut Ctx<'_>,
+    validator: &jsonschema::Validator,
+    instance: &Value,
+    base: &str,
+    task: Option<&str>,
+    endpoint: Option<&str>,
+) {
+    if validator.is_valid(instance) {
+        return;
+    }
+    for v in detailed_violations(validator, instance) {
+        let found = instance.pointer(&v.pointer);
+        let hint = hint_for(&v, found);
+        let pointer = format!("{base}{}", v.pointer);
+        let mut d =
+            Diagnostic::new(code_for(&v.keyword, &pointer), pointer, v.message).endpoint(endpoint);
+        d.task = task.map(str::to_owned);
+        d.hint = hint;
+        ctx.push(d);
+    }
+}
+
+pub(super) fn check_definition(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, root: &Value) {
+    schema_diagnostics(ctx, ctx.validators.definition_shell(), root, "", None, None);
+    let Some(Value::Object(tasks)) = obj.get("tasks") else {
+        return;
+    };
+    let start = obj.get("startTask").and_then(Value::as_str);
+    check_scope(ctx, "", start, tasks);
+    for (key, value) in obj {
+        if key == "tasks" {
+            continue;
+        }
+        check_strings(ctx, value, &child("", key), None);
+    }
+}
+
+/// Routing of one task: where it can go next, and whether it ends its scope.
+struct Routing {
+    next: Vec<(String, String)>, // (target, pointer of the field naming it)
+    ends: bool,
+}
+
+fn check_scope(ctx: &mut Ctx<'_>, scope: &str, start: Option<&str>, tasks: &Map<String, Value>) {
+    let mut routes: BTreeMap<String, Routing> = BTreeMap::new();
+    for (name, task) in tasks {
+        let pointer = child(&format!("{scope}/tasks"), name);
+        let len = name.chars().count();
+        if len == 0 || len > 80 {
+            ctx.push(
+                Diagnostic::new(
+                    Code::NameLength,
+                    pointer.clone(),
+                    format!("task names are 1 to 80 characters; this one has {len}"),
+                )
+                .task(name),
+            );
+        }
+        if let Some(first) = ctx.names.get(name) {
+            ctx.push(
+                Diagnostic::new(
+                    Code::NameDuplicate,
+                    pointer.clone(),
+                    format!("task name `{name}` is already used at {first}"),
+                )
+                .task(name)
+                .hint("task names are unique across the whole definition, branches included"),
+            );
+        } else {
+            ctx.names.insert(name.clone(), pointer.clone());
+        }
+        if let Some(routing) = check_task(ctx, name, &pointer, task) {
+            routes.insert(name.clone(), routing);
+        }
+    }
+    let start_pointer = format!("{scope}/startTask");
+    let Some(start) = start else { return };
+    if !tasks.contains_key(start) {
+        let d = Diagnostic::new(
+            Code::StartMissing,
+            start_pointer.clone(),
+            format!(
+                "startTask `{start}` is not a task of this {}",
+                if scope.is_empty() {
+                    "definition"
+                } else {
+                    "branch"
+                }
+            ),
+        );
+        ctx.push(d.hint(format!(
+            "expected one of: {}",
+            tasks.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+        return;
+    }
+    // Targets exist in this scope.
+    for (name, routing) in &routes {
+        for (target, at) in &routing.next {
+            if !tasks.contains_key(target) {
+                let elsewhere = ctx.names.contains_key(target) && !tasks.contains_key(target);
+                let mut d = Diagnostic::new(
+                    Code::NextMissing,
+                    at.clone(),
+                    format!(
+                        "`{target}` is not a task of this {}",
+                        if scope.is_empty() {
+                            "definition"
+                        } else {
+                            "branch"
+                        }
+                    ),
+                )
+                .task(name);
+                d = if elsewhere {
+                    d.hint("transitions may not cross a Parallel branch boundary")
+                } else {
+                    d.hint(format!(
+                        "expected one of: {}",
+                        tasks.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                };
+                ctx.push(d);
+            }
+        }
+    }
+    // Reachability and ends.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut queue = VecDeque::from([start]);
+    let mut reaches_end = false;
+    while let Some(name) = queue.pop_front() {
+        if !seen.insert(name) {
+            continue;
+        }
+        if let Some(r) = routes.get(name) {
+            reaches_end |= r.ends;
+            for (target, _) in &r.next {
+                if tasks.contains_key(target) {
+                    queue.push_back(target);
+                }
+            }
+        }
+    }
+    for name in tasks.keys() {
+        if !seen.contains(name.as_str()) {
+            ctx.push(
+                Diagnostic::new(
+                    Code::Unreachable,
+                    child(&format!("{scope}/tasks"), name),
+                    "no path from startTask reaches this task",
+                )
+                .task(name),
+            );
+        }
+    }
+    if !reaches_end && routes.len() == tasks.len() {
+        ctx.push(
+            Diagnostic::new(
+                Code::NoEnd,
+                start_pointer,
+                "no path from startTask reaches an end (`end: true` or a Terminate task)",
+            )
+            .hint("the workflow would run until its timeout"),
+        );
+    }
+}
+
+/// Checks one task; returns its routing when it is well-formed enough to have one.
+fn check_task(ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Value) -> Option<Routing> {
+    let Value::Object(obj) = task else {
+        ctx.push(
+            Diagnostic::new(
+                Code::Type,
+                pointer,
+                format!("a task is a JSON object; found {}", json_type(task)),
+            )
+            .task(name),
+        );
+        return None;
+    };
+    let expected = TASK_TYPES.join(", ");
+    let kind = match obj.get("type") {
+        None => {
+            ctx.push(
+                Diagnostic::new(
+                    Code::TaskType,
+                    pointer,
+                    format!("missing `type`; expected one of {expected}"),
+                )
+                .task(name),
+            );
+            return None;
+        }
+        Some(Value::String(t)) if TASK_TYPES.contains(&t.as_str()) => t.as_str(),
+        Some(other) => {
+            let shown = other
+                .as_str()
+                .map_or_else(|| other.to_string(), |s| format!("`{s}`"));
+            let mut d = Diagnostic::new(
+                Code::TaskType,
+                child(pointer, "type"),
+                format!("unknown task type {shown}; expected one of {expected}"),
+            )
+            .task(name);
+            if let Some(fixed) = other
+                .as_str()
+                .and_then(|s| TASK_TYPES.iter().find(|t| t.eq_ignore_ascii_case(s)))
+            {
+                d = d.hint(format!("task types are case-sensitive: write `{fixed}`"));
+            }
+            ctx.push(d);
+            return None;
+        }
+    };
+    let endpoint = if kind == "Http" {
+        match_endpoint(ctx, name, pointer, obj)
+    } else {
+        None
+    };
+    match endpoint {
+        Some(id) => {
+            let validator = ctx.validators.http_task(id);
+            schema_diagnostics(ctx, validator, task, pointer, Some(name), Some(id.as_str()));
+            ctx.matched.insert(pointer.to_owned(), id);
+            check_http_auth(
+                ctx,
+                name,
+                pointer,
+                obj,
+                ctx.validators.catalog().get(id).clone(),
+            );
+        }
+        None => {
+            let validator = ctx.validators.task_type(kind).expect("known type");
+            schema_diagnostics(ctx, validator, task, pointer, Some(name), None);
+        }
+    }
+    if kind == "Http" {
+        check_http_headers(ctx, name, pointer, obj);
+    }
+    for (key, value) in obj {
+        if key != "branches" {
+            check_strings(ctx, value, &child(pointer, key), Some(name));
+        }
+    }
+    let next = obj.get("nextTask").and_then(Value::as_str);
+    let end = obj.get("end").and_then(Value::as_bool) == Some(true);
+    let next_at = child(pointer, "nextTask");
+    let mut routing = Routing {
+        next: Vec::new(),
+        ends: false,
+    };
+    match kind {
+        "Terminate" => {
+            if next.is_some() || end {
+                let field = if next.is_some() { "nextTask" } else { "end" };
+                ctx.push(
+                    Diagnostic::new(
+                        Code::TerminateNext,
+                        child(pointer, field),
+                        format!("a Terminate task ends its scope; remove `{field}`"),
+                    )
+                    .task(name),
+                );
+            }
+            routing.ends = true;
+        }
+        "Decision" | "Parallel" => {
+            if end {
+                ctx.push(
+                    Diagnostic::new(
+                        Code::EndNotAllowed,
+                        child(pointer, "end"),
+                        format!("a {kind} task cannot be an end task"),
+                    )
+                    .task(name),
+                );
+            }
+            if kind == "Decision" {
+                if let Some(default) = obj.get("defaultTask").and_then(Value::as_str) {
+                    routing
+                        .next
+                        .push((default.to_owned(), child(pointer, "defaultTask")));
+                }
+                if let Some(Value::Array(choices)) = obj.get("choices") {
+                    for (i, choice) in choices.iter().enumerate() {
+                        if let Some(condition) = choice.get("condition").and_then(Value::as_str)
+                            && let Err(e) = crate::condition::parse(condition)
+                        {
+                            ctx.push(
+                                Diagnostic::new(Code::Condition,
+                                    format!("{pointer}/choices/{i}/condition"),
+                                    format!("{} (at character {})", e.message, e.offset + 1),
+                                )
+                                .task(name)
+                                .hint("conditions are a JavaScript subset: comparisons, && || !, literals and $-paths (docs/runner.md)"),
+                            );
+                        }
+                        if let Some(t) = choice.get("nextTask").and_then(Value::as_str) {
+                            routing
+                                .next
+                                .push((t.to_owned(), format!("{pointer}/choices/{i}/nextTask")));
+                        }
+                    }
+                }
+            } else {
+                match next {
+                    Some(t) => routing.next.push((t.to_owned(), next_at)),
+                    None => ctx.push(
+                        Diagnostic::new(Code::NoNext, pointer, "a Parallel task needs `nextTask`")
+                            .task(name),
+                    ),
+                }
+                if let Some(Value::Array(branches)) = obj.get("branches") {
+                    for (i, branch) in branches.iter().enumerate() {
+                        let scope = format!("{pointer}/branches/{i}");
+                        if let Some(Value::Object(tasks)) = branch.get("tasks") {
+                            check_scope(
+                                ctx,
+                                &scope,
+                                branch.get("startTask").and_then(Value::as_str),
+                                tasks,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        _ => match (next, end) {
+            (Some(_), true) => ctx.push(
+                Diagnostic::new(
+                    Code::NextAndEnd,
+                    next_at,
+                    "a task has either `nextTask` or `end: true`, not both",
+                )
+                .task(name),
+            ),
+            (None, false) => ctx.push(
+                Diagnostic::new(
+                    Code::NoNext,
+                    pointer,
+                    "a task needs `nextTask` or `end: true`",
+                )
+                .task(name),
+            ),
+            (Some(t), false) => routing.next.push((t.to_owned(), next_at)),
+            (None, true) => routing.ends = true,
+        },
+    }
+    Some(routing)
+}
+
+/// Reports malformed placeholders in every string below `value`.
+pub(super) fn check_strings(ctx: &mut Ctx<'_>, value: &Value, pointer: &str, task: Option<&str>) {
+    match value {
+        Value::String(s) => {
+            if let Err(e) = template::parse(s) {
+                let mut d = Diagnostic::new(
+                    Code::Placeholder,
+                    pointer,
+                    format!("{} (at character {})", e.message, e.offset + 1),
+                );
+                d.task = task.map(str::to_owned);
+                ctx.push(d);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_strings(ctx, v, &format!("{pointer}/{i}"), task);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                check_strings(ctx, v, &child(pointer, k), task);
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,163 @@
+//! Solvimon meter data (ingest charge, adjustment and persist events; cost calculation).
+//!
+//! Policy: `timestamp` and `period.start_at/end_at` are cut to whole seconds (the API keeps
+//! seconds only; offset kept); a stable `reference` `uc-<32 hex>` is added when absent, and the
+//! `Idempotency-Key` is `uc-<digest of workflow id, task name, endpoint, body>`, the same on
+//! every attempt and re-run. A 2xx marked `DUPLICATE` or `Idempotent-Replayed: true`, and a
+//! 409 `RESOURCE_ALREADY_EXISTS`, are `duplicate` (success, no second event); a 409
+//! `IDEMPOTENCY_CHECK_FAILED` is a terminal `IDEMPOTENCY_CONFLICT`. Resending after an
+//! ambiguous failure is safe (the key deduplicates), so there is no lookup.
+
+use serde_json::{Map, Value, json};
+
+use super::{Answer, VendorRules, Verdict, api_message, whole_seconds};
+use crate::catalog::Endpoint;
+use crate::identity::{Claims, Execution, Identity, derived_key};
+use crate::output::body::Facts;
+use crate::output::{ErrorCode, Outcome, TaskError};
+use crate::simworkflow::HttpTask;
+
+/// Solvimon's rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Solvimon;
+
+fn done(outcome: Outcome) -> Verdict {
+    Verdict::Done {
+        outcome,
+        quantity: None,
+    }
+}
+
+impl VendorRules for Solvimon {
+    fn prepare(
+        &self,
+        endpoint: &Endpoint,
+        _task: &HttpTask,
+        body: &mut Value,
+        exec: &Execution<'_>,
+    ) -> Result<Identity, TaskError> {
+        if let Some(obj) = body.as_object_mut() {
+            let cut = |map: &mut Map<String, Value>, key: &str| {
+                if let Some(Value::String(t)) = map.get(key)
+                    && let Some(w) = whole_seconds(t)
+                {
+                    map.insert(key.into(), json!(w));
+                }
+            };
+            cut(obj, "timestamp");
+            if let Some(Value::Object(period)) = obj.get_mut("period") {
+                cut(period, "start_at");
+                cut(period, "end_at");
+            }
+        }
+        let canonical = body.to_string();
+        let key = derived_key(&[
+            exec.workflow_id,
+            exec.task_name,
+            endpoint.id.as_str(),
+            &canonical,
+        ]);
+        if let Some(obj) = body.as_object_mut()
+            && obj.get("reference").is_none_or(Value::is_null)
+        {
+            obj.insert("reference".into(), json!(key));
+        }
+        Ok(Identity {
+            idempotency_key: Some(key),
+            usage: None,
+        })
+    }
+
+    fn classify(&self, _identity: &Identity, answer: &Answer<'_>, _claims: &Claims) -> Verdict {
+        let replayed = answer
+            .headers
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        if (200..300).contains(&answer.status) {
+            let duplicate =
+                replayed || answer.body.facts().processed_type.as_deref() == Some("DUPLICATE");
+            return done(if duplicate {
+                Outcome::Duplicate
+            } else {
+                Outcome::Created
+            });
+        }
+        if answer.status != 409 {
+            return Verdict::Undecided;
+        }
+        let error = answer.error.unwrap_or(&Value::Null);
+        if replayed
+            || Facts::of(error).processed_type.as_deref() == Some("DUPLICATE")
+            || error["code"] == "RESOURCE_ALREADY_EXISTS"
+        {
+            return done(Outcome::Duplicate);
+        }
+        let code = if error["code"] == "IDEMPOTENCY_CHECK_FAILED" {
+            ErrorCode::IdempotencyConflict
+        } else {
+            ErrorCode::HttpError
+        };
+        Verdict::Fail(Box::new(TaskError {
+            status_code: Some(answer.status),
+            body: Some(error.clone()),
+            ..TaskError::new(code, api_message(answer.status, error))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, EndpointId};
+    use crate::output::{Headers, ResponseBody};
+
+    #[test]
+    fn the_reference_and_key_derive_from_the_execution_and_body() {
+        let catalog = Catalog::builtin();
+        let endpoint = catalog.get(EndpointId::SolvimonIngestPersist);
+        let task: HttpTask = serde_json::from_value(json!({"end": true, "httpRequest": {"url": "https://api.solvimon.com/v1/ingest/persist-data", "method": "POST"}})).unwrap();
+        let prepare = |wf: &str| {
+            let mut body = json!({"timestamp": "2024-07-01T10:50:00.157Z", "customer_id": "c"});
+            let exec = Execution {
+                workflow_id: wf,
+                task_name: "t",
+                now: chrono::Utc::now(),
+            };
+            let id = Solvimon.prepare(endpoint, &task, &mut body, &exec).unwrap();
+            (body, id.idempotency_key.unwrap())
+        };
+        let (body, key) = prepare("wf-1");
+        assert_eq!(body["timestamp"], "2024-07-01T10:50:00Z");
+        assert_eq!(body["reference"], json!(key));
+        assert_eq!(prepare("wf-1").1, key);
+        assert_ne!(prepare("wf-2").1, key);
+    }
+
+    #[test]
+    fn duplicates_are_success_and_key_conflicts_are_terminal() {
+        let headers = Headers::default();
+        let claims = Claims::default();
+        let body = ResponseBody::default();
+        let judge = |status: u16, error: Value| {
+            let answer = Answer {
+                status,
+                headers: &headers,
+                body: &body,
+                error: Some(&error),
+            };
+            Solvimon.classify(&Identity::default(), &answer, &claims)
+        };
+        assert_eq!(
+            judge(409, json!({"code": "RESOURCE_ALREADY_EXISTS"})),
+            done(Outcome::Duplicate)
+        );
+        match judge(
+            409,
+            json!({"code": "IDEMPOTENCY_CHECK_FAILED", "message": "m"}),
+        ) {
+            Verdict::Fail(e) => assert_eq!(e.code, ErrorCode::IdempotencyConflict),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(judge(503, Value::Null), Verdict::Undecided);
+    }
+}

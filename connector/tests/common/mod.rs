@@ -1,0 +1,106 @@
+//! What the connector's integration tests share: paths of the repository, the binary, the
+//! corpus and samples with their example inputs, and an executor wired to a loopback sandbox
+//! with the sandbox's own dev keys (sandbox helpers: the `usage-test-support` crate).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use usage_connector::catalog::{Catalog, Vendor};
+use usage_connector::execute::{Credential, Credentials, Executor, Secret};
+pub use usage_test_support::Sandbox;
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The binary, ready for arguments.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_usage-connector"))
+}
+
+/// Runs the binary with `args`.
+pub fn run_bin(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+/// Lossy text of an output stream.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh scratch directory under cargo's per-target temp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The `*.json` files directly in `dir`, sorted.
+pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The validation corpus: `tests/workflows/<kind>/*.json`.
+pub fn corpus(kind: &str) -> Vec<PathBuf> {
+    json_files(&root().join("tests/workflows").join(kind))
+}
+
+/// The example input of a definition: `examples/<stem>.input.json` next to it, if present.
+pub fn example_input(definition: &Path) -> Option<PathBuf> {
+    let stem = definition.file_stem()?.to_string_lossy().into_owned();
+    let dir = definition.parent()?;
+    let candidates = [
+        dir.join("examples").join(format!("{stem}.input.json")),
+        dir.parent()?
+            .join("examples")
+            .join(format!("{stem}.input.json")),
+    ];
+    candidates.into_iter().find(|p| p.exists())
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Credentials `solvimon` and `rebilly` holding the sandbox's dev keys in the catalog's key
+/// headers (the Solvimon entry with a platform id, so `x-platform-id` is exercised).
+pub fn credentials(sandbox: &Sandbox) -> Credentials {
+    let catalog = Catalog::builtin();
+    let mut c = Credentials::new();
+    for vendor in Vendor::ALL {
+        c.insert(
+            vendor.as_str(),
+            Credential {
+                header: catalog.first_of(vendor).key_header().to_owned(),
+                value: Secret::new(sandbox.dev_key(vendor.as_str())),
+                platform_id: (vendor == Vendor::Solvimon).then(|| "plat_test".to_owned()),
+            },
+        );
+    }
+    c
+}
+
+/// An executor sending both vendors to `sandbox` with [`credentials`].
+pub fn executor(sandbox: &Sandbox) -> Executor {
+    let mut executor = Executor::new(credentials(sandbox));
+    for vendor in Vendor::ALL {
+        executor = executor.with_server(vendor, &sandbox.url());
+    }
+    executor
+}
