@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 
 use super::fields::{
     AdjustmentDescription, ChargeDescription, Currency, CustomerEmail, CustomerReference,
-    DecimalString, EventReference, IngestReference, NullableString, Timestamp, presence,
+    DecimalString, EventReference, IngestReference, Timestamp,
 };
+use super::presence::{NullableString, OptionalNonNull};
 
 /// A money amount: an exact decimal string and an ISO 4217 currency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -502,13 +503,8 @@ pub struct AdjustmentRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// Unique reference of the event (`^[a-zA-Z0-9_\-]*`, 0–256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<IngestReference>,
@@ -520,34 +516,19 @@ pub struct AdjustmentRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
     /// Amount of the adjustment (shape inferred: `Amount`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Amount")]
-    pub amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub amount: OptionalNonNull<Amount>,
     /// Fixed amount of the adjustment (shape inferred: `Amount`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Amount")]
-    pub fixed_amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub fixed_amount: OptionalNonNull<Amount>,
 }
 
 /// Answer of "Ingest adjustment events" (201 Created).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AdjustmentResponse {
     /// The resource ID of the associated product item.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub product_item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub product_item_id: OptionalNonNull<String>,
     /// Object type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("readOnly" = true))]
@@ -569,13 +550,8 @@ pub struct AdjustmentResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// Reference (`^[a-zA-Z0-9_\-]*`, 0–256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<IngestReference>,
@@ -586,21 +562,11 @@ pub struct AdjustmentResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
     /// Amount.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Amount")]
-    pub amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub amount: OptionalNonNull<Amount>,
     /// Fixed amount.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Amount")]
-    pub fixed_amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub fixed_amount: OptionalNonNull<Amount>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -632,13 +598,8 @@ pub struct ChargeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// Unique reference of the event (`^[a-zA-Z0-9_\-]*`, 0–256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<IngestReference>,
@@ -646,21 +607,11 @@ pub struct ChargeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<ChargeDescription>,
     /// The value/number for the related product item.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "ChargeValue")]
-    pub value: Option<ChargeValue>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub value: OptionalNonNull<ChargeValue>,
     /// Period the charge covers (shape inferred: `ChargeDataPeriod`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Period")]
-    pub period: Option<Period>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub period: OptionalNonNull<Period>,
     /// The associated timestamp presented in the ISO 8601 standard of the charge event, if not
     /// provided it will be set to 'now'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -671,37 +622,17 @@ pub struct ChargeRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChargeResponse {
     /// The resource ID of the associated product item.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub product_item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub product_item_id: OptionalNonNull<String>,
     /// The resource ID of the associated pricing.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub pricing_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_id: OptionalNonNull<String>,
     /// The resource ID of the associated pricing item.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub pricing_item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_item_id: OptionalNonNull<String>,
     /// The resource ID of the associated pricing item config.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub pricing_item_config_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_item_config_id: OptionalNonNull<String>,
     /// Object type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("readOnly" = true))]
@@ -723,13 +654,8 @@ pub struct ChargeResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// Reference (`^[a-zA-Z0-9_\-]*`, 0–256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<IngestReference>,
@@ -737,21 +663,11 @@ pub struct ChargeResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<ChargeDescription>,
     /// The value/number for the related product item.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "ChargeValue")]
-    pub value: Option<ChargeValue>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub value: OptionalNonNull<ChargeValue>,
     /// Period.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Period")]
-    pub period: Option<Period>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub period: OptionalNonNull<Period>,
     /// Timestamp of the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
@@ -766,9 +682,7 @@ pub struct ChargeResponse {
 #[serde(deny_unknown_fields)]
 pub struct PersistRequest {
     /// The resource ID of the associated customer (required key, `null` allowed).
-    #[serde(deserialize_with = "presence::required_nullable")]
-    #[schemars(with = "NullableString")]
-    pub customer_id: Option<String>,
+    pub customer_id: NullableString,
     /// The resource ID of the associated pricing.
     pub pricing_id: String,
     /// The resource ID of the associated pricing item.
@@ -777,9 +691,7 @@ pub struct PersistRequest {
     pub pricing_item_config_id: String,
     /// The resource ID of the associated pricing plan subscription (required key, `null`
     /// allowed).
-    #[serde(deserialize_with = "presence::required_nullable")]
-    #[schemars(with = "NullableString")]
-    pub pricing_plan_subscription_id: Option<String>,
+    pub pricing_plan_subscription_id: NullableString,
     /// A custom reference assigned to the customer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_reference: Option<String>,
@@ -787,24 +699,14 @@ pub struct PersistRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// Unique reference of the event (`^[a-zA-Z0-9_\-]*`, 0–256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<IngestReference>,
     /// Period to persist (`ChargeDataPeriod`).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Period")]
-    pub period: Option<Period>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub period: OptionalNonNull<Period>,
     /// Persist usage (a string, not a boolean).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persist_usage: Option<String>,
@@ -821,33 +723,18 @@ pub struct PersistRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_rollover_volume: Option<bool>,
     /// Included volume (meter-value shape).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "MeterValue")]
-    pub included_volume: Option<MeterValue>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub included_volume: OptionalNonNull<MeterValue>,
     /// The associated timestamp presented in the ISO 8601 standard of the persist event, if
     /// not provided it will be set to 'now'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
     /// Reprocess id (optional, not nullable).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub reprocess_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub reprocess_id: OptionalNonNull<String>,
     /// Whether this is the last item of a reprocess (optional, not nullable).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "bool")]
-    pub is_last_reprocess_item: Option<bool>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub is_last_reprocess_item: OptionalNonNull<bool>,
 }
 
 /// Answer of "Ingest persist events" (201 Created).
@@ -868,29 +755,14 @@ pub struct PersistResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_reference: Option<String>,
     /// The resource ID of the associated pricing.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub pricing_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_id: OptionalNonNull<String>,
     /// The resource ID of the associated pricing item.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub pricing_item_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_item_id: OptionalNonNull<String>,
     /// The resource ID of the associated pricing item config.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub pricing_item_config_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_item_config_id: OptionalNonNull<String>,
     /// The resource ID of the associated pricing plan subscription.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_id: Option<String>,
@@ -898,24 +770,14 @@ pub struct PersistResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// Reference (`^[a-zA-Z0-9_\-]*`, 0–256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<IngestReference>,
     /// Period.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Period")]
-    pub period: Option<Period>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub period: OptionalNonNull<Period>,
     /// Persist usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persist_usage: Option<String>,
@@ -932,32 +794,17 @@ pub struct PersistResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_rollover_volume: Option<bool>,
     /// Included volume.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "MeterValue")]
-    pub included_volume: Option<MeterValue>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub included_volume: OptionalNonNull<MeterValue>,
     /// Timestamp of the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
     /// Reprocess id.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub reprocess_id: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub reprocess_id: OptionalNonNull<String>,
     /// Whether this is the last item of a reprocess.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "bool")]
-    pub is_last_reprocess_item: Option<bool>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub is_last_reprocess_item: OptionalNonNull<bool>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -998,13 +845,8 @@ pub struct CalculateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// The associated timestamp presented in the ISO 8601 standard of the charge event, if not
     /// provided it will be set to 'now'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1064,13 +906,8 @@ pub struct CalculateResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_plan_subscription_reference: Option<String>,
     /// A selector to dynamically determine the subscription to use.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "SubscriptionSelector")]
-    pub pricing_plan_subscription_selector: Option<SubscriptionSelector>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub pricing_plan_subscription_selector: OptionalNonNull<SubscriptionSelector>,
     /// Timestamp of the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
