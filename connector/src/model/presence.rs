@@ -19,13 +19,16 @@ use std::ops::Deref;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+use super::fields::inline_schema;
 
 /// An "Optional, not nullable" field: the key may be absent (`None`), but `null` is rejected.
 /// Its schema is `T`'s (same name, same `$defs` entry), so it never admits `null`.
 ///
 /// Declare it with `#[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
 pub struct OptionalNonNull<T>(pub Option<T>);
 
 impl<T> OptionalNonNull<T> {
@@ -89,12 +92,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OptionalNonNull<T> {
     }
 }
 
-impl<T: Serialize> Serialize for OptionalNonNull<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
 impl<T: JsonSchema> JsonSchema for OptionalNonNull<T> {
     fn inline_schema() -> bool {
         T::inline_schema()
@@ -112,7 +109,8 @@ impl<T: JsonSchema> JsonSchema for OptionalNonNull<T> {
 
 /// A "Required, string or null" field: the key must be present; its value is a string or
 /// `null` (`None`). Schema `{"type": ["string", "null"]}`, listed in `required`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(transparent)]
 pub struct NullableString(pub Option<String>);
 
 impl Deref for NullableString {
@@ -152,23 +150,7 @@ impl<'de> Deserialize<'de> for NullableString {
     }
 }
 
-impl Serialize for NullableString {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl JsonSchema for NullableString {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "NullableString".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": ["string", "null"] })
-    }
-}
+inline_schema!(NullableString, json_schema!({ "type": ["string", "null"] }));
 
 #[cfg(test)]
 mod tests {
