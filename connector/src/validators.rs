@@ -388,7 +388,10 @@ fn de<T: DeserializeOwned>(value: &Value) -> std::result::Result<(), String> {
             json_type(value)
         ));
     }
-    T::deserialize(value).map(drop).map_err(|e| e.to_string())
+    // The path names the field: a field type's own error cannot know its key.
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// The JSON type name of a value (`object`, `array`, `string`, …).
@@ -403,7 +406,8 @@ pub fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Deserializes `body` into the endpoint's typed request; `Err` holds serde's message.
+/// Deserializes `body` into the endpoint's typed request; `Err` holds serde's message,
+/// prefixed by the path of the value it is about (`period: …`, `meter_values[0].amount: …`).
 /// Agrees with [`request_validator`] on what is valid (tested case by case).
 pub fn deserialize_request(id: EndpointId, body: &Value) -> std::result::Result<(), String> {
     match id {

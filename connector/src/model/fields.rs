@@ -7,14 +7,13 @@
 //! `^.*$` additionally carries a portable "no line terminator" guard because `.` and `$` differ
 //! between regex engines (Python's `$` matches before a final `\n`, Rust's `.` matches `\r`).
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
 use regex::Regex;
 use rust_decimal::Decimal;
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{Schema, json_schema};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -84,6 +83,47 @@ impl StringRule {
     }
 }
 
+/// Implements `JsonSchema` for `$name` as the fixed schema `$schema`, inlined (so each field
+/// shows its constraint instead of a `$ref`).
+macro_rules! inline_schema {
+    ($name:ident, $schema:expr) => {
+        impl ::schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+                $schema
+            }
+        }
+    };
+}
+pub(crate) use inline_schema;
+
+/// For a string newtype `$name(String)` with `new(s) -> Result<Self, String>`:
+/// `as_str`, `Deserialize` through `new` (its message becomes serde's error), and the inlined
+/// JSON Schema `$schema`.
+macro_rules! checked_string {
+    ($name:ident, $schema:expr) => {
+        impl $name {
+            /// The text as written.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Self::new(String::deserialize(d)?).map_err(de::Error::custom)
+            }
+        }
+
+        inline_schema!($name, $schema);
+    };
+}
+
 /// Declares a string newtype checked by a [`StringRule`] on deserialization and described by
 /// the same rule in its JSON Schema (inlined, so each field shows its constraint).
 macro_rules! constrained_string {
@@ -110,11 +150,6 @@ macro_rules! constrained_string {
                 Self::RULE.check(&s, Self::regex())?;
                 Ok(Self(s))
             }
-
-            /// The string value.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
         impl fmt::Display for $name {
@@ -123,24 +158,7 @@ macro_rules! constrained_string {
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::new(s).map_err(de::Error::custom)
-            }
-        }
-
-        impl JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                Self::RULE.schema()
-            }
-        }
+        checked_string!($name, Self::RULE.schema());
     };
 }
 
@@ -223,34 +241,16 @@ impl Timestamp {
         Ok(Self(s))
     }
 
-    /// The text as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The instant.
     pub fn instant(&self) -> chrono::DateTime<chrono::FixedOffset> {
         chrono::DateTime::parse_from_rfc3339(&self.0).expect("validated on construction")
     }
 }
 
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::new(String::deserialize(d)?).map_err(de::Error::custom)
-    }
-}
-
-impl JsonSchema for Timestamp {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Timestamp".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "format": "date-time" })
-    }
-}
+checked_string!(
+    Timestamp,
+    json_schema!({ "type": "string", "format": "date-time" })
+);
 
 /// Rebilly `usageTime`: an ISO 8601 date-time, or empty ("if this value is not provided or is
 /// empty, the date and time of the request is used").
@@ -267,33 +267,15 @@ impl UsageTime {
         }
         Ok(Self(s))
     }
-
-    /// The text as written (possibly empty).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for UsageTime {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::new(String::deserialize(d)?).map_err(de::Error::custom)
-    }
-}
-
-impl JsonSchema for UsageTime {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "UsageTime".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "anyOf": [ { "format": "date-time" }, { "maxLength": 0 } ]
-        })
-    }
-}
+checked_string!(
+    UsageTime,
+    json_schema!({
+        "type": "string",
+        "anyOf": [ { "format": "date-time" }, { "maxLength": 0 } ]
+    })
+);
 
 /// Rebilly usage `quantity`: a JSON number, at least 0.001, at most 3 decimal places, held as
 /// an exact [`Decimal`] (never `f64` arithmetic).
@@ -390,17 +372,10 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
-impl JsonSchema for Quantity {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Quantity".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "number", "minimum": 0.001, "multipleOf": 0.001 })
-    }
-}
+inline_schema!(
+    Quantity,
+    json_schema!({ "type": "number", "minimum": 0.001, "multipleOf": 0.001 })
+);
 
 /// ISO 4217 currency codes the Solvimon API accepts (the SDK's `Amount.currency` enum).
 pub const CURRENCIES: [&str; 176] = [
@@ -437,68 +412,9 @@ impl Currency {
             ))
         }
     }
-
-    /// The code.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for Currency {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::new(String::deserialize(d)?).map_err(de::Error::custom)
-    }
-}
-
-impl JsonSchema for Currency {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "Currency".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "enum": CURRENCIES.as_slice() })
-    }
-}
-
-/// Serde helpers for the three presence/nullability combinations the pages use.
-pub mod presence {
-    use serde::{Deserialize, Deserializer};
-
-    /// "Required, string or null": the key must be present; `null` is allowed.
-    /// Use with `deserialize_with` and `#[schemars(required)]` on an `Option<T>`.
-    pub fn required_nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        Option::<T>::deserialize(d)
-    }
-
-    /// "Optional, not nullable": the key may be absent, but `null` is rejected.
-    /// Use with `default`, `deserialize_with` and `#[schemars(with = "T")]` on an `Option<T>`.
-    pub fn optional_non_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: Deserialize<'de>,
-    {
-        T::deserialize(d).map(Some)
-    }
-}
-
-/// Schema-only type for "Required, string or null" fields: `{"type": ["string", "null"]}`
-/// without making the key optional (pair it with [`presence::required_nullable`]).
-pub struct NullableString;
-
-impl JsonSchema for NullableString {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        "NullableString".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": ["string", "null"] })
-    }
-}
+checked_string!(
+    Currency,
+    json_schema!({ "type": "string", "enum": CURRENCIES.as_slice() })
+);

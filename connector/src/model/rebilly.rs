@@ -8,7 +8,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::fields::{Quantity, RebillyId, Timestamp, UsageTime, presence};
+use super::fields::{Quantity, RebillyId, Timestamp, UsageTime};
+use super::presence::OptionalNonNull;
 
 /// Body of `POST /usages` ("Creates a usage report").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -22,23 +23,14 @@ pub struct UsageRequest {
     pub quantity: Quantity,
     /// Date and time, in ISO 8601 format, when a usage occurred. If this value is not provided
     /// or is empty, the date and time of the request is used.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "UsageTime")]
-    pub usage_time: Option<UsageTime>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub usage_time: OptionalNonNull<UsageTime>,
     /// Specifies whether partial usage should be accepted if the reported quantity exceeds the
     /// available limit: `true` lowers the quantity to the maximum allowed and records it;
     /// `false` rejects the request (409).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "bool", extend("default" = false))]
-    pub accept_partial_quantity: Option<bool>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    #[schemars(extend("default" = false))]
+    pub accept_partial_quantity: OptionalNonNull<bool>,
 }
 
 /// Link relation of a usage link.
@@ -54,21 +46,11 @@ pub enum LinkRel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Link {
     /// Link URL.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "String")]
-    pub href: Option<String>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub href: OptionalNonNull<String>,
     /// Type of link.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "LinkRel")]
-    pub rel: Option<LinkRel>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub rel: OptionalNonNull<LinkRel>,
 }
 
 /// A usage record as Rebilly returns it (201 Created; also `GET /usages[/{id}]`).
@@ -76,26 +58,17 @@ pub struct Link {
 #[serde(rename_all = "camelCase")]
 pub struct UsageResponse {
     /// ID of the usage record.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "RebillyId", extend("readOnly" = true))]
-    pub id: Option<RebillyId>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    #[schemars(extend("readOnly" = true))]
+    pub id: OptionalNonNull<RebillyId>,
     /// Subscription ID for which the usage is reported.
     pub subscription_id: RebillyId,
     /// Quantity recorded: with `acceptPartialQuantity`, what was accepted (may be less than
     /// requested).
     pub quantity: Quantity,
     /// Date and time when the usage occurred.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "UsageTime")]
-    pub usage_time: Option<UsageTime>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    pub usage_time: OptionalNonNull<UsageTime>,
     /// ID of the invoice to which usage is applied; set when the invoice is issued.
     #[serde(default)]
     #[schemars(extend("readOnly" = true))]
@@ -105,28 +78,19 @@ pub struct UsageResponse {
     #[schemars(extend("readOnly" = true))]
     pub invoice_item_id: Option<RebillyId>,
     /// Date and time when the resource is created.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Timestamp", extend("readOnly" = true))]
-    pub created_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    #[schemars(extend("readOnly" = true))]
+    pub created_time: OptionalNonNull<Timestamp>,
     /// Date and time when the resource is updated.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
-    )]
-    #[schemars(with = "Timestamp", extend("readOnly" = true))]
-    pub updated_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "OptionalNonNull::is_absent")]
+    #[schemars(extend("readOnly" = true))]
+    pub updated_time: OptionalNonNull<Timestamp>,
     /// Related links.
     #[serde(
         rename = "_links",
         default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "presence::optional_non_null"
+        skip_serializing_if = "OptionalNonNull::is_absent"
     )]
-    #[schemars(with = "Vec<Link>", extend("readOnly" = true))]
-    pub links: Option<Vec<Link>>,
+    #[schemars(extend("readOnly" = true))]
+    pub links: OptionalNonNull<Vec<Link>>,
 }
