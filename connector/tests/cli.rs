@@ -1,26 +1,11 @@
 //! The `usage-connector` binary: `endpoints`, `schemas` (write and `--check`), `--help`, exit codes.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_usage-connector"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::{run_bin as bin, scratch, text};
 
 #[test]
 fn endpoints_lists_the_catalog_as_text_and_json() {
@@ -125,4 +110,85 @@ fn help_explains_every_command_and_usage_errors_exit_2() {
         bin(&["endpoints", "--format", "xml"]).status.code(),
         Some(2)
     );
+}
+
+/// Every repository path below `dir` (build output, dependencies and VCS data left out), with
+/// `/` separators and a leading `/`.
+fn repo_paths(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if [".git", "target", "node_modules", ".venv", "__pycache__"].contains(&name.as_str()) {
+            continue;
+        }
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        if p.is_dir() {
+            out.push(format!("/{rel}/"));
+            repo_paths(&p, root, out);
+        } else {
+            out.push(format!("/{rel}"));
+        }
+    }
+}
+
+/// Every file or folder the docs and the READMEs cite in backticks exists in this repository:
+/// a cited path must be the tail of a repository path (`output/body.rs`, `docs/runner.md`,
+/// `tests/support/`); `path::item` names an item of a file.
+#[test]
+fn docs_cite_only_files_that_exist() {
+    let root = common::root();
+    let mut paths = Vec::new();
+    repo_paths(&root, &root, &mut paths);
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.push(root.join("README.md"));
+    docs.push(root.join("workflows/README.md"));
+    let looks_like_file = |t: &str| {
+        !t.contains([' ', '*', '{', '<', '$', '=', '…', '|', '#'])
+            && !t.starts_with(['-', '/', '.', '~'])
+            && !t.contains("://")
+            && (t.ends_with('/')
+                || [".rs", ".md", ".json", ".py", ".js", ".toml", ".sh", ".lock"]
+                    .iter()
+                    .any(|ext| t.ends_with(ext)))
+    };
+    let mut missing = Vec::new();
+    for doc in &docs {
+        let body = std::fs::read_to_string(doc).unwrap();
+        for (i, piece) in body.split('`').enumerate() {
+            let cited = piece.split("::").next().unwrap_or_default();
+            if i % 2 == 0 || !looks_like_file(cited) {
+                continue;
+            }
+            let tail = format!("/{cited}");
+            if !paths.iter().any(|p| p.ends_with(&tail)) {
+                missing.push(format!("{}: `{cited}`", doc.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "cited but missing:\n{}", missing.join("\n"));
+}
+
+/// Every diagnostic code is in the table of `docs/validation.md`, every task error code the
+/// executor or the runner produces is in `docs/execution.md` or `docs/runner.md`.
+#[test]
+fn every_code_is_documented() {
+    let read = |p: &str| std::fs::read_to_string(common::root().join(p)).unwrap();
+    let validation = read("docs/validation.md");
+    for code in usage_connector::diagnostic::Code::ALL {
+        assert!(
+            validation.contains(code.as_str()),
+            "{code} is not in docs/validation.md"
+        );
+    }
+    let execution = read("docs/execution.md") + &read("docs/runner.md");
+    for code in usage_connector::output::ErrorCode::KNOWN {
+        assert!(
+            execution.contains(code.as_str()),
+            "{code} is not in docs/execution.md or docs/runner.md"
+        );
+    }
 }

@@ -688,3 +688,55 @@ async fn cancellation_stops_between_attempts() {
     assert_eq!(result.unwrap_err().code, "CANCELLED");
     assert_eq!(script.seen.lock().unwrap().len(), 1);
 }
+
+/// Transport failures name their cause, not just "error sending request": a refused
+/// connection, a reset, and a read timeout with its length.
+#[tokio::test]
+async fn transport_errors_show_their_whole_cause() {
+    let one_try = |timeout: u32| {
+        usage_task(json!({"retry": {"maxAttempts": 0}, "readTimeoutSeconds": timeout}))
+    };
+    let input = json!({"subscription": "sub_unlimited", "quantity": 1, "usageTime": "2025-05-01T12:00:00Z"});
+    let ctx = TaskContext::new("wf", "t");
+    let last_error = |e: &TaskError| e.attempts.last().and_then(|a| a.error.clone()).unwrap();
+
+    // Nothing listens on a port we bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = Executor::new(Credentials::new())
+        .with_server(Vendor::Rebilly, &format!("http://127.0.0.1:{port}"));
+    let task = usage_task(json!({"retry": {"maxAttempts": 0}, "credentials": null,
+        "httpRequest": {"url": "https://api-sandbox.rebilly.com/usages", "method": "POST",
+            "headers": {"REB-APIKEY": "k"}, "body": {"subscriptionId": "s", "quantity": 1}}}));
+    let err = closed.execute_http(&task, &input, &ctx).await.unwrap_err();
+    let text = last_error(&err);
+    assert!(text.contains("refused"), "{text}");
+
+    let (_s, executor) = sandbox(Config {
+        faults: FaultSpec::parse("reset=1").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let err = executor.execute_http(&one_try(10), &input, &ctx).await.unwrap_err();
+    let text = last_error(&err);
+    assert!(
+        text.starts_with("error sending request: ") && text.len() > "error sending request: ".len(),
+        "{text}"
+    );
+    assert!(err.message.contains(&text), "the message names the cause: {}", err.message);
+
+    let (_s, executor) = sandbox(Config {
+        faults: FaultSpec::parse("delay=2s").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let err = executor.execute_http(&one_try(1), &input, &ctx).await.unwrap_err();
+    let text = last_error(&err);
+    assert!(
+        text.contains("timed out after 1 s reading the response"),
+        "{text}"
+    );
+}

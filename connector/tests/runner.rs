@@ -3,8 +3,6 @@
 //! secret, conditions outside the language are rejected by `validate`, and the runner's own
 //! rules (Simple without a handler, failing Parallel branches, Terminate Failed, timeouts).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,28 +11,16 @@ use usage_connector::execute::{ErrorCode, TaskContext, TaskError, TaskHandler, T
 use usage_connector::runner::{RunStatus, Runner};
 use usage_connector::simworkflow::{Task, WorkflowDefinition};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
 
+use common::{bin, root};
+
+/// The sample workflows' names (stems of `workflows/*.json`).
 fn samples() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root().join("workflows"))
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            (p.extension().is_some_and(|x| x == "json"))
-                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
-        })
-        .collect();
-    names.sort();
-    names
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_usage-connector"))
+    common::json_files(&root().join("workflows"))
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[test]
@@ -65,7 +51,7 @@ fn every_sample_runs_to_completed_on_the_embedded_sandbox() {
         "one per endpoint plus three composites: {names:?}"
     );
     for name in names {
-        let trace = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.trace.jsonl"));
+        let trace = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.trace.jsonl"));
         let out = bin()
             .arg("run")
             .arg(root().join(format!("workflows/{name}.json")))

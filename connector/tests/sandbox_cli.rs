@@ -3,10 +3,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+
+mod common;
 
 /// Kills the sandbox process when dropped, so a failing test leaves no process behind.
 struct Proc(Child);
@@ -19,7 +21,7 @@ impl Drop for Proc {
 }
 
 fn spawn(args: &[&str]) -> (Proc, String, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_usage-connector"))
+    let mut child = common::bin()
         .arg("sandbox")
         .args(args)
         .stdout(Stdio::piped())
@@ -55,7 +57,7 @@ fn banner_lists_the_address_and_dev_keys() {
 #[test]
 fn bad_options_are_usage_errors() {
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_usage-connector"))
+        common::bin()
             .arg("sandbox")
             .args(args)
             .output()

@@ -2,19 +2,16 @@
 //! between the emitted schemas (jsonschema crate) and serde on every case of
 //! `tests/data/request-cases.json` (the same cases run through Python's `jsonschema`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Value, json};
 use usage_connector::catalog::{Catalog, EndpointId};
 use usage_connector::schemas;
 use usage_connector::validators::{self, deserialize_request, request_validator, violations};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+mod common;
+
+use common::root as repo_root;
 
 fn cases() -> Vec<Value> {
     let text = std::fs::read_to_string(

@@ -3,10 +3,12 @@
 //! Also the CLI contract of `call`: exit codes and the printed task output.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::{Value, json};
 use usage_sandbox::{Config, Fixture};
+
+mod common;
 
 const SECRET: &str = "sk_live_KNOWN_SECRET_4f2a9c71";
 
@@ -17,7 +19,7 @@ fn fixture() -> Fixture {
 }
 
 fn call(args: &[&str], body: &Value, env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_usage-connector"))
+    let mut child = common::bin()
         .arg("call")
         .args(args)
         .args(["--body", "-"])

@@ -2,8 +2,7 @@
 //! with every placeholder form) with snapshot-tested diagnostics; run-time checks with an
 //! input; bad input; a proptest that mutates the samples and finds no panic.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -13,18 +12,9 @@ use usage_connector::validate::{
 };
 use usage_connector::validators::Validators;
 
-fn corpus(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/workflows")
-        .join(kind);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
+mod common;
+
+use common::corpus;
 
 fn check(path: &Path, input: Option<&Value>) -> Report {
     let name = path.file_name().unwrap().to_string_lossy();
@@ -268,9 +258,8 @@ fn collect(v: &Value, at: String, out: &mut Vec<String>) {
 
 #[test]
 fn cli_reports_all_files_and_uses_the_documented_exit_codes() {
-    let bin = env!("CARGO_BIN_EXE_usage-connector");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/workflows");
-    let out = Command::new(bin)
+    let root = common::root().join("tests/workflows");
+    let out = common::bin()
         .args(["validate", "--format", "json"])
         .arg(root.join("invalid"))
         .output()
@@ -289,7 +278,7 @@ fn cli_reports_all_files_and_uses_the_documented_exit_codes() {
     ] {
         assert!(all[0].get(key).is_some(), "missing {key} in {}", all[0]);
     }
-    let out = Command::new(bin)
+    let out = common::bin()
         .arg("validate")
         .arg(root.join("valid"))
         .output()
@@ -301,12 +290,12 @@ fn cli_reports_all_files_and_uses_the_documented_exit_codes() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("warning[W-UNREACHABLE]"));
-    let out = Command::new(bin)
+    let out = common::bin()
         .args(["validate", "no/such/file.json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(bin)
+    let out = common::bin()
         .args(["validate", "--input"])
         .arg(root.join("examples/rebilly-usage-placeholders.input.json"))
         .arg(root.join("valid/rebilly-usage-placeholders.json"))

@@ -20,7 +20,8 @@
 //! // A local sandbox of both APIs (in tests and offline runs).
 //! let sandbox = usage_sandbox::start(usage_sandbox::Config::default()).await.unwrap();
 //! let mut credentials = Credentials::new();
-//! credentials.insert("rebilly", Credential { header: "REB-APIKEY".into(), value: Secret::new("sk_sandbox_rebilly"), platform_id: None });
+//! let key = sandbox.dev_key("rebilly").unwrap().key.clone();
+//! credentials.insert("rebilly", Credential { header: "REB-APIKEY".into(), value: Secret::new(key), platform_id: None });
 //! let executor = Executor::new(credentials).with_server(Vendor::Rebilly, &sandbox.url());
 //!
 //! let task: Task = serde_json::from_value(json!({

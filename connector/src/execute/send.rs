@@ -244,10 +244,24 @@ fn failure(
                 req.policy.max_delay.as_secs()
             ),
         ),
-        (StopReason::Exhausted, _) => TaskError::new(
-            ErrorCode::RetriesExhausted,
-            format!("gave up after {} attempts", attempts.len()),
-        ),
+        (StopReason::Exhausted, _) => {
+            let cause = match attempts.last() {
+                Some(AttemptRecord {
+                    error: Some(e), ..
+                }) => format!("; the last failed: {e}"),
+                Some(AttemptRecord {
+                    status: Some(s), ..
+                }) => {
+                    let body = last.as_ref().map_or(&Value::Null, |l| &l.1);
+                    format!("; the last was answered {}", api_message(*s, body))
+                }
+                _ => String::new(),
+            };
+            TaskError::new(
+                ErrorCode::RetriesExhausted,
+                format!("gave up after {} attempts{cause}", attempts.len()),
+            )
+        }
         (StopReason::NotRetryable, Attempt::Status(s)) => {
             let body = last.as_ref().map_or(&Value::Null, |l| &l.1);
             TaskError::new(ErrorCode::HttpError, api_message(*s, body))

@@ -17,6 +17,8 @@ use schemars::{Schema, json_schema};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::decimal;
+
 /// Characters the single-line guard forbids: the line terminators of Java's `.`
 /// (`\n`, `\r`, U+0085, U+2028, U+2029), which is what `^.*$` means to the API.
 pub const LINE_TERMINATORS: &str = "[\\n\\r\\u0085\\u2028\\u2029]";
@@ -290,19 +292,23 @@ checked_string!(
 pub struct Quantity(Decimal);
 
 impl Quantity {
-    /// The smallest billable unit.
-    pub const MIN: Decimal = Decimal::from_parts(1, 0, 0, false, 3);
-    /// Maximum number of decimal places.
-    pub const MAX_SCALE: u32 = 3;
+    /// The smallest billable unit ([`decimal::MIN_QUANTITY`]).
+    pub const MIN: Decimal = decimal::MIN_QUANTITY;
+    /// Maximum number of decimal places ([`decimal::MAX_SCALE`]).
+    pub const MAX_SCALE: u32 = decimal::MAX_SCALE;
 
     /// Validates an exact decimal against the API's rules.
     pub fn new(d: Decimal) -> Result<Self, String> {
         if d < Self::MIN {
-            return Err(format!("expected a quantity of at least 0.001, found {d}"));
-        }
-        if d.normalize().scale() > Self::MAX_SCALE {
             return Err(format!(
-                "expected at most 3 decimal places, found {d} ({} places)",
+                "expected a quantity of at least {}, found {d}",
+                Self::MIN
+            ));
+        }
+        if decimal::exceeds_scale(d) {
+            return Err(format!(
+                "expected at most {} decimal places, found {d} ({} places)",
+                Self::MAX_SCALE,
                 d.normalize().scale()
             ));
         }
@@ -362,9 +368,8 @@ impl<'de> Deserialize<'de> for Quantity {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
                 // `{v}` prints the shortest text that reads back as `v`: the number as written.
                 let text = format!("{v}");
-                let d = Decimal::from_str_exact(&text)
-                    .or_else(|_| Decimal::from_scientific(&text))
-                    .map_err(|e| E::custom(format!("quantity {text} is out of range: {e}")))?;
+                let d = decimal::decimal_text(&text)
+                    .ok_or_else(|| E::custom(format!("quantity {text} is out of range")))?;
                 Quantity::new(d).map_err(E::custom)
             }
         }

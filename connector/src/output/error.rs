@@ -24,6 +24,9 @@ macro_rules! error_codes {
         }
 
         impl ErrorCode {
+            /// Every code the connector itself produces.
+            pub const KNOWN: &[ErrorCode] = &[$(ErrorCode::$name,)*];
+
             /// The code as written in outputs and docs.
             pub fn as_str(&self) -> &str {
                 match self {

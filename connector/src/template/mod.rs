@@ -269,18 +269,11 @@ mod tests {
 
     #[test]
     fn rejects_malformed_placeholders_with_a_reason() {
-        for (s, needle) in [
-            ("${$.a", "unbalanced"),
-            ("x ${}", "empty placeholder"),
-            ("${a.b}", "must start with `$`"),
-            ("${$..a}", "recursive descent"),
-            ("${$.}", "empty key"),
-            ("${$[x]}", "is not supported"),
-            ("${$.a b}", "spaces"),
-        ] {
-            let err = parse(s).unwrap_err();
-            assert!(err.message.contains(needle), "{s}: {}", err.message);
-        }
+        // Placeholder syntax here; path errors (passed through) are tested in `path`.
+        let message = |s: &str| parse(s).unwrap_err().message;
+        assert!(message("${$.a").contains("unbalanced"));
+        assert!(message("x ${}").contains("empty placeholder"));
+        assert!(message("${$..a}").contains("recursive descent"));
         assert_eq!(parse("ab${$.").unwrap_err().offset, 2);
         // Offsets count characters, also after earlier placeholders and multi-byte text.
         assert_eq!(parse("é${$.a}x${$.").unwrap_err().offset, 8);

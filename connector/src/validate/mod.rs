@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 pub use crate::diagnostic::{Code, Diagnostic, Severity, locate};
-pub use runtime::CheckedRequest;
+pub use runtime::{CheckedRequest, VALIDATE_WORKFLOW_ID};
 
 use crate::catalog::EndpointId;
 use crate::diagnostic::locate::{child, positions};
