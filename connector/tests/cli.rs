@@ -1,6 +1,5 @@
 //! The `usage-connector` binary: `endpoints`, `schemas` (write and `--check`), `--help`, exit codes.
 
-
 use serde_json::Value;
 
 mod common;
@@ -121,7 +120,11 @@ fn repo_paths(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<Strin
         if [".git", "target", "node_modules", ".venv", "__pycache__"].contains(&name.as_str()) {
             continue;
         }
-        let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = p
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         if p.is_dir() {
             out.push(format!("/{rel}/"));
             repo_paths(&p, root, out);
@@ -169,7 +172,11 @@ fn docs_cite_only_files_that_exist() {
             }
         }
     }
-    assert!(missing.is_empty(), "cited but missing:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "cited but missing:\n{}",
+        missing.join("\n")
+    );
 }
 
 /// Every diagnostic code is in the table of `docs/validation.md`, every task error code the

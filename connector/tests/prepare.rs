@@ -8,9 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use usage_connector::execute::{
-    Credential, Credentials, ErrorCode, Executor, Secret, TaskContext,
-};
+use usage_connector::execute::{Credential, Credentials, ErrorCode, Executor, Secret, TaskContext};
 use usage_connector::simworkflow::{Task, WorkflowDefinition};
 use usage_connector::template;
 use usage_connector::validate::{Severity, VALIDATE_WORKFLOW_ID, validate_definition};
@@ -121,12 +119,18 @@ fn check(path: &Path) {
                     .find(|r| r.task == name)
                     .unwrap_or_else(|| panic!("{shown}/{name}: validate kept no request"));
                 assert_eq!(checked.request.url, sent.url, "{shown}/{name}");
-                assert_eq!(checked.request.identity.idempotency_key, sent.identity.idempotency_key);
+                assert_eq!(
+                    checked.request.identity.idempotency_key,
+                    sent.identity.idempotency_key
+                );
                 let (a, b) = match (checked.request.body_json(), sent.body_json()) {
                     (Some(a), Some(b)) => without_generated_time(a, b),
                     other => (json!(other.0), json!(other.1)),
                 };
-                assert_eq!(a, b, "{shown}/{name}: validate and run prepare different bodies");
+                assert_eq!(
+                    a, b,
+                    "{shown}/{name}: validate and run prepare different bodies"
+                );
             }
             // JSONata is SimWorkflow's to evaluate: validate says so in a note.
             Err(e) if e.code == ErrorCode::UnsupportedExpression => {

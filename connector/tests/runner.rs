@@ -51,7 +51,8 @@ fn every_sample_runs_to_completed_on_the_embedded_sandbox() {
         "one per endpoint plus three composites: {names:?}"
     );
     for name in names {
-        let trace = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.trace.jsonl"));
+        let trace = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}.trace.jsonl"));
         let out = bin()
             .arg("run")
             .arg(root().join(format!("workflows/{name}.json")))

@@ -56,13 +56,7 @@ fn banner_lists_the_address_and_dev_keys() {
 
 #[test]
 fn bad_options_are_usage_errors() {
-    let run = |args: &[&str]| {
-        common::bin()
-            .arg("sandbox")
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| common::bin().arg("sandbox").args(args).output().unwrap();
     let out = run(&["--faults", "500=0.1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fault `500`"));

@@ -246,9 +246,7 @@ fn failure(
         ),
         (StopReason::Exhausted, _) => {
             let cause = match attempts.last() {
-                Some(AttemptRecord {
-                    error: Some(e), ..
-                }) => format!("; the last failed: {e}"),
+                Some(AttemptRecord { error: Some(e), .. }) => format!("; the last failed: {e}"),
                 Some(AttemptRecord {
                     status: Some(s), ..
                 }) => {

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use serde_json::json;
 use usage_connector::catalog::{Catalog, Vendor};
 use usage_connector::execute::{Credential, Credentials, Executor, Secret};
+use usage_connector::simworkflow::HttpTask;
 pub use usage_test_support::Sandbox;
 
 /// The repository's root.
@@ -103,4 +105,23 @@ pub fn executor(sandbox: &Sandbox) -> Executor {
         executor = executor.with_server(vendor, &sandbox.url());
     }
     executor
+}
+
+/// An Http task from JSON.
+pub fn task(value: Value) -> HttpTask {
+    serde_json::from_value(value).unwrap()
+}
+
+/// A Rebilly usage task (retrying fast, no jitter) with `extra` fields set on it.
+pub fn usage_task(extra: Value) -> HttpTask {
+    let mut t = json!({
+        "credentials": "rebilly", "end": true,
+        "retry": {"intervalSeconds": 0, "maxAttempts": 30, "backoffRate": 1, "jitter": "none"},
+        "httpRequest": {"url": "https://api-sandbox.rebilly.com/usages", "method": "POST",
+                        "body": {"subscriptionId": "${$.subscription}", "quantity": "${$.quantity}", "usageTime": "${$.usageTime}"}}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    task(t)
 }

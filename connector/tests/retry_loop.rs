@@ -1,0 +1,306 @@
+//! The executor's retry loop on tokio's paused clock with a scripted network: backoff,
+//! Retry-After floors and caps, status classes, the Rebilly lookup after an ambiguous write,
+//! cancellation. (Real sockets and a paused clock do not mix, so the network is a script.)
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use usage_connector::execute::transport::{Exchange, Reply, Transport, TransportError};
+use usage_connector::execute::{
+    Cancellation, Credential, Credentials, Executor, Secret, TaskContext,
+};
+use usage_connector::simworkflow::HttpTask;
+
+use common::usage_task;
+
+type Step = Result<Reply, TransportError>;
+
+struct Script {
+    steps: Mutex<VecDeque<Step>>,
+    seen: Mutex<Vec<(String, String, tokio::time::Instant)>>,
+}
+
+impl Script {
+    fn new(steps: Vec<Step>) -> Arc<Self> {
+        Arc::new(Script {
+            steps: Mutex::new(steps.into()),
+            seen: Mutex::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Transport for Script {
+    async fn exchange(&self, x: Exchange<'_>) -> Result<Reply, TransportError> {
+        self.seen.lock().unwrap().push((
+            x.method.to_owned(),
+            x.url.to_string(),
+            tokio::time::Instant::now(),
+        ));
+        self.steps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("the script has a step for every request")
+    }
+}
+
+fn reply(status: u16, headers: &[(&str, &str)], body: Value) -> Step {
+    Ok(Reply {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.parse::<reqwest::header::HeaderName>().unwrap(),
+                    v.parse().unwrap(),
+                )
+            })
+            .collect(),
+        body: body.to_string().into(),
+    })
+}
+
+fn scripted(steps: Vec<Step>) -> (Arc<Script>, Executor) {
+    let script = Script::new(steps);
+    let mut credentials = Credentials::new();
+    credentials.insert(
+        "rebilly",
+        Credential {
+            header: "REB-APIKEY".into(),
+            value: Secret::new("k_scripted"),
+            platform_id: None,
+        },
+    );
+    let executor = Executor::new(credentials).with_transport(script.clone());
+    (script, executor)
+}
+
+fn policy_task(retry: Value) -> HttpTask {
+    usage_task(json!({"retry": retry}))
+}
+
+fn input() -> Value {
+    json!({"subscription": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"})
+}
+
+fn created() -> Step {
+    reply(
+        201,
+        &[],
+        json!({"id": "sub_usg_1", "subscriptionId": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"}),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_waits_interval_times_rate_between_attempts() {
+    let (script, executor) = scripted(vec![
+        reply(503, &[], json!({})),
+        reply(502, &[], json!({})),
+        created(),
+    ]);
+    let start = tokio::time::Instant::now();
+    let out = executor
+        .execute_http(
+            &policy_task(
+                json!({"intervalSeconds": 1, "maxAttempts": 3, "backoffRate": 2, "jitter": "none"}),
+            ),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    let delays: Vec<u64> = out.attempts.iter().map(|a| a.delay_ms).collect();
+    assert_eq!(delays, vec![1000, 2000, 0]);
+    let seen = script.seen.lock().unwrap();
+    assert!(
+        (Duration::from_secs(1)..Duration::from_millis(1010)).contains(&(seen[1].2 - seen[0].2))
+    );
+    assert!(
+        (Duration::from_secs(2)..Duration::from_millis(2010)).contains(&(seen[2].2 - seen[1].2))
+    );
+    assert!((Duration::from_secs(3)..Duration::from_millis(3020)).contains(&start.elapsed()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_a_floor_and_over_the_cap_stops() {
+    let (script, executor) = scripted(vec![
+        reply(
+            429,
+            &[("retry-after", "7")],
+            json!({"title": "Rate Limit Exceeded"}),
+        ),
+        created(),
+    ]);
+    let out = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1, "maxAttempts": 3, "jitter": "full"})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.attempts[0].delay_ms, 7000);
+    let seen = script.seen.lock().unwrap().clone();
+    assert!(seen[1].2 - seen[0].2 >= Duration::from_secs(7));
+
+    let (_, executor) = scripted(vec![reply(429, &[("retry-after", "120")], json!({}))]);
+    let err = executor
+        .execute_http(
+            &policy_task(json!({"maxDelaySeconds": 60})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "RATE_LIMITED");
+    assert_eq!(err.attempts.len(), 1, "not retried early");
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_retryable_statuses_stop_at_once_and_retries_run_out() {
+    let (script, executor) = scripted(vec![reply(
+        422,
+        &[],
+        json!({"detail": "Invalid data sent."}),
+    )]);
+    let err = executor
+        .execute_http(
+            &policy_task(json!({"maxAttempts": 5})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.status_code),
+        ("HTTP_ERROR", Some(422))
+    );
+    assert!(err.message.contains("Invalid data sent."));
+    assert_eq!(script.seen.lock().unwrap().len(), 1);
+
+    let (script, executor) = scripted((0..3).map(|_| reply(503, &[], json!({}))).collect());
+    let err = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1, "maxAttempts": 2})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.attempts.len()),
+        ("RETRIES_EXHAUSTED", 3)
+    );
+    assert_eq!(script.seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
+    // Lost after sending; the lookup finds it: recovered, and no second POST.
+    let found = reply(
+        200,
+        &[],
+        json!([{"id": "sub_usg_9", "subscriptionId": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"}]),
+    );
+    let (script, executor) = scripted(vec![
+        Err(TransportError::Lost("connection closed".into())),
+        found,
+    ]);
+    let out = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "recovered");
+    assert_eq!(out.body.json()["id"], "sub_usg_9");
+    let seen = script.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        vec!["POST", "GET"]
+    );
+    assert!(
+        seen[1]
+            .1
+            .contains("filter=subscriptionId:sub_1%3BusageTime:2025-05-01T12:00:00Z"),
+        "{}",
+        seen[1].1
+    );
+
+    // Not found: sent again. A failed lookup is retried before any resend.
+    let (script, executor) = scripted(vec![
+        Err(TransportError::Lost("read timed out".into())),
+        reply(503, &[], json!({})),
+        reply(200, &[], json!([])),
+        created(),
+    ]);
+    let out = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "created");
+    let methods: Vec<String> = script
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(methods, vec!["POST", "GET", "GET", "POST"]);
+
+    // A connect error sent nothing: resent without a lookup.
+    let (script, executor) = scripted(vec![
+        Err(TransportError::Connect("refused".into())),
+        created(),
+    ]);
+    executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        script
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.0.as_str())
+            .collect::<Vec<_>>(),
+        vec!["POST", "POST"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_stops_between_attempts() {
+    let (script, executor) = scripted(vec![reply(503, &[], json!({})), created()]);
+    let (canceller, cancel) = Cancellation::new();
+    let ctx = TaskContext {
+        cancel,
+        ..TaskContext::new("w", "t")
+    };
+    let task = policy_task(json!({"intervalSeconds": 30, "maxAttempts": 3, "jitter": "none"}));
+    let input = input();
+    let run = executor.execute_http(&task, &input, &ctx);
+    let cancel = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        canceller.cancel();
+    };
+    let (result, ()) = tokio::join!(run, cancel);
+    assert_eq!(result.unwrap_err().code, "CANCELLED");
+    assert_eq!(script.seen.lock().unwrap().len(), 1);
+}
