@@ -20,6 +20,20 @@ pub const SECRET_HEADERS: [&str; 6] = [
     "x-auth-token",
 ];
 
+/// `url` with any user-info replaced (`https://user:pass@host` → `https://***@host`), for
+/// messages, logs and traces; text that is not a URL with user-info is returned as it is.
+pub fn redact_user_info(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return url.into();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end + 3], &rest[at..]).into(),
+        None => url.into(),
+    }
+}
+
 /// A secret value. `Debug` and `Display` print `***`; only [`Secret::expose`] gives the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -160,6 +174,16 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_info_is_redacted() {
+        assert_eq!(
+            redact_user_info("http://admin:hunter2@127.0.0.1:9/usages?x=@"),
+            "http://***@127.0.0.1:9/usages?x=@"
+        );
+        assert_eq!(redact_user_info("http://h/a@b"), "http://h/a@b");
+        assert_eq!(redact_user_info("not a url"), "not a url");
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -126,6 +126,10 @@ impl Claims {
 mod tests {
     use super::*;
 
+    /// `uc-` + the first 32 hex digits of SHA-256(8-byte LE length + "wf" + 8-byte LE length +
+    /// "t"), computed independently with Python's hashlib.
+    const GOLDEN: &str = "uc-152b835fef37b1f726ca275d224d9f57";
+
     #[test]
     fn derived_keys_are_stable_and_distinct() {
         let a = derived_key(&["wf", "task", "{\"q\":1}"]);
@@ -133,6 +137,13 @@ mod tests {
         assert_ne!(a, derived_key(&["wf", "task", "{\"q\":2}"]));
         assert_ne!(derived_key(&["ab", "c"]), derived_key(&["a", "bc"]));
         assert!(a.starts_with("uc-") && a.len() == 35, "{a}");
+    }
+
+    /// The derivation is part of exactly-once across re-runs: a change would give a re-run of
+    /// an old execution a new key (and the API a second event). Pinned here.
+    #[test]
+    fn derived_keys_do_not_change_between_versions() {
+        assert_eq!(derived_key(&["wf", "t"]), GOLDEN);
     }
 
     #[test]

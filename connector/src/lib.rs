@@ -7,11 +7,12 @@
 //! - foundations: [`catalog`] (the five endpoints: paths, servers, auth, permissions),
 //!   [`decimal`] (exact quantities and the 3-decimal rule), [`diagnostic`] (located findings
 //!   with stable codes), [`credentials`] (ids → auth header + secret), [`identity`]
-//!   (idempotency identity, derived from the execution), [`retry`] (the pure retry decision),
-//!   [`error`] (the library's error type);
+//!   (idempotency identity, derived from the execution), [`error`] (the library's error type);
+//! - [`template`]: the one template language (`${…}` placeholders over JSONPath);
+//!   [`condition`]: the Decision condition language on the same paths;
 //! - [`model`]: typed requests and responses carrying every constraint of the vendor pages;
 //! - [`simworkflow`]: SimWorkflow's workflow-definition model and its one task walker;
-//! - [`template`]: the one template language (`${…}` placeholders over JSONPath);
+//!   [`retry`]: the pure retry decision for a task's retry block;
 //! - [`schemas`]: JSON Schema emission (draft 2020-12) and drift checking; [`validators`]:
 //!   the compiled validators, built once per process;
 //! - [`output`]: what a task reports (outputs, outcomes, quantities, typed errors);
@@ -19,7 +20,7 @@
 //! - [`prepare`]: the one pure prepare path (placeholders → vendor rules → validation);
 //! - [`validate`]: workflow validation at design time and, through [`prepare`], run time;
 //! - [`execute`]: the plugin trait and the Http executor (send loop, retries, tracing);
-//! - [`condition`]: the Decision condition language; [`runner`]: the local runner.
+//! - [`runner`]: the local runner (a compiled [`runner::Plan`] run through task handlers).
 //!
 //! The library never prints, exits or reads environment variables; the binary does.
 

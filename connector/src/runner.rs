@@ -11,8 +11,8 @@
 //! with the task's output. Any task failure fails the workflow (a Parallel fails when one branch
 //! fails; the others are cancelled). `timeoutSeconds` bounds the whole run.
 //!
-//! Decision conditions are parsed once per run, before the first task: a definition whose
-//! condition cannot be parsed fails before anything is sent, never halfway.
+//! Decision conditions are parsed once per definition ([`Plan`]), before the first task: a
+//! definition whose condition cannot be parsed fails before anything is sent, never halfway.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -74,49 +74,72 @@ struct ScopeEnd {
 
 type Observer = Arc<dyn Fn(&TaskEvent) + Send + Sync>;
 
-/// A definition's Decision conditions, parsed once (task names are unique across the
-/// definition, branches included).
-struct Plan {
-    conditions: HashMap<String, Vec<Expr>>,
+/// A definition ready to run: its Decision conditions parsed once, however often it runs
+/// or loops. Build one with [`Plan::compile`] and run it many times with [`Runner::run_plan`].
+#[derive(Debug, Clone)]
+pub struct Plan {
+    definition: Arc<WorkflowDefinition>,
+    /// Parsed conditions by Decision task name.
+    conditions: Arc<HashMap<String, Vec<Expr>>>,
 }
 
 impl Plan {
-    fn compile(definition: &WorkflowDefinition) -> Result<Self, Failure> {
+    /// Parses every Decision condition of `definition`. `Err`: the task and its error — a
+    /// condition outside the language (`E-CONDITION`), or a name used twice
+    /// (`DUPLICATE_TASK`), which would make routing ambiguous. Validation reports both first.
+    pub fn compile(definition: &WorkflowDefinition) -> Result<Self, (String, TaskError)> {
         let mut conditions = HashMap::new();
+        let mut names = std::collections::HashSet::new();
         let mut failed = None;
         definition.walk(|t| {
-            if let Task::Decision(d) = t.task {
-                let parsed: Result<Vec<Expr>, _> = d
-                    .choices
-                    .iter()
-                    .map(|c| {
-                        condition::parse(&c.condition).map_err(|e| {
-                            format!(
-                                "{} (at character {}) in `{}`",
-                                e.message,
-                                e.offset + 1,
-                                c.condition
-                            )
-                        })
+            if !names.insert(t.name) {
+                failed.get_or_insert((
+                    t.name.to_owned(),
+                    TaskError::new(
+                        ErrorCode::DuplicateTask,
+                        format!("task name `{}` is used twice ({})", t.name, t.pointer()),
+                    ),
+                ));
+            }
+            let Task::Decision(d) = t.task else { return };
+            let parsed: Result<Vec<Expr>, _> = d
+                .choices
+                .iter()
+                .map(|c| {
+                    condition::parse(&c.condition).map_err(|e| {
+                        format!(
+                            "{} (at character {}) in `{}`",
+                            e.message,
+                            e.offset + 1,
+                            c.condition
+                        )
                     })
-                    .collect();
-                match parsed {
-                    Ok(exprs) => {
-                        conditions.insert(t.name.to_owned(), exprs);
-                    }
-                    Err(message) => {
-                        failed.get_or_insert(Failure {
-                            task: t.name.to_owned(),
-                            error: TaskError::new(ErrorCode::Condition, message),
-                        });
-                    }
+                })
+                .collect();
+            match parsed {
+                Ok(exprs) => {
+                    conditions.insert(t.name.to_owned(), exprs);
+                }
+                Err(message) => {
+                    failed.get_or_insert((
+                        t.name.to_owned(),
+                        TaskError::new(ErrorCode::Condition, message),
+                    ));
                 }
             }
         });
         match failed {
-            Some(f) => Err(f),
-            None => Ok(Plan { conditions }),
+            Some(e) => Err(e),
+            None => Ok(Plan {
+                definition: Arc::new(definition.clone()),
+                conditions: Arc::new(conditions),
+            }),
         }
+    }
+
+    /// The definition.
+    pub fn definition(&self) -> &WorkflowDefinition {
+        &self.definition
     }
 }
 
@@ -151,19 +174,25 @@ impl Runner {
         self
     }
 
-    /// Runs `definition` with `input`. The definition should have passed validation.
+    /// Runs `definition` with `input` (compiling its [`Plan`] first). The definition should
+    /// have passed validation.
     pub async fn run(
         &self,
         definition: &WorkflowDefinition,
         input: Value,
         workflow_id: &str,
     ) -> RunResult {
-        let plan = match Plan::compile(definition) {
-            Ok(plan) => Arc::new(plan),
-            Err(f) => return failed(f),
-        };
+        match Plan::compile(definition) {
+            Ok(plan) => self.run_plan(&plan, input, workflow_id).await,
+            Err((task, error)) => failed(Failure { task, error }),
+        }
+    }
+
+    /// Runs a compiled plan with `input`.
+    pub async fn run_plan(&self, plan: &Plan, input: Value, workflow_id: &str) -> RunResult {
+        let definition = plan.definition();
         let run = self.run_scope(
-            plan,
+            Arc::new(plan.clone()),
             Arc::new(definition.tasks.clone()),
             definition.start_task.clone(),
             input,

@@ -158,17 +158,30 @@ fn docs_cite_only_files_that_exist() {
                     .iter()
                     .any(|ext| t.ends_with(ext)))
     };
+    let exists = |cited: &str| {
+        let tail = format!("/{cited}");
+        paths.iter().any(|p| p.ends_with(&tail))
+    };
     let mut missing = Vec::new();
     for doc in &docs {
         let body = std::fs::read_to_string(doc).unwrap();
-        for (i, piece) in body.split('`').enumerate() {
-            let cited = piece.split("::").next().unwrap_or_default();
-            if i % 2 == 0 || !looks_like_file(cited) {
+        // Odd pieces between ``` are fenced blocks: each path-like word in them counts.
+        for (i, block) in body.split("```").enumerate() {
+            if i % 2 == 0 {
+                // Inline code spans outside fenced blocks.
+                for (j, piece) in block.split('`').enumerate() {
+                    let cited = piece.split("::").next().unwrap_or_default();
+                    if j % 2 == 1 && looks_like_file(cited) && !exists(cited) {
+                        missing.push(format!("{}: `{cited}`", doc.display()));
+                    }
+                }
                 continue;
             }
-            let tail = format!("/{cited}");
-            if !paths.iter().any(|p| p.ends_with(&tail)) {
-                missing.push(format!("{}: `{cited}`", doc.display()));
+            for word in block.split_whitespace() {
+                let cited = word.trim_matches(|c: char| "()[],;:".contains(c));
+                if cited.contains('/') && looks_like_file(cited) && !exists(cited) {
+                    missing.push(format!("{}: {cited} (code block)", doc.display()));
+                }
             }
         }
     }

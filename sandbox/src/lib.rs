@@ -113,11 +113,14 @@ impl Running {
         &self.keys
     }
 
-    /// The least-privileged key that may write for `vendor` (`"solvimon"`: holds
-    /// `METER_DATA.INGEST`; `"rebilly"`: `USAGES.CREATE`), as [`Running::key_with`] picks it;
-    /// `None` for another vendor name or when no key may write.
+    /// The least-privileged key that may write and read for `vendor` (`"solvimon"`: holds
+    /// `METER_DATA.INGEST` and `METER_DATA.VIEW`; `"rebilly"`: `USAGES.CREATE` and
+    /// `USAGES.VIEW`) — what a client that reads back its own writes (a lookup after a lost
+    /// answer) needs — as [`Running::key_with`] picks it; `None` for another vendor name or when
+    /// no key holds both.
     pub fn dev_key(&self, vendor: &str) -> Option<&ApiKey> {
-        self.key_with(&[auth::VendorAuth::named(vendor)?.write])
+        let auth = auth::VendorAuth::named(vendor)?;
+        self.key_with(&[auth.write, auth.read])
     }
 
     /// Of the keys holding every one of `permissions`, the one with the fewest permissions in

@@ -90,7 +90,12 @@ async fn dev_keys_follow_a_custom_fixture() {
         "k_everything",
         "the only key that may ingest"
     );
-    let writer = s.dev_key("rebilly");
+    assert_eq!(
+        s.dev_key("rebilly"),
+        "k_rebilly_admin",
+        "the least-privileged key that writes and reads back"
+    );
+    let writer = s.key_with(&[REBILLY.write]);
     assert_eq!(writer, "k_rebilly_writer");
     assert_eq!(s.key_with(&[REBILLY.read]), "k_reader");
     assert_eq!(

@@ -88,10 +88,33 @@ def test_corpus_has_http_tasks_with_both_verdicts():
     assert len(CASES) >= 30 and verdicts == {True, False}, (len(CASES), verdicts)
 
 
+def without_rounded_quantity(errors):
+    """The errors left when a quantity's `multipleOf` does not count; an anyOf/oneOf error
+    goes away when one of its branches has no error left."""
+    kept = []
+    for e in errors:
+        if e.context:
+            branches = {}
+            for c in e.context:
+                branches.setdefault(c.relative_schema_path[0], []).append(c)
+            if any(not without_rounded_quantity(b) for b in branches.values()):
+                continue
+        elif e.validator == "multipleOf" and list(e.absolute_path)[-1:] == ["quantity"]:
+            continue
+        kept.append(e)
+    return kept
+
+
 @pytest.mark.parametrize("path,pointer,endpoint,task,validator", CASES,
                          ids=[f"{c[0].parent.name}/{c[0].name}:{c[1]}" for c in CASES])
 def test_python_and_validate_agree_on_the_task(path, pointer, endpoint, task, validator):
-    python_errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(task)]
+    errors = list(validator.iter_errors(task))
+    if task.get("rounding") == "halfEven":
+        # validate judges what run sends: a literal quantity with more decimals is rounded
+        # before sending. The published http-task schema does not express the rounding rule
+        # yet (it is stricter here); every other error must still agree.
+        errors = without_rounded_quantity(errors)
+    python_errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
     rust_errors = [
         d for d in rust_diagnostics(path)
         if d["severity"] == "error" and d["code"] in SCHEMA_CODES

@@ -111,9 +111,9 @@ fn sandbox_credentials(
 }
 
 /// An executor for `--server VENDOR=URL` items and the credentials file.
-fn remote_executor(catalog: &Catalog, args: &Args) -> anyhow::Result<Executor> {
+fn remote_executor(validators: &Arc<Validators>, args: &Args) -> anyhow::Result<Executor> {
     let credentials = super::credentials::load(args.credentials.as_deref())?;
-    let mut executor = Executor::new(credentials).with_catalog(catalog)?;
+    let mut executor = Executor::new(credentials).with_validators(validators.clone());
     for item in &args.servers {
         let (vendor, url) = item
             .split_once('=')
@@ -160,7 +160,8 @@ fn progress(e: &TaskEvent) {
 /// Validates and runs the definition; prints the workflow output.
 #[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
-    let validators = Validators::new(catalog).context("compiling schemas")?;
+    // One compiled set of validators serves validation and the executor.
+    let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
     let definition = definition(&args, &validators)?;
     let input = input(args.input.as_deref())?;
     let workflow_id = args.workflow_id.clone().unwrap_or_else(|| {
@@ -179,14 +180,14 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
                 .context("starting the embedded sandbox")?;
             eprintln!("embedded sandbox on {} (no --server given)", running.url());
             let credentials = sandbox_credentials(&definition, &validators, &running)?;
-            let mut executor = Executor::new(credentials).with_catalog(catalog)?;
+            let mut executor = Executor::new(credentials).with_validators(validators.clone());
             for vendor in Vendor::ALL {
                 executor = executor.with_server(vendor, &running.url());
             }
             sandbox = Some(running);
             executor
         } else {
-            remote_executor(catalog, &args)?
+            remote_executor(&validators, &args)?
         };
         if let Some(path) = &args.trace {
             executor = with_trace(executor, path)?;

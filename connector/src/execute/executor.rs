@@ -36,7 +36,7 @@ impl Executor {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Executor {
-            router: Router::new(ValidatorSet::Borrowed(Validators::builtin())),
+            router: Router::new(ValidatorSet::Builtin),
             auth: Authenticator::new(credentials),
             transport: Arc::new(ReqwestTransport::new()),
             claims: Claims::default(),
@@ -47,9 +47,15 @@ impl Executor {
 
     /// Uses `catalog` (e.g. with path overrides) instead of the built-in one; server overrides
     /// set so far are dropped, so call this first.
-    pub fn with_catalog(mut self, catalog: &Catalog) -> crate::Result<Self> {
-        self.router = Router::new(ValidatorSet::Shared(Arc::new(Validators::new(catalog)?)));
-        Ok(self)
+    pub fn with_catalog(self, catalog: &Catalog) -> crate::Result<Self> {
+        Ok(self.with_validators(Arc::new(Validators::new(catalog)?)))
+    }
+
+    /// Uses validators compiled already (for a catalog of one's own) instead of the built-in
+    /// ones; server overrides set so far are dropped, so call this first.
+    pub fn with_validators(mut self, validators: Arc<Validators>) -> Self {
+        self.router = Router::new(ValidatorSet::Shared(validators));
+        self
     }
 
     /// Sends a vendor's requests to `base_url` instead of the server in the definition (e.g. the

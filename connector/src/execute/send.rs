@@ -248,10 +248,20 @@ fn failure(
             let cause = match attempts.last() {
                 Some(AttemptRecord { error: Some(e), .. }) => format!("; the last failed: {e}"),
                 Some(AttemptRecord {
-                    status: Some(s), ..
+                    kind,
+                    status: Some(s),
+                    ..
                 }) => {
-                    let body = last.as_ref().map_or(&Value::Null, |l| &l.1);
-                    format!("; the last was answered {}", api_message(*s, body))
+                    // The kept error body is a send's; a lookup's answer has none of its own.
+                    let body = match (kind, &last) {
+                        (AttemptKind::Send, Some((status, body))) if status == s => body,
+                        _ => &Value::Null,
+                    };
+                    format!(
+                        "; the last {} was answered {}",
+                        kind.as_str(),
+                        api_message(*s, body)
+                    )
                 }
                 _ => String::new(),
             };

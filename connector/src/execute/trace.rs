@@ -22,13 +22,7 @@ pub type TraceSink = Arc<dyn Fn(Value) + Send + Sync>;
 
 /// `url` without user-info (`https://user:pass@host` → `https://***@host`), for logs and traces.
 pub fn shown_url(url: &Url) -> Cow<'_, str> {
-    if url.username().is_empty() && url.password().is_none() {
-        return Cow::Borrowed(url.as_str());
-    }
-    let mut shown = url.clone();
-    let _ = shown.set_password(None);
-    let _ = shown.set_username("***");
-    Cow::Owned(shown.to_string())
+    crate::credentials::redact_user_info(url.as_str())
 }
 
 impl Executor {

@@ -81,6 +81,8 @@ error_codes! {
     NoNext = "NO_NEXT",
     /// A Parallel branch panicked.
     BranchPanicked = "BRANCH_PANICKED",
+    /// Two tasks with one name (routing would be ambiguous).
+    DuplicateTask = "DUPLICATE_TASK",
     /// A Decision condition outside the language.
     Condition = "E-CONDITION",
 }
@@ -156,20 +158,29 @@ impl TaskError {
     }
 
     /// The error for a placeholder that could not be resolved at `pointer` (relative to the
-    /// task): `INPUT_MISSING`, or `UNSUPPORTED_EXPRESSION` for JSONata, which this connector
-    /// does not evaluate.
+    /// task): `INPUT_MISSING`, `UNSUPPORTED_EXPRESSION` for JSONata (which this connector does
+    /// not evaluate), or `INVALID_REQUEST` for a placeholder that does not parse. The message
+    /// starts with the pointer.
     pub fn unresolved(e: Unresolved, pointer: &str) -> Self {
-        let error = match e {
-            Unresolved::Missing(path) => TaskError::new(
+        let (code, what) = match e {
+            Unresolved::Missing(path) => (
                 ErrorCode::InputMissing,
                 format!("`{path}` names no value in the task input"),
             ),
-            Unresolved::Jsonata => TaskError::new(
+            Unresolved::Jsonata => (
                 ErrorCode::UnsupportedExpression,
-                "JSONata expressions are not evaluated by this connector",
+                "JSONata expressions are not evaluated by this connector".to_owned(),
+            ),
+            Unresolved::Malformed(p) => (
+                ErrorCode::InvalidRequest,
+                format!(
+                    "malformed placeholder at character {}: {}; nothing was sent",
+                    p.offset + 1,
+                    p.message
+                ),
             ),
         };
-        error.at(pointer)
+        TaskError::new(code, format!("{pointer}: {what}")).at(pointer)
     }
 
     /// Sets where in the task the problem is.

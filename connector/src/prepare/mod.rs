@@ -60,11 +60,6 @@ pub struct PreparedRequest {
 }
 
 impl PreparedRequest {
-    /// The idempotency key every attempt carries (Solvimon).
-    pub fn idempotency_key(&self) -> Option<&str> {
-        self.identity.idempotency_key.as_deref()
-    }
-
     /// The body as JSON (`None` without a body).
     pub fn body_json(&self) -> Option<Value> {
         self.body
@@ -86,7 +81,8 @@ impl PreparedRequest {
 
     /// The exact request as text, secret header values shown as `***` — what `--dry-run` prints.
     pub fn render_redacted(&self) -> String {
-        let mut out = format!("{} {}\n", self.method, self.url);
+        let url = crate::credentials::redact_user_info(self.url.as_str());
+        let mut out = format!("{} {url}\n", self.method);
         for (k, v) in self.redacted_headers() {
             out.push_str(&format!("{k}: {v}\n"));
         }
@@ -135,9 +131,10 @@ pub fn prepare(
         ),
         None => None,
     };
+    let rules = vendor::rules_for(endpoint.map(|e| e.id));
     let mut identity = Identity::default();
     if let (Some(ep), Some(b)) = (endpoint, body.as_mut()) {
-        identity = vendor::rules(ep.vendor).prepare(ep, task, b, exec)?;
+        identity = rules.prepare(ep, task, b, exec)?;
         if let Err(diagnostics) = router.validators().check_request(ep.id, b) {
             return Err(
                 TaskError::invalid_request(ep.id.as_str(), diagnostics).at("/httpRequest/body")
@@ -163,11 +160,11 @@ pub fn prepare(
     if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    if let Some(key) = &identity.idempotency_key
-        && !headers.contains_key("idempotency-key")
+    if let (Some(key), Some(name)) = (&identity.idempotency_key, rules.idempotency_header())
+        && !headers.contains_key(name)
         && let Ok(value) = HeaderValue::from_str(key)
     {
-        headers.insert("idempotency-key", value);
+        headers.insert(name, value);
     }
     let secs = |v: Option<u32>, d: u64| Duration::from_secs(v.map_or(d, u64::from).max(1));
     Ok(PreparedRequest {

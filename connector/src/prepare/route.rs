@@ -13,14 +13,16 @@ use reqwest::Url;
 use crate::catalog::{Endpoint, EndpointId, Vendor};
 use crate::validators::Validators;
 
-/// The compiled validators a router (and the prepare path) uses: borrowed (the built-in
-/// catalog's, shared by the process: `Borrowed(Validators::builtin())`), or owned and shared
-/// (a catalog of one's own, e.g. with path overrides).
+/// The compiled validators a router (and the prepare path) uses: the built-in catalog's
+/// (compiled on first use, once per process), borrowed ones, or owned and shared ones (a
+/// catalog of one's own, e.g. with path overrides).
 #[derive(Clone)]
 pub enum ValidatorSet<'a> {
+    /// [`Validators::builtin`], compiled when first needed.
+    Builtin,
     /// Borrowed validators.
     Borrowed(&'a Validators),
-    /// Validators compiled for another catalog.
+    /// Shared validators.
     Shared(Arc<Validators>),
 }
 
@@ -28,6 +30,7 @@ impl Deref for ValidatorSet<'_> {
     type Target = Validators;
     fn deref(&self) -> &Validators {
         match self {
+            ValidatorSet::Builtin => Validators::builtin(),
             ValidatorSet::Borrowed(v) => v,
             ValidatorSet::Shared(v) => v,
         }
@@ -103,8 +106,10 @@ impl<'a> Router<'a> {
         let target = rewritten.as_deref().unwrap_or(url);
         let route = Route {
             endpoint: endpoint.map(|e| e.id),
-            target: Url::parse(target)
-                .map_err(|e| format!("url `{target}` is not a valid URL ({e}); nothing was sent")),
+            target: Url::parse(target).map_err(|e| {
+                let shown = crate::credentials::redact_user_info(target);
+                format!("url `{shown}` is not a valid URL ({e}); nothing was sent")
+            }),
         };
         let found = resolve(&route);
         let mut cache = self.cache.write().expect("route cache");

@@ -39,13 +39,6 @@ pub enum Template {
     Jsonata(String),
 }
 
-impl Template {
-    /// Whether the value is only known at run time.
-    pub fn is_dynamic(&self) -> bool {
-        !matches!(self, Template::Literal(_))
-    }
-}
-
 /// A malformed placeholder: where in the string (character offset) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceholderError {
@@ -161,6 +154,8 @@ pub enum Unresolved {
     Missing(String),
     /// A JSONata expression (not evaluated by this connector).
     Jsonata,
+    /// A placeholder that does not parse (a definition that skipped validation).
+    Malformed(PlaceholderError),
 }
 
 /// Resolves a template against a task input.
@@ -206,10 +201,7 @@ pub fn resolve_value(value: &Value, input: &Value) -> Result<Value, Unresolved> 
                     .cloned()
                     .ok_or_else(|| Unresolved::Missing(path.to_owned()));
             }
-            match parse(s) {
-                Ok(t) => resolve(&t, input)?,
-                Err(_) => value.clone(),
-            }
+            resolve(&parse(s).map_err(Unresolved::Malformed)?, input)?
         }
         Value::Array(items) => Value::Array(
             items
@@ -331,7 +323,7 @@ mod tests {
             let input = json!({"a": {"k": [7, "x"], "a b": 2}, "k": 1, "a b": null, "é": "e"});
             let general = match parse(&s) {
                 Ok(t) => resolve(&t, &input),
-                Err(_) => Ok(json!(s)),
+                Err(e) => Err(Unresolved::Malformed(e)),
             };
             proptest::prop_assert_eq!(resolve_value(&json!(s), &input), general);
         }

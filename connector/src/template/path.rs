@@ -2,8 +2,9 @@
 //! `inputParameters`/`workflowOutput`, and in Decision conditions.
 //!
 //! Policy: a path is `$` followed by steps: `.key`, `['key']` / `["key"]` (any characters but
-//! the quote) and `[n]`. A dotted key is a run of letters, digits, `_`, `-` and `:` (so
-//! `$.swf:workflowId` reads); anything else needs brackets. Recursive descent, wildcards,
+//! the quote) and `[n]`. A dotted key is a run of any characters but whitespace, the path's
+//! own syntax and the operators a condition may write after a path (so `$.swf:workflowId` and
+//! `$.a@b` read, and `$.n>2` is a comparison); anything else needs brackets. Recursive descent, wildcards,
 //! filters and slices are rejected with a reason. The same rules hold wherever a path is
 //! written; a path inside a longer text (a condition) ends at the first character that cannot
 //! continue it.
@@ -63,9 +64,30 @@ impl StepRef<'_> {
     }
 }
 
-/// Whether `c` may appear in a dotted key.
+/// Whether `c` may appear in a dotted key: anything but whitespace, the path's own syntax
+/// (`.` `[` `]` `*` quotes) and the characters a condition uses around a path (`(` `)` `=` `!`
+/// `<` `>` `&` `|` `,` `{` `}`).
 fn key_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | '-' | ':')
+    !c.is_whitespace()
+        && !matches!(
+            c,
+            '.' | '['
+                | ']'
+                | '*'
+                | '\''
+                | '"'
+                | '('
+                | ')'
+                | '='
+                | '!'
+                | '<'
+                | '>'
+                | '&'
+                | '|'
+                | ','
+                | '{'
+                | '}'
+        )
 }
 
 /// Reads the path at the start of `text`, giving each step to `each`; returns the byte length
@@ -203,7 +225,7 @@ mod tests {
 
     #[test]
     fn parses_every_step_form_with_one_key_rule() {
-        let p = parse("$.a['b c'][2].d[\"e]f\"].swf:taskName").unwrap();
+        let p = parse("$.a['b c'][2].d[\"e]f\"].swf:taskName.a@b/c").unwrap();
         assert_eq!(
             p.steps,
             vec![
@@ -213,6 +235,7 @@ mod tests {
                 Step::Key("d".into()),
                 Step::Key("e]f".into()),
                 Step::Key("swf:taskName".into()),
+                Step::Key("a@b/c".into()),
             ]
         );
         assert!(parse("$").unwrap().steps.is_empty());
@@ -230,7 +253,7 @@ mod tests {
             ("$[x]", "is not supported"),
             ("$[*]", "is not supported"),
             ("$.a b", "spaces"),
-            ("$.a+b", "unexpected `+`"),
+            ("$.a=b", "unexpected `=`"),
             ("$['a", "without its closing"),
             ("$['a'x", "expected `]`"),
             ("$[0", "without `]`"),

@@ -113,9 +113,15 @@ fn push(ctx: &mut Ctx<'_>, task: &str, pointer: &str, mut d: Diagnostic) {
 /// resolved body, for showing offending values.
 fn diagnostics(e: TaskError, task_pointer: &str, body: Option<&Value>) -> Vec<Diagnostic> {
     let at = e.pointer.clone().unwrap_or_default();
+    // The pointer is the diagnostic's own field; the message need not repeat it.
+    let message = e
+        .message
+        .strip_prefix(&format!("{at}: "))
+        .unwrap_or(&e.message)
+        .to_owned();
     match e.code {
         ErrorCode::InputMissing => vec![
-            Diagnostic::new(Code::InputMissing, at, e.message)
+            Diagnostic::new(Code::InputMissing, at, message)
                 .hint("add it to the input, or fix the path"),
         ],
         ErrorCode::UnsupportedExpression => vec![Diagnostic::new(

@@ -8,10 +8,13 @@ use serde_json::{Map, Value};
 
 use super::Ctx;
 use super::http::{check_http_auth, check_http_headers, match_endpoint};
+use crate::catalog::EndpointId;
 use crate::diagnostic::locate::child;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::simworkflow::{HttpTask, Task};
 use crate::template;
 use crate::validators::{TASK_TYPES, detailed_violations, hint_for, json_type};
+use crate::vendor;
 
 /// Maps a schema keyword failing outside a request body to a code.
 fn code_for(keyword: &str, pointer: &str) -> Code {
@@ -39,17 +42,32 @@ pub(super) fn schema_diagnostics(
     instance: &Value,
     base: &str,
     task: Option<&str>,
-    endpoint: Option<&str>,
+    endpoint: Option<EndpointId>,
 ) {
     if validator.is_valid(instance) {
         return;
     }
+    // A violation inside a literal body that the vendor's prepare rules fix before sending
+    // (e.g. Rebilly's `rounding: halfEven` on a 4-decimal quantity) is not an error: validate
+    // judges what `run` sends.
+    let http: Option<HttpTask> = endpoint
+        .and_then(|_| serde_json::from_value::<Task>(instance.clone()).ok())
+        .and_then(|t| match t {
+            Task::Http(h) => Some(h),
+            _ => None,
+        });
     for v in detailed_violations(validator, instance) {
+        if let (Some(id), Some(http), Some(in_body)) =
+            (endpoint, &http, v.pointer.strip_prefix("/httpRequest/body"))
+            && vendor::rules(id.vendor()).fixes(http, in_body, &v.keyword)
+        {
+            continue;
+        }
         let found = instance.pointer(&v.pointer);
         let hint = hint_for(&v, found);
         let pointer = format!("{base}{}", v.pointer);
-        let mut d =
-            Diagnostic::new(code_for(&v.keyword, &pointer), pointer, v.message).endpoint(endpoint);
+        let mut d = Diagnostic::new(code_for(&v.keyword, &pointer), pointer, v.message)
+            .endpoint(endpoint.map(EndpointId::as_str));
         d.task = task.map(str::to_owned);
         d.hint = hint;
         ctx.push(d);
@@ -256,7 +274,7 @@ fn check_task(ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Value) -> Opt
     match endpoint {
         Some(id) => {
             let validator = ctx.validators.http_task(id);
-            schema_diagnostics(ctx, validator, task, pointer, Some(name), Some(id.as_str()));
+            schema_diagnostics(ctx, validator, task, pointer, Some(name), Some(id));
             ctx.matched.insert(pointer.to_owned(), id);
             check_http_auth(
                 ctx,

@@ -71,6 +71,18 @@ pub trait VendorRules: Send + Sync {
         exec: &Execution<'_>,
     ) -> Result<Identity, TaskError>;
 
+    /// Whether [`VendorRules::prepare`] makes a body value that fails schema `keyword` at
+    /// `pointer` (inside the body) valid before sending, so design-time validation must not
+    /// reject it.
+    fn fixes(&self, _task: &HttpTask, _pointer: &str, _keyword: &str) -> bool {
+        false
+    }
+
+    /// The header the identity's `idempotency_key` is sent in, if the API has one.
+    fn idempotency_header(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Judges a final answer. `claims` records ids this process has attributed to a call.
     fn classify(&self, identity: &Identity, answer: &Answer<'_>, claims: &Claims) -> Verdict;
 

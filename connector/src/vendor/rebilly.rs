@@ -90,6 +90,13 @@ impl VendorRules for Rebilly {
         })
     }
 
+    fn fixes(&self, task: &HttpTask, pointer: &str, keyword: &str) -> bool {
+        // Rounding half-even turns a quantity with more decimals into one with three.
+        pointer == "/quantity"
+            && keyword == "multipleOf"
+            && task.rounding == Some(Rounding::HalfEven)
+    }
+
     fn classify(&self, identity: &Identity, answer: &Answer<'_>, claims: &Claims) -> Verdict {
         let Some(usage) = &identity.usage else {
             return super::Generic.classify(identity, answer, claims);

@@ -68,6 +68,10 @@ impl VendorRules for Solvimon {
         })
     }
 
+    fn idempotency_header(&self) -> Option<&'static str> {
+        Some("idempotency-key")
+    }
+
     fn classify(&self, _identity: &Identity, answer: &Answer<'_>, _claims: &Claims) -> Verdict {
         let replayed = answer
             .headers

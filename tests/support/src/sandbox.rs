@@ -50,7 +50,7 @@ impl Sandbox {
         &self.http
     }
 
-    /// The least-privileged key that may write for `vendor` (`"solvimon"`, `"rebilly"`);
+    /// The least-privileged key that may write and read for `vendor` (`"solvimon"`, `"rebilly"`);
     /// panics when the fixture has none.
     pub fn dev_key(&self, vendor: &str) -> &str {
         let key = self.running.dev_key(vendor);
