@@ -1,13 +1,16 @@
-//! Exact decimals: quantities are read as the decimal they were written as, held as
-//! [`Decimal`] (never `f64` arithmetic) and written as the shortest JSON number that reads back
-//! the same (`5.125` stays `5.125`), without allocating on the way.
+//! Exact decimals: quantities are read from the JSON text they were written as (serde_json
+//! keeps a number's text: the workspace enables `arbitrary_precision`), held as [`Decimal`]
+//! (never `f64`) and written as the decimal's own text (`5.125` stays `5.125`,
+//! `12345678901234567.5` stays `12345678901234567.5`).
 //!
 //! Policy: the billing unit rule — a quantity is at least [`MIN_QUANTITY`] with at most
 //! [`MAX_SCALE`] decimals — is stated here once; the model's `Quantity`, the Rebilly rounding
 //! rule, validation hints and Decision conditions all read it from here.
 
+use std::str::FromStr;
+
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{Number, Value, json};
+use serde_json::{Number, Value};
 
 /// Most decimals a billable quantity may have (`0.001` is the smallest unit).
 pub const MAX_SCALE: u32 = 3;
@@ -37,65 +40,19 @@ pub fn numeric(v: &Value) -> Option<Decimal> {
     }
 }
 
-/// The JSON number of an exact decimal: integers stay integers; otherwise the shortest double,
-/// which reads back as the same decimal for up to 15 significant digits (`5.125` → `5.125`).
+/// The JSON number of an exact decimal, written as the decimal's shortest text (`12.50` →
+/// `12.5`, `3` → `3`); exact however many digits it has (serde_json keeps a number's text:
+/// `arbitrary_precision`).
 pub fn decimal_number(d: Decimal) -> Value {
-    let d = d.normalize();
-    if d.scale() == 0
-        && let Ok(i) = i64::try_from(d)
-    {
-        return json!(i);
-    }
-    d.to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    let text = d.normalize().to_string();
+    Number::from_str(&text).map_or(Value::Null, Value::Number)
 }
 
-/// Reads a JSON number as the decimal it was written as (its shortest text, formatted on the
-/// stack: this runs for every usage report and its answer).
+/// Reads a JSON number as the decimal it was written as (its text, exactly); `None` for
+/// anything else or a number beyond the decimal range (about 7.9e28).
 pub fn number_decimal(v: &Value) -> Option<Decimal> {
     let Value::Number(n) = v else { return None };
-    if let Some(i) = n.as_i64() {
-        return Some(Decimal::from(i));
-    }
-    let mut buf = StackText::default();
-    std::fmt::Write::write_fmt(&mut buf, format_args!("{n}")).ok()?;
-    decimal_text(buf.as_str())
-}
-
-/// A short text formatted without allocating (a JSON number's shortest form fits in 64 bytes).
-struct StackText {
-    bytes: [u8; 64],
-    len: usize,
-}
-
-impl Default for StackText {
-    fn default() -> Self {
-        StackText {
-            bytes: [0; 64],
-            len: 0,
-        }
-    }
-}
-
-impl StackText {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        self.bytes
-            .get_mut(self.len..end)
-            .ok_or(std::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
+    decimal_text(n.as_str())
 }
 
 /// Reads a JSON number's text (`1.5`, `2`, `1e3`) as a decimal; anything else is `None`.
@@ -111,7 +68,7 @@ pub fn decimal_text(text: &str) -> Option<Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
+    use serde_json::json;
 
     #[test]
     fn decimals_become_exact_json_numbers() {
@@ -143,6 +100,24 @@ mod tests {
         assert_eq!(numeric(&json!(" 7 ")), Some(d("7")));
         assert_eq!(numeric(&json!("abc")), None);
         assert_eq!(numeric(&json!(true)), None);
+    }
+
+    #[test]
+    fn numbers_keep_every_digit_both_ways() {
+        for text in ["12345678901234567.5", "2.0000000000000001", "0.001", "1e3"] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let d = number_decimal(&v).unwrap();
+            assert_eq!(d, decimal_text(text).unwrap(), "{text}");
+            assert_eq!(
+                decimal_number(d),
+                serde_json::from_str::<Value>(&d.normalize().to_string()).unwrap()
+            );
+        }
+        assert_eq!(
+            decimal_number("12345678901234567.5".parse().unwrap()).to_string(),
+            "12345678901234567.5"
+        );
+        assert_eq!(number_decimal(&serde_json::from_str("1e40").unwrap()), None);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub struct WorkflowDefinition {
 }
 
 /// A task, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "type")]
 pub enum Task {
     /// Waits until completed by a user or a remote worker (locally: a registered handler).
@@ -53,6 +53,41 @@ pub enum Task {
     Decision(DecisionTask),
     /// Ends the workflow (or a Parallel branch) with a status.
     Terminate(TerminateTask),
+}
+
+// Deserialized through a `Value`, not serde's internally-tagged buffering, which cannot carry
+// serde_json's exact numbers (`arbitrary_precision`) into the task types.
+impl<'de> Deserialize<'de> for Task {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut value = Value::deserialize(d)?;
+        let kind = match value.as_object_mut() {
+            Some(obj) => match obj.remove("type") {
+                Some(Value::String(kind)) => kind,
+                Some(other) => {
+                    return Err(D::Error::custom(format!(
+                        "invalid type: {other}, expected a task type name"
+                    )));
+                }
+                None => return Err(D::Error::missing_field("type")),
+            },
+            None => return Err(D::Error::custom("a task is a JSON object")),
+        };
+        let task = match kind.as_str() {
+            "Simple" => serde_json::from_value(value).map(Task::Simple),
+            "Http" => serde_json::from_value(value).map(Task::Http),
+            "Parallel" => serde_json::from_value(value).map(Task::Parallel),
+            "Decision" => serde_json::from_value(value).map(Task::Decision),
+            "Terminate" => serde_json::from_value(value).map(Task::Terminate),
+            other => {
+                return Err(D::Error::unknown_variant(
+                    other,
+                    &["Simple", "Http", "Parallel", "Decision", "Terminate"],
+                ));
+            }
+        };
+        task.map_err(D::Error::custom)
+    }
 }
 
 /// A task found by [`WorkflowDefinition::walk`]: where it is and what it is.

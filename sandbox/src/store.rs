@@ -32,6 +32,7 @@ pub enum Entry {
         scope: String,
         key: String,
         body: String,
+        #[serde(deserialize_with = "status_code")]
         status: u16,
         response: Value,
     },
@@ -39,6 +40,15 @@ pub enum Entry {
     Usage { record: Value },
     /// A deleted Rebilly usage.
     DeleteUsage { id: String },
+}
+
+/// A status code read through serde_json's `Number` (an internally tagged enum buffers its
+/// fields, and with `arbitrary_precision` a buffered number only reads back as a `Number`).
+fn status_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not an HTTP status")))
 }
 
 /// A remembered answer for an idempotency key.

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 use schemars::{Schema, json_schema};
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::decimal;
@@ -338,42 +338,28 @@ impl fmt::Display for Quantity {
 
 impl Serialize for Quantity {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let n = self.0.normalize();
-        if n.scale() == 0
-            && let Ok(i) = u64::try_from(n)
-        {
-            return s.serialize_u64(i);
+        // The exact decimal as a JSON number's text (no `f64` on the way).
+        match decimal::decimal_number(self.0) {
+            serde_json::Value::Number(n) => n.serialize(s),
+            _ => Err(serde::ser::Error::custom("a decimal is a JSON number")),
         }
-        // The shortest text of this f64 is the decimal's text for up to 15 significant digits,
-        // so the number on the wire reads exactly as the decimal.
-        let f = f64::from_str(&n.to_string()).map_err(serde::ser::Error::custom)?;
-        s.serialize_f64(f)
     }
 }
 
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Quantity;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number of at least 0.001 with at most 3 decimal places")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
-                Quantity::new(Decimal::from(v)).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
-                Quantity::new(Decimal::from(v)).map_err(E::custom)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
-                // `{v}` prints the shortest text that reads back as `v`: the number as written.
-                let text = format!("{v}");
-                let d = decimal::decimal_text(&text)
-                    .ok_or_else(|| E::custom(format!("quantity {text} is out of range")))?;
-                Quantity::new(d).map_err(E::custom)
-            }
-        }
-        d.deserialize_any(V)
+        // The number's text as written (serde_json keeps it: `arbitrary_precision`), read as
+        // an exact decimal; never through `f64`.
+        let n = serde_json::Number::deserialize(d).map_err(|e| {
+            de::Error::custom(format!(
+                "expected a number of at least {} with at most {} decimal places: {e}",
+                Self::MIN,
+                Self::MAX_SCALE
+            ))
+        })?;
+        let d = decimal::decimal_text(n.as_str())
+            .ok_or_else(|| de::Error::custom(format!("quantity {n} is out of range")))?;
+        Quantity::new(d).map_err(de::Error::custom)
     }
 }
 
