@@ -1,8 +1,11 @@
 //! Credentials: ids resolved to an auth header and a secret, never stored in definitions.
 //!
-//! Policy: a credentials file maps ids to `{header, env, prefix?, platformId?}`; the secret is
-//! read from the named environment variable by the caller (the library never reads the
-//! environment itself) and held in a [`Secret`] that prints as `***`.
+//! Policy: a credentials file maps ids to `{header, env, prefix?, platformId?}`, and may name
+//! more secret headers under `sensitiveHeaders`; the secret is read from the named environment
+//! variable by the caller (the library never reads the environment itself) and held in a
+//! [`Secret`] that prints as `***`. Every header a credential fills, every header in
+//! [`SECRET_HEADERS`] and every header named sensitive is shown as `***` everywhere but on the
+//! wire.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -95,7 +98,13 @@ pub struct Credential {
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     entries: BTreeMap<String, Result<Credential, String>>,
+    /// Header names (lower case) whose values are secret wherever they come from.
+    sensitive: Vec<String>,
 }
+
+/// The key of a credentials file that names more secret headers, e.g.
+/// `"sensitiveHeaders": ["X-Tenant-Token"]` (not a credentials id).
+pub const SENSITIVE_HEADERS_KEY: &str = "sensitiveHeaders";
 
 impl Credentials {
     /// No credentials.
@@ -109,10 +118,18 @@ impl Credentials {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let specs: BTreeMap<String, CredentialSpec> =
+        let mut specs: BTreeMap<String, serde_json::Value> =
             serde_json::from_str(text).map_err(|e| format!("invalid credentials file: {e}"))?;
         let mut out = Credentials::new();
+        if let Some(names) = specs.remove(SENSITIVE_HEADERS_KEY) {
+            let names: Vec<String> = serde_json::from_value(names).map_err(|e| {
+                format!("invalid credentials file: `{SENSITIVE_HEADERS_KEY}` is a list of header names: {e}")
+            })?;
+            out.sensitive = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        }
         for (id, spec) in specs {
+            let spec: CredentialSpec = serde_json::from_value(spec)
+                .map_err(|e| format!("invalid credentials file: entry `{id}`: {e}"))?;
             let entry = match env(&spec.env) {
                 Some(secret) if !secret.is_empty() => Ok(Credential {
                     header: spec.header,
@@ -127,6 +144,18 @@ impl Credentials {
             out.entries.insert(id, entry);
         }
         Ok(out)
+    }
+
+    /// Also treats the headers named in `names` as secret (shown as `***`).
+    pub fn add_sensitive_headers<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        self.sensitive
+            .extend(names.into_iter().map(str::to_ascii_lowercase));
+    }
+
+    /// Header names (lower case) named secret besides [`SECRET_HEADERS`] and the credentials'
+    /// own headers.
+    pub fn sensitive_headers(&self) -> &[String] {
+        &self.sensitive
     }
 
     /// Adds or replaces a credential.
@@ -199,7 +228,8 @@ mod tests {
 
     #[test]
     fn file_entries_resolve_from_the_environment() {
-        let text = r#"{"solvimon": {"header": "X-API-KEY", "env": "SV_KEY", "platformId": "plat_1"},
+        let text = r#"{"sensitiveHeaders": ["X-Tenant-Token"],
+                       "solvimon": {"header": "X-API-KEY", "env": "SV_KEY", "platformId": "plat_1"},
                        "rebilly": {"header": "Authorization", "env": "RB_KEY", "prefix": "Bearer "},
                        "unset": {"header": "X-API-KEY", "env": "NOPE"}}"#;
         let env = |name: &str| match name {
@@ -208,6 +238,7 @@ mod tests {
             _ => None,
         };
         let c = Credentials::from_file_text(text, env).unwrap();
+        assert_eq!(c.sensitive_headers(), ["x-tenant-token"]);
         assert_eq!(c.get("solvimon").unwrap().value.expose(), "k1");
         assert_eq!(
             c.get("solvimon").unwrap().platform_id.as_deref(),

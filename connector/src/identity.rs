@@ -4,10 +4,9 @@
 //! Policy: an identity is derived from the execution (workflow id, task name, endpoint and the
 //! request body), never drawn from a clock or a random number, so a replay derives the same
 //! one. Digests are SHA-256 (ring) over length-prefixed parts, so `["ab", "c"]` and
-//! `["a", "bc"]` differ; derived keys show the first 128 bits as `uc-` + 32 hex digits.
-
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+//! `["a", "bc"]` differ; derived keys show the first 128 bits as `uc-` + 32 hex digits. Where
+//! an API has no idempotency key, the identity rides in a field the API keeps (Rebilly: the
+//! sub-second digits of `usageTime`, [`UsageIdentityMode`]).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -59,9 +58,13 @@ pub struct Identity {
 /// A usage report's identity and quantities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageIdentity {
+    /// The call's derived key (execution, task, endpoint, body).
+    pub key: String,
+    /// Whether `usage_time` carries the key (so a lookup matches this call exactly).
+    pub exact: bool,
     /// The subscription.
     pub subscription: String,
-    /// The usage time sent (whole seconds).
+    /// The usage time sent.
     pub usage_time: String,
     /// The quantity sent (after rounding).
     pub quantity: Decimal,
@@ -71,55 +74,32 @@ pub struct UsageIdentity {
     pub accept_partial: bool,
 }
 
-/// Ids of records already attributed to a call of this process, so a lookup never takes
-/// another call's record for its own. Bounded: the oldest are forgotten past 100,000 (a lookup
-/// follows its own send within seconds). Ids are kept as 128-bit digests, so recording one
-/// allocates nothing.
-#[derive(Debug, Default)]
-pub struct Claims(Mutex<ClaimSet>);
-
-#[derive(Debug, Default)]
-struct ClaimSet {
-    ids: HashSet<u128>,
-    order: VecDeque<u128>,
+/// How a Rebilly usage carries its call's identity (Rebilly has no idempotency key, and the
+/// usage `id` is read-only: clients cannot choose it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsageIdentityMode {
+    /// `usageTime` carries six sub-second digits derived from the call's identity, so a
+    /// lookup by subscription and `usageTime` matches exactly one logical call. Inferred: that
+    /// the API keeps fractions of a second (`docs/execution.md`).
+    #[default]
+    TimeFraction,
+    /// Whole seconds, no identity: a lookup that finds a usage like ours cannot tell whose it
+    /// is, so the outcome is reported unknown, never guessed.
+    WholeSeconds,
 }
 
-impl ClaimSet {
-    const CAP: usize = 100_000;
-
-    /// Adds `key`; `false` when it was taken already.
-    fn insert(&mut self, key: u128) -> bool {
-        if !self.ids.insert(key) {
-            return false;
-        }
-        self.order.push_back(key);
-        if self.order.len() > Self::CAP
-            && let Some(old) = self.order.pop_front()
-        {
-            self.ids.remove(&old);
-        }
-        true
-    }
+/// How identities are carried, for the APIs that need a choice (one setting per executor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IdentityOptions {
+    /// Rebilly usages.
+    pub usage: UsageIdentityMode,
 }
 
-impl Claims {
-    fn key(id: &str) -> u128 {
-        let d = digest(&[id]);
-        u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
-    }
-
-    /// Records `id` as taken.
-    pub fn claim(&self, id: &str) {
-        self.0.lock().expect("claims").insert(Self::key(id));
-    }
-
-    /// Claims the first id of `candidates` not taken yet, atomically; returns its index.
-    pub fn claim_first<'a>(&self, candidates: impl IntoIterator<Item = &'a str>) -> Option<usize> {
-        let mut set = self.0.lock().expect("claims");
-        candidates
-            .into_iter()
-            .position(|id| set.insert(Self::key(id)))
-    }
+/// Six decimal digits (0–999,999) derived from `key`: the sub-second part of a usage time
+/// that carries the call's identity.
+pub fn micros_of(key: &str) -> u32 {
+    let d = digest(&[key]);
+    u32::from_le_bytes([d[0], d[1], d[2], d[3]]) % 1_000_000
 }
 
 #[cfg(test)]
@@ -147,10 +127,11 @@ mod tests {
     }
 
     #[test]
-    fn a_claimed_id_is_never_claimed_again() {
-        let claims = Claims::default();
-        claims.claim("u1");
-        assert_eq!(claims.claim_first(["u1", "u2"]), Some(1));
-        assert_eq!(claims.claim_first(["u1", "u2"]), None);
+    fn micros_spread_over_six_digits_and_are_stable() {
+        assert_eq!(micros_of("uc-a"), micros_of("uc-a"));
+        let distinct: std::collections::HashSet<u32> =
+            (0..1000).map(|i| micros_of(&format!("uc-{i}"))).collect();
+        assert!(distinct.len() > 990, "{}", distinct.len());
+        assert!(distinct.iter().all(|m| *m < 1_000_000));
     }
 }

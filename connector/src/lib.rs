@@ -7,7 +7,8 @@
 //! - foundations: [`catalog`] (the five endpoints: paths, servers, auth, permissions),
 //!   [`decimal`] (exact quantities and the 3-decimal rule), [`diagnostic`] (located findings
 //!   with stable codes), [`credentials`] (ids → auth header + secret), [`identity`]
-//!   (idempotency identity, derived from the execution), [`error`] (the library's error type);
+//!   (idempotency identity, derived from the execution), [`journal`] (what a re-run of an
+//!   execution reuses), [`error`] (the library's error type);
 //! - [`template`]: the one template language (`${…}` placeholders over JSONPath);
 //!   [`condition`]: the Decision condition language on the same paths;
 //! - [`model`]: typed requests and responses carrying every constraint of the vendor pages;
@@ -36,6 +37,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod execute;
 pub mod identity;
+pub mod journal;
 pub mod model;
 pub mod output;
 pub mod prepare;

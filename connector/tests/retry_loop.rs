@@ -200,17 +200,35 @@ async fn non_retryable_statuses_stop_at_once_and_retries_run_out() {
     assert_eq!(script.seen.lock().unwrap().len(), 3);
 }
 
+/// The usage time the executor sends for `input()` as task `t` of execution `w`: the input's
+/// second with six digits of the call's identity.
+fn usage_time(executor: &Executor) -> String {
+    let prepared = executor
+        .prepare(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .unwrap();
+    prepared.identity.usage.unwrap().usage_time
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
-    // Lost after sending; the lookup finds it: recovered, and no second POST.
-    let found = reply(
-        200,
-        &[],
-        json!([{"id": "sub_usg_9", "subscriptionId": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"}]),
+    // Lost after sending; the lookup finds this call's usage: recovered, and no second POST.
+    let (script, executor) = scripted(vec![]);
+    let ours = usage_time(&executor);
+    assert!(
+        ours.starts_with("2025-05-01T12:00:00.") && ours.len() == 27,
+        "{ours}"
     );
-    let (script, executor) = scripted(vec![
+    script.steps.lock().unwrap().extend([
         Err(TransportError::Lost("connection closed".into())),
-        found,
+        reply(
+            200,
+            &[],
+            json!([{"id": "sub_usg_9", "subscriptionId": "sub_1", "quantity": 2, "usageTime": ours}]),
+        ),
     ]);
     let out = executor
         .execute_http(
@@ -230,10 +248,36 @@ async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
     assert!(
         seen[1]
             .1
-            .contains("filter=subscriptionId:sub_1%3BusageTime:2025-05-01T12:00:00Z"),
+            .contains(&format!("filter=subscriptionId:sub_1%3BusageTime:{ours}")),
         "{}",
         seen[1].1
     );
+
+    // Another call's usage that looks the same (same second and quantity, not this call's
+    // identity) is never taken for ours: the outcome is unknown, nothing is resent.
+    let (script, executor) = scripted(vec![
+        Err(TransportError::Lost("connection closed".into())),
+        reply(
+            200,
+            &[],
+            json!([{"id": "sub_usg_8", "subscriptionId": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00.000001Z"}]),
+        ),
+    ]);
+    let err = executor
+        .execute_http(
+            &policy_task(json!({"intervalSeconds": 1})),
+            &input(),
+            &TaskContext::new("w", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "OUTCOME_UNKNOWN");
+    let replay = err.replay.expect("a replay handle");
+    assert_eq!(
+        (replay.workflow_id.as_str(), replay.usage_time.as_deref()),
+        ("w", Some(ours.as_str()))
+    );
+    assert_eq!(script.seen.lock().unwrap().len(), 2, "no second POST");
 
     // Not found: sent again. A failed lookup is retried before any resend.
     let (script, executor) = scripted(vec![

@@ -122,7 +122,7 @@ async fn no_output_log_or_error_contains_the_key() {
         "{text}"
     );
     assert!(
-        text.contains("reb-apikey: ***") && text.contains("\"usageTime\":\"2025-05-01T12:00:00Z\""),
+        text.contains("reb-apikey: ***") && text.contains("\"usageTime\":\"2025-05-01T12:00:00."),
         "{text}"
     );
     assert_no_secret(&out, "dry run");
@@ -240,4 +240,71 @@ async fn no_output_log_or_error_contains_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("set REBILLY_API_KEY"));
     let out = call(&["rebilly.nope"], &usage, &rebilly);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A header named sensitive in the credentials file (its value from the input) and a password
+/// in a `--server` URL never show: not in the output, the trace or any log line at
+/// `RUST_LOG=trace`, while the request still authenticates and is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_headers_and_url_passwords_never_show() {
+    const TOKEN: &str = "tenant_TOKEN_5c1e77";
+    const PASSWORD: &str = "PASSWORD_9d0b2a";
+    let sandbox = common::Sandbox::start().await;
+    let dir = common::scratch("sensitive-headers");
+    let credentials = dir.join("credentials.json");
+    std::fs::write(
+        &credentials,
+        json!({"sensitiveHeaders": ["X-Tenant-Token"],
+               "rebilly": {"header": "REB-APIKEY", "env": "RB_KEY"}})
+        .to_string(),
+    )
+    .unwrap();
+    let definition = dir.join("flow.json");
+    std::fs::write(
+        &definition,
+        json!({"name": "n", "startTask": "Report", "tasks": {"Report": {
+            "type": "Http", "credentials": "rebilly", "end": true,
+            "httpRequest": {"url": "https://api-sandbox.rebilly.com/usages", "method": "POST",
+                "headers": {"X-Tenant-Token": "${$.token}"},
+                "body": {"subscriptionId": "sub_unlimited", "quantity": 1}}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let trace = dir.join("trace.jsonl");
+    let server = sandbox
+        .url()
+        .replace("http://", &format!("http://admin:{PASSWORD}@"));
+    let out = common::bin()
+        .arg("run")
+        .arg(&definition)
+        .arg("--input")
+        .arg(json!({"token": TOKEN}).to_string())
+        .arg("--credentials")
+        .arg(&credentials)
+        .args(["--server", &format!("rebilly={server}")])
+        .arg("--trace")
+        .arg(&trace)
+        .env("RB_KEY", sandbox.dev_key("rebilly"))
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    for (what, text) in [
+        ("stdout", common::text(&out.stdout)),
+        ("stderr", common::text(&out.stderr)),
+        ("trace", trace.clone()),
+    ] {
+        for secret in [TOKEN, PASSWORD, sandbox.dev_key("rebilly")] {
+            assert!(!text.contains(secret), "{what} shows {secret}");
+        }
+    }
+    let record: Value = serde_json::from_str(trace.lines().next().unwrap()).unwrap();
+    assert_eq!(record["requestHeaders"]["x-tenant-token"], "***");
+    assert!(
+        record["url"].as_str().unwrap().contains("***@"),
+        "{}",
+        record["url"]
+    );
+    assert_eq!(sandbox.usages(&[]).await.total, 1);
 }

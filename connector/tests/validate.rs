@@ -208,7 +208,7 @@ proptest! {
 
     /// Byte-level mutations (flip, delete, insert) of the sample definitions never panic.
     #[test]
-    fn mutated_bytes_never_panic(sample in 0usize..5, edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8)) {
+    fn mutated_bytes_never_panic(sample in 0usize..7, edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8)) {
         let mut bytes = samples()[sample].clone();
         for (at, byte, op) in edits {
             let len = bytes.len();
@@ -224,10 +224,13 @@ proptest! {
 
     /// Value-level mutations (replace any node with another JSON value) never panic.
     #[test]
-    fn mutated_values_never_panic(sample in 0usize..5, pick in any::<prop::sample::Index>(), replacement in prop_oneof![
+    fn mutated_values_never_panic(sample in 0usize..7, pick in any::<prop::sample::Index>(), replacement in prop_oneof![
         Just(json!(null)), Just(json!(0)), Just(json!(-1.5)), Just(json!("${")), Just(json!("${$.x}")),
         Just(json!([])), Just(json!({})), Just(json!("Http")), Just(json!({"type": "Parallel", "branches": [{}]})),
-        Just(json!(true)), Just(json!("x".repeat(300)))]) {
+        Just(json!(true)), Just(json!("x".repeat(300))), Just(serde_json::from_str::<Value>("1e40").unwrap()),
+        Just(serde_json::from_str::<Value>("7e28").unwrap()), Just(json!("halfEven")),
+        Just(json!(format!("{}$.a{}", "(".repeat(2000), ")".repeat(2000)))),
+        Just(json!(vec!["$.a > 0"; 5000].join(" && ")))]) {
         let mut value: Value = serde_json::from_slice(&samples()[sample]).unwrap();
         let mut pointers = Vec::new();
         collect(&value, String::new(), &mut pointers);
@@ -235,6 +238,113 @@ proptest! {
         if target.is_empty() { value = replacement; } else { *value.pointer_mut(&target).unwrap() = replacement; }
         let bytes = serde_json::to_vec_pretty(&value).unwrap();
         let _ = validate_definition("m.json", &bytes, Validators::builtin(), Some(&json!({"subscriptionId": 1})));
+    }
+}
+
+/// Condition text from the language's own pieces, mixed with what it does not have.
+fn condition_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("$.a".to_owned()),
+        Just("$['b c']".to_owned()),
+        Just("$[0]".to_owned()),
+        Just("(".to_owned()),
+        Just(")".to_owned()),
+        Just("!".to_owned()),
+        Just("&&".to_owned()),
+        Just("||".to_owned()),
+        Just("==".to_owned()),
+        Just("!==".to_owned()),
+        Just("<=".to_owned()),
+        Just(">".to_owned()),
+        Just("'x'".to_owned()),
+        Just("\"".to_owned()),
+        Just("1e40".to_owned()),
+        Just("-2.5".to_owned()),
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just(" ".to_owned()),
+        Just("f(".to_owned()),
+        Just("$..".to_owned()),
+        Just("[".to_owned()),
+        "[a-z0-9.$]{0,3}",
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+}
+
+/// A JSON value of any shape, numbers beyond every range and placeholders included.
+fn any_body() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(json!(null)),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        Just(serde_json::from_str::<Value>("1e400").unwrap_or(json!(0))),
+        Just(serde_json::from_str::<Value>("79228162514264337593543950336").unwrap()),
+        Just(serde_json::from_str::<Value>("2.0000000000000001").unwrap()),
+        Just(json!(0.0005)),
+        Just(json!("${$.q}")),
+        Just(json!("${")),
+        Just(json!("2024-07-01T10:50:00.5Z")),
+        "[a-z_]{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("quantity".to_owned()),
+                    Just("subscriptionId".to_owned()),
+                    Just("usageTime".to_owned()),
+                    Just("timestamp".to_owned()),
+                    Just("reference".to_owned()),
+                    Just("meter_values".to_owned()),
+                    Just("period".to_owned()),
+                    "[a-z_]{1,6}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Conditions of any shape, nesting however deep, parse or are refused; what parses
+    /// evaluates; nothing panics or overflows the stack.
+    #[test]
+    fn conditions_never_panic(text in condition_text(), depth in 0usize..3000) {
+        let input = json!({"a": 1, "b c": "2", "q": "2.675"});
+        for c in [text.clone(), format!("{}{text}{}", "(".repeat(depth), ")".repeat(depth)),
+                  format!("{}{text}", "!".repeat(depth))] {
+            if let Ok(expr) = usage_connector::condition::parse(&c) {
+                let _ = usage_connector::condition::eval(&expr, &input);
+            }
+        }
+    }
+
+    /// Bodies of any shape through the prepare path of every endpoint: a request or an error,
+    /// never a panic.
+    #[test]
+    fn bodies_never_panic(body in any_body(), rounding in any::<bool>()) {
+        let mut credentials = usage_connector::execute::Credentials::new();
+        credentials.insert("k", usage_connector::execute::Credential {
+            header: "X-API-KEY".into(), value: usage_connector::execute::Secret::new("s"), platform_id: None,
+        });
+        let executor = usage_connector::execute::Executor::new(credentials);
+        for url in ["https://api.rebilly.com/usages", "https://api.solvimon.com/v1/ingest/persist-data",
+                    "https://api.solvimon.com/v1/ingest/charge-data", "https://api.solvimon.com/v1/ingest/adjustment-data",
+                    "https://api.solvimon.com/v1/events/calculate", "https://elsewhere.example/x"] {
+            let mut task = json!({"credentials": "k", "end": true,
+                                  "httpRequest": {"url": url, "method": "POST", "body": body}});
+            if rounding {
+                task["rounding"] = json!("halfEven");
+            }
+            let task: usage_connector::simworkflow::HttpTask = serde_json::from_value(task).unwrap();
+            let ctx = usage_connector::execute::TaskContext::new("fuzz", "t");
+            let _ = executor.prepare(&task, &json!({"q": 1.5}), &ctx);
+        }
     }
 }
 
@@ -303,4 +413,81 @@ fn cli_reports_all_files_and_uses_the_documented_exit_codes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("error[E-REQUEST]"));
+}
+
+/// No input hangs, exhausts memory or loops the CLI: a FIFO and a device are refused by name,
+/// a huge (sparse) file is reported E-TOO-LARGE without being read, a folder whose symlinks
+/// loop is walked once, and a key given twice in `call --body` or an input is an error.
+#[test]
+fn hostile_files_are_refused_quickly_and_clearly() {
+    let dir = common::scratch("hostile-files");
+    let fifo = dir.join("pipe.json");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [fifo.as_path(), Path::new("/dev/zero")] {
+        let out = common::bin().arg("validate").arg(path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", path.display());
+        assert!(
+            common::text(&out.stderr).contains("not a regular file"),
+            "{}",
+            common::text(&out.stderr)
+        );
+    }
+
+    let huge = dir.join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(20 * 1024 * 1024)
+        .unwrap();
+    let out = common::bin().arg("validate").arg(&huge).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out.stdout).contains("E-TOO-LARGE"));
+
+    let looped = dir.join("loop");
+    std::fs::create_dir_all(looped.join("d")).unwrap();
+    std::fs::copy(
+        common::root().join("tests/workflows/valid/warnings-only.json"),
+        looped.join("d/flow.json"),
+    )
+    .unwrap();
+    for name in ["up", "up2", "up3"] {
+        std::os::unix::fs::symlink("..", looped.join("d").join(name)).unwrap();
+    }
+    let out = common::bin().arg("validate").arg(&looped).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stdout));
+    assert!(common::text(&out.stdout).contains("1 file(s): 0 invalid"));
+
+    let twice = dir.join("twice.json");
+    std::fs::write(
+        &twice,
+        r#"{"subscriptionId": "s", "quantity": 1, "quantity": 2}"#,
+    )
+    .unwrap();
+    let out = common::bin()
+        .args(["call", "rebilly.create-usage", "--dry-run", "--body"])
+        .arg(&twice)
+        .env("REBILLY_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        common::text(&out.stderr).contains("key `quantity` appears twice"),
+        "{}",
+        common::text(&out.stderr)
+    );
+    let definition = common::root().join("tests/workflows/valid/warnings-only.json");
+    let out = common::bin()
+        .arg("validate")
+        .arg(&definition)
+        .arg("--input")
+        .arg(&twice)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::text(&out.stderr).contains("appears twice"));
 }

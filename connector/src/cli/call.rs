@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::ValueEnum;
 use usage_connector::catalog::{Catalog, EndpointId};
 use usage_connector::execute::{ErrorCode, Executor, TaskContext};
@@ -62,25 +61,31 @@ pub struct Args {
     /// Usage reports: quantities with more than 3 decimals are rejected or rounded half-even.
     #[arg(long, value_enum)]
     rounding: Option<RoundingArg>,
-    /// Workflow id for the derived reference and idempotency key (same id + same body =
-    /// the same logical call, so a repeated call is a duplicate, never a second charge).
-    #[arg(long, default_value = "call")]
-    workflow_id: String,
+    #[command(flatten)]
+    execution: super::execution::ExecutionArgs,
 }
 
-fn read_body(arg: &str) -> anyhow::Result<serde_json::Value> {
-    let text = if arg == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .context("reading the body from stdin")?;
-        s
+/// The body: reading it is an I/O matter (exit 2); what it holds (not JSON, a key twice) makes
+/// the input invalid (exit 1), as `validate` says of a definition.
+fn read_body(arg: &str) -> Result<serde_json::Value, Failure> {
+    let (bytes, what) = if arg == "-" {
+        let what = "the body on stdin".to_owned();
+        (
+            super::files::read_at_most(std::io::stdin().lock(), &what)?,
+            what,
+        )
     } else {
-        std::fs::read_to_string(arg).with_context(|| format!("reading body {arg}"))?
+        let path = std::path::Path::new(arg);
+        (
+            super::files::read_limited(path, "body")?,
+            format!("body {arg}"),
+        )
     };
-    serde_json::from_str(&text).with_context(|| format!("body {arg} is not JSON"))
+    super::files::parse_json(&bytes, &what).map_err(Failure::invalid)
 }
 
 /// Prepares and (unless a dry run) sends the call; prints its output or error JSON.
+#[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let id: EndpointId = args.endpoint.parse().map_err(anyhow::Error::from)?;
     let endpoint = catalog.get(id);
@@ -100,9 +105,10 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let url = endpoint
         .url_for(&params, query)
         .map_err(|e| anyhow::anyhow!(e))?;
-    let mut executor = Executor::new(credentials)
+    let executor = Executor::new(credentials)
         .with_catalog(catalog)
         .map_err(anyhow::Error::from)?;
+    let mut executor = args.execution.apply(executor)?;
     if let Some(server) = &args.server {
         executor = executor.with_server(endpoint.vendor, server);
     }
@@ -130,7 +136,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             RoundingArg::HalfEven => Rounding::HalfEven,
         }),
     };
-    let ctx = TaskContext::new(args.workflow_id, "call");
+    let ctx = TaskContext::new(args.execution.workflow_id("call"), "call");
     let input = serde_json::Value::Object(serde_json::Map::new());
     let result = if args.dry_run {
         executor
@@ -153,9 +159,14 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         Err(err) if err.code == ErrorCode::MissingCredentials => {
             Err(anyhow::anyhow!("{}", err.message).into())
         }
-        Err(err) => Err(Failure::data(format!(
-            "{}\n",
-            serde_json::to_string_pretty(&err).expect("errors serialize")
-        ))),
+        Err(err) => {
+            if let Some(hint) = super::execution::replay_hint(&err, "command") {
+                eprintln!("{hint}");
+            }
+            Err(Failure::data(format!(
+                "{}\n",
+                serde_json::to_string_pretty(&err).expect("errors serialize")
+            )))
+        }
     }
 }

@@ -15,8 +15,9 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Credentials> {
         None if Path::new("credentials.json").exists() => PathBuf::from("credentials.json"),
         None => return Ok(Credentials::new()),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading credentials {}", path.display()))?;
+    let bytes = super::files::read_limited(&path, "credentials")?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("credentials {} is not UTF-8", path.display()))?;
     Credentials::from_file_text(&text, |name| std::env::var(name).ok())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

@@ -9,6 +9,8 @@
 mod call;
 mod credentials;
 mod endpoints;
+mod execution;
+mod files;
 mod run;
 mod sandbox;
 mod schemas;

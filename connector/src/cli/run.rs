@@ -34,15 +34,13 @@ pub struct Args {
     /// Write every request and response as JSON lines (secrets as ***).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// Workflow run id (part of derived idempotency keys); default: a new one per run.
-    #[arg(long)]
-    workflow_id: Option<String>,
+    #[command(flatten)]
+    execution: super::execution::ExecutionArgs,
 }
 
 /// Reads the definition, refusing one with errors (nothing runs).
 fn definition(args: &Args, validators: &Validators) -> Result<WorkflowDefinition, Failure> {
-    let bytes = std::fs::read(&args.workflow)
-        .with_context(|| format!("reading {}", args.workflow.display()))?;
+    let bytes = super::files::read_limited(&args.workflow, "definition")?;
     let report = validate_definition(
         &args.workflow.display().to_string(),
         &bytes,
@@ -66,17 +64,13 @@ fn definition(args: &Args, validators: &Validators) -> Result<WorkflowDefinition
 
 /// The workflow input: JSON text, a file, or `{}`.
 fn input(arg: Option<&str>) -> anyhow::Result<serde_json::Value> {
-    Ok(match arg {
-        None => serde_json::json!({}),
+    match arg {
+        None => Ok(serde_json::json!({})),
         Some(text) if text.trim_start().starts_with(['{', '[']) => {
-            serde_json::from_str(text).context("--input is not valid JSON")?
+            super::files::parse_json(text.as_bytes(), "--input")
         }
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading input {path}"))?;
-            serde_json::from_str(&text).with_context(|| format!("input {path} is not JSON"))?
-        }
-    })
+        Some(path) => super::files::read_json(std::path::Path::new(path), "input"),
+    }
 }
 
 /// Credentials for every credentials id the definition's catalog Http tasks use: the running
@@ -164,14 +158,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
     let definition = definition(&args, &validators)?;
     let input = input(args.input.as_deref())?;
-    let workflow_id = args.workflow_id.clone().unwrap_or_else(|| {
-        format!(
-            "run-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        )
-    });
+    let workflow_id = args.execution.workflow_id("run");
     let (status, text) = super::runtime()?.block_on(async {
         let mut sandbox = None;
         let mut executor = if args.servers.is_empty() {
@@ -189,6 +176,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         } else {
             remote_executor(&validators, &args)?
         };
+        executor = args.execution.apply(executor)?;
         if let Some(path) = &args.trace {
             executor = with_trace(executor, path)?;
         }
@@ -199,6 +187,12 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             s.shutdown().await;
         }
         eprintln!("workflow {:?}", result.status);
+        if result.output["code"] == "OUTCOME_UNKNOWN" {
+            eprintln!(
+                "note: the outcome of task `{}` is unknown (its request may have been recorded). Run the same workflow again with --workflow-id {workflow_id} to resolve it: recorded requests are found, never recorded twice.",
+                result.output["task"].as_str().unwrap_or_default()
+            );
+        }
         let text = format!(
             "{}\n",
             serde_json::to_string_pretty(&result.output).expect("outputs serialize")

@@ -1,13 +1,15 @@
 //! `usage-connector validate`: check definitions (files or folders), optionally with an input.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use usage_connector::catalog::Catalog;
-use usage_connector::validate::{Diagnostic, Report, Severity, validate_definition};
+use usage_connector::validate::{
+    Diagnostic, MAX_DEFINITION_BYTES, Report, Severity, too_large, validate_definition,
+};
 use usage_connector::validators::Validators;
 
-use super::{Failure, Format};
+use super::{Failure, Format, files};
 
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
@@ -24,52 +26,27 @@ pub struct Args {
     format: Format,
 }
 
-/// The definition files under `paths` (folders searched for `*.json`, skipping `examples/`).
-fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-        if !meta.is_dir() {
-            files.push(path.clone());
-            continue;
-        }
-        let mut stack = vec![path.clone()];
-        while let Some(dir) = stack.pop() {
-            for entry in
-                std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
-            {
-                let p = entry?.path();
-                if p.is_dir() {
-                    if p.file_name().is_some_and(|n| n != "examples") {
-                        stack.push(p);
-                    }
-                } else if p.extension().is_some_and(|e| e == "json") {
-                    files.push(p);
-                }
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// Reads a JSON input file.
-pub fn read_input(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read(path).with_context(|| format!("reading input {}", path.display()))?;
-    serde_json::from_slice(&text).with_context(|| format!("input {} is not JSON", path.display()))
-}
-
 /// Validates every definition and renders the findings.
 pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
-    let input = args.input.as_deref().map(read_input).transpose()?;
+    let input = args
+        .input
+        .as_deref()
+        .map(|p| files::read_json(p, "input"))
+        .transpose()?;
     let validators = Validators::new(catalog).context("compiling schemas")?;
-    let files = definition_files(&args.paths)?;
+    let files = files::definition_files(&args.paths)?;
     let mut reports = Vec::new();
     for file in &files {
-        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let shown = file.display().to_string();
+        // The size is known before reading: a huge file is reported, never read.
+        let len = files::regular_file_len(file, "definition")?;
+        if len > MAX_DEFINITION_BYTES as u64 {
+            reports.push(too_large(&shown, len));
+            continue;
+        }
+        let bytes = files::read_limited(file, "definition")?;
         reports.push(validate_definition(
-            &file.display().to_string(),
+            &shown,
             &bytes,
             &validators,
             input.as_ref(),

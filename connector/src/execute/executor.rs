@@ -7,13 +7,14 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::TaskContext;
 use super::trace::TraceSink;
 use super::transport::{ReqwestTransport, Transport};
+use super::{PriorRun, TaskContext};
 use crate::catalog::{Catalog, Vendor};
 use crate::credentials::Credentials;
-use crate::identity::{Claims, Execution};
-use crate::output::{HttpTaskOutput, TaskError};
+use crate::identity::{Execution, IdentityOptions};
+use crate::journal::ExecutionJournal;
+use crate::output::{ErrorCode, HttpTaskOutput, TaskError};
 use crate::prepare::{self, Authenticator, PreparedRequest, Router, ValidatorSet};
 use crate::simworkflow::HttpTask;
 use crate::validators::Validators;
@@ -23,8 +24,7 @@ pub struct Executor {
     pub(super) router: Router<'static>,
     auth: Authenticator,
     pub(super) transport: Arc<dyn Transport>,
-    /// Records already attributed to a call of this executor (lookups skip them).
-    pub(super) claims: Claims,
+    journal: Option<Arc<dyn ExecutionJournal>>,
     jitter_state: Mutex<u64>,
     pub(super) trace: Option<TraceSink>,
 }
@@ -39,7 +39,7 @@ impl Executor {
             router: Router::new(ValidatorSet::Builtin),
             auth: Authenticator::new(credentials),
             transport: Arc::new(ReqwestTransport::new()),
-            claims: Claims::default(),
+            journal: None,
             jitter_state: Mutex::new(seed | 1),
             trace: None,
         }
@@ -62,6 +62,21 @@ impl Executor {
     /// sandbox); the path and query are kept.
     pub fn with_server(mut self, vendor: Vendor, base_url: &str) -> Self {
         self.router.set_server(vendor, base_url);
+        self
+    }
+
+    /// How identities are carried where an API needs a choice (Rebilly usages: a usage time
+    /// whose sub-second digits carry the call's identity, or whole seconds).
+    pub fn with_identity(mut self, options: IdentityOptions) -> Self {
+        self.router.set_identity(options);
+        self
+    }
+
+    /// Remembers every execution's tasks in `journal`, so a re-run of the same workflow id
+    /// prepares the same requests (times included) and looks for an earlier write before
+    /// sending one.
+    pub fn with_journal(mut self, journal: Arc<dyn ExecutionJournal>) -> Self {
+        self.journal = Some(journal);
         self
     }
 
@@ -99,17 +114,22 @@ impl Executor {
     }
 
     /// Prepares the request of an Http task for `input` without sending anything: the pure
-    /// prepare path ([`prepare::prepare`], stamped with the current time) plus credentials.
+    /// prepare path ([`prepare::prepare`], stamped with the time the journal recalls for this
+    /// execution's task, else the current time) plus credentials.
     pub fn prepare(
         &self,
         task: &HttpTask,
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<PreparedRequest, TaskError> {
+        let recalled = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.recall(&ctx.workflow_id, &ctx.task_name));
         let exec = Execution {
             workflow_id: &ctx.workflow_id,
             task_name: &ctx.task_name,
-            now: chrono::Utc::now(),
+            now: recalled.map_or_else(chrono::Utc::now, |r| r.at),
         };
         self.prepare_at(task, input, &exec)
     }
@@ -130,13 +150,51 @@ impl Executor {
     }
 
     /// Prepares, validates and sends an Http task; see the module docs for the guarantees.
+    ///
+    /// With a journal: a task this execution ran before is prepared with the time recalled
+    /// from it and looked up before anything is sent; a first run records its time durably
+    /// before the request leaves (`JOURNAL_FAILED`, nothing sent, when it cannot).
     pub async fn execute_http(
         &self,
         task: &HttpTask,
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<HttpTaskOutput, TaskError> {
-        let prepared = self.prepare(task, input, ctx)?;
-        self.send(&prepared, ctx).await
+        let Some(journal) = &self.journal else {
+            let prepared = self.prepare(task, input, ctx)?;
+            return self.send(&prepared, ctx).await;
+        };
+        let recalled = journal.recall(&ctx.workflow_id, &ctx.task_name);
+        let exec = Execution {
+            workflow_id: &ctx.workflow_id,
+            task_name: &ctx.task_name,
+            now: recalled.map_or_else(chrono::Utc::now, |r| r.at),
+        };
+        let prepared = self.prepare_at(task, input, &exec)?;
+        let prior = match recalled {
+            None => {
+                journal
+                    .begin(&ctx.workflow_id, &ctx.task_name, exec.now)
+                    .map_err(|e| {
+                        TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
+                    })?;
+                ctx.prior
+            }
+            Some(r) if r.done => PriorRun::Finished,
+            Some(_) => ctx.prior.max(PriorRun::Started),
+        };
+        let ctx = TaskContext {
+            prior,
+            ..ctx.clone()
+        };
+        let result = self.send(&prepared, &ctx).await;
+        let settled = match &result {
+            Ok(_) => true,
+            Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),
+        };
+        if settled && let Err(e) = journal.finish(&ctx.workflow_id, &ctx.task_name) {
+            tracing::warn!(task = %ctx.task_name, "could not record the final answer: {e}");
+        }
+        result
     }
 }

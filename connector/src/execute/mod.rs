@@ -52,7 +52,7 @@ pub use crate::credentials::{Credential, CredentialSpec, Credentials, Secret};
 pub use crate::decimal::decimal_number;
 pub use crate::output::{
     AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, QuantityReport,
-    ResponseBody, TaskError,
+    Replay, ResponseBody, TaskError,
 };
 pub use crate::prepare::PreparedRequest;
 /// The retry decision (re-exported: engines apply the same policy).
@@ -110,25 +110,42 @@ impl Cancellation {
     }
 }
 
+/// What an earlier run of the same execution did with a task, as far as the runtime (its
+/// journal, an engine's replay) knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum PriorRun {
+    /// None: this is the first time.
+    #[default]
+    None,
+    /// It started: its request may have been recorded.
+    Started,
+    /// It got a final answer.
+    Finished,
+}
+
 /// What a task knows about where it runs.
 #[derive(Debug, Clone)]
 pub struct TaskContext {
-    /// The workflow run's id (part of derived idempotency keys: a re-run of the same workflow
-    /// id and task with the same input is the same logical call).
+    /// The workflow run's id (part of derived identities: a re-run of the same workflow id and
+    /// task with the same input is the same logical call).
     pub workflow_id: String,
     /// The task's name in the definition.
     pub task_name: String,
     /// Cancellation.
     pub cancel: Cancellation,
+    /// What an earlier run of this execution did with the task (an executor with a journal
+    /// also finds out itself).
+    pub prior: PriorRun,
 }
 
 impl TaskContext {
-    /// A context that is never cancelled.
+    /// A context that is never cancelled, of a task no earlier run is known to have started.
     pub fn new(workflow_id: impl Into<String>, task_name: impl Into<String>) -> Self {
         TaskContext {
             workflow_id: workflow_id.into(),
             task_name: task_name.into(),
             cancel: Cancellation::never(),
+            prior: PriorRun::None,
         }
     }
 }

@@ -3,36 +3,42 @@
 //!
 //! Policy: the loop knows no vendor. Every attempt carries the prepared request's identity;
 //! an answer is judged by [`VendorRules::classify`]; what it leaves undecided goes to
-//! [`crate::retry::decide`]. After an ambiguous failure (sent, no answer) a write whose API
-//! cannot deduplicate is looked up ([`VendorRules::lookup_url`]) before anything is resent: a
-//! found record is `recovered`, none means resend, a failed lookup is retried (never a blind
-//! resend). Waits honour the server's floor and stop early on cancellation.
+//! [`crate::retry::decide`]. After an ambiguous failure (sent, no answer), and before re-sending
+//! what an earlier run of the execution may have sent ([`PriorRun`]), a write whose API cannot
+//! deduplicate is looked up ([`VendorRules::lookup_url`]) first: this call's record is
+//! `recovered` (or `duplicate`, when the earlier run had finished), no record means send, a
+//! look-alike that cannot be told apart is `OUTCOME_UNKNOWN`, and a failed lookup is retried
+//! (never a blind resend). When the policy stops while an attempt may have been recorded, the
+//! error is `OUTCOME_UNKNOWN` with a replay handle, never a plain failure. Waits honour the
+//! server's floor and stop early on cancellation.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 use serde_json::Value;
 
-use super::TaskContext;
 use super::executor::Executor;
 use super::transport::{Exchange, TransportError};
+use super::{PriorRun, TaskContext};
 use crate::output::{
-    AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, ResponseBody,
+    AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, Replay, ResponseBody,
     TaskError,
 };
 use crate::prepare::PreparedRequest;
 use crate::retry::{Attempt, Decision, StopReason, decide, retryable_status, server_wait};
-use crate::vendor::{self, Answer, Found, VendorRules, Verdict, api_message};
+use crate::vendor::{self, Answer, Found, Recognised, VendorRules, Verdict, api_message};
 
 /// One exchange's result: status, headers and body, or how it failed.
 pub(super) type Exchanged = Result<(u16, Headers, ResponseBody), (Attempt, String)>;
 
-/// What a lookup after an ambiguous failure found.
+/// What a lookup found.
 enum Lookup {
-    /// The call's record: it was written.
+    /// This call's record: it was written.
     Found(Found),
-    /// No record: resending is safe.
-    NotFound,
+    /// No record: sending is safe.
+    Absent,
+    /// Look-alikes only: whether this call was written cannot be told.
+    Ambiguous(String),
     /// The lookup itself failed: the policy decides whether to look again.
     Failed(Attempt, Option<Duration>, AttemptRecord),
 }
@@ -46,34 +52,54 @@ impl Executor {
     ) -> Result<HttpTaskOutput, TaskError> {
         let rules = vendor::rules_for(req.endpoint);
         let mut attempts: Vec<AttemptRecord> = Vec::new();
-        let mut lookup: Option<Url> = None;
+        // An earlier run may have sent this very request: look before sending.
+        let mut lookup: Option<Url> = match ctx.prior {
+            PriorRun::None => None,
+            PriorRun::Started | PriorRun::Finished => rules.lookup_url(&req.identity, &req.url),
+        };
+        // Whether an attempt (or an earlier run) may have been recorded, unknown to us.
+        let mut maybe_recorded = ctx.prior != PriorRun::None;
         let mut tries = 0u32;
+        // The last attempt's answer, when it was an error answer to a send.
         let mut last: Option<(u16, Value)> = None;
         loop {
             if ctx.cancel.is_cancelled() {
-                return Err(cancelled(attempts, last));
+                let e = TaskError::new(ErrorCode::Cancelled, "the task was cancelled");
+                return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
             }
             tries += 1;
             let (outcome, not_before) = if let Some(url) = &lookup {
+                last = None;
                 match self.lookup(req, rules, url, ctx).await {
                     Lookup::Found(found) => {
                         attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
-                        tracing::info!(task = %ctx.task_name, "ambiguous write found by lookup; not sent again");
+                        tracing::info!(task = %ctx.task_name, "the write was found by lookup; not sent again");
+                        let outcome = if attempts.len() == 1 && ctx.prior == PriorRun::Finished {
+                            Outcome::Duplicate
+                        } else {
+                            Outcome::Recovered
+                        };
                         return Ok(HttpTaskOutput {
                             status_code: 201,
                             headers: Headers::default(),
                             body: ResponseBody::from_value(&found.record),
                             attempts,
                             idempotency_key: req.identity.idempotency_key.clone(),
-                            outcome: Outcome::Recovered,
+                            outcome,
                             quantity: found.quantity,
                         });
                     }
-                    Lookup::NotFound => {
+                    Lookup::Absent => {
                         lookup = None;
+                        maybe_recorded = false;
                         attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
                         tries -= 1;
                         continue;
+                    }
+                    Lookup::Ambiguous(why) => {
+                        attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
+                        let e = TaskError::new(ErrorCode::OutcomeUnknown, why);
+                        return Err(self.unknown_if(true, e, req, ctx, attempts, None));
                     }
                     Lookup::Failed(attempt, not_before, record) => {
                         attempts.push(record);
@@ -107,7 +133,7 @@ impl Executor {
                             body: &body,
                             error: error.as_ref(),
                         };
-                        match rules.classify(&req.identity, &answer, &self.claims) {
+                        match rules.classify(&req.identity, &answer) {
                             Verdict::Done { outcome, quantity } => {
                                 return Ok(HttpTaskOutput {
                                     status_code: status,
@@ -127,7 +153,9 @@ impl Executor {
                     }
                     Err((attempt, message)) => {
                         attempts.push(AttemptRecord::failed(AttemptKind::Send, message));
+                        last = None;
                         if attempt == Attempt::Lost {
+                            maybe_recorded = true;
                             lookup = rules.lookup_url(&req.identity, &req.url);
                         }
                         (attempt, None)
@@ -143,14 +171,58 @@ impl Executor {
                     let deadline = tokio::time::Instant::now() + delay;
                     tokio::select! {
                         () = tokio::time::sleep_until(deadline) => {}
-                        () = ctx.cancel.cancelled() => return Err(cancelled(attempts, last)),
+                        () = ctx.cancel.cancelled() => {
+                            let e = TaskError::new(ErrorCode::Cancelled, "the task was cancelled");
+                            return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
+                        }
                     }
                 }
                 Decision::Stop(reason) => {
-                    return Err(failure(req, reason, &outcome, attempts, last));
+                    let e = failure(req, reason, &outcome, &attempts, last.as_ref());
+                    return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
                 }
             }
         }
+    }
+
+    /// `error` as it ends the call: when an attempt may have been recorded, it becomes
+    /// `OUTCOME_UNKNOWN` (naming the cause), with the replay handle that resolves it.
+    fn unknown_if(
+        &self,
+        maybe_recorded: bool,
+        error: TaskError,
+        req: &PreparedRequest,
+        ctx: &TaskContext,
+        attempts: Vec<AttemptRecord>,
+        last: Option<(u16, Value)>,
+    ) -> TaskError {
+        if !maybe_recorded {
+            return error.with_attempts(attempts, last);
+        }
+        let usage = req.identity.usage.as_ref();
+        let replay = Replay {
+            workflow_id: ctx.workflow_id.clone(),
+            task: ctx.task_name.clone(),
+            idempotency_key: req.identity.idempotency_key.clone(),
+            identity: usage.map(|u| u.key.clone()),
+            usage_time: usage.map(|u| u.usage_time.clone()),
+        };
+        let cause = if error.code == ErrorCode::OutcomeUnknown {
+            error.message
+        } else {
+            format!("{}: {}", error.code, error.message)
+        };
+        TaskError {
+            replay: Some(replay),
+            ..TaskError::new(
+                ErrorCode::OutcomeUnknown,
+                format!(
+                    "the request may have been recorded ({cause}); nothing more was sent. Run the same execution again (workflow id `{}`, task `{}`) to resolve it: it looks the request up first and never records it twice",
+                    ctx.workflow_id, ctx.task_name
+                ),
+            )
+        }
+        .with_attempts(attempts, last)
     }
 
     /// One HTTP exchange: status, lower-case headers (secrets and cookies removed) and body,
@@ -182,7 +254,7 @@ impl Executor {
         Ok((reply.status, headers, ResponseBody::new(reply.body)))
     }
 
-    /// Reads `url` to learn whether an ambiguous write happened.
+    /// Reads `url` to learn whether the write happened.
     async fn lookup(
         &self,
         req: &PreparedRequest,
@@ -217,26 +289,25 @@ impl Executor {
                 AttemptRecord::answered(AttemptKind::Lookup, status),
             );
         }
-        match rules.recognise(&req.identity, &list.json(), &self.claims) {
-            Some(found) => Lookup::Found(found),
-            None => Lookup::NotFound,
+        match rules.recognise(&req.identity, &list.json()) {
+            Recognised::Found(found) => Lookup::Found(found),
+            Recognised::Absent => Lookup::Absent,
+            Recognised::Ambiguous(why) => Lookup::Ambiguous(why),
         }
     }
 }
 
-fn cancelled(attempts: Vec<AttemptRecord>, last: Option<(u16, Value)>) -> TaskError {
-    TaskError::new(ErrorCode::Cancelled, "the task was cancelled").with_attempts(attempts, last)
-}
-
-/// The error when the retry policy stops.
+/// The error when the retry policy stops; `last` is the last attempt's error answer, if the
+/// last attempt was answered.
 fn failure(
     req: &PreparedRequest,
     reason: StopReason,
     outcome: &Attempt,
-    attempts: Vec<AttemptRecord>,
-    last: Option<(u16, Value)>,
+    attempts: &[AttemptRecord],
+    last: Option<&(u16, Value)>,
 ) -> TaskError {
-    let err = match (reason, outcome) {
+    let body = last.map_or(&Value::Null, |l| &l.1);
+    match (reason, outcome) {
         (StopReason::ServerWaitTooLong, _) => TaskError::new(
             ErrorCode::RateLimited,
             format!(
@@ -251,18 +322,11 @@ fn failure(
                     kind,
                     status: Some(s),
                     ..
-                }) => {
-                    // The kept error body is a send's; a lookup's answer has none of its own.
-                    let body = match (kind, &last) {
-                        (AttemptKind::Send, Some((status, body))) if status == s => body,
-                        _ => &Value::Null,
-                    };
-                    format!(
-                        "; the last {} was answered {}",
-                        kind.as_str(),
-                        api_message(*s, body)
-                    )
-                }
+                }) => format!(
+                    "; the last {} was answered {}",
+                    kind.as_str(),
+                    api_message(*s, body)
+                ),
                 _ => String::new(),
             };
             TaskError::new(
@@ -271,10 +335,8 @@ fn failure(
             )
         }
         (StopReason::NotRetryable, Attempt::Status(s)) => {
-            let body = last.as_ref().map_or(&Value::Null, |l| &l.1);
             TaskError::new(ErrorCode::HttpError, api_message(*s, body))
         }
         (StopReason::NotRetryable, _) => TaskError::new(ErrorCode::HttpError, "request failed"),
-    };
-    err.with_attempts(attempts, last)
+    }
 }

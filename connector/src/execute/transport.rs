@@ -103,8 +103,34 @@ impl Transport for ReqwestTransport {
         let client = self.client(x.connect_timeout, x.read_timeout);
         let method = reqwest::Method::from_bytes(x.method.as_bytes())
             .map_err(|e| TransportError::Connect(e.to_string()))?;
-        let mut request = reqwest::Request::new(method, x.url.clone());
-        *request.headers_mut() = x.headers.clone();
+        // User-info never travels in the URL (nor into reqwest's logs): it becomes a Basic
+        // auth header, marked sensitive, as reqwest's own request builder does.
+        let mut url = x.url.clone();
+        let mut headers = x.headers.clone();
+        if !url.username().is_empty() || url.password().is_some() {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let user = decode(url.username());
+            let password = url.password().map(decode);
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            if !headers.contains_key(reqwest::header::AUTHORIZATION) {
+                use base64::Engine;
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{}", password.unwrap_or_default()));
+                if let Ok(mut value) =
+                    reqwest::header::HeaderValue::from_str(&format!("Basic {token}"))
+                {
+                    value.set_sensitive(true);
+                    headers.insert(reqwest::header::AUTHORIZATION, value);
+                }
+            }
+        }
+        let mut request = reqwest::Request::new(method, url);
+        *request.headers_mut() = headers;
         *request.body_mut() = x.body.map(|b| b.clone().into());
         let (connect_timeout, read_timeout) = (x.connect_timeout, x.read_timeout);
         let classify = |e: reqwest::Error| {

@@ -65,6 +65,11 @@ error_codes! {
     HttpError = "HTTP_ERROR",
     /// Every retry was used.
     RetriesExhausted = "RETRIES_EXHAUSTED",
+    /// The request may have been recorded (sent, no answer); the replay handle resolves it.
+    OutcomeUnknown = "OUTCOME_UNKNOWN",
+    /// The execution journal could not record what must not change on a re-run (nothing
+    /// was sent).
+    JournalFailed = "JOURNAL_FAILED",
     /// The server asked to wait longer than the task allows.
     RateLimited = "RATE_LIMITED",
     /// The runtime cancelled the task.
@@ -140,6 +145,30 @@ pub struct TaskError {
     /// Quantities, when a usage limit stopped the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<QuantityReport>,
+    /// For `OUTCOME_UNKNOWN`: what identifies the call, to resolve it by running the same
+    /// execution again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<Replay>,
+}
+
+/// The handle of a call whose outcome is unknown: re-running the same execution (workflow id
+/// and task) prepares the same request and looks it up before sending anything.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replay {
+    /// The execution's workflow id.
+    pub workflow_id: String,
+    /// The task.
+    pub task: String,
+    /// The `Idempotency-Key` every attempt carried (APIs that have one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The call's derived identity (APIs without an idempotency key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The usage time the request carried (Rebilly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_time: Option<String>,
 }
 
 impl TaskError {
@@ -154,6 +183,7 @@ impl TaskError {
             attempts: vec![],
             diagnostics: vec![],
             quantity: None,
+            replay: None,
         }
     }
 
@@ -214,17 +244,20 @@ impl TaskError {
         }
     }
 
-    /// Adds the attempts made and, when not set yet, the last answer's status and body.
+    /// Adds the attempts made and, when not set yet, the last attempt's status and (for an
+    /// error answer to a send) its body.
     pub fn with_attempts(
         mut self,
         attempts: Vec<AttemptRecord>,
         last: Option<(u16, Value)>,
     ) -> Self {
-        self.attempts = attempts;
-        if let Some((status, body)) = last {
-            self.status_code = self.status_code.or(Some(status));
+        self.status_code = self
+            .status_code
+            .or_else(|| attempts.last().and_then(|a| a.status));
+        if let Some((_, body)) = last {
             self.body = self.body.or(Some(body));
         }
+        self.attempts = attempts;
         self
     }
 }

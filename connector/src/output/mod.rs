@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 pub use body::ResponseBody;
-pub use error::{ErrorCode, TaskError};
+pub use error::{ErrorCode, Replay, TaskError};
 
 use crate::credentials::SECRET_HEADERS;
 use reqwest::header::{HeaderMap, HeaderName};

@@ -52,13 +52,22 @@ impl Authenticator {
     }
 
     /// Adds the auth header of credentials `id` (or checks that `headers` already carry one
-    /// of the endpoint's auth headers when `id` is `None`).
+    /// of the endpoint's auth headers when `id` is `None`), and marks the headers the
+    /// credentials name sensitive.
     pub fn apply(
         &self,
         id: Option<&str>,
         endpoint: Option<&Endpoint>,
         headers: &mut HeaderMap,
     ) -> Result<(), TaskError> {
+        let sensitive = self.credentials.sensitive_headers();
+        if !sensitive.is_empty() {
+            for (name, value) in headers.iter_mut() {
+                if sensitive.iter().any(|s| s == name.as_str()) {
+                    value.set_sensitive(true);
+                }
+            }
+        }
         let Some(id) = id else {
             if let Some(ep) = endpoint
                 && !ep.auth.iter().any(|a| headers.contains_key(a.header))

@@ -134,7 +134,7 @@ pub fn prepare(
     let rules = vendor::rules_for(endpoint.map(|e| e.id));
     let mut identity = Identity::default();
     if let (Some(ep), Some(b)) = (endpoint, body.as_mut()) {
-        identity = rules.prepare(ep, task, b, exec)?;
+        identity = rules.prepare(ep, task, b, exec, router.identity())?;
         if let Err(diagnostics) = router.validators().check_request(ep.id, b) {
             return Err(
                 TaskError::invalid_request(ep.id.as_str(), diagnostics).at("/httpRequest/body")

@@ -1,4 +1,6 @@
-//! Routing: a resolved URL and method to its catalog endpoint and the URL to send to.
+//! Routing: a resolved URL and method to its catalog endpoint and the URL to send to; the
+//! router also holds the rest of the prepare path's configuration (validators, identity
+//! options).
 //!
 //! Policy: an endpoint matches by server + path template + method; a per-vendor server
 //! override (the sandbox, a proxy) replaces the catalog server and keeps path and query. Routes
@@ -11,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use reqwest::Url;
 
 use crate::catalog::{Endpoint, EndpointId, Vendor};
+use crate::identity::IdentityOptions;
 use crate::validators::Validators;
 
 /// The compiled validators a router (and the prepare path) uses: the built-in catalog's
@@ -46,6 +49,7 @@ struct Route {
 /// Routes URLs to endpoints and servers.
 pub struct Router<'a> {
     validators: ValidatorSet<'a>,
+    identity: IdentityOptions,
     servers: HashMap<Vendor, String>,
     cache: RwLock<HashMap<&'static str, HashMap<String, Route>>>,
 }
@@ -55,6 +59,7 @@ impl<'a> Router<'a> {
     pub fn new(validators: ValidatorSet<'a>) -> Self {
         Router {
             validators,
+            identity: IdentityOptions::default(),
             servers: HashMap::new(),
             cache: RwLock::new(HashMap::new()),
         }
@@ -66,6 +71,16 @@ impl<'a> Router<'a> {
         self.servers
             .insert(vendor, base_url.trim_end_matches('/').to_owned());
         self.cache.get_mut().expect("route cache").clear();
+    }
+
+    /// How identities are carried where an API needs a choice (Rebilly usages).
+    pub fn set_identity(&mut self, options: IdentityOptions) {
+        self.identity = options;
+    }
+
+    /// The identity options.
+    pub fn identity(&self) -> &IdentityOptions {
+        &self.identity
     }
 
     /// The validators (and catalog) routed against.

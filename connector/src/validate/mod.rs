@@ -36,6 +36,25 @@ pub fn validate_request(endpoint: EndpointId, body: &Value) -> Result<(), Vec<Di
 /// Largest definition file accepted (10 MiB); larger files get `E-TOO-LARGE`.
 pub const MAX_DEFINITION_BYTES: usize = 10 * 1024 * 1024;
 
+/// The report of a definition file of `len` bytes, over [`MAX_DEFINITION_BYTES`]: a caller
+/// that knows the size first need not read it.
+pub fn too_large(file: &str, len: u64) -> Report {
+    Report {
+        diagnostics: vec![Diagnostic {
+            file: file.to_owned(),
+            ..Diagnostic::new(
+                Code::TooLarge,
+                "",
+                format!(
+                    "file is {len} bytes; definitions are limited to {MAX_DEFINITION_BYTES} bytes (10 MiB)"
+                ),
+            )
+        }],
+        source: None,
+        requests: Vec::new(),
+    }
+}
+
 /// The outcome of validating one file.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -104,14 +123,7 @@ pub fn validate_definition(
         requests: Vec::new(),
     };
     if bytes.len() > MAX_DEFINITION_BYTES {
-        return fail(Diagnostic::new(
-            Code::TooLarge,
-            "",
-            format!(
-                "file is {} bytes; definitions are limited to {MAX_DEFINITION_BYTES} bytes (10 MiB)",
-                bytes.len()
-            ),
-        ));
+        return too_large(file, bytes.len() as u64);
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,

@@ -2,8 +2,9 @@
 //!
 //! Policy: the prepare path and the send loop know no vendor; they ask [`rules_for`] the
 //! endpoint's [`VendorRules`] to shape the body and derive its identity ([`VendorRules::prepare`]),
-//! to judge a final answer ([`VendorRules::classify`]) and, after an ambiguous failure, to find
-//! out whether the write happened ([`VendorRules::lookup_url`], [`VendorRules::recognise`]).
+//! to judge a final answer ([`VendorRules::classify`]) and, after an ambiguous failure or on a
+//! re-run, to find out whether the write happened ([`VendorRules::lookup_url`],
+//! [`VendorRules::recognise`]: only an exact identity counts; a look-alike is "unknown").
 //! A URL outside the catalog gets [`Generic`] rules: no body rules, 2xx is created, everything
 //! else goes to the retry policy. Adding a vendor means one module here plus catalog entries.
 
@@ -17,7 +18,7 @@ pub use rebilly::Rebilly;
 pub use solvimon::Solvimon;
 
 use crate::catalog::{Endpoint, EndpointId, Vendor};
-use crate::identity::{Claims, Execution, Identity};
+use crate::identity::{Execution, Identity, IdentityOptions};
 use crate::output::{Headers, Outcome, QuantityReport, ResponseBody, TaskError};
 use crate::simworkflow::HttpTask;
 
@@ -59,6 +60,17 @@ pub struct Found {
     pub quantity: Option<QuantityReport>,
 }
 
+/// What a lookup's answer says about this call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recognised {
+    /// The call's own record: it was written.
+    Found(Found),
+    /// No record of it: sending is safe.
+    Absent,
+    /// Records like it exist but none can be told to be this call's: the outcome is unknown.
+    Ambiguous(String),
+}
+
 /// The rules of one API.
 pub trait VendorRules: Send + Sync {
     /// Applies the vendor's body rules to a resolved body (rounding, limits, timestamps,
@@ -69,6 +81,7 @@ pub trait VendorRules: Send + Sync {
         task: &HttpTask,
         body: &mut Value,
         exec: &Execution<'_>,
+        options: &IdentityOptions,
     ) -> Result<Identity, TaskError>;
 
     /// Whether [`VendorRules::prepare`] makes a body value that fails schema `keyword` at
@@ -83,19 +96,20 @@ pub trait VendorRules: Send + Sync {
         None
     }
 
-    /// Judges a final answer. `claims` records ids this process has attributed to a call.
-    fn classify(&self, identity: &Identity, answer: &Answer<'_>, claims: &Claims) -> Verdict;
+    /// Judges a final answer.
+    fn classify(&self, identity: &Identity, answer: &Answer<'_>) -> Verdict;
 
-    /// After an ambiguous failure (sent, no answer): the read that shows whether the write
-    /// happened, or `None` when resending is safe (the API deduplicates by itself).
+    /// After an ambiguous failure (sent, no answer), or before re-sending what an earlier run
+    /// may have sent: the read that shows whether the write happened, or `None` when sending
+    /// again is safe (the API deduplicates by itself).
     fn lookup_url(&self, _identity: &Identity, _url: &Url) -> Option<Url> {
         None
     }
 
-    /// The record of this call in a lookup's answer, if there is one no other call claimed
-    /// (it is claimed atomically).
-    fn recognise(&self, _identity: &Identity, _list: &Value, _claims: &Claims) -> Option<Found> {
-        None
+    /// What a lookup's answer says about this call: only an exact identity match is
+    /// `Found`; a look-alike is `Ambiguous`, never taken for ours.
+    fn recognise(&self, _identity: &Identity, _list: &Value) -> Recognised {
+        Recognised::Absent
     }
 }
 
@@ -110,11 +124,12 @@ impl VendorRules for Generic {
         _task: &HttpTask,
         _body: &mut Value,
         _exec: &Execution<'_>,
+        _options: &IdentityOptions,
     ) -> Result<Identity, TaskError> {
         Ok(Identity::default())
     }
 
-    fn classify(&self, _identity: &Identity, answer: &Answer<'_>, _claims: &Claims) -> Verdict {
+    fn classify(&self, _identity: &Identity, answer: &Answer<'_>) -> Verdict {
         if (200..300).contains(&answer.status) {
             Verdict::Done {
                 outcome: Outcome::Created,

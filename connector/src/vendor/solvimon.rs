@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Answer, VendorRules, Verdict, api_message, whole_seconds};
 use crate::catalog::Endpoint;
-use crate::identity::{Claims, Execution, Identity, derived_key};
+use crate::identity::{Execution, Identity, IdentityOptions, derived_key};
 use crate::output::body::Facts;
 use crate::output::{ErrorCode, Outcome, TaskError};
 use crate::simworkflow::HttpTask;
@@ -35,6 +35,7 @@ impl VendorRules for Solvimon {
         _task: &HttpTask,
         body: &mut Value,
         exec: &Execution<'_>,
+        _options: &IdentityOptions,
     ) -> Result<Identity, TaskError> {
         if let Some(obj) = body.as_object_mut() {
             let cut = |map: &mut Map<String, Value>, key: &str| {
@@ -72,7 +73,7 @@ impl VendorRules for Solvimon {
         Some("idempotency-key")
     }
 
-    fn classify(&self, _identity: &Identity, answer: &Answer<'_>, _claims: &Claims) -> Verdict {
+    fn classify(&self, _identity: &Identity, answer: &Answer<'_>) -> Verdict {
         let replayed = answer
             .headers
             .get("idempotent-replayed")
@@ -127,7 +128,15 @@ mod tests {
                 task_name: "t",
                 now: chrono::Utc::now(),
             };
-            let id = Solvimon.prepare(endpoint, &task, &mut body, &exec).unwrap();
+            let id = Solvimon
+                .prepare(
+                    endpoint,
+                    &task,
+                    &mut body,
+                    &exec,
+                    &IdentityOptions::default(),
+                )
+                .unwrap();
             (body, id.idempotency_key.unwrap())
         };
         let (body, key) = prepare("wf-1");
@@ -140,7 +149,6 @@ mod tests {
     #[test]
     fn duplicates_are_success_and_key_conflicts_are_terminal() {
         let headers = Headers::default();
-        let claims = Claims::default();
         let body = ResponseBody::default();
         let judge = |status: u16, error: Value| {
             let answer = Answer {
@@ -149,7 +157,7 @@ mod tests {
                 body: &body,
                 error: Some(&error),
             };
-            Solvimon.classify(&Identity::default(), &answer, &claims)
+            Solvimon.classify(&Identity::default(), &answer)
         };
         assert_eq!(
             judge(409, json!({"code": "RESOURCE_ALREADY_EXISTS"})),

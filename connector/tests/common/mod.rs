@@ -22,9 +22,16 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The binary, ready for arguments.
+/// The binary, ready for arguments; its execution journal goes in a folder of this test
+/// process (a new one per run, so no run recalls another's executions), never the user's
+/// state folder.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_usage-connector"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_usage-connector"));
+    command.env(
+        "XDG_STATE_HOME",
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}", std::process::id())),
+    );
+    command
 }
 
 /// Runs the binary with `args`.
