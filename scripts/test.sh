@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: Rust tests (cargo nextest if present, else cargo test), then the Python tests
 # (an independent JSON Schema validator; Solvimon's Python SDK against the sandbox) and the
-# Node tests (Rebilly's JS SDK against the sandbox). Installs .venv and tests/js/node_modules
-# on first use.
+# Node tests (ajv on the published schemas; Rebilly's JS SDK against the sandbox). Installs
+# .venv and tests/js/node_modules on first use (again when a package is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
-if [ ! -d tests/js/node_modules/rebilly-js-sdk ]; then
+if [ ! -d tests/js/node_modules/rebilly-js-sdk ] || [ ! -d tests/js/node_modules/ajv-formats ]; then
   (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 

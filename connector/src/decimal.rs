@@ -4,8 +4,9 @@
 //! `12345678901234567.5` stays `12345678901234567.5`).
 //!
 //! Policy: the billing unit rule — a quantity is at least [`MIN_QUANTITY`] with at most
-//! [`MAX_SCALE`] decimals — is stated here once; the model's `Quantity`, the Rebilly rounding
-//! rule, validation hints and Decision conditions all read it from here.
+//! [`MAX_SCALE`] decimals — is stated here once; the model's `Quantity`, the published schema's
+//! [`scale_comment`], the validators' exact-decimals keyword, the Rebilly rounding rule,
+//! validation hints and Decision conditions all read it from here.
 
 use std::str::FromStr;
 
@@ -22,6 +23,58 @@ pub const MIN_QUANTITY: Decimal = Decimal::from_parts(1, 0, 0, false, MAX_SCALE)
 /// do not count).
 pub fn exceeds_scale(d: Decimal) -> bool {
     d.normalize().scale() > MAX_SCALE
+}
+
+/// How the published schemas state the decimals rule: a `$comment` (external validators in
+/// their default, strict modes accept it), never `multipleOf`, which validators that divide
+/// binary floats misjudge (`2.675 / 0.001` is not a whole double). The connector's validators
+/// recognise this exact text and check the rule on the number's text (`docs/schemas.md`).
+pub fn scale_comment() -> String {
+    format!(
+        "At most {MAX_SCALE} decimal places (1.001, not 1.2345): checked exactly, on the number's \
+         text, by usage-connector and its sandbox. Not written as multipleOf: validators that \
+         divide binary floats reject valid values such as 2.675."
+    )
+}
+
+/// The decimals a JSON number's text carries once trailing zeros are dropped (`1.2340` → 3,
+/// `1.5e2` → 0, `5e-4` → 4, `2.0000000000000001` → 16); `None` if `text` is not a JSON
+/// number. Read from the text alone: no float rounding and no range limit.
+pub fn text_scale(text: &str) -> Option<u64> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (unsigned, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !digits(int) || (mantissa.contains('.') && !digits(frac)) {
+        return None;
+    }
+    let exponent: i128 = match exponent {
+        None => 0,
+        Some(e) => {
+            let magnitude = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if !digits(magnitude) {
+                return None;
+            }
+            // Saturate: a longer exponent moves the point past any digit string anyway.
+            let m = match magnitude.trim_start_matches('0') {
+                "" => 0,
+                m => m.parse().unwrap_or(i128::from(u64::MAX)),
+            };
+            if e.starts_with('-') { -m } else { m }
+        }
+    };
+    // value = significant digits × 10^(exponent − fraction length + trailing zeros)
+    let all = format!("{int}{frac}");
+    let significant = all.trim_end_matches('0');
+    if significant.trim_start_matches('0').is_empty() {
+        return Some(0);
+    }
+    let trailing = (all.len() - significant.len()) as i128;
+    let scale = frac.len() as i128 - exponent - trailing;
+    Some(u64::try_from(scale.max(0)).unwrap_or(u64::MAX))
 }
 
 /// `d` rounded half-to-even to [`MAX_SCALE`] decimals (the `rounding: halfEven` policy).
@@ -118,6 +171,40 @@ mod tests {
             "12345678901234567.5"
         );
         assert_eq!(number_decimal(&serde_json::from_str("1e40").unwrap()), None);
+    }
+
+    #[test]
+    fn text_scale_counts_the_decimals_as_written() {
+        for (text, scale) in [
+            ("3", 0),
+            ("1.2340", 3),
+            ("1.2345", 4),
+            ("2.0000000000000001", 16),
+            ("9999999.999", 3),
+            ("1.5e2", 0),
+            ("1.2345e1", 3),
+            ("5e-4", 4),
+            ("100e-3", 1),
+            ("-0.001", 3),
+            ("0.000", 0),
+            ("1E+2", 0),
+            ("1e-0000000000000000000000000000000000000000001", 1),
+            ("1e-99999999999999999999999999999999999999999", u64::MAX),
+        ] {
+            assert_eq!(text_scale(text), Some(scale), "{text}");
+        }
+        for text in ["", "-", "1.", ".5", "1e", "1e+-2", "abc", "\"1.5\"", "1.5x"] {
+            assert_eq!(text_scale(text), None, "{text}");
+        }
+        // The text and the exact decimal agree wherever the decimal can hold the value.
+        for text in ["1.2340", "2.0000000000000001", "5e-4", "1.5e2"] {
+            let d = decimal_text(text).unwrap();
+            assert_eq!(
+                text_scale(text),
+                Some(u64::from(d.normalize().scale())),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Policy: every jsonschema call of the crate lives here, including the request check of the
 //! prepare path ([`Validators::check_request`]). Validators are compiled once per
 //! process and reused; formats (`date-time`) are asserted; patterns use the linear-time `regex`
-//! engine, since our patterns need no look-around and inputs may be untrusted.
+//! engine, since our patterns need no look-around and inputs may be untrusted. The decimals
+//! rule, published as a `$comment` only, is checked exactly by the [`decimals`] keyword.
+
+pub mod decimals;
 
 use std::sync::OnceLock;
 
@@ -30,12 +33,15 @@ pub struct Violation {
     pub message: String,
 }
 
-/// Compiles a schema with the crate's options (draft 2020-12, formats asserted).
+/// Compiles a schema with the crate's options (draft 2020-12, formats asserted, the exact
+/// decimals keyword added where the schema states the rule: [`decimals::mark`]).
 pub fn compile(name: &str, schema: &Value) -> Result<Validator> {
-    jsonschema::draft202012::options()
+    let mut schema = schema.clone();
+    decimals::mark(&mut schema);
+    decimals::register(jsonschema::draft202012::options())
         .should_validate_formats(true)
         .with_pattern_options(PatternOptions::regex())
-        .build(schema)
+        .build(&schema)
         .map_err(|e| Error::SchemaCompile {
             name: name.to_owned(),
             message: e.to_string(),
@@ -215,7 +221,7 @@ impl Validators {
 pub fn hint_for(violation: &Violation, found: Option<&Value>) -> Option<String> {
     let last = violation.pointer.rsplit('/').next().unwrap_or_default();
     match (violation.keyword.as_str(), last) {
-        ("multipleOf", "quantity") => match found.and_then(decimal::number_decimal) {
+        (decimals::KEYWORD, "quantity") => match found.and_then(decimal::number_decimal) {
             Some(d) if decimal::round_half_even(d) >= decimal::MIN_QUANTITY => Some(format!(
                 "quantity allows at most {} decimals: {}, or set a rounding policy",
                 decimal::MAX_SCALE,

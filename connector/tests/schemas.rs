@@ -6,8 +6,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use usage_connector::catalog::{Catalog, EndpointId};
-use usage_connector::schemas;
 use usage_connector::validators::{self, deserialize_request, request_validator, violations};
+use usage_connector::validators::{Validators, decimals, detailed_violations};
+use usage_connector::{decimal, schemas};
 
 mod common;
 
@@ -301,7 +302,10 @@ fn constraints_are_emitted_as_the_pages_state_them() {
     );
     let usage = schemas::request_schema(EndpointId::RebillyCreateUsage);
     assert_eq!(usage["properties"]["quantity"]["minimum"], 0.001);
-    assert_eq!(usage["properties"]["quantity"]["multipleOf"], 0.001);
+    assert_eq!(
+        usage["properties"]["quantity"]["$comment"],
+        decimal::scale_comment()
+    );
     assert_eq!(usage["properties"]["subscriptionId"]["maxLength"], 50);
     assert_eq!(usage["required"], json!(["subscriptionId", "quantity"]));
     let persist = schemas::request_schema(EndpointId::SolvimonIngestPersist);
@@ -394,6 +398,82 @@ fn http_task_schema_defers_placeholders_and_checks_literals() {
     let mut task = usage_task(json!({"subscriptionId": "s", "quantity": 1}));
     task["retry"]["backoffRate"] = json!(0.5);
     assert!(!ok(&task).is_empty());
+}
+
+#[test]
+fn published_quantities_state_the_decimals_rule_as_a_comment_never_as_multiple_of() {
+    let marker = format!("\"$comment\": {}", json!(decimal::scale_comment()));
+    for (path, content) in schemas::generate(&Catalog::builtin()) {
+        assert!(!content.contains("\"multipleOf\""), "{path}");
+        assert!(
+            !content.contains(decimals::KEYWORD),
+            "{path}: internal keyword"
+        );
+        let quantities = usize::from(path.starts_with("rebilly.create-usage/"));
+        assert_eq!(content.matches(&marker).count(), quantities, "{path}");
+    }
+}
+
+#[test]
+fn the_connectors_validators_check_the_decimals_rule_exactly() {
+    let task_with = |q: &str| {
+        let body: Value = serde_json::from_str(&format!(
+            r#"{{"subscriptionId": "sub_1", "quantity": {q}}}"#
+        ))
+        .unwrap();
+        (usage_task(body.clone()), body)
+    };
+    let v = validators::http_task_validator(EndpointId::RebillyCreateUsage);
+    for q in [
+        "0.001",
+        "1.001",
+        "2.675",
+        "1070468.14",
+        "9999999.999",
+        "1.2340",
+    ] {
+        let (task, body) = task_with(q);
+        assert_eq!(violations(v, &task), vec![], "{q}");
+        assert_eq!(
+            Validators::builtin().check_request(EndpointId::RebillyCreateUsage, &body),
+            Ok(()),
+            "{q}"
+        );
+    }
+    for (q, rounded) in [("1.2345", "1.234"), ("2.0000000000000001", "2")] {
+        let (task, body) = task_with(q);
+        let found = detailed_violations(v, &task);
+        assert_eq!(found.len(), 1, "{q}: {found:?}");
+        assert_eq!(found[0].keyword, decimals::KEYWORD);
+        assert_eq!(found[0].pointer, "/httpRequest/body/quantity");
+        let diagnostics = Validators::builtin()
+            .check_request(EndpointId::RebillyCreateUsage, &body)
+            .unwrap_err();
+        assert_eq!(diagnostics.len(), 1, "{q}: {diagnostics:?}");
+        assert_eq!(diagnostics[0].pointer, "/quantity");
+        assert_eq!(
+            diagnostics[0].message,
+            format!("{q} has more than 3 decimal places")
+        );
+        assert_eq!(
+            diagnostics[0].hint.as_deref(),
+            Some(
+                format!("quantity allows at most 3 decimals: {rounded}, or set a rounding policy")
+                    .as_str()
+            )
+        );
+    }
+    // Below the minimum: the range rule, which every validator can state, is reported too.
+    let (task, _) = task_with("0.0005");
+    let mut keywords: Vec<String> = detailed_violations(v, &task)
+        .into_iter()
+        .map(|x| x.keyword)
+        .collect();
+    keywords.sort();
+    assert_eq!(
+        keywords,
+        vec![decimals::KEYWORD.to_owned(), "minimum".into()]
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@ import path from 'node:path';
 import { RebillyAPI, RebillyErrors } from 'rebilly-js-sdk';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.USAGE_CONNECTOR_BIN || path.join(root, 'target/debug/usage-connector');
+// The debug binary: $USAGE_CONNECTOR_BIN, else cargo's target directory ($CARGO_TARGET_DIR, taken
+// relative to the repository root, or target/).
+const bin = process.env.USAGE_CONNECTOR_BIN
+  || path.resolve(root, process.env.CARGO_TARGET_DIR || 'target', 'debug/usage-connector');
 
 let sandbox;
 let api;

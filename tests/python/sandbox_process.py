@@ -5,7 +5,12 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("USAGE_CONNECTOR_BIN", ROOT / "target/debug/usage-connector"))
+# The debug binary: $USAGE_CONNECTOR_BIN, else cargo's target directory ($CARGO_TARGET_DIR, taken
+# relative to the repository root, or target/).
+BIN = Path(
+    os.environ.get("USAGE_CONNECTOR_BIN")
+    or ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug/usage-connector"
+)
 
 
 class Sandbox:

@@ -310,8 +310,9 @@ impl Endpoint {
 
     /// An anchored regular expression matching this endpoint's URLs on any of its servers.
     /// Path parameters match one segment, which may be a literal or a `${…}` placeholder.
+    /// Literals are escaped so that Rust, Python and ECMA (ajv) engines read it alike.
     pub fn url_pattern(&self) -> String {
-        let servers: Vec<String> = self.servers.iter().map(|s| regex::escape(s.url)).collect();
+        let servers: Vec<String> = self.servers.iter().map(|s| escape_literal(s.url)).collect();
         let mut out = format!("^(?:{})", servers.join("|"));
         if let Some(prefix) = self.optional_prefix {
             out.push_str(&format!("(?:{})?", template_regex(prefix)));
@@ -321,7 +322,7 @@ impl Endpoint {
             let names: Vec<String> = self
                 .query_params
                 .iter()
-                .map(|p| regex::escape(p.name))
+                .map(|p| escape_literal(p.name))
                 .collect();
             out.push_str(&format!(
                 "(?:\\?(?:{})=[^&#]*(?:&(?:{})=[^&#]*)*)?",
@@ -339,14 +340,29 @@ fn template_regex(template: &str) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
-        out.push_str(&regex::escape(&rest[..start]));
+        out.push_str(&escape_literal(&rest[..start]));
         let end = rest[start..]
             .find('}')
             .map_or(rest.len(), |e| start + e + 1);
         out.push_str("[^/?#]+");
         rest = &rest[end..];
     }
-    out.push_str(&regex::escape(rest));
+    out.push_str(&escape_literal(rest));
+    out
+}
+
+/// Escapes `text` for a regex every engine reads the same: Rust `regex`, Python `re`, and ECMA
+/// with the `u` flag (how ajv compiles `pattern`). Only ECMA's syntax characters are escaped;
+/// `regex::escape` also escapes `-`, `#`, `&` and `~`, which `u`-mode ECMA rejects ("invalid
+/// escape"), and outside a character class they are literal in every engine anyway.
+fn escape_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "^$\\.*+?()[]{}|".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -448,6 +464,26 @@ mod tests {
         assert!(usage.is_match("https://api-sandbox.rebilly.com/usages"));
         assert!(usage.is_match("https://api.rebilly.com/organizations/${$.org}/usages"));
         assert!(!usage.is_match("https://api.rebilly.com/organizations//usages"));
+    }
+
+    #[test]
+    fn url_patterns_escape_only_ecma_syntax_characters() {
+        assert_eq!(
+            escape_literal("https://api-sandbox.x.com/a?b#c&d~e"),
+            r"https://api-sandbox\.x\.com/a\?b#c&d~e"
+        );
+        // `u`-mode ECMA allows `\` only before a syntax character or `/`; these patterns are
+        // compiled by ajv in tests/js/published-schemas.test.mjs.
+        for endpoint in &Catalog::builtin().endpoints {
+            let pattern = endpoint.url_pattern();
+            let mut chars = pattern.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    let next = chars.next().unwrap_or_default();
+                    assert!("^$\\.*+?()[]{}|/".contains(next), "{pattern}: \\{next}");
+                }
+            }
+        }
     }
 
     #[test]

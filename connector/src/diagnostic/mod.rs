@@ -83,6 +83,9 @@ codes! {
     Url = "E-URL",
     /// A literal that fails the endpoint's Http task schema.
     Schema = "E-SCHEMA",
+    /// A literal number with more decimals than its field allows (checked exactly; the
+    /// published schemas state this rule as a `$comment` only).
+    Decimals = "E-DECIMALS",
     /// A catalog task without credentials or an auth header.
     Auth = "E-AUTH",
     /// With an input: the prepared request fails the request schema or a vendor rule.

@@ -282,12 +282,12 @@ checked_string!(
 /// Rebilly usage `quantity`: a JSON number, at least 0.001, at most 3 decimal places, held as
 /// an exact [`Decimal`] (never `f64` arithmetic).
 ///
-/// On the wire it is a JSON number (the API's type). It is read from the shortest decimal text
-/// of the parsed number and written back so that `5.125` stays `5.125`. The schema states it as
-/// `minimum: 0.001` + `multipleOf: 0.001`; validators that divide binary floats must be run in
-/// decimal mode (Python `jsonschema`: load with `parse_float=Decimal`), see `docs/schemas.md`.
-/// Values beyond `Decimal`'s range (about 7.9e28) are rejected by serde though the schema has
-/// no maximum.
+/// On the wire it is a JSON number (the API's type). It is read from the number's text as
+/// written and written back so that `5.125` stays `5.125`. The schema states `minimum: 0.001`
+/// and the decimals rule as the `$comment` [`decimal::scale_comment`], not as `multipleOf`
+/// (validators that divide binary floats reject `2.675`); the connector's validators check
+/// that comment's rule exactly (`validators::decimals`), see `docs/schemas.md`. Values beyond
+/// `Decimal`'s range (about 7.9e28) are rejected by serde though the schema has no maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quantity(Decimal);
 
@@ -365,7 +365,7 @@ impl<'de> Deserialize<'de> for Quantity {
 
 inline_schema!(
     Quantity,
-    json_schema!({ "type": "number", "minimum": 0.001, "multipleOf": 0.001 })
+    json_schema!({ "type": "number", "minimum": 0.001, "$comment": decimal::scale_comment() })
 );
 
 /// ISO 4217 currency codes the Solvimon API accepts (the SDK's `Amount.currency` enum).

@@ -13,11 +13,15 @@ use crate::diagnostic::locate::child;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::simworkflow::{HttpTask, Task};
 use crate::template;
-use crate::validators::{TASK_TYPES, detailed_violations, hint_for, json_type};
+use crate::validators::{TASK_TYPES, decimals, detailed_violations, hint_for, json_type};
 use crate::vendor;
 
-/// Maps a schema keyword failing outside a request body to a code.
+/// Maps a failing schema keyword to a code: the exact-decimals rule has its own (external
+/// validators cannot see it); other keywords inside a body or headers are `E-SCHEMA`.
 fn code_for(keyword: &str, pointer: &str) -> Code {
+    if keyword == decimals::KEYWORD {
+        return Code::Decimals;
+    }
     if pointer.contains("/httpRequest/body") || pointer.contains("/httpRequest/headers") {
         return Code::Schema;
     }

@@ -118,7 +118,7 @@ impl VendorRules for Rebilly {
     fn fixes(&self, task: &HttpTask, pointer: &str, keyword: &str) -> bool {
         // Rounding half-even turns a quantity with more decimals into one with three.
         pointer == "/quantity"
-            && keyword == "multipleOf"
+            && keyword == crate::validators::decimals::KEYWORD
             && task.rounding == Some(Rounding::HalfEven)
     }
 
