@@ -10,8 +10,9 @@
 //! Modules depend one way: [`server`] (accept loop, fault injection, dispatch, admin paths) →
 //! [`solvimon`] / [`rebilly`] (one vendor each) → the shared pieces: [`app`] (state and logs),
 //! [`call`] (the parsed request), [`auth`], [`respond`] (vendor error formats), [`schemas`],
-//! [`store`] (state and journal), [`faults`] and [`fixture`]. No shared piece imports a
-//! vendor module or the server.
+//! [`store`] (state) over [`journal`] (the locked state file), [`decimal`] (exact numbers and
+//! the quantity rule), [`cost`] (Solvimon cost prediction), [`faults`] and [`fixture`]. No
+//! shared piece imports a vendor module or the server.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), usage_sandbox::Error> {
@@ -24,8 +25,11 @@
 pub mod app;
 pub mod auth;
 pub mod call;
+pub mod cost;
+pub mod decimal;
 pub mod faults;
 pub mod fixture;
+pub mod journal;
 pub mod rebilly;
 pub mod respond;
 pub mod schemas;
@@ -73,7 +77,7 @@ impl Default for Config {
     }
 }
 
-/// Why the sandbox could not start.
+/// Why the sandbox could not start, or a write could not be committed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The address could not be bound.
@@ -84,9 +88,43 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// The state file could not be opened or replayed.
-    #[error(transparent)]
-    State(#[from] store::StoreError),
+    /// I/O on the state file.
+    #[error("state file {path}: {source}")]
+    StateIo {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another sandbox (in this or another process) holds the state file.
+    #[error(
+        "state file {path} is in use by another sandbox (it is locked); stop that one or use another file"
+    )]
+    StateLocked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A journal line that is not an entry, or an entry that cannot be replayed (other than a
+    /// torn last line, which is cut off).
+    #[error("state file {path}: line {line} is not a journal entry: {message}")]
+    StateCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A failed write could not be cut back off the state file; writes are refused until a
+    /// restart (which cuts the torn line).
+    #[error("state file {path}: a failed write could not be undone; restart the sandbox")]
+    StateUnwritable {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A write the state cannot take (a total beyond the decimal range); nothing was written.
+    #[error("write refused: {0}")]
+    Refused(String),
 }
 
 /// A running sandbox.

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::app::{App, RequestRecord, unix_ms};
+use crate::app::{App, RequestRecord, lock, unix_ms};
 use crate::call::{Call, parse_query};
 use crate::faults::Fault;
 use crate::respond::{Problem, SolvimonError, json_response};
@@ -99,13 +99,13 @@ fn admin(app: &App, path: &str) -> Response {
         "/_sandbox/requests" => match &app.request_log {
             Some(log) => json_response(
                 200,
-                &serde_json::to_value(&*log.lock().expect("request log")).expect("serializes"),
+                &serde_json::to_value(&*lock(log)).expect("serializes"),
                 &[],
             ),
             None => json_response(404, &json!({"message": "request recording is off"}), &[]),
         },
         "/_sandbox/stats" => {
-            let store = app.store.lock().expect("store");
+            let store = app.store();
             let mut counts: serde_json::Map<String, Value> = store
                 .records
                 .iter()
