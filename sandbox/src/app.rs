@@ -102,6 +102,12 @@ impl App {
         lock(&self.store)
     }
 
+    /// Whether a thread panicked while holding the store lock (for the test that it recovers).
+    #[cfg(test)]
+    pub(crate) fn store_poisoned(&self) -> bool {
+        self.store.is_poisoned()
+    }
+
     /// The fault for this request: `None` outside the fault prefix or without fault rates
     /// (no draw is used up); otherwise the next draw, logged when it injects a fault.
     pub fn draw_fault(&self, method: &str, path: &str) -> Option<Fault> {
