@@ -3,9 +3,12 @@
 //!
 //! Policy: the n-th request under the fault prefix draws fault n, whatever the vendor; every
 //! injected fault is logged, requests only when `record_requests` is on (the log grows).
+//! A panic while a lock is held cannot take the sandbox down: every lock here recovers from
+//! poisoning ([`lock`]), which is sound because the store changes only through
+//! [`Store::commit`], whose checked, fallible work all happens before its first mutation.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::faults::{Fault, FaultSpec};
 use crate::fixture::Fixture;
@@ -51,12 +54,16 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Locks `mutex`, recovering it if a thread panicked while holding it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Shared server state.
 pub struct App {
     /// Fixture.
     pub fixture: Fixture,
-    /// Data.
-    pub store: Mutex<Store>,
+    store: Mutex<Store>,
     /// Fault spec.
     pub faults: FaultSpec,
     /// Fault seed.
@@ -89,6 +96,18 @@ impl App {
         }
     }
 
+    /// The data, locked (recovered if a request panicked while holding it). Hold it only for
+    /// lookups and [`Store::commit`]: parse, validate and compute before taking it.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    /// Whether a thread panicked while holding the store lock (for the test that it recovers).
+    #[cfg(test)]
+    pub(crate) fn store_poisoned(&self) -> bool {
+        self.store.is_poisoned()
+    }
+
     /// The fault for this request: `None` outside the fault prefix or without fault rates
     /// (no draw is used up); otherwise the next draw, logged when it injects a fault.
     pub fn draw_fault(&self, method: &str, path: &str) -> Option<Fault> {
@@ -97,7 +116,7 @@ impl App {
         }
         let n = self.draws.fetch_add(1, Ordering::SeqCst);
         let fault = self.faults.draw(self.seed, n)?;
-        self.fault_log.lock().expect("fault log").push(FaultRecord {
+        lock(&self.fault_log).push(FaultRecord {
             n,
             method: method.to_owned(),
             path: path.to_owned(),
@@ -108,13 +127,13 @@ impl App {
 
     /// The faults injected so far, in draw order.
     pub fn injected_faults(&self) -> Vec<FaultRecord> {
-        self.fault_log.lock().expect("fault log").clone()
+        lock(&self.fault_log).clone()
     }
 
     /// Appends `record` to the request log; does nothing when recording is off.
     pub fn record(&self, record: RequestRecord) {
         if let Some(log) = &self.request_log {
-            log.lock().expect("request log").push(record);
+            lock(log).push(record);
         }
     }
 

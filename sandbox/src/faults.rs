@@ -38,7 +38,9 @@ pub struct FaultSpec {
     pub retry_after_secs: u64,
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
+/// A duration like `20ms` or `2s` (a bare number is milliseconds), as the fault spec and the
+/// CLI's timeout flags write it.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (num, unit) = text
         .find(|c: char| !c.is_ascii_digit())
         .map_or((text, "ms"), |i| text.split_at(i));
@@ -78,9 +80,9 @@ impl FaultSpec {
                 "429" => out.rates.push((Fault::RateLimited, rate()?)),
                 "reset" => out.rates.push((Fault::Reset, rate()?)),
                 "lost-response" => out.rates.push((Fault::LostResponse, rate()?)),
-                "delay" => out.delay = duration(value)?,
+                "delay" => out.delay = parse_duration(value)?,
                 "prefix" => out.prefix = Some(value.to_owned()),
-                "retry-after" => out.retry_after_secs = duration(value)?.as_secs().max(1),
+                "retry-after" => out.retry_after_secs = parse_duration(value)?.as_secs().max(1),
                 _ => {
                     return Err(format!(
                         "unknown fault `{kind}`; expected 503, 429, reset, lost-response, delay, prefix or retry-after"

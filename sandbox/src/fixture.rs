@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::decimal::{self, MAX_QUANTITY};
+
 /// An API key and what it may do.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiKey {
@@ -59,7 +61,7 @@ pub struct Meter {
     /// Tax rate, e.g. `0.21`.
     #[serde(with = "rust_decimal::serde::str")]
     pub tax_rate: Decimal,
-    /// Unit price by meter value reference (decimal strings).
+    /// Unit price by meter value reference (exact decimal strings).
     pub prices: BTreeMap<String, String>,
 }
 
@@ -83,18 +85,32 @@ pub struct Fixture {
 pub const DEFAULT_FIXTURE: &str = include_str!("../fixture.json");
 
 impl Fixture {
-    /// Parses a fixture; checks prices are decimals.
+    /// Parses a fixture; checks prices are exact decimals and subscription quantities are
+    /// from 0 to [`MAX_QUANTITY`].
     pub fn parse(text: &str) -> Result<Self, String> {
         let fixture: Fixture =
             serde_json::from_str(text).map_err(|e| format!("invalid fixture: {e}"))?;
         for meter in &fixture.meters {
             for (value, price) in &meter.prices {
-                price.parse::<Decimal>().map_err(|e| {
-                    format!(
-                        "meter {} price of {value}: `{price}` is not a decimal: {e}",
+                if decimal::parse(price).is_none() {
+                    return Err(format!(
+                        "meter {} price of {value}: `{price}` is not an exact decimal",
                         meter.reference
-                    )
-                })?;
+                    ));
+                }
+            }
+        }
+        for s in &fixture.subscriptions {
+            for (name, q) in [
+                ("hardLimitQuantity", s.hard_limit_quantity),
+                ("usedQuantity", s.used_quantity),
+            ] {
+                if q.is_some_and(|q| q.is_sign_negative() || q > MAX_QUANTITY) {
+                    return Err(format!(
+                        "subscription {}: {name} must be from 0 to {MAX_QUANTITY}",
+                        s.id
+                    ));
+                }
             }
         }
         if fixture.keys.is_empty() {

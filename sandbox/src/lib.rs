@@ -7,11 +7,13 @@
 //! injects deterministic faults, and can keep its state in a crash-safe journal. Behaviour and
 //! the default fixture: `docs/sandbox.md`.
 //!
-//! Modules depend one way: [`server`] (accept loop, fault injection, dispatch, admin paths) →
-//! [`solvimon`] / [`rebilly`] (one vendor each) → the shared pieces: [`app`] (state and logs),
-//! [`call`] (the parsed request), [`auth`], [`respond`] (vendor error formats), [`schemas`],
-//! [`store`] (state and journal), [`faults`] and [`fixture`]. No shared piece imports a
-//! vendor module or the server.
+//! Modules depend one way: [`listener`] (accept loop, one task per connection, under the
+//! timeouts and cap of [`connections`]) → [`server`] (fault injection, body read, dispatch,
+//! admin paths) → [`solvimon`] / [`rebilly`] (one vendor each) → the shared pieces: [`app`]
+//! (state and logs), [`call`] (the parsed request), [`auth`], [`respond`] (vendor error
+//! formats), [`schemas`], [`store`] (state) over [`journal`] (the locked state file),
+//! [`decimal`] (exact numbers and the quantity rule), [`cost`] (Solvimon cost prediction),
+//! [`faults`] and [`fixture`]. No shared piece imports a vendor module or the server.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), usage_sandbox::Error> {
@@ -24,8 +26,13 @@
 pub mod app;
 pub mod auth;
 pub mod call;
+pub mod connections;
+pub mod cost;
+pub mod decimal;
 pub mod faults;
 pub mod fixture;
+pub mod journal;
+pub mod listener;
 pub mod rebilly;
 pub mod respond;
 pub mod schemas;
@@ -36,6 +43,7 @@ pub mod store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use faults::{Fault, FaultSpec};
 pub use fixture::{ApiKey, Fixture};
@@ -58,6 +66,26 @@ pub struct Config {
     /// Keep a log of every request (`GET /_sandbox/requests`), for tests that check retry
     /// timing; off by default (it grows with every request).
     pub record_requests: bool,
+    /// How long a client may take to send a request head (from connecting, or from the first
+    /// byte after an idle spell), and separately its body (then 408); default 10 s.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests; default 60 s.
+    pub idle_timeout: Duration,
+    /// Most connections open at once (at least 1); past it a new connection takes the place of
+    /// the least recently active one that is not busy, or gets a 503 when all are busy;
+    /// default 1,000 (one file descriptor each: fits a 1,024 descriptor limit).
+    pub max_connections: usize,
+}
+
+impl Config {
+    /// The timeouts and the connection cap.
+    pub fn limits(&self) -> connections::Limits {
+        connections::Limits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 impl Default for Config {
@@ -69,11 +97,14 @@ impl Default for Config {
             faults: FaultSpec::default(),
             seed: 0,
             record_requests: false,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1_000,
         }
     }
 }
 
-/// Why the sandbox could not start.
+/// Why the sandbox could not start, or a write could not be committed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The address could not be bound.
@@ -84,9 +115,43 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// The state file could not be opened or replayed.
-    #[error(transparent)]
-    State(#[from] store::StoreError),
+    /// I/O on the state file.
+    #[error("state file {path}: {source}")]
+    StateIo {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another sandbox (in this or another process) holds the state file.
+    #[error(
+        "state file {path} is in use by another sandbox (it is locked); stop that one or use another file"
+    )]
+    StateLocked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A journal line that is not an entry, or an entry that cannot be replayed (other than a
+    /// torn last line, which is cut off).
+    #[error("state file {path}: line {line} is not a journal entry: {message}")]
+    StateCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A failed write could not be cut back off the state file; writes are refused until a
+    /// restart (which cuts the torn line).
+    #[error("state file {path}: a failed write could not be undone; restart the sandbox")]
+    StateUnwritable {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A write the state cannot take (a total beyond the decimal range); nothing was written.
+    #[error("write refused: {0}")]
+    Refused(String),
 }
 
 /// A running sandbox.
@@ -129,7 +194,8 @@ impl Running {
         auth::least_privileged(&self.keys, permissions)
     }
 
-    /// Stops accepting and closes open connections.
+    /// Stops accepting, closes open connections and waits for their tasks (so the state file
+    /// is unlocked when it returns).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -139,7 +205,8 @@ impl Running {
 /// Starts the sandbox on the current tokio runtime.
 pub async fn start(config: Config) -> Result<Running, Error> {
     let store = store::Store::open(&config.fixture, config.state.as_deref())?;
-    let listener = server::bind(config.addr)
+    let registry = connections::Registry::new(config.limits());
+    let listener = listener::bind(config.addr)
         .await
         .map_err(|source| Error::Bind {
             addr: config.addr,
@@ -158,7 +225,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         config.record_requests,
     ));
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(server::serve(listener, app, stopped));
+    let task = tokio::spawn(listener::serve(listener, app, registry, stopped));
     Ok(Running {
         addr,
         keys,

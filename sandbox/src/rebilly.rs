@@ -5,7 +5,9 @@
 //! `USAGES.DELETE`), `application/json` only, bodies validated with the connector's schema (422
 //! problem with `invalidFields`), hard limits per subscription from the fixture: over the
 //! remaining allowance → 409 naming the limit, or clamped when `acceptPartialQuantity` is true;
-//! nothing left → 409. No idempotency: a repeated POST records a second usage. Exact decimals.
+//! nothing left → 409. No idempotency: a repeated POST records a second usage. Exact decimals:
+//! a quantity is read from its own text and must be 0.001 to [`MAX_QUANTITY`] with at most 3
+//! decimals (422 on `quantity` otherwise, whatever the schema says), and is written back exactly.
 
 // Error values are whole HTTP answers built once per request; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -15,14 +17,16 @@ use std::cmp::Ordering;
 use axum::http::Method;
 use axum::response::Response;
 use rust_decimal::Decimal;
-use serde_json::{Number, Value, json};
+use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::auth::{AuthError, REBILLY};
 use crate::call::Call;
+use crate::decimal::{self, MAX_QUANTITY, MAX_SCALE, MIN_QUANTITY};
+use crate::fixture::Subscription;
+use crate::journal::Entry;
 use crate::respond::{Problem, json_response};
 use crate::schemas::{self, Body};
-use crate::store::Entry;
 
 fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -62,14 +66,14 @@ fn route(app: &App, call: &Call) -> Answer {
         (&Method::POST, ["usages"]) => create(app, call, &prefix),
         (&Method::GET, ["usages"]) => list(app, call),
         (&Method::GET, ["usages", id]) => {
-            let store = app.store.lock().expect("store");
+            let store = app.store();
             let found = store.usages.iter().find(|u| u["id"] == *id).cloned();
             found
                 .map(|u| json_response(200, &u, &[]))
                 .ok_or_else(|| Problem::new(404, "Not Found", format!("Usage {id} not found")))
         }
         (&Method::DELETE, ["usages", id]) => {
-            let mut store = app.store.lock().expect("store");
+            let mut store = app.store();
             if !store.usages.iter().any(|u| u["id"] == *id) {
                 return Err(Problem::new(
                     404,
@@ -94,19 +98,12 @@ fn route(app: &App, call: &Call) -> Answer {
     }
 }
 
-/// The JSON number for an exact decimal (integers stay integers; `5.125` reads back as `5.125`).
-pub fn number(d: Decimal) -> Value {
-    let d = d.normalize();
-    if d.scale() == 0
-        && let Ok(i) = i64::try_from(d)
-    {
-        return json!(i);
+/// A 422 with `invalidFields` [{field, message}], the shape of the schema errors.
+fn invalid(fields: Vec<(String, String)>) -> Problem {
+    Problem {
+        invalid_fields: fields,
+        ..Problem::new(422, "Validation error", "Invalid data sent.")
     }
-    d.to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
 }
 
 fn create(app: &App, call: &Call, prefix: &str) -> Answer {
@@ -119,21 +116,25 @@ fn create(app: &App, call: &Call, prefix: &str) -> Answer {
     }
     let body: Value = serde_json::from_slice(&call.body)
         .map_err(|e| Problem::new(400, "Bad Request", format!("Invalid JSON: {e}")))?;
-    let errors = schemas::check(Body::Usage, &body);
-    if !errors.is_empty() {
-        return Err(Problem {
-            invalid_fields: errors.into_iter().map(|e| (e.field, e.message)).collect(),
-            ..Problem::new(422, "Validation error", "Invalid data sent.")
-        });
+    // The schema, and the quantity rule on the number's own text (exact, not through f64, which
+    // is how a schema's `multipleOf`/`minimum` are checked, if the schema has them at all).
+    let mut errors: Vec<(String, String)> = schemas::check(Body::Usage, &body)
+        .into_iter()
+        .map(|e| (e.field, e.message))
+        .collect();
+    let quantity = body.get("quantity").map(decimal::check_quantity);
+    if let Some(Err(message)) = &quantity {
+        // The exact rule speaks for `quantity` (the same message with or without `multipleOf`).
+        errors.retain(|(field, _)| field != "quantity");
+        errors.push(("quantity".into(), message.clone()));
     }
+    let Some(Ok(requested)) = quantity.filter(|_| errors.is_empty()) else {
+        return Err(invalid(errors));
+    };
     let subscription_id = body["subscriptionId"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let requested: Decimal = body["quantity"]
-        .to_string()
-        .parse()
-        .map_err(|_| Problem::new(422, "Validation error", "quantity is out of range"))?;
     let partial = body
         .get("acceptPartialQuantity")
         .and_then(Value::as_bool)
@@ -144,61 +145,29 @@ fn create(app: &App, call: &Call, prefix: &str) -> Answer {
         .iter()
         .find(|s| s.id == subscription_id)
     else {
-        return Err(Problem {
-            invalid_fields: vec![(
-                "subscriptionId".into(),
-                format!("Subscription {subscription_id} not found"),
-            )],
-            ..Problem::new(422, "Validation error", "Invalid data sent.")
-        });
+        return Err(invalid(vec![(
+            "subscriptionId".into(),
+            format!("Subscription {subscription_id} not found"),
+        )]));
     };
-    let mut store = app.store.lock().expect("store");
-    let mut quantity = requested;
-    if let Some(limit) = subscription.hard_limit_quantity {
-        let used = store
-            .used
-            .get(&subscription_id)
-            .copied()
-            .unwrap_or_default();
-        let remaining = (limit - used).max(Decimal::ZERO);
-        if remaining < Decimal::new(1, 3) {
-            return Err(Problem::new(
-                409,
-                "Conflict",
-                format!(
-                    "Usage limit reached: subscription {subscription_id} has used its hard limit of {} (used {}); no usage can be reported",
-                    limit.normalize(),
-                    used.normalize()
-                ),
-            ));
-        }
-        if requested > remaining {
-            if !partial {
-                return Err(Problem::new(
-                    409,
-                    "Conflict",
-                    format!(
-                        "Usage quantity {requested} exceeds the hard limit of {} for subscription {subscription_id} (used {}, remaining {}); set acceptPartialQuantity to record the remaining quantity",
-                        limit.normalize(),
-                        used.normalize(),
-                        remaining.normalize()
-                    ),
-                ));
-            }
-            // Rebilly keeps 3 decimals; the remaining allowance is clamped down, never up.
-            quantity = remaining.trunc_with_scale(3);
-        }
-    }
-    let id = store.next_id("sub_usg_");
     let usage_time = body
         .get("usageTime")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .map_or_else(now, str::to_owned);
+    // Only lookups, checked arithmetic and the commit happen under the lock.
+    let mut store = app.store();
+    let used = store
+        .used
+        .get(&subscription_id)
+        .copied()
+        .unwrap_or_default();
+    let quantity = allowed(subscription, used, requested, partial)?;
+    let id = store.next_id("sub_usg_");
     let created = now();
     let href = format!("{}{prefix}/usages/{id}", call.base);
     let record = json!({
-        "id": id, "subscriptionId": subscription_id, "quantity": number(quantity), "usageTime": usage_time,
+        "id": id, "subscriptionId": subscription_id, "quantity": decimal::to_number(quantity), "usageTime": usage_time,
         "invoiceId": null, "invoiceItemId": null, "createdTime": created, "updatedTime": created,
         "_links": [{ "href": href, "rel": "self" }]
     });
@@ -216,6 +185,65 @@ fn create(app: &App, call: &Call, prefix: &str) -> Answer {
             ("x-ratelimit-remaining", "2999".into()),
         ],
     ))
+}
+
+/// The quantity to record for `requested` on `subscription` with `used` already recorded:
+/// all of it, the remaining allowance (3 decimals, rounded down) when `partial`, or a 409; a
+/// total beyond [`MAX_QUANTITY`] is a 422 on `quantity`. Checked arithmetic throughout.
+fn allowed(
+    subscription: &Subscription,
+    used: Decimal,
+    requested: Decimal,
+    partial: bool,
+) -> Result<Decimal, Problem> {
+    let id = &subscription.id;
+    let over_total = || {
+        invalid(vec![(
+            "quantity".into(),
+            format!(
+                "subscription {id} has used {}; adding {requested} would exceed the most a subscription may use ({MAX_QUANTITY})",
+                used.normalize()
+            ),
+        )])
+    };
+    let Some(limit) = subscription.hard_limit_quantity else {
+        return match used.checked_add(requested) {
+            Some(total) if total <= MAX_QUANTITY => Ok(requested),
+            _ => Err(over_total()),
+        };
+    };
+    let remaining = limit
+        .checked_sub(used)
+        .ok_or_else(over_total)?
+        .max(Decimal::ZERO);
+    if remaining < MIN_QUANTITY {
+        return Err(Problem::new(
+            409,
+            "Conflict",
+            format!(
+                "Usage limit reached: subscription {id} has used its hard limit of {} (used {}); no usage can be reported",
+                limit.normalize(),
+                used.normalize()
+            ),
+        ));
+    }
+    if requested <= remaining {
+        return Ok(requested);
+    }
+    if !partial {
+        return Err(Problem::new(
+            409,
+            "Conflict",
+            format!(
+                "Usage quantity {requested} exceeds the hard limit of {} for subscription {id} (used {}, remaining {}); set acceptPartialQuantity to record the remaining quantity",
+                limit.normalize(),
+                used.normalize(),
+                remaining.normalize()
+            ),
+        ));
+    }
+    // Rebilly keeps 3 decimals; the remaining allowance is clamped down, never up.
+    Ok(remaining.trunc_with_scale(MAX_SCALE))
 }
 
 fn list(app: &App, call: &Call) -> Answer {
@@ -266,7 +294,7 @@ fn list(app: &App, call: &Call) -> Answer {
             values.split(',').map(str::to_owned).collect(),
         ));
     }
-    let store = app.store.lock().expect("store");
+    let store = app.store();
     let mut matched: Vec<&Value> = store
         .usages
         .iter()

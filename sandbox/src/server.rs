@@ -1,45 +1,25 @@
-//! The HTTP server: an accept loop over hyper connections (so a fault can drop a connection
-//! without answering), request dispatch by vendor, fault injection and admin reads.
+//! Request handling: fault injection, reading the body (bounded in size and time), dispatch by
+//! vendor and admin reads; [`crate::listener`] runs it for each request.
 //!
-//! It is the top of the crate: it parses a [`Call`] and hands it to a vendor module; the shared
-//! state ([`App`]) and request type live below both, so no vendor module imports the server.
+//! It is the top of the request path: it parses a [`Call`] and hands it to a vendor module; the
+//! shared state ([`App`]) and request type live below both, so no vendor module imports it.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request};
 use axum::response::Response;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
 
-use crate::app::{App, RequestRecord, unix_ms};
+use crate::app::{App, RequestRecord, lock, unix_ms};
 use crate::call::{Call, parse_query};
+use crate::connections::Conn;
 use crate::faults::Fault;
 use crate::respond::{Problem, SolvimonError, json_response};
 use crate::{rebilly, solvimon};
 
 /// Largest request body accepted (1 MiB); larger gets 413.
 pub const MAX_BODY: usize = 1024 * 1024;
-
-/// Per-connection control: a fault asks the accept loop to drop the connection.
-#[derive(Clone, Default)]
-pub struct ConnCtl {
-    kill: Arc<Notify>,
-    reset: Arc<AtomicBool>,
-}
-
-impl ConnCtl {
-    fn drop_connection(&self, reset: bool) {
-        self.reset.store(reset, Ordering::SeqCst);
-        self.kill.notify_one();
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Vendor {
@@ -99,13 +79,20 @@ fn admin(app: &App, path: &str) -> Response {
         "/_sandbox/requests" => match &app.request_log {
             Some(log) => json_response(
                 200,
-                &serde_json::to_value(&*log.lock().expect("request log")).expect("serializes"),
+                &serde_json::to_value(&*lock(log)).expect("serializes"),
                 &[],
             ),
             None => json_response(404, &json!({"message": "request recording is off"}), &[]),
         },
+        // A handler that panics while holding the store lock, for the test that the lock
+        // recovers (`listener` tests); not compiled into the sandbox.
+        #[cfg(test)]
+        "/_sandbox/panic" => {
+            let _store = app.store();
+            panic!("a request handler panicked while holding the store lock");
+        }
         "/_sandbox/stats" => {
-            let store = app.store.lock().expect("store");
+            let store = app.store();
             let mut counts: serde_json::Map<String, Value> = store
                 .records
                 .iter()
@@ -124,7 +111,7 @@ fn admin(app: &App, path: &str) -> Response {
 }
 
 /// Handles one request.
-pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response {
+pub async fn handle(app: Arc<App>, conn: Arc<Conn>, req: Request<Body>) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/_sandbox/") {
         return admin(&app, &path);
@@ -170,7 +157,7 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
                 let status = response.status().as_u16();
                 let identity = match key_identity.clone() {
                     Some(i) => Some(i),
-                    None => rebilly_identity(&method, req.into_body()).await,
+                    None => rebilly_identity(&method, req.into_body(), &conn).await,
                 };
                 app.record(record(identity, Some(status), until));
             }
@@ -180,11 +167,11 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
             if app.request_log.is_some() {
                 let identity = match key_identity.clone() {
                     Some(i) => Some(i),
-                    None => rebilly_identity(&method, req.into_body()).await,
+                    None => rebilly_identity(&method, req.into_body(), &conn).await,
                 };
                 app.record(record(identity, None, None));
             }
-            ctl.drop_connection(true);
+            conn.drop_connection(true);
             return std::future::pending().await;
         }
         _ => {}
@@ -196,15 +183,26 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
         .unwrap_or("127.0.0.1")
         .to_owned();
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            let msg = format!("request body over {MAX_BODY} bytes");
+    let timeout = conn.body_timeout();
+    let body = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(body)) => body,
+        failed => {
+            let (status, title, message) = match failed {
+                Err(_) => (
+                    408,
+                    "Request Timeout",
+                    format!("the request body did not arrive within {timeout:?}"),
+                ),
+                _ => (
+                    413,
+                    "Payload Too Large",
+                    format!("request body over {MAX_BODY} bytes"),
+                ),
+            };
             return match vendor {
-                Vendor::Solvimon => {
-                    SolvimonError::invalid(413, "BAD_REQUEST", msg).response(&app.request_id())
-                }
-                Vendor::Rebilly => Problem::new(413, "Payload Too Large", msg).response(&path),
+                Vendor::Solvimon => SolvimonError::invalid(status, "BAD_REQUEST", message)
+                    .response(&app.request_id()),
+                Vendor::Rebilly => Problem::new(status, title, message).response(&path),
             };
         }
     };
@@ -227,7 +225,7 @@ pub async fn handle(app: Arc<App>, ctl: ConnCtl, req: Request<Body>) -> Response
     }
     if fault == Some(Fault::LostResponse) {
         // The write is committed; the client never hears about it.
-        ctl.drop_connection(false);
+        conn.drop_connection(false);
         return std::future::pending().await;
     }
     response
@@ -248,52 +246,12 @@ fn body_identity(method: &Method, body: &[u8]) -> Option<String> {
     ))
 }
 
-async fn rebilly_identity(method: &str, body: Body) -> Option<String> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.ok()?;
+/// [`body_identity`] of a body still to be read (within the connection's body timeout).
+async fn rebilly_identity(method: &str, body: Body, conn: &Conn) -> Option<String> {
+    let read = axum::body::to_bytes(body, MAX_BODY);
+    let bytes = tokio::time::timeout(conn.body_timeout(), read)
+        .await
+        .ok()?
+        .ok()?;
     body_identity(&Method::from_bytes(method.as_bytes()).ok()?, &bytes)
-}
-
-/// Serves `app` on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let ctl = ConnCtl::default();
-            let linger = socket2::SockRef::from(&stream).try_clone().ok();
-            let svc_ctl = ctl.clone();
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                let ctl = svc_ctl.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(handle(app, ctl, req.map(Body::new)).await)
-                }
-            });
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                () = ctl.kill.notified() => {
-                    if ctl.reset.load(Ordering::SeqCst) && let Some(sock) = &linger {
-                        let _ = sock.set_linger(Some(Duration::ZERO));
-                    }
-                }
-                _ = stop.changed() => {}
-            }
-        });
-    }
-}
-
-/// Binds `addr`.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }

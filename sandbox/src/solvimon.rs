@@ -5,7 +5,8 @@
 //! `METER_DATA.VIEW`, `application/json` only, bodies validated with the connector's schemas,
 //! fractional-second timestamps rejected, `Idempotency-Key` replay/conflict, a reference seen
 //! before → 409 for ingest data and a `DUPLICATE` event (201) for calculate, cost prediction
-//! from the fixture's price list, computed with exact decimals.
+//! from the fixture's price list ([`crate::cost`]: exact, checked; out of range → 422). Only
+//! lookups and the commit happen under the store lock.
 
 // Error values are whole HTTP answers built once per request; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
@@ -15,15 +16,17 @@ use std::sync::LazyLock;
 use axum::http::Method;
 use axum::response::Response;
 use regex::Regex;
-use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
 use crate::auth::{AuthError, SOLVIMON};
 use crate::call::Call;
+use crate::cost::{self, Cost};
+use crate::fixture::{Customer, Meter};
+use crate::journal::Entry;
 use crate::respond::{SolvimonError, json_response};
 use crate::schemas::{self, Body};
-use crate::store::{Entry, Store};
+use crate::store::Store;
 
 /// Ingest kinds: path segment, record `object_type`, id prefix, schema.
 const KINDS: [(&str, &str, &str, Body); 3] = [
@@ -130,7 +133,7 @@ fn route(app: &App, call: &Call) -> Answer {
 }
 
 fn get(app: &App, kind: &str, id: &str) -> Answer {
-    let store = app.store.lock().expect("store");
+    let store = app.store();
     match store.find(kind, id) {
         Some(r) => Ok((200, r.clone(), vec![])),
         None => Err(SolvimonError::invalid(
@@ -142,7 +145,7 @@ fn get(app: &App, kind: &str, id: &str) -> Answer {
 }
 
 fn list(app: &App, call: &Call, kind: &str) -> Answer {
-    let store = app.store.lock().expect("store");
+    let store = app.store();
     let duplicates = call
         .query
         .get("processed_details_type")
@@ -272,7 +275,10 @@ fn write_event(app: &App, call: &Call, api_key: &str, kind: &str) -> Answer {
         .field("Idempotency-Key"));
     }
     let canonical = body.to_string();
-    let mut store = app.store.lock().expect("store");
+    // What reads only the request and the fixture (and may fail) is worked out before the lock;
+    // its errors are answered after the idempotency check, in the documented order.
+    let calculation = (kind == "calculate").then(|| Calculation::of(app, call, &body));
+    let mut store = app.store();
     if let Some(key) = &idempotency_key
         && let Some(seen) = store.remembered(api_key, key)
     {
@@ -289,10 +295,9 @@ fn write_event(app: &App, call: &Call, api_key: &str, kind: &str) -> Answer {
             "this Idempotency-Key was used with a different request body",
         ));
     }
-    let (status, record, entry) = if kind == "calculate" {
-        calculate(app, call, &store, body)?
-    } else {
-        ingest(&store, kind, body)?
+    let (status, record, entry) = match calculation {
+        Some(calculation) => calculate(&store, body, calculation?)?,
+        None => ingest(&store, kind, body)?,
     };
     let commit = |store: &mut Store, entry: Entry| {
         store.commit(entry).map_err(|e| SolvimonError {
@@ -348,10 +353,6 @@ fn ingest(store: &Store, kind: &str, body: Value) -> Result<(u16, Value, Entry),
     ))
 }
 
-fn decimal(text: &str) -> Option<Decimal> {
-    text.parse().ok()
-}
-
 /// The fixture entry a body names by `{kind}_id` or `{kind}_reference`: `None` when it names
 /// none, 400 `{KIND}_NOT_FOUND` on the named field when it names an unknown one.
 fn find_by_id_or_reference<'f, T>(
@@ -389,19 +390,50 @@ fn find_by_id_or_reference<'f, T>(
     })
 }
 
+/// What a calculate request needs from the fixture, worked out before the store is locked.
+struct Calculation<'f> {
+    meter: Option<&'f Meter>,
+    customer: Option<&'f Customer>,
+    /// Whether `?cost_prediction=true` asked for a prediction.
+    predict: bool,
+    /// With a meter and `predict`: the cost, or why it cannot be computed.
+    cost: Option<Result<Cost, SolvimonError>>,
+}
+
+impl<'f> Calculation<'f> {
+    fn of(app: &'f App, call: &Call, body: &Value) -> Result<Self, SolvimonError> {
+        let meter = find_by_id_or_reference(body, "meter", &app.fixture.meters, |m| {
+            (&m.id, &m.reference)
+        })?;
+        let customer = find_by_id_or_reference(body, "customer", &app.fixture.customers, |c| {
+            (&c.id, &c.reference)
+        })?;
+        let predict = call
+            .query
+            .get("cost_prediction")
+            .is_some_and(|v| v == "true");
+        let cost = meter.filter(|_| predict).map(|m| cost::predict(m, body));
+        Ok(Calculation {
+            meter,
+            customer,
+            predict,
+            cost,
+        })
+    }
+}
+
 fn calculate(
-    app: &App,
-    call: &Call,
     store: &Store,
     body: Value,
+    calculation: Calculation<'_>,
 ) -> Result<(u16, Value, Entry), SolvimonError> {
+    let Calculation {
+        meter,
+        customer,
+        predict,
+        cost,
+    } = calculation;
     let text = |k: &str| body.get(k).and_then(Value::as_str);
-    let meter = find_by_id_or_reference(&body, "meter", &app.fixture.meters, |m| {
-        (&m.id, &m.reference)
-    })?;
-    let customer = find_by_id_or_reference(&body, "customer", &app.fixture.customers, |c| {
-        (&c.id, &c.reference)
-    })?;
     let id = store.next_id("mtrd_");
     let mut record = json!({
         "object_type": "METER_DATA", "id": id, "reference": body.get("reference").cloned().unwrap_or(Value::Null),
@@ -426,11 +458,7 @@ fn calculate(
     {
         let of = original["id"].clone();
         record["processed_details"] = json!({ "type": "DUPLICATE", "duplicate_of_meter_data_id": of, "duplicate": { "of_meter_data_id": of } });
-        if call
-            .query
-            .get("cost_prediction")
-            .is_some_and(|v| v == "true")
-        {
+        if predict {
             record["cost_prediction"] = json!({ "response": "OK", "status": "DUPLICATE", "details": [], "used_change_rates": [] });
         }
         return Ok((
@@ -443,55 +471,23 @@ fn calculate(
             },
         ));
     }
-    if call
-        .query
-        .get("cost_prediction")
-        .is_some_and(|v| v == "true")
-    {
-        record["cost_prediction"] = match meter {
-            None => {
-                json!({ "response": "OK", "status": "NOT_MATCHED", "details": [], "used_change_rates": [] })
-            }
-            Some(m) => {
-                let mut excl = Decimal::ZERO;
-                for value in body
-                    .get("meter_values")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let Some(price) = value
-                        .get("reference")
-                        .and_then(Value::as_str)
-                        .and_then(|r| m.prices.get(r))
-                        .and_then(|p| decimal(p))
-                    else {
-                        continue;
-                    };
-                    let units = ["number", "count"]
-                        .iter()
-                        .find_map(|k| value.get(*k).and_then(Value::as_str).and_then(decimal))
-                        .or_else(|| {
-                            value
-                                .get("amount")
-                                .and_then(|a| a.get("quantity"))
-                                .and_then(Value::as_str)
-                                .and_then(decimal)
-                        })
-                        .unwrap_or_default();
-                    excl += units * price;
-                }
-                let incl = excl + excl * m.tax_rate;
+    if predict {
+        record["cost_prediction"] = match (meter, cost) {
+            (Some(m), Some(cost)) => {
+                let cost = cost?;
                 json!({
                     "response": "OK", "status": "READY",
                     "details": [{
                         "customer_id": customer.map(|c| json!(c.id)).unwrap_or(Value::Null),
-                        "invoice_id": format!("inv_{}", &id[5..]),
-                        "amount_excluding_tax": { "quantity": excl.to_string(), "currency": m.currency },
-                        "amount_including_tax": { "quantity": incl.to_string(), "currency": m.currency }
+                        "invoice_id": format!("inv_{}", id.trim_start_matches("mtrd_")),
+                        "amount_excluding_tax": { "quantity": cost.excluding_tax.to_string(), "currency": m.currency },
+                        "amount_including_tax": { "quantity": cost.including_tax.to_string(), "currency": m.currency }
                     }],
                     "used_change_rates": []
                 })
+            }
+            _ => {
+                json!({ "response": "OK", "status": "NOT_MATCHED", "details": [], "used_change_rates": [] })
             }
         };
     }

@@ -1,55 +1,22 @@
 //! Sandbox state: Solvimon events, idempotency keys, Rebilly usages and per-subscription totals.
 //!
-//! Policy: every write is a journal entry. With a state file, the entry is appended and
-//! `fsync`ed **before** the state changes and before the client is answered, so an
-//! acknowledged write survives `kill -9`; on start the journal is replayed (a torn last line,
-//! from a crash mid-write of an unacknowledged entry, is ignored).
+//! Policy: every write is a journal entry, committed in three steps: work out its effect with
+//! checked arithmetic (a total beyond [`MAX_QUANTITY`] refuses the write), make it durable in
+//! the [`Journal`] (with a state file), then apply it with nothing left that can fail. So a
+//! refused or failed write leaves the state as it was, an acknowledged write survives
+//! `kill -9`, and a lock over the store is never left over a half-applied write. On start the
+//! journal is replayed through the same checks.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::Error;
+use crate::decimal::{self, MAX_QUANTITY};
 use crate::fixture::Fixture;
-
-/// A journal entry: one committed write.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-#[allow(missing_docs)]
-pub enum Entry {
-    /// A Solvimon record (`kind` = `meter-data`, `charge-data`, …); `duplicate` events do not count.
-    Solvimon {
-        kind: String,
-        record: Value,
-        duplicate: bool,
-    },
-    /// A remembered `Idempotency-Key` answer.
-    Idempotency {
-        scope: String,
-        key: String,
-        body: String,
-        #[serde(deserialize_with = "status_code")]
-        status: u16,
-        response: Value,
-    },
-    /// A Rebilly usage.
-    Usage { record: Value },
-    /// A deleted Rebilly usage.
-    DeleteUsage { id: String },
-}
-
-/// A status code read through serde_json's `Number` (an internally tagged enum buffers its
-/// fields, and with `arbitrary_precision` a buffered number only reads back as a `Number`).
-fn status_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-    let n = serde_json::Number::deserialize(d)?;
-    n.as_u64()
-        .and_then(|n| u16::try_from(n).ok())
-        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not an HTTP status")))
-}
+use crate::journal::{Entry, Journal};
 
 /// A remembered answer for an idempotency key.
 #[derive(Debug, Clone)]
@@ -77,43 +44,24 @@ pub struct Store {
     pub used: HashMap<String, Decimal>,
     /// Ids issued so far (ids derive from it, so a replay issues the same ids).
     pub issued: u64,
-    journal: Option<File>,
-    journal_path: Option<PathBuf>,
+    journal: Option<Journal>,
 }
 
-/// Errors opening or writing the state file.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// I/O on the state file.
-    #[error("state file {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A journal line that is not an entry (other than a torn last line).
-    #[error("state file {path}: line {line} is not a journal entry: {message}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// Parser message.
-        message: String,
-    },
-}
+/// What a write changes besides its record: a subscription's new used quantity.
+type Used = Option<(String, Decimal)>;
 
-fn quantity(record: &Value) -> Decimal {
-    record
-        .get("quantity")
-        .map(|q| q.to_string().parse().unwrap_or_default())
-        .unwrap_or_default()
+/// The subscription and exact quantity of a stored usage.
+fn usage_quantity(record: &Value) -> Result<(String, Decimal), String> {
+    let subscription = record["subscriptionId"].as_str().unwrap_or_default();
+    let quantity = decimal::of_number(&record["quantity"])
+        .ok_or_else(|| format!("usage {} has no exact quantity", record["id"]))?;
+    Ok((subscription.to_owned(), quantity))
 }
 
 impl Store {
-    /// A store seeded from the fixture; with `state`, replays and then appends to that journal.
-    pub fn open(fixture: &Fixture, state: Option<&Path>) -> Result<Self, StoreError> {
+    /// A store seeded from the fixture; with `state`, locks and replays that journal (cutting a
+    /// torn last line) and then appends to it.
+    pub fn open(fixture: &Fixture, state: Option<&Path>) -> Result<Self, Error> {
         let mut store = Store::default();
         for s in &fixture.subscriptions {
             store
@@ -121,58 +69,65 @@ impl Store {
                 .insert(s.id.clone(), s.used_quantity.unwrap_or_default());
         }
         let Some(path) = state else { return Ok(store) };
-        let io = |source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if path.exists() {
-            let lines: Vec<String> = BufReader::new(File::open(path).map_err(io)?)
-                .lines()
-                .collect::<Result<_, _>>()
-                .map_err(io)?;
-            let count = lines.len();
-            for (i, line) in lines.into_iter().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(entry) => store.apply(entry),
-                    Err(_) if i + 1 == count => {} // torn last write: never acknowledged
-                    Err(e) => {
-                        return Err(StoreError::Corrupt {
-                            path: path.to_path_buf(),
-                            line: i + 1,
-                            message: e.to_string(),
-                        });
-                    }
-                }
-            }
+        let (journal, replay) = Journal::open(path)?;
+        for (line, entry) in replay.entries {
+            let used = store
+                .effect(&entry)
+                .map_err(|message| Error::StateCorrupt {
+                    path: path.to_path_buf(),
+                    line,
+                    message,
+                })?;
+            store.apply(entry, used);
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        store.journal = Some(file);
-        store.journal_path = Some(path.to_path_buf());
+        store.journal = Some(journal);
         Ok(store)
     }
 
-    /// Makes `entry` durable (when a state file is set), then applies it.
-    pub fn commit(&mut self, entry: Entry) -> Result<(), StoreError> {
-        if let Some(file) = self.journal.as_mut() {
-            let path = self.journal_path.clone().unwrap_or_default();
-            let mut line = serde_json::to_string(&entry).expect("entries serialize");
-            line.push('\n');
-            file.write_all(line.as_bytes())
-                .and_then(|()| file.sync_data())
-                .map_err(|source| StoreError::Io { path, source })?;
+    /// Checks `entry` can be taken, makes it durable (when a state file is set), then applies
+    /// it; on an error nothing has changed.
+    pub fn commit(&mut self, entry: Entry) -> Result<(), Error> {
+        let used = self.effect(&entry).map_err(Error::Refused)?;
+        if let Some(journal) = self.journal.as_mut() {
+            journal.append(&entry)?;
         }
-        self.apply(entry);
+        self.apply(entry, used);
         Ok(())
     }
 
-    fn apply(&mut self, entry: Entry) {
+    /// The subscription total `entry` leads to, with checked arithmetic; changes nothing.
+    fn effect(&self, entry: &Entry) -> Result<Used, String> {
+        let (record, adding) = match entry {
+            Entry::Usage { record } => (record, true),
+            Entry::DeleteUsage { id } => {
+                match self.usages.iter().find(|u| u["id"] == id.as_str()) {
+                    Some(record) => (record, false),
+                    None => return Ok(None),
+                }
+            }
+            Entry::Solvimon { .. } | Entry::Idempotency { .. } => return Ok(None),
+        };
+        let (subscription, quantity) = usage_quantity(record)?;
+        let used = self.used.get(&subscription).copied().unwrap_or_default();
+        let total = if adding {
+            used.checked_add(quantity)
+        } else {
+            used.checked_sub(quantity)
+        };
+        match total {
+            Some(t) if t <= MAX_QUANTITY => Ok(Some((subscription, t))),
+            _ => Err(format!(
+                "subscription {subscription} has used {used}; {} {quantity} would leave its total beyond {MAX_QUANTITY}",
+                if adding { "adding" } else { "removing" }
+            )),
+        }
+    }
+
+    /// Applies `entry` whose effect [`Store::effect`] worked out: only inserts and removals.
+    fn apply(&mut self, entry: Entry, used: Used) {
+        if let Some((subscription, total)) = used {
+            self.used.insert(subscription, total);
+        }
         match entry {
             Entry::Solvimon {
                 kind,
@@ -208,22 +163,10 @@ impl Store {
             }
             Entry::Usage { record } => {
                 self.issued += 1;
-                let sub = record["subscriptionId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                *self.used.entry(sub).or_default() += quantity(&record);
                 self.usages.push(record);
             }
             Entry::DeleteUsage { id } => {
-                if let Some(pos) = self.usages.iter().position(|u| u["id"] == id.as_str()) {
-                    let record = self.usages.remove(pos);
-                    let sub = record["subscriptionId"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
-                    *self.used.entry(sub).or_default() -= quantity(&record);
-                }
+                self.usages.retain(|u| u["id"] != id.as_str());
             }
         }
     }

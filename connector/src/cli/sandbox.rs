@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -25,6 +26,16 @@ pub struct Args {
     /// Seed of the fault draws: the same seed gives the same fault sequence.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// How long a client may take to send a request head, and its body [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = usage_sandbox::faults::parse_duration)]
+    header_read_timeout: Option<Duration>,
+    /// How long a kept-alive connection may sit idle between requests [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = usage_sandbox::faults::parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Most connections open at once; past it the least recently active idle one is closed
+    /// [default: 1000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
 }
 
 /// Runs the sandbox until interrupted; prints the banner as soon as it listens.
@@ -40,16 +51,21 @@ pub fn run(args: Args) -> anyhow::Result<String> {
     };
     let faults = usage_sandbox::FaultSpec::parse(&args.faults)
         .map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+    let mut config = usage_sandbox::Config {
+        addr: args.addr,
+        state: args.state,
+        fixture,
+        faults,
+        seed: args.seed,
+        ..usage_sandbox::Config::default()
+    };
+    config.header_read_timeout = args
+        .header_read_timeout
+        .unwrap_or(config.header_read_timeout);
+    config.idle_timeout = args.idle_timeout.unwrap_or(config.idle_timeout);
+    config.max_connections = args.max_connections.unwrap_or(config.max_connections);
     super::runtime()?.block_on(async {
-        let running = usage_sandbox::start(usage_sandbox::Config {
-            addr: args.addr,
-            state: args.state,
-            fixture,
-            faults,
-            seed: args.seed,
-            record_requests: false,
-        })
-        .await?;
+        let running = usage_sandbox::start(config).await?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", running.url())?;
         for key in running.keys() {

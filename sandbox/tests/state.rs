@@ -1,0 +1,154 @@
+//! The `--state` journal across restarts in one process: inputs that used to brick it leave
+//! nothing behind, a torn last line is cut before the next write (which then survives two
+//! restarts), and a second sandbox on the same file fails while the first runs. (`kill -9`
+//! with requests in flight: `connector/tests/sandbox_cli.rs`.)
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use usage_sandbox::Config;
+use usage_test_support::Sandbox;
+
+/// A fresh state file path for `name` under the target's temporary directory.
+fn state_file(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sandbox-{name}.journal"));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+async fn with_state(path: &Path) -> Sandbox {
+    Sandbox::with(Config {
+        state: Some(path.to_path_buf()),
+        ..Config::default()
+    })
+    .await
+}
+
+fn usage(quantity: &str, usage_time: &str) -> String {
+    format!(
+        r#"{{"subscriptionId": "sub_limit_100", "quantity": {quantity}, "usageTime": "{usage_time}"}}"#
+    )
+}
+
+async fn post_usage(s: &Sandbox, body: &str) -> (StatusCode, Value) {
+    let headers = [
+        ("REB-APIKEY", s.dev_key("rebilly")),
+        ("content-type", "application/json"),
+    ];
+    let (status, _, body) = s.call(Method::POST, "/usages", &headers, Some(body)).await;
+    (status, body)
+}
+
+/// The usages stored, in creation order.
+async fn usages(s: &Sandbox) -> Vec<Value> {
+    s.usages(&[("sort", "createdTime")]).await.items
+}
+
+#[tokio::test]
+async fn inputs_that_used_to_brick_the_sandbox_leave_a_state_file_that_restarts() {
+    let path = state_file("brick");
+    let s = with_state(&path).await;
+    for _ in 0..2 {
+        let (status, p) = post_usage(&s, &usage("7e28", "2025-05-01T12:00:00Z")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    }
+    let over = json!({"reference": "evt_over_0001", "meter_reference": "api_calls",
+        "meter_values": vec![json!({"reference": "call_count", "number": "79228162514264337593543950335"}); 11]});
+    let (status, _, e) = s
+        .solvimon("/v1/events/calculate?cost_prediction=true", over)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (status, ok) = post_usage(&s, &usage("2.5", "2025-05-01T12:00:00Z")).await;
+    assert_eq!(status, StatusCode::CREATED, "{ok}");
+    s.shutdown().await;
+
+    let s = with_state(&path).await;
+    assert_eq!(
+        usages(&s).await,
+        std::slice::from_ref(&ok),
+        "only the acknowledged write is there"
+    );
+    let (status, next) = post_usage(&s, &usage("1", "2025-05-01T12:01:00Z")).await;
+    assert_eq!(status, StatusCode::CREATED, "{next}");
+    s.shutdown().await;
+    let s = with_state(&path).await;
+    assert_eq!(usages(&s).await, [ok, next]);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_cut_and_the_next_acknowledged_write_survives_two_restarts() {
+    let path = state_file("torn");
+    let s = with_state(&path).await;
+    let (status, first) = post_usage(&s, &usage("1", "2025-05-01T12:00:00Z")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    s.shutdown().await;
+    // What a crash mid-write (or a full disk) leaves: half a line, no newline.
+    let clean = std::fs::metadata(&path).unwrap().len();
+    let torn =
+        br#"{"op":"usage","record":{"id":"sub_usg_00000000000000000002","subscriptionId":"sub_li"#;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(torn)
+        .unwrap();
+
+    let s = with_state(&path).await;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        clean,
+        "the torn line is cut at start"
+    );
+    assert_eq!(usages(&s).await, std::slice::from_ref(&first));
+    let (status, acked) = post_usage(&s, &usage("2", "2025-05-01T12:01:00Z")).await;
+    assert_eq!(status, StatusCode::CREATED, "{acked}");
+    s.shutdown().await;
+    for restart in 1..=2 {
+        let s = with_state(&path).await;
+        assert_eq!(
+            usages(&s).await,
+            [first.clone(), acked.clone()],
+            "restart {restart}"
+        );
+        // The limit still counts both: 100 - 1 - 2 = 97 left.
+        let (status, p) = post_usage(&s, &usage("97.001", "2025-05-01T12:02:00Z")).await;
+        assert_eq!(status, StatusCode::CONFLICT, "restart {restart}: {p}");
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_sandbox_on_the_same_state_file_fails_while_the_first_runs() {
+    let path = state_file("locked");
+    let first = with_state(&path).await;
+    let err = usage_sandbox::start(Config {
+        state: Some(path.clone()),
+        ..Config::default()
+    })
+    .await
+    .err()
+    .expect("the second sandbox does not start");
+    assert!(
+        matches!(err, usage_sandbox::Error::StateLocked { .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(path.to_str().unwrap()) && message.contains("in use by another sandbox"),
+        "{message}"
+    );
+    // The first one is unaffected and still writes.
+    let (status, _) = post_usage(&first, &usage("1", "2025-05-01T12:00:00Z")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    first.shutdown().await;
+    let second = with_state(&path).await;
+    assert_eq!(
+        usages(&second).await.len(),
+        1,
+        "once the first stops, the file is free"
+    );
+    second.shutdown().await;
+}
