@@ -4,7 +4,8 @@
 
     python3 scripts/probes.py --bin target/debug/usage-connector
 
-Each probe prints one line `PROBE name: figure`. Everything runs on loopback against the
+Each probe prints one line `PROBE name: figure`. The identical-pairs probe raises lost responses
+to 30 % so the old merge shows within 60 pairs. Everything runs on loopback against the
 binary's own sandbox (`usage-connector sandbox`); nothing here needs the network.
 """
 
@@ -21,8 +22,12 @@ import urllib.request
 from pathlib import Path
 
 
-def start_sandbox(bin_, *args):
-    p = subprocess.Popen([bin_, "sandbox", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def start_sandbox(bin_, *args, max_files=None):
+    def limit():
+        if max_files:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+    p = subprocess.Popen([bin_, "sandbox", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         preexec_fn=limit)
     url = p.stdout.readline().strip().removeprefix("listening on ")
     keys = [p.stdout.readline() for _ in range(4)]
     rebilly = next(k.split()[2] for k in keys if "USAGES.CREATE" in k and "METER" not in k)
@@ -60,7 +65,7 @@ def count_usages(url, key):
 
 
 def probe_pairs(bin_, state):
-    p, url, key, _ = start_sandbox(bin_, "--faults", "503=0.2,429=0.1,reset=0.05,lost-response=0.1", "--seed", "5")
+    p, url, key, _ = start_sandbox(bin_, "--faults", "503=0.2,429=0.1,reset=0.05,lost-response=0.3", "--seed", "5")
     body = {"subscriptionId": "sub_unlimited", "quantity": 1.5, "usageTime": "2025-06-01T00:00:00Z"}
     merged = 0
     for i in range(60):
@@ -121,11 +126,11 @@ def probe_brick(bin_, state):
 
 
 def probe_idle(bin_, _state):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    p, url, key, _ = start_sandbox(bin_)
+    # The sandbox runs under `ulimit -n 1024`, as in the issue.
+    p, url, key, _ = start_sandbox(bin_, max_files=1024)
     host, port = url.removeprefix("http://").split(":")
     socks = []
-    for _ in range(min(600, soft - 50)):
+    for _ in range(600):
         s = socket.create_connection((host, int(port)))
         socks.append(s)
     t = time.time()
@@ -143,12 +148,17 @@ def probe_conditions(bin_, state):
         "E": {"type": "Terminate", "terminationStatus": "Completed"}}}
     (d / "deep.json").write_text(json.dumps(deep))
     rc = subprocess.run([bin_, "validate", str(d / "deep.json")], capture_output=True).returncode
+    deeper = dict(deep)
+    deeper["tasks"] = dict(deep["tasks"], D=dict(deep["tasks"]["D"], choices=[{"condition": "(" * 100000 + "$.a" + ")" * 100000, "nextTask": "E"}]))
+    (d / "deeper.json").write_text(json.dumps(deeper))
+    rc_deeper = subprocess.run([bin_, "validate", str(d / "deeper.json")], capture_output=True).returncode
     chain = dict(deep)
     chain["tasks"] = dict(deep["tasks"], D=dict(deep["tasks"]["D"], choices=[{"condition": " && ".join(["$.a > 0"] * 10000), "nextTask": "E"}]))
     (d / "chain.json").write_text(json.dumps(chain))
     rc2 = subprocess.run([bin_, "run", str(d / "chain.json"), "--input", '{"a": 1}'], capture_output=True,
                          env=dict(os.environ, XDG_STATE_HOME=state)).returncode
-    print(f"PROBE validate with 1,600 nested parentheses: exit {rc}; run with a 10,000-term && chain: exit {rc2}")
+    print(f"PROBE validate with 1,600 / 100,000 nested parentheses: exit {rc} / {rc_deeper}; "
+          f"run with a 10,000-term && chain: exit {rc2}")
 
 
 def probe_files(bin_, state):
