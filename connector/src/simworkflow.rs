@@ -37,6 +37,13 @@ pub struct WorkflowDefinition {
     /// Id of the workflow definition to run when this one fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_workflow: Option<String>,
+    /// The JSON Schema this file follows, for editors (ignored when run).
+    #[serde(default, rename = "$schema", skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Connector extension: a JSON Schema of the workflow input. Validation checks that every
+    /// placeholder reading the workflow input can name something under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
 }
 
 /// A task, tagged by `type`.
@@ -295,8 +302,29 @@ pub struct HttpRequest {
     pub body: Option<Value>,
 }
 
-/// Declares a task struct with the fields every task type shares plus its own.
+/// Declares a task struct with the fields every task type shares plus its own; `results`
+/// adds the result handling of tasks that produce one (ASL `ResultSelector`, `ResultPath`,
+/// `OutputPath`).
 macro_rules! task_struct {
+    (results $(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
+        task_struct!($(#[$meta])* $name {
+            /// Connector extension (ASL `ResultSelector`): a map, in the syntax of
+            /// `inputParameters`, resolved against the task's result; it becomes the result.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub result_selector: Option<Map<String, Value>>,
+            /// Connector extension (ASL `ResultPath`): where the result goes in the task's
+            /// input. `$` (the default) makes the result the output; `$.a.b` puts it there and
+            /// the rest of the input carries on; `null` discards it (the input carries on).
+            #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+            #[schemars(with = "Option<String>")]
+            pub result_path: Option<Option<String>>,
+            /// Connector extension (ASL `OutputPath`): the part of the combined state passed on
+            /// (default `$`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub output_path: Option<String>,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        });
+    };
     ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -322,12 +350,19 @@ macro_rules! task_struct {
     };
 }
 
-task_struct!(
+/// A field that may be given as `null` (`Some(None)`) as well as left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+task_struct!(results
     /// A `Simple` task.
     SimpleTask {}
 );
 
-task_struct!(
+task_struct!(results
     /// An `Http` task.
     HttpTask {
         /// Id of saved credentials to authenticate the request.
@@ -387,7 +422,7 @@ pub struct Branch {
     pub tasks: BTreeMap<String, Task>,
 }
 
-task_struct!(
+task_struct!(results
     /// A `Parallel` task.
     ParallelTask {
         /// Branches run concurrently.

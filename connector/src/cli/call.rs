@@ -115,6 +115,9 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let task = HttpTask {
         description: None,
         input_parameters: None,
+        result_selector: None,
+        result_path: None,
+        output_path: None,
         retry: None,
         next_task: None,
         end: Some(true),
