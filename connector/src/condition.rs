@@ -19,7 +19,7 @@ use std::cmp::Ordering;
 use serde_json::Value;
 
 use crate::decimal;
-use crate::template::path::{self, JsonPath};
+use crate::template::path::{self, JsonPath, Scope};
 
 /// Deepest nesting of parentheses and `!` a condition may have (a guard against input that
 /// would exhaust the stack; real conditions nest a few levels).
@@ -307,11 +307,11 @@ impl Operand<'_> {
     }
 }
 
-fn operand<'a>(e: &'a Expr, input: &'a Value) -> Operand<'a> {
+fn operand<'a>(e: &'a Expr, scope: &Scope<'a>) -> Operand<'a> {
     match e {
         Expr::Literal(v) => Operand::Borrowed(Some(v)),
-        Expr::Path(p) => Operand::Borrowed(p.lookup(input)),
-        other => Operand::Bool(eval(other, input)),
+        Expr::Path(p) => Operand::Borrowed(p.lookup_in(scope)),
+        other => Operand::Bool(eval_in(other, scope)),
     }
 }
 
@@ -360,14 +360,20 @@ fn order(op: Op, o: Option<Ordering>) -> bool {
 
 /// Evaluates a parsed condition against the Decision's input.
 pub fn eval(e: &Expr, input: &Value) -> bool {
+    eval_in(e, &Scope::input(input))
+}
+
+/// Evaluates a parsed condition in a scope (the Decision's input, the context object `$$`,
+/// the system keys).
+pub fn eval_in(e: &Expr, scope: &Scope<'_>) -> bool {
     match e {
         Expr::Literal(v) => truthy(Some(v)),
-        Expr::Path(p) => truthy(p.lookup(input)),
-        Expr::Not(x) => !truthy(operand(x, input).get()),
-        Expr::And(terms) => terms.iter().all(|t| truthy(operand(t, input).get())),
-        Expr::Or(terms) => terms.iter().any(|t| truthy(operand(t, input).get())),
+        Expr::Path(p) => truthy(p.lookup_in(scope)),
+        Expr::Not(x) => !truthy(operand(x, scope).get()),
+        Expr::And(terms) => terms.iter().all(|t| truthy(operand(t, scope).get())),
+        Expr::Or(terms) => terms.iter().any(|t| truthy(operand(t, scope).get())),
         Expr::Compare(a, op, b) => {
-            let (l, r) = (operand(a, input), operand(b, input));
+            let (l, r) = (operand(a, scope), operand(b, scope));
             let (l, r) = (l.get(), r.get());
             match op {
                 Op::StrictEq => strict_equal(l, r),

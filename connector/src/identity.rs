@@ -21,6 +21,25 @@ pub struct Execution<'a> {
     pub task_name: &'a str,
     /// The time a request without a time of its own is stamped with (Rebilly `usageTime`).
     pub now: DateTime<Utc>,
+    /// The definition's name (`$$.StateMachine.Name`; empty when unknown).
+    pub definition: &'a str,
+    /// The workflow's input (`$$.Execution.Input`; `Null` when unknown).
+    pub execution_input: &'a serde_json::Value,
+}
+
+static NO_INPUT: serde_json::Value = serde_json::Value::Null;
+
+impl<'a> Execution<'a> {
+    /// A task of an execution, stamped `now`, with no definition name or workflow input known.
+    pub fn new(workflow_id: &'a str, task_name: &'a str, now: DateTime<Utc>) -> Self {
+        Execution {
+            workflow_id,
+            task_name,
+            now,
+            definition: "",
+            execution_input: &NO_INPUT,
+        }
+    }
 }
 
 /// SHA-256 of `parts`, each prefixed by its length.

@@ -38,7 +38,7 @@ fn every_sample_validates() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("8 file(s): 0 invalid; 0 error(s), 0 warning(s)")
+            .contains("9 file(s): 0 invalid; 0 error(s), 0 warning(s)")
     );
 }
 
@@ -47,8 +47,8 @@ fn every_sample_runs_to_completed_on_the_embedded_sandbox() {
     let names = samples();
     assert_eq!(
         names.len(),
-        8,
-        "one per endpoint plus three composites: {names:?}"
+        9,
+        "one per endpoint plus four composites: {names:?}"
     );
     for name in names {
         let trace = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -110,6 +110,18 @@ fn every_sample_runs_to_completed_on_the_embedded_sandbox() {
                 (output["rebilly"].as_str(), output["solvimon"].as_str()),
                 (Some("created"), Some("created"))
             ),
+            // Data carried along the chain: the input, the charge beside it, and the usage
+            // fed the decimal string "2.5" as Rebilly's exact number.
+            "charge-then-usage" => {
+                assert_eq!(output["orderId"], "o-1001", "{output}");
+                assert_eq!(output["charge"]["outcome"], "created", "{output}");
+                assert_eq!(output["usage"]["outcome"], "created", "{output}");
+                assert_eq!(output["usage"]["quantity"]["accepted"], "2.5", "{output}");
+                assert!(
+                    stderr.contains("[  Started] Report usage (Http)"),
+                    "a line as each task starts: {stderr}"
+                );
+            }
             _ => assert_eq!(output["statusCode"], 201, "{name}: {output}"),
         }
     }

@@ -108,7 +108,10 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let executor = Executor::new(credentials)
         .with_catalog(catalog)
         .map_err(anyhow::Error::from)?;
-    let mut executor = args.execution.apply(executor)?;
+    let mut executor = args
+        .execution
+        .apply(executor)?
+        .with_progress(std::sync::Arc::new(super::run::retry_line));
     if let Some(server) = &args.server {
         executor = executor.with_server(endpoint.vendor, server);
     }
@@ -146,16 +149,27 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             .prepare(&task, &input, &ctx)
             .map(|p| p.render_redacted())
     } else {
-        super::runtime()?
-            .block_on(executor.execute_http(&task, &input, &ctx))
-            .map(|out| {
-                // Through a Value, so the API's body is indented like the rest.
-                let out = serde_json::to_value(&out).expect("outputs serialize");
-                format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&out).expect("outputs serialize")
-                )
-            })
+        eprintln!("[  Started] {} ({id})", ctx.task_name);
+        let started = std::time::Instant::now();
+        let result = super::runtime()?.block_on(executor.execute_http(&task, &input, &ctx));
+        let (status, detail) = match &result {
+            Ok(out) => ("Completed", out.outcome.to_string()),
+            Err(e) => ("Failed", e.code.to_string()),
+        };
+        eprintln!(
+            "[{status:>9}] {} ({id}) {} ms, {}",
+            ctx.task_name,
+            started.elapsed().as_millis(),
+            detail
+        );
+        result.map(|out| {
+            // Through a Value, so the API's body is indented like the rest.
+            let out = serde_json::to_value(&out).expect("outputs serialize");
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&out).expect("outputs serialize")
+            )
+        })
     };
     match result {
         Ok(text) => Ok(text),

@@ -81,9 +81,19 @@ pub fn read_json(path: &Path, what: &str) -> anyhow::Result<serde_json::Value> {
     )
 }
 
+/// A file to validate: named by the user, or found in a folder they named.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Found {
+    /// The path.
+    pub path: PathBuf,
+    /// Whether it was found by walking a folder (then a JSON file that is not a definition is
+    /// skipped, not reported).
+    pub in_folder: bool,
+}
+
 /// The definition files under `paths`: files as given; folders searched for `*.json`
 /// (skipping `examples/` folders), each folder and file once however symlinks loop.
-pub fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Found>> {
     let mut files = Vec::new();
     let mut seen_files = std::collections::HashSet::new();
     let mut seen_dirs = std::collections::HashSet::new();
@@ -91,7 +101,10 @@ pub fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         let meta =
             std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
         if !meta.is_dir() {
-            files.push(path.clone());
+            files.push(Found {
+                path: path.clone(),
+                in_folder: false,
+            });
             continue;
         }
         let mut stack = vec![path.clone()];
@@ -111,7 +124,10 @@ pub fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 } else if p.extension().is_some_and(|e| e == "json")
                     && seen_files.insert(p.canonicalize().unwrap_or_else(|_| p.clone()))
                 {
-                    files.push(p);
+                    files.push(Found {
+                        path: p,
+                        in_folder: true,
+                    });
                 }
             }
         }

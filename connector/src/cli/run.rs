@@ -19,7 +19,7 @@ use super::Failure;
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The workflow definition (JSON).
+    /// The workflow definition (JSON), or `-` for standard input.
     workflow: PathBuf,
     /// Workflow input: a JSON file, or JSON text.
     #[arg(long, value_name = "FILE|JSON")]
@@ -38,9 +38,31 @@ pub struct Args {
     execution: super::execution::ExecutionArgs,
 }
 
-/// Reads the definition, refusing one with errors (nothing runs).
+/// One line per retry: what failed, the wait and the rule that set it.
+#[allow(clippy::print_stderr)]
+pub fn retry_line(n: &usage_connector::execute::RetryNotice) {
+    let what = match (&n.status, &n.error) {
+        (Some(status), _) => format!("HTTP {status}"),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "no answer".to_owned(),
+    };
+    eprintln!(
+        "[    Retry] {} attempt {}: {what}; next in {:.1} s ({})",
+        n.task,
+        n.attempt,
+        n.delay.as_secs_f64(),
+        n.rule
+    );
+}
+
+/// Reads the definition (a file, or `-` for standard input), refusing one with errors
+/// (nothing runs).
 fn definition(args: &Args, validators: &Validators) -> Result<WorkflowDefinition, Failure> {
-    let bytes = super::files::read_limited(&args.workflow, "definition")?;
+    let bytes = if args.workflow.as_os_str() == "-" {
+        super::files::read_at_most(std::io::stdin().lock(), "the definition on stdin")?
+    } else {
+        super::files::read_limited(&args.workflow, "definition")?
+    };
     let report = validate_definition(
         &args.workflow.display().to_string(),
         &bytes,
@@ -132,9 +154,13 @@ fn with_trace(executor: Executor, path: &PathBuf) -> anyhow::Result<Executor> {
     })))
 }
 
-/// One progress line per finished task.
+/// One progress line as a task starts and one as it ends.
 #[allow(clippy::print_stderr)]
-fn progress(e: &TaskEvent) {
+pub fn progress(e: &TaskEvent) {
+    if e.status == "Started" {
+        eprintln!("[{:>9}] {} ({})", e.status, e.task, e.kind);
+        return;
+    }
     let attempts = if e.kind == "Http" {
         format!(", {} attempt(s)", e.attempts)
     } else {
@@ -176,7 +202,10 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         } else {
             remote_executor(&validators, &args)?
         };
-        executor = args.execution.apply(executor)?;
+        executor = args
+            .execution
+            .apply(executor)?
+            .with_progress(Arc::new(retry_line));
         if let Some(path) = &args.trace {
             executor = with_trace(executor, path)?;
         }

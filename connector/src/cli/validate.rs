@@ -14,7 +14,7 @@ use super::{Failure, Format, files};
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Definition files or folders.
+    /// Definition files or folders, or `-` for one definition on standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Workflow input (JSON file): also prepare the requests of the tasks that receive it,
@@ -27,6 +27,7 @@ pub struct Args {
 }
 
 /// Validates every definition and renders the findings.
+#[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
     let input = args
         .input
@@ -34,17 +35,39 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
         .map(|p| files::read_json(p, "input"))
         .transpose()?;
     let validators = Validators::new(catalog).context("compiling schemas")?;
-    let files = files::definition_files(&args.paths)?;
+    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    let named: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
+    let found = files::definition_files(&named)?;
     let mut reports = Vec::new();
-    for file in &files {
-        let shown = file.display().to_string();
+    if stdin {
+        let bytes = files::read_at_most(std::io::stdin().lock(), "the definition on stdin")?;
+        reports.push(validate_definition(
+            "<stdin>",
+            &bytes,
+            &validators,
+            input.as_ref(),
+        ));
+    }
+    for file in &found {
+        let shown = file.path.display().to_string();
         // The size is known before reading: a huge file is reported, never read.
-        let len = files::regular_file_len(file, "definition")?;
+        let len = files::regular_file_len(&file.path, "definition")?;
         if len > MAX_DEFINITION_BYTES as u64 {
             reports.push(too_large(&shown, len));
             continue;
         }
-        let bytes = files::read_limited(file, "definition")?;
+        let bytes = files::read_limited(&file.path, "definition")?;
+        if file.in_folder && !looks_like_definition(&bytes) {
+            eprintln!(
+                "note: skipping {shown}: a JSON file that is not a workflow definition (no `tasks`)"
+            );
+            continue;
+        }
         reports.push(validate_definition(
             &shown,
             &bytes,
@@ -52,15 +75,34 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
             input.as_ref(),
         ));
     }
+    if reports.is_empty() {
+        let named: Vec<String> = named.iter().map(|p| p.display().to_string()).collect();
+        return Err(
+            anyhow::anyhow!("no workflow definitions found in {}", named.join(", ")).into(),
+        );
+    }
+    let files = reports.len();
     let invalid = reports.iter().filter(|r| r.has_errors()).count();
     let out = match args.format {
         Format::Json => json(&reports)?,
-        Format::Text => text(&reports, files.len(), invalid),
+        Format::Text => text(&reports, files, invalid),
     };
     if invalid > 0 {
         return Err(Failure::data(out));
     }
     Ok(out)
+}
+
+/// Whether a file found in a folder is meant as a definition: anything but a JSON object with
+/// neither `tasks` nor `startTask` (a broken or non-object file is still reported, so a typo
+/// never hides a definition).
+fn looks_like_definition(bytes: &[u8]) -> bool {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(obj)) => {
+            obj.contains_key("tasks") || obj.contains_key("startTask")
+        }
+        _ => true,
+    }
 }
 
 fn json(reports: &[Report]) -> anyhow::Result<String> {

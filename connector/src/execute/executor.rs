@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::trace::TraceSink;
+use super::trace::{ProgressSink, TraceSink};
 use super::transport::{ReqwestTransport, Transport};
 use super::{PriorRun, TaskContext};
 use crate::catalog::{Catalog, Vendor};
@@ -27,6 +27,7 @@ pub struct Executor {
     journal: Option<Arc<dyn ExecutionJournal>>,
     jitter_state: Mutex<u64>,
     pub(super) trace: Option<TraceSink>,
+    pub(super) progress: Option<ProgressSink>,
 }
 
 impl Executor {
@@ -40,6 +41,7 @@ impl Executor {
             auth: Authenticator::new(credentials),
             transport: Arc::new(ReqwestTransport::new()),
             journal: None,
+            progress: None,
             jitter_state: Mutex::new(seed | 1),
             trace: None,
         }
@@ -94,6 +96,12 @@ impl Executor {
         self
     }
 
+    /// Tells `sink` about every retry before its wait (status or error, delay, rule).
+    pub fn with_progress(mut self, sink: ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
     /// The credentials.
     pub fn credentials(&self) -> &Credentials {
         self.auth.credentials()
@@ -126,11 +134,7 @@ impl Executor {
             .journal
             .as_ref()
             .and_then(|j| j.recall(&ctx.workflow_id, &ctx.task_name));
-        let exec = Execution {
-            workflow_id: &ctx.workflow_id,
-            task_name: &ctx.task_name,
-            now: recalled.map_or_else(chrono::Utc::now, |r| r.at),
-        };
+        let exec = ctx.execution(recalled.map_or_else(chrono::Utc::now, |r| r.at));
         self.prepare_at(task, input, &exec)
     }
 
@@ -165,11 +169,7 @@ impl Executor {
             return self.send(&prepared, ctx).await;
         };
         let recalled = journal.recall(&ctx.workflow_id, &ctx.task_name);
-        let exec = Execution {
-            workflow_id: &ctx.workflow_id,
-            task_name: &ctx.task_name,
-            now: recalled.map_or_else(chrono::Utc::now, |r| r.at),
-        };
+        let exec = ctx.execution(recalled.map_or_else(chrono::Utc::now, |r| r.at));
         let prepared = self.prepare_at(task, input, &exec)?;
         let prior = match recalled {
             None => {

@@ -43,6 +43,8 @@ mod send;
 pub mod trace;
 pub mod transport;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
@@ -58,7 +60,7 @@ pub use crate::prepare::PreparedRequest;
 /// The retry decision (re-exported: engines apply the same policy).
 pub use crate::retry;
 pub use executor::Executor;
-pub use trace::TraceSink;
+pub use trace::{ProgressSink, RetryNotice, TraceSink};
 
 use crate::simworkflow::Task;
 
@@ -136,6 +138,18 @@ pub struct TaskContext {
     /// What an earlier run of this execution did with the task (an executor with a journal
     /// also finds out itself).
     pub prior: PriorRun,
+    /// The run the task belongs to (its workflow input and definition name, which `$$`
+    /// placeholders read); `None` for a task run on its own.
+    pub run: Option<Arc<RunInfo>>,
+}
+
+/// What every task of one run shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    /// The workflow input (`$$.Execution.Input`).
+    pub input: Value,
+    /// The definition's name (`$$.StateMachine.Name`).
+    pub definition: String,
 }
 
 impl TaskContext {
@@ -146,7 +160,18 @@ impl TaskContext {
             task_name: task_name.into(),
             cancel: Cancellation::never(),
             prior: PriorRun::None,
+            run: None,
         }
+    }
+
+    /// The execution this context describes, stamped `now`.
+    pub fn execution(&self, now: chrono::DateTime<chrono::Utc>) -> crate::identity::Execution<'_> {
+        let mut exec = crate::identity::Execution::new(&self.workflow_id, &self.task_name, now);
+        if let Some(run) = &self.run {
+            exec.definition = &run.definition;
+            exec.execution_input = &run.input;
+        }
+        exec
     }
 }
 

@@ -167,6 +167,22 @@ impl Executor {
                     if let Some(a) = attempts.last_mut() {
                         a.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                     }
+                    if let (Some(sink), Some(last_attempt)) = (&self.progress, attempts.last()) {
+                        let rule = match not_before {
+                            Some(floor) if delay <= floor + Duration::from_millis(1) => {
+                                format!("Retry-After {:.1} s", floor.as_secs_f64())
+                            }
+                            _ => format!("backoff, retry {tries} of {}", req.policy.max_retries),
+                        };
+                        sink(&super::trace::RetryNotice {
+                            task: ctx.task_name.clone(),
+                            attempt: tries,
+                            status: last_attempt.status,
+                            error: last_attempt.error.clone(),
+                            delay,
+                            rule,
+                        });
+                    }
                     tracing::debug!(task = %ctx.task_name, ?outcome, delay_ms = delay.as_millis() as u64, "retrying");
                     let deadline = tokio::time::Instant::now() + delay;
                     tokio::select! {

@@ -20,6 +20,26 @@ use crate::prepare::PreparedRequest;
 /// Receives one JSON record per HTTP exchange (request and response, secrets redacted).
 pub type TraceSink = Arc<dyn Fn(Value) + Send + Sync>;
 
+/// A retry about to wait: what happened, how long the wait is and which rule set it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryNotice {
+    /// The task.
+    pub task: String,
+    /// The attempt that failed (1 = the first send).
+    pub attempt: u32,
+    /// Its HTTP status, if it was answered.
+    pub status: Option<u16>,
+    /// How it failed, if it was not answered.
+    pub error: Option<String>,
+    /// The wait before the next attempt.
+    pub delay: std::time::Duration,
+    /// Which rule set the wait: `Retry-After 3 s` (the server's floor) or `backoff`.
+    pub rule: String,
+}
+
+/// Receives a [`RetryNotice`] before every wait between attempts.
+pub type ProgressSink = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
+
 /// `url` without user-info (`https://user:pass@host` → `https://***@host`), for logs and traces.
 pub fn shown_url(url: &Url) -> Cow<'_, str> {
     crate::credentials::redact_user_info(url.as_str())

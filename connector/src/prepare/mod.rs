@@ -2,7 +2,8 @@
 //!
 //! Policy: [`prepare`] is a pure function (no I/O, no clock but [`Execution::now`], no
 //! randomness) shared by `validate --input`, `call` (and its dry run), `run` and every engine:
-//! it resolves placeholders ([`crate::template`]), routes the URL ([`Router`]), applies the
+//! it resolves placeholders ([`crate::template`]: the task input, the context object `$$` and
+//! the system keys of [`Execution`]), routes the URL ([`Router`]), applies the
 //! vendor's rules ([`crate::vendor`]: rounding, `onLimit`, `usageTime`, reference,
 //! `Idempotency-Key`, whole-second timestamps), validates the request against the endpoint's
 //! schema (nothing invalid leaves) and builds the headers. [`Authenticator::apply`] then adds
@@ -31,7 +32,7 @@ use crate::identity::Identity;
 use crate::output::{ErrorCode, TaskError};
 use crate::retry::RetryPolicy;
 use crate::simworkflow::HttpTask;
-use crate::template;
+use crate::template::{self, Scope, context::Frame};
 use crate::vendor;
 
 /// A request ready to send: the exact bytes, with secret header values marked sensitive.
@@ -97,11 +98,11 @@ impl PreparedRequest {
 
 /// A text field of the definition with its placeholders resolved (a string result, or the
 /// JSON text of another value); text without `$` (and not JSONata) is borrowed as it is.
-fn resolve_text<'a>(text: &'a str, input: &Value, at: &str) -> Result<Cow<'a, str>, TaskError> {
+fn resolve_text<'a>(text: &'a str, scope: &Scope<'_>, at: &str) -> Result<Cow<'a, str>, TaskError> {
     if !text.contains('$') && !text.starts_with("jsonata:") {
         return Ok(Cow::Borrowed(text));
     }
-    match template::resolve_value(&Value::String(text.to_owned()), input)
+    match template::resolve_value_in(&Value::String(text.to_owned()), scope)
         .map_err(|e| TaskError::unresolved(e, at))?
     {
         Value::String(s) => Ok(Cow::Owned(s)),
@@ -121,12 +122,19 @@ pub fn prepare(
     exec: &Execution<'_>,
 ) -> Result<PreparedRequest, TaskError> {
     let request = &task.http_request;
-    let url = resolve_text(&request.url, input, "/httpRequest/url")?;
+    let frames = Frame {
+        workflow_id: exec.workflow_id,
+        definition: exec.definition,
+        task: exec.task_name,
+    }
+    .build();
+    let scope = frames.scope(input, exec.execution_input);
+    let url = resolve_text(&request.url, &scope, "/httpRequest/url")?;
     let method = request.method.as_str();
     let (endpoint, target) = router.route(&url, method);
     let mut body = match &request.body {
         Some(b) => Some(
-            template::resolve_value(b, input)
+            template::resolve_value_in(b, &scope)
                 .map_err(|e| TaskError::unresolved(e, "/httpRequest/body"))?,
         ),
         None => None,
@@ -147,7 +155,7 @@ pub fn prepare(
         let at = || format!("/httpRequest/headers/{}", escape_token(k));
         let name = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| invalid(format!("`{k}` is not a valid HTTP header name")).at(at()))?;
-        let text = resolve_text(v, input, &at())?;
+        let text = resolve_text(v, &scope, &at())?;
         let mut value = HeaderValue::from_str(&text).map_err(|_| {
             invalid(format!(
                 "header `{k}`: the value is not a valid HTTP header value (control characters?)"

@@ -9,11 +9,12 @@
 //! - a string that is exactly one placeholder keeps the JSON type of the value it resolves to;
 //!   a placeholder inside text interpolates as text (strings raw, other values as JSON).
 
+pub mod context;
 pub mod path;
 
 use serde_json::Value;
 
-pub use path::{JsonPath, PathError, Step};
+pub use path::{JsonPath, PathError, Root, Scope, Step};
 
 /// A piece of an interpolated string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +140,7 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
             p,
             JsonPath {
                 text: String::new(),
+                root: Root::Input,
                 steps: vec![],
             },
         )),
@@ -160,8 +162,13 @@ pub enum Unresolved {
 
 /// Resolves a template against a task input.
 pub fn resolve(template: &Template, input: &Value) -> Result<Value, Unresolved> {
+    resolve_in(template, &Scope::input(input))
+}
+
+/// Resolves a template in a scope (input, context object, system keys).
+pub fn resolve_in(template: &Template, scope: &Scope<'_>) -> Result<Value, Unresolved> {
     let get = |p: &JsonPath| {
-        p.lookup(input)
+        p.lookup_in(scope)
             .cloned()
             .ok_or_else(|| Unresolved::Missing(p.text.clone()))
     };
@@ -191,27 +198,32 @@ pub fn resolve(template: &Template, input: &Value) -> Result<Value, Unresolved> 
 /// Strings without placeholders and strings that are exactly one placeholder resolve without
 /// building a [`Template`] (they run for every field of every request).
 pub fn resolve_value(value: &Value, input: &Value) -> Result<Value, Unresolved> {
+    resolve_value_in(value, &Scope::input(input))
+}
+
+/// [`resolve_value`] in a scope (input, context object, system keys).
+pub fn resolve_value_in(value: &Value, scope: &Scope<'_>) -> Result<Value, Unresolved> {
     Ok(match value {
         Value::String(s) if !s.contains("${") && !s.starts_with("jsonata:") => value.clone(),
         Value::String(s) => {
             if let Some(path) = whole_path(s)
-                && let Ok(found) = path::lookup_text(path, input)
+                && let Ok(found) = path::lookup_text(path, scope)
             {
                 return found
                     .cloned()
                     .ok_or_else(|| Unresolved::Missing(path.to_owned()));
             }
-            resolve(&parse(s).map_err(Unresolved::Malformed)?, input)?
+            resolve_in(&parse(s).map_err(Unresolved::Malformed)?, scope)?
         }
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|v| resolve_value(v, input))
+                .map(|v| resolve_value_in(v, scope))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), resolve_value(v, input)?)))
+                .map(|(k, v)| Ok((k.clone(), resolve_value_in(v, scope)?)))
                 .collect::<Result<_, _>>()?,
         ),
         other => other.clone(),

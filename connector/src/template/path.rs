@@ -2,7 +2,7 @@
 //! `inputParameters`/`workflowOutput`, and in Decision conditions.
 //!
 //! Policy: a path is `$` followed by steps: `.key`, `['key']` / `["key"]` (any characters but
-//! the quote) and `[n]`. A dotted key is a run of any characters but whitespace, the path's
+//! the quote) and `[n]`; `$$` starts a path on the context object instead of the input. A dotted key is a run of any characters but whitespace, the path's
 //! own syntax and the operators a condition may write after a path (so `$.swf:workflowId` and
 //! `$.a@b` read, and `$.n>2` is a comparison); anything else needs brackets. Recursive descent, wildcards,
 //! filters and slices are rejected with a reason. The same rules hold wherever a path is
@@ -20,22 +20,81 @@ pub enum Step {
     Index(usize),
 }
 
-/// A parsed JSONPath (`$` followed by steps).
+/// What a path starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// `$`: the task's input.
+    Input,
+    /// `$$`: the context object (`$$.Execution.Input`, `$$.Task.Name`, …).
+    Context,
+}
+
+/// A parsed JSONPath (`$` or `$$` followed by steps).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath {
     /// The text as written, e.g. `$.a['b c'][0]`.
     pub text: String,
-    /// The steps after `$`.
+    /// What it starts from.
+    pub root: Root,
+    /// The steps after the root.
     pub steps: Vec<Step>,
 }
 
+/// What paths read: the task input (`$`), the context object (`$$`), and the system keys
+/// (`swf:workflowId`, `swf:taskName`, …) that `$.swf:…` reads when the input has no such key.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The task input.
+    pub input: &'a Value,
+    /// The context object without the execution's input (`Value::Null` when there is none).
+    pub context: &'a Value,
+    /// The execution's input, read as `$$.Execution.Input` (`Value::Null` when unknown).
+    pub execution_input: &'a Value,
+    /// The system keys (`Value::Null` when there are none).
+    pub system: &'a Value,
+}
+
+static NULL: Value = Value::Null;
+
+impl<'a> Scope<'a> {
+    /// A scope of only a task input.
+    pub fn input(input: &'a Value) -> Self {
+        Scope {
+            input,
+            context: &NULL,
+            execution_input: &NULL,
+            system: &NULL,
+        }
+    }
+}
+
+fn follow<'a>(from: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+    steps.iter().try_fold(from, |v, step| match step {
+        Step::Key(k) => v.get(k.as_str()),
+        Step::Index(n) => v.get(*n),
+    })
+}
+
 impl JsonPath {
-    /// The value this path names in `input`, if any.
+    /// The value this path names in `input` alone, if any.
     pub fn lookup<'a>(&self, input: &'a Value) -> Option<&'a Value> {
-        self.steps.iter().try_fold(input, |v, step| match step {
-            Step::Key(k) => v.get(k.as_str()),
-            Step::Index(n) => v.get(*n),
-        })
+        self.lookup_in(&Scope::input(input))
+    }
+
+    /// The value this path names in `scope`, if any.
+    pub fn lookup_in<'a>(&self, scope: &Scope<'a>) -> Option<&'a Value> {
+        match self.root {
+            Root::Context => match self.steps.as_slice() {
+                [Step::Key(e), Step::Key(i), rest @ ..] if e == "Execution" && i == "Input" => {
+                    follow(scope.execution_input, rest)
+                }
+                steps => follow(scope.context, steps),
+            },
+            Root::Input => follow(scope.input, &self.steps).or_else(|| match self.steps.first() {
+                Some(Step::Key(k)) if k.starts_with("swf:") => follow(scope.system, &self.steps),
+                _ => None,
+            }),
+        }
     }
 }
 
@@ -90,12 +149,12 @@ fn key_char(c: char) -> bool {
         )
 }
 
-/// Reads the path at the start of `text`, giving each step to `each`; returns the byte length
-/// of the path. Nothing is allocated unless the path is malformed.
+/// Reads the path at the start of `text`, giving each step to `each`; returns its root and
+/// byte length. Nothing is allocated unless the path is malformed.
 pub(crate) fn walk_prefix<'a>(
     text: &'a str,
     mut each: impl FnMut(StepRef<'a>),
-) -> Result<usize, PathError> {
+) -> Result<(Root, usize), PathError> {
     let err = |offset: usize, message: String| Err(PathError { offset, message });
     if !text.starts_with('$') {
         let shown: String = text.chars().take(40).collect();
@@ -104,7 +163,11 @@ pub(crate) fn walk_prefix<'a>(
             format!("`{shown}` is not a JSONPath: it must start with `$` (e.g. `$.quantity`)"),
         );
     }
-    let mut at = 1;
+    let (root, mut at) = if text.starts_with("$$") {
+        (Root::Context, 2)
+    } else {
+        (Root::Input, 1)
+    };
     loop {
         let rest = &text[at..];
         match rest.chars().next() {
@@ -158,7 +221,7 @@ pub(crate) fn walk_prefix<'a>(
                     }
                 }
             }
-            _ => return Ok(at),
+            _ => return Ok((root, at)),
         }
     }
 }
@@ -167,7 +230,7 @@ pub(crate) fn walk_prefix<'a>(
 /// length. The caller decides what may follow.
 pub fn parse_prefix(text: &str) -> Result<(JsonPath, usize), PathError> {
     let mut steps = Vec::new();
-    let len = walk_prefix(text, |step| {
+    let (root, len) = walk_prefix(text, |step| {
         steps.push(match step {
             StepRef::Key(k) => Step::Key(k.to_owned()),
             StepRef::Index(n) => Step::Index(n),
@@ -176,6 +239,7 @@ pub fn parse_prefix(text: &str) -> Result<(JsonPath, usize), PathError> {
     Ok((
         JsonPath {
             text: text[..len].to_owned(),
+            root,
             steps,
         },
         len,
@@ -204,18 +268,22 @@ pub fn parse(text: &str) -> Result<JsonPath, PathError> {
     Ok(path)
 }
 
-/// Follows the path `text` (all of it) in `input` without allocating: `Err` when the path is
-/// malformed, `Ok(None)` when it names nothing.
+/// Follows the path `text` (all of it) in `scope` without allocating for paths on the input:
+/// `Err` when the path is malformed, `Ok(None)` when it names nothing.
 pub(crate) fn lookup_text<'a>(
     text: &str,
-    input: &'a Value,
+    scope: &Scope<'a>,
 ) -> Result<Option<&'a Value>, PathError> {
-    let mut at = Some(input);
-    let len = walk_prefix(text, |step| at = at.and_then(|v| step.get(v)))?;
+    let mut at = Some(scope.input);
+    let (root, len) = walk_prefix(text, |step| at = at.and_then(|v| step.get(v)))?;
     if len != text.len() {
         return Err(trailing(text, len));
     }
-    Ok(at)
+    if root == Root::Input && at.is_some() {
+        return Ok(at);
+    }
+    // The context, or a system key the input lacks: the general path.
+    Ok(parse(text)?.lookup_in(scope))
 }
 
 #[cfg(test)]
@@ -267,11 +335,30 @@ mod tests {
     fn lookup_reads_keys_and_indexes() {
         let input = json!({"a": [1, {"k": "v"}], "sp ace": true});
         assert_eq!(parse("$.a[1].k").unwrap().lookup(&input), Some(&json!("v")));
+        let scope = Scope::input(&input);
         assert_eq!(
-            lookup_text("$['sp ace']", &input).unwrap(),
+            lookup_text("$['sp ace']", &scope).unwrap(),
             Some(&json!(true))
         );
-        assert_eq!(lookup_text("$.nope", &input).unwrap(), None);
-        assert!(lookup_text("$.a b", &input).is_err());
+        assert_eq!(lookup_text("$.nope", &scope).unwrap(), None);
+        assert!(lookup_text("$.a b", &scope).is_err());
+        let context = json!({"Execution": {"Id": "wf"}, "Task": {"Name": "t"}});
+        let system = json!({"swf:taskName": "t"});
+        let execution_input = json!({"q": 2});
+        let scope = Scope {
+            input: &input,
+            context: &context,
+            execution_input: &execution_input,
+            system: &system,
+        };
+        assert_eq!(
+            lookup_text("$$.Execution.Input.q", &scope).unwrap(),
+            Some(&json!(2))
+        );
+        assert_eq!(
+            lookup_text("$.swf:taskName", &scope).unwrap(),
+            Some(&json!("t"))
+        );
+        assert_eq!(parse("$$.Task.Name").unwrap().root, Root::Context);
     }
 }

@@ -61,11 +61,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, root: &Value, input: &Value) -> Vec<Check
             },
             None => input.clone(),
         };
-        let exec = Execution {
-            workflow_id: VALIDATE_WORKFLOW_ID,
-            task_name: t.name,
-            now,
-        };
+        let exec = Execution::new(VALIDATE_WORKFLOW_ID, t.name, now);
         match prepare::prepare(&router, http, &task_input, &exec) {
             Ok(request) => out.push(CheckedRequest {
                 task: t.name.to_owned(),

@@ -1,6 +1,8 @@
 //! Rebilly usages (`POST [/organizations/{id}]/usages`).
 //!
-//! Policy: a quantity with more than three decimals is rounded half-to-even only when the task
+//! Policy: a quantity given as a decimal string (`"2.5"`, another task's output) is sent as
+//! that exact number; a quantity with more than three decimals is rounded half-to-even only
+//! when the task
 //! asks (`rounding: halfEven`, the removed part reported); `onLimit` sets
 //! `acceptPartialQuantity`. Rebilly has no idempotency key and usage ids are read-only, so the
 //! call's identity (a key derived from workflow id, task, endpoint and body) rides in
@@ -46,6 +48,13 @@ impl VendorRules for Rebilly {
             )
             .at("/httpRequest/body"));
         };
+        // A quantity that arrives as a decimal string (another task's exact output, e.g.
+        // `quantity.remainder`) is sent as the same exact number.
+        if let Some(Value::String(text)) = obj.get("quantity")
+            && let Some(d) = decimal::decimal_text(text.trim())
+        {
+            obj.insert("quantity".into(), decimal_number(d));
+        }
         let mut rounded_away = None;
         if task.rounding == Some(Rounding::HalfEven)
             && let Some(original) = obj.get("quantity").and_then(number_decimal)
@@ -259,11 +268,11 @@ mod tests {
     ) -> Identity {
         let catalog = crate::catalog::Catalog::builtin();
         let endpoint = catalog.get(crate::catalog::EndpointId::RebillyCreateUsage);
-        let exec = Execution {
+        let exec = Execution::new(
             workflow_id,
-            task_name: "t",
-            now: "2025-05-01T12:00:00.750Z".parse().unwrap(),
-        };
+            "t",
+            "2025-05-01T12:00:00.750Z".parse().unwrap(),
+        );
         let options = IdentityOptions { usage: mode };
         Rebilly
             .prepare(endpoint, task, body, &exec, &options)
@@ -285,6 +294,19 @@ mod tests {
         prepare(&task(json!({"onLimit": "acceptPartial"})), &mut body);
         assert_eq!(body["quantity"], json!(5.1255));
         assert_eq!(body["acceptPartialQuantity"], json!(true));
+    }
+
+    #[test]
+    fn a_decimal_string_quantity_is_sent_as_the_exact_number() {
+        let mut body = json!({"subscriptionId": "s", "quantity": "12345678901234567.5"});
+        prepare(&task(json!({})), &mut body);
+        assert_eq!(body["quantity"].to_string(), "12345678901234567.5");
+        let mut body = json!({"subscriptionId": "s", "quantity": "two"});
+        prepare(&task(json!({})), &mut body);
+        assert_eq!(
+            body["quantity"], "two",
+            "not a number: left for the request check"
+        );
     }
 
     #[test]

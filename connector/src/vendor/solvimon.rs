@@ -1,6 +1,7 @@
 //! Solvimon meter data (ingest charge, adjustment and persist events; cost calculation).
 //!
-//! Policy: `timestamp` and `period.start_at/end_at` are cut to whole seconds (the API keeps
+//! Policy: numbers given where Solvimon takes decimal strings become their exact text;
+//! `timestamp` and `period.start_at/end_at` are cut to whole seconds (the API keeps
 //! seconds only; offset kept); a stable `reference` `uc-<32 hex>` is added when absent, and the
 //! `Idempotency-Key` is `uc-<digest of workflow id, task name, endpoint, body>`, the same on
 //! every attempt and re-run. A 2xx marked `DUPLICATE` or `Idempotent-Replayed: true`, and a
@@ -37,6 +38,7 @@ impl VendorRules for Solvimon {
         exec: &Execution<'_>,
         _options: &IdentityOptions,
     ) -> Result<Identity, TaskError> {
+        as_decimal_strings(body);
         if let Some(obj) = body.as_object_mut() {
             let cut = |map: &mut Map<String, Value>, key: &str| {
                 if let Some(Value::String(t)) = map.get(key)
@@ -110,6 +112,26 @@ impl VendorRules for Solvimon {
     }
 }
 
+/// Solvimon writes numbers as decimal strings (`number`, `count`, `quantity`, `value`): a JSON
+/// number given there (another task's output, e.g. Rebilly's `quantity`) becomes its exact
+/// text, and a boolean `value` its text, so tasks chain without glue.
+fn as_decimal_strings(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                let textual = matches!(key.as_str(), "number" | "count" | "quantity" | "value");
+                match item {
+                    Value::Number(n) if textual => *item = Value::String(n.as_str().to_owned()),
+                    Value::Bool(b) if key == "value" => *item = Value::String(b.to_string()),
+                    other => as_decimal_strings(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(as_decimal_strings),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,11 +145,7 @@ mod tests {
         let task: HttpTask = serde_json::from_value(json!({"end": true, "httpRequest": {"url": "https://api.solvimon.com/v1/ingest/persist-data", "method": "POST"}})).unwrap();
         let prepare = |wf: &str| {
             let mut body = json!({"timestamp": "2024-07-01T10:50:00.157Z", "customer_id": "c"});
-            let exec = Execution {
-                workflow_id: wf,
-                task_name: "t",
-                now: chrono::Utc::now(),
-            };
+            let exec = Execution::new(wf, "t", chrono::Utc::now());
             let id = Solvimon
                 .prepare(
                     endpoint,
@@ -144,6 +162,21 @@ mod tests {
         assert_eq!(body["reference"], json!(key));
         assert_eq!(prepare("wf-1").1, key);
         assert_ne!(prepare("wf-2").1, key);
+    }
+
+    #[test]
+    fn numbers_become_exact_decimal_strings() {
+        let mut body: Value = serde_json::from_str(
+            r#"{"meter_values": [{"reference": "r", "number": 12345678901234567.5}],
+                "value": {"number": 2, "count": 3}, "amount": {"quantity": 1.50, "currency": "EUR"},
+                "meter_properties": [{"reference": "p", "value": true}], "reference": "x"}"#,
+        )
+        .unwrap();
+        as_decimal_strings(&mut body);
+        assert_eq!(body["meter_values"][0]["number"], "12345678901234567.5");
+        assert_eq!(body["value"], json!({"number": "2", "count": "3"}));
+        assert_eq!(body["amount"]["quantity"], "1.50");
+        assert_eq!(body["meter_properties"][0]["value"], "true");
     }
 
     #[test]

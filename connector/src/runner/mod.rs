@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod data;
+
 use crate::condition::{self, Expr};
-use crate::execute::{ErrorCode, TaskContext, TaskError, TaskHandler};
+use crate::execute::{ErrorCode, RunInfo, TaskContext, TaskError, TaskHandler};
 use crate::simworkflow::{Task, TerminationStatus, WorkflowDefinition};
-use crate::template;
+use data::TaskData;
 
 /// A finished task, as the runner reports it while running.
 #[derive(Debug, Clone, Serialize)]
@@ -191,8 +193,13 @@ impl Runner {
     /// Runs a compiled plan with `input`.
     pub async fn run_plan(&self, plan: &Plan, input: Value, workflow_id: &str) -> RunResult {
         let definition = plan.definition();
+        let info = Arc::new(RunInfo {
+            input: input.clone(),
+            definition: definition.name.clone(),
+        });
         let run = self.run_scope(
             Arc::new(plan.clone()),
+            info,
             Arc::new(definition.tasks.clone()),
             definition.start_task.clone(),
             input,
@@ -233,6 +240,7 @@ impl Runner {
     fn run_scope(
         &self,
         plan: Arc<Plan>,
+        run: Arc<RunInfo>,
         tasks: Arc<BTreeMap<String, Task>>,
         start: String,
         input: Value,
@@ -255,12 +263,18 @@ impl Runner {
                 let started = Instant::now();
                 let common = task.common();
                 let (end, next) = (common.end, common.next_task.map(str::to_owned));
+                let data = TaskData::new(&workflow_id, &run.definition, &current);
+                let fail = |error: TaskError| Failure {
+                    task: current.clone(),
+                    error,
+                };
                 let task_input = match common.input_parameters {
-                    Some(params) => template::resolve_value(&Value::Object(params.clone()), &input)
-                        .map_err(|e| Failure {
-                            task: current.clone(),
-                            error: TaskError::unresolved(e, "/inputParameters"),
-                        })?,
+                    Some(params) => data::resolve_map(
+                        params,
+                        &data.scope(&input, &run.input),
+                        "/inputParameters",
+                    )
+                    .map_err(fail)?,
                     None => input.clone(),
                 };
                 let event =
@@ -273,7 +287,8 @@ impl Runner {
                         attempts,
                         detail,
                     };
-                let output = match task {
+                self.report(event("Started", 0, None));
+                let result = match task {
                     Task::Http(_) | Task::Simple(_) => {
                         let handler = match task {
                             Task::Http(_) => Some(self.http.clone()),
@@ -292,7 +307,10 @@ impl Runner {
                                 error,
                             });
                         };
-                        let ctx = TaskContext::new(workflow_id.clone(), current.clone());
+                        let ctx = TaskContext {
+                            run: Some(run.clone()),
+                            ..TaskContext::new(workflow_id.clone(), current.clone())
+                        };
                         match handler.execute(task, &task_input, &ctx).await {
                             Ok(out) => {
                                 let detail = out.outcome.map(|o| o.to_string());
@@ -318,7 +336,9 @@ impl Runner {
                             .choices
                             .iter()
                             .zip(exprs)
-                            .find(|(_, expr)| condition::eval(expr, &task_input))
+                            .find(|(_, expr)| {
+                                condition::eval_in(expr, &data.scope(&task_input, &run.input))
+                            })
                             .map_or_else(|| d.default_task.clone(), |(c, _)| c.next_task.clone());
                         self.report(event("Completed", 0, Some(format!("→ {target}"))));
                         current = target;
@@ -328,7 +348,7 @@ impl Runner {
                     Task::Parallel(p) => {
                         let mut set = tokio::task::JoinSet::new();
                         for (i, branch) in p.branches.iter().enumerate() {
-                            let (runner, plan) = (self.clone(), plan.clone());
+                            let (runner, plan, info) = (self.clone(), plan.clone(), run.clone());
                             let (tasks, start, branch_input, wf) = (
                                 Arc::new(branch.tasks.clone()),
                                 branch.start_task.clone(),
@@ -338,7 +358,9 @@ impl Runner {
                             set.spawn(async move {
                                 (
                                     i,
-                                    runner.run_scope(plan, tasks, start, branch_input, wf).await,
+                                    runner
+                                        .run_scope(plan, info, tasks, start, branch_input, wf)
+                                        .await,
                                 )
                             });
                         }
@@ -378,13 +400,12 @@ impl Runner {
                     }
                     Task::Terminate(t) => {
                         let output = match &t.workflow_output {
-                            Some(map) => {
-                                template::resolve_value(&Value::Object(map.clone()), &task_input)
-                                    .map_err(|e| Failure {
-                                        task: current.clone(),
-                                        error: TaskError::unresolved(e, "/workflowOutput"),
-                                    })?
-                            }
+                            Some(map) => data::resolve_map(
+                                map,
+                                &data.scope(&task_input, &run.input),
+                                "/workflowOutput",
+                            )
+                            .map_err(fail)?,
                             None => task_input,
                         };
                         let failed = t.termination_status == TerminationStatus::Failed;
@@ -399,6 +420,7 @@ impl Runner {
                         });
                     }
                 };
+                let output = data::output(task, input, result, &data, &run.input).map_err(fail)?;
                 if end {
                     return Ok(ScopeEnd {
                         output,

@@ -1,0 +1,90 @@
+//! What a task can read besides its input: the context object (`$$`, Amazon States Language)
+//! and SimWorkflow's system keys (`$.swf:workflowId`, `$.swf:taskName`).
+//!
+//! Policy (inferred: SimWorkflow's pages on referencing workflow inputs could not be read; ASL
+//! semantics, which SimWorkflow copies): `$$.Execution.Input` is the workflow's input,
+//! `$$.Execution.Id` / `$$.Execution.Name` its id, `$$.StateMachine.Name` the definition's name,
+//! `$$.Task.Name` (also `$$.State.Name`) the task's name and `$$.Task.RetryCount` (also
+//! `$$.State.RetryCount`) is 0: retries re-send the very same prepared request. Times are left
+//! out on purpose: a value that differs on a re-run would change the request's identity. The
+//! system keys are read where the input has no such key; they are not added to the data.
+
+use serde_json::{Value, json};
+
+use super::path::Scope;
+
+/// Where a task runs, for the context object and the system keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// The execution's (workflow run's) id.
+    pub workflow_id: &'a str,
+    /// The definition's name (empty when unknown).
+    pub definition: &'a str,
+    /// The task's name.
+    pub task: &'a str,
+}
+
+/// The context object and system keys of a [`Frame`], built once per task.
+#[derive(Debug, Clone)]
+pub struct Frames {
+    context: Value,
+    system: Value,
+}
+
+impl Frame<'_> {
+    /// Builds the task's context object (without the execution input) and system keys.
+    pub fn build(&self) -> Frames {
+        let task = json!({"Name": self.task, "RetryCount": 0});
+        Frames {
+            context: json!({
+                "Execution": {"Id": self.workflow_id, "Name": self.workflow_id},
+                "StateMachine": {"Name": self.definition},
+                "Task": task,
+                "State": task,
+            }),
+            system: json!({"swf:workflowId": self.workflow_id, "swf:taskName": self.task}),
+        }
+    }
+}
+
+impl Frames {
+    /// The scope of a task reading `input`, with `execution_input` as `$$.Execution.Input`.
+    pub fn scope<'s>(&'s self, input: &'s Value, execution_input: &'s Value) -> Scope<'s> {
+        Scope {
+            input,
+            context: &self.context,
+            execution_input,
+            system: &self.system,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::resolve_value_in;
+
+    #[test]
+    fn tasks_read_the_execution_and_themselves() {
+        let frames = Frame {
+            workflow_id: "wf-1",
+            definition: "Billing",
+            task: "Report",
+        }
+        .build();
+        let input = json!({"q": 1, "swf:taskName": "mine"});
+        let execution_input = json!({"subscriptionId": "sub_1"});
+        let scope = frames.scope(&input, &execution_input);
+        let body = json!({
+            "s": "${$$.Execution.Input.subscriptionId}", "id": "${$$.Execution.Id}",
+            "task": "${$$.Task.Name}", "retry": "${$$.State.RetryCount}",
+            "wf": "${$.swf:workflowId}", "own": "${$.swf:taskName}", "q": "${$.q}",
+            "machine": "${$$.StateMachine.Name}"
+        });
+        assert_eq!(
+            resolve_value_in(&body, &scope).unwrap(),
+            json!({"s": "sub_1", "id": "wf-1", "task": "Report", "retry": 0, "wf": "wf-1",
+                   "own": "mine", "q": 1, "machine": "Billing"})
+        );
+    }
+}
