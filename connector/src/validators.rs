@@ -233,6 +233,11 @@ pub fn hint_for(violation: &Violation, found: Option<&Value>) -> Option<String> 
                 decimal::MAX_SCALE
             )),
         },
+        ("required", _) => violation
+            .message
+            .split('"')
+            .nth(1)
+            .map(|field| format!("add `{field}`: it is required here")),
         ("minimum", "quantity") => Some(format!(
             "the minimum billable unit is {}",
             decimal::MIN_QUANTITY

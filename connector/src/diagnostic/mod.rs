@@ -92,6 +92,8 @@ codes! {
     Request = "E-REQUEST",
     /// With an input: a placeholder names nothing.
     InputMissing = "E-INPUT-MISSING",
+    /// A placeholder that can name nothing the data reaching it can hold.
+    Data = "E-DATA",
     /// A task no path reaches.
     Unreachable = "W-UNREACHABLE",
     /// A literal secret in a header.

@@ -65,6 +65,23 @@ pub(super) fn match_endpoint(
     if let Some(e) = by_url.iter().find(|e| e.method == method) {
         return Some(e.id);
     }
+    if by_url.is_empty()
+        && let Some((server, nearest)) = nearest_endpoint(ctx, url)
+    {
+        // A catalog host with a path no endpoint has: a typo, not another API.
+        ctx.push(
+            Diagnostic::new(
+                Code::Url,
+                format!("{pointer}/httpRequest/url"),
+                format!(
+                    "{url} is on {server}, but no catalog endpoint has this path, so the request would go unchecked"
+                ),
+            )
+            .task(name)
+            .hint(format!("did you mean {nearest}?")),
+        );
+        return None;
+    }
     let message = match by_url.first() {
         Some(e) => format!(
             "{method} {url} is not in the catalog ({} is {} only); not checked against a schema",
@@ -81,6 +98,66 @@ pub(super) fn match_endpoint(
         .task(name),
     );
     None
+}
+
+/// For a URL on a catalog server: the server and the catalog URL nearest to it (the same
+/// server with each endpoint's path, filled from the URL where it has values).
+fn nearest_endpoint(ctx: &Ctx<'_>, url: &str) -> Option<(&'static str, String)> {
+    let catalog = ctx.validators.catalog();
+    let server = catalog
+        .endpoints
+        .iter()
+        .flat_map(|e| e.servers.iter())
+        .map(|s| s.url)
+        .find(|s| {
+            url.strip_prefix(s)
+                .is_some_and(|rest| rest.starts_with('/'))
+        })?;
+    let path = &url[server.len()..];
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    catalog
+        .endpoints
+        .iter()
+        .filter(|e| e.servers.iter().any(|s| s.url == server))
+        .flat_map(|e| {
+            let mut templates = vec![e.path.clone()];
+            if let Some(prefix) = e.optional_prefix {
+                templates.push(format!("{prefix}{}", e.path));
+            }
+            templates
+        })
+        .map(|t| {
+            // `{version}` compares as `1`, other parameters as what the URL has there.
+            let filled = fill_like(&t, path);
+            (strsim::levenshtein(&filled, path), filled)
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, filled)| (server, format!("{server}{filled}")))
+}
+
+/// `template` with each `{param}` segment replaced by the same segment of `path` (or `1` for
+/// `{version}` inside a segment such as `v{version}`).
+fn fill_like(template: &str, path: &str) -> String {
+    let given: Vec<&str> = path.split('/').collect();
+    template
+        .split('/')
+        .enumerate()
+        .map(|(i, seg)| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                given.get(i).copied().unwrap_or(seg).to_owned()
+            } else if let Some(start) = seg.find('{') {
+                let given = given.get(i).copied().unwrap_or_default();
+                if given.starts_with(&seg[..start]) {
+                    given.to_owned()
+                } else {
+                    seg.replace("{version}", "1")
+                }
+            } else {
+                seg.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub(super) fn check_http_auth(

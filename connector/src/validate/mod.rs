@@ -12,8 +12,10 @@
 //! and placeholders; `http.rs` matches Http tasks to the catalog; `runtime.rs` prepares the
 //! requests of an input.
 
+mod dataflow;
 mod http;
 mod runtime;
+mod shape;
 mod structure;
 
 use std::collections::{HashMap, HashSet};
@@ -146,8 +148,16 @@ pub fn validate_definition(
         Ok(v) => v,
         Err(e) => {
             let mut d = Diagnostic::new(Code::Json, "", format!("invalid JSON: {e}"));
-            d.line = Some(e.line().max(1));
-            d.column = Some(e.column().max(1));
+            let (mut line, mut column) = (e.line().max(1), e.column().max(1));
+            if e.to_string().contains("trailing comma")
+                && let Some(at) = comma_before(text, line, column)
+            {
+                // serde_json points past the comma, at the bracket; the mistake is the comma.
+                (line, column) = at;
+                d = d.hint("remove the comma: JSON allows none before `}` or `]`");
+            }
+            d.line = Some(line);
+            d.column = Some(column);
             if e.to_string().contains("recursion limit") {
                 d = d.hint("definitions may nest at most 128 levels deep");
             }
@@ -193,7 +203,10 @@ pub fn validate_definition(
         ctx.push(if is_task { d.task(&dup.key) } else { d });
     }
     match &root {
-        Value::Object(obj) => structure::check_definition(&mut ctx, obj, &root),
+        Value::Object(obj) => {
+            structure::check_definition(&mut ctx, obj, &root);
+            dataflow::check(&mut ctx, &root);
+        }
         other => ctx.push(Diagnostic::new(
             Code::Root,
             "",
@@ -214,6 +227,24 @@ pub fn validate_definition(
         source: Some(text.to_owned()),
         requests,
     }
+}
+
+/// The line and column of the last `,` before (`line`, `column`) with only whitespace between.
+fn comma_before(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    let offset = line_start
+        + text[line_start..]
+            .char_indices()
+            .nth(column - 1)
+            .map_or(text.len() - line_start, |(i, _)| i);
+    let before = text[..offset].trim_end();
+    before
+        .ends_with(',')
+        .then(|| line_col(text.as_bytes(), before.len() - 1))
 }
 
 /// Fills file, line and column; a pointer that is not in the text (e.g. a missing field) is
