@@ -122,7 +122,9 @@ impl Validators {
                 compile("Terminate", &task_type_schema::<TerminateTask>("Terminate"))?,
             ),
         ];
-        let mut shell = schemas::workflow_definition_schema();
+        // The model's schema: the walker checks each task on its own (a catalog Http task
+        // against its endpoint), so the published per-endpoint `if`/`then` is not needed here.
+        let mut shell = schemas::workflow_model_schema();
         shell["properties"]["tasks"]["additionalProperties"] =
             serde_json::json!({ "type": "object" });
         let definition_shell = compile("workflow-definition", &shell)?;
