@@ -364,9 +364,12 @@ fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
         .flatten()
         .filter(|x| matches!(x.kind(), ValidationErrorKind::Type { .. }))
         .filter_map(|x| {
-            x.to_string()
-                .split_once(" is not of type ")
-                .map(|(_, t)| t.to_owned())
+            // `1 is not of type "string"`, or `… of types "null", "string"` for a nullable field.
+            let text = x.to_string();
+            let split = text
+                .split_once(" is not of types ")
+                .or_else(|| text.split_once(" is not of type "));
+            split.map(|(_, t)| t.to_owned())
         })
         .collect();
     types.dedup();
