@@ -5,7 +5,9 @@
 //! specialised by small, documented transforms; output is pretty JSON with sorted keys and a
 //! trailing newline, so generation is byte-for-byte deterministic. Every file is
 //! self-contained (`$defs`, no cross-file `$ref`) so an external validator can use one file
-//! alone. `$id`s live under [`BASE_URI`], a reserved `.invalid` host that never resolves.
+//! alone. `$id`s live under [`BASE_URI`], a reserved `.invalid` host that never resolves. The
+//! workflow-definition schema checks each catalog Http task as its http-task schema does
+//! ([`workflow`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,8 @@ use crate::catalog::{Catalog, Endpoint, EndpointId};
 use crate::error::{Error, Result};
 use crate::model::{rebilly, solvimon};
 use crate::simworkflow::{HttpTask, WorkflowDefinition};
+
+pub mod workflow;
 
 /// Base of every `$id`.
 pub const BASE_URI: &str = "https://usage-connector.invalid/schemas/";
@@ -195,14 +199,22 @@ pub fn http_task_schema(endpoint: &Endpoint) -> Value {
     )
 }
 
-/// The schema of a SimWorkflow workflow definition (all five task types).
-pub fn workflow_definition_schema() -> Value {
+/// The model's schema of a SimWorkflow workflow definition: all five task types, every Http
+/// task generic. `validate` checks a definition's top level with it and each task on its own.
+pub fn workflow_model_schema() -> Value {
     let schema = root::<WorkflowDefinition>();
     with_id(
         schema,
         WORKFLOW_DEFINITION_FILE,
         "SimWorkflow workflow definition",
     )
+}
+
+/// The published workflow-definition schema: [`workflow_model_schema`] in which an Http task
+/// calling an endpoint of `catalog` (URL + method) is checked as the endpoint's http-task
+/// schema checks it ([`workflow`]), in Parallel branches too.
+pub fn workflow_definition_schema(catalog: &Catalog) -> Value {
+    workflow::specialise(workflow_model_schema(), catalog)
 }
 
 /// The catalog index (`schemas/index.json`).
@@ -256,7 +268,7 @@ pub fn generate(catalog: &Catalog) -> BTreeMap<String, String> {
     }
     files.insert(
         WORKFLOW_DEFINITION_FILE.into(),
-        render(&workflow_definition_schema()),
+        render(&workflow_definition_schema(catalog)),
     );
     files.insert(INDEX_FILE.into(), render(&index(catalog)));
     files

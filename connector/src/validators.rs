@@ -122,7 +122,9 @@ impl Validators {
                 compile("Terminate", &task_type_schema::<TerminateTask>("Terminate"))?,
             ),
         ];
-        let mut shell = schemas::workflow_definition_schema();
+        // The model's schema: the walker checks each task on its own (a catalog Http task
+        // against its endpoint), so the published per-endpoint `if`/`then` is not needed here.
+        let mut shell = schemas::workflow_model_schema();
         shell["properties"]["tasks"]["additionalProperties"] =
             serde_json::json!({ "type": "object" });
         let definition_shell = compile("workflow-definition", &shell)?;
@@ -367,9 +369,12 @@ fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
         .flatten()
         .filter(|x| matches!(x.kind(), ValidationErrorKind::Type { .. }))
         .filter_map(|x| {
-            x.to_string()
-                .split_once(" is not of type ")
-                .map(|(_, t)| t.to_owned())
+            // `1 is not of type "string"`, or `… of types "null", "string"` for a nullable field.
+            let text = x.to_string();
+            let split = text
+                .split_once(" is not of types ")
+                .or_else(|| text.split_once(" is not of type "));
+            split.map(|(_, t)| t.to_owned())
         })
         .collect();
     types.dedup();

@@ -99,6 +99,22 @@ fn text_output_reads_like_a_compiler() {
 }
 
 #[test]
+fn a_wrong_type_names_the_accepted_types_of_a_nullable_field() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/workflows/invalid/charge-value-wrong-type-in-branch.json");
+    let report = check(&path, None);
+    let messages: Vec<&str> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [r#"12.5 is not of type "null", "string" (or a `${…}` placeholder)"#]
+    );
+}
+
+#[test]
 fn run_time_check_resolves_placeholders_and_validates_the_concrete_request() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/workflows/valid/rebilly-usage-placeholders.json");

@@ -3,9 +3,11 @@
 // Every schema must compile, every request case of connector/tests/data/request-cases.json must
 // get its verdict (cases marked `"external": false` break only the exact-decimals rule that
 // external validators cannot see, so they accept them), and valid quantities with at most three
-// decimals must never be rejected.
+// decimals must never be rejected. The workflow-definition schema must judge the validation
+// corpus as `usage-connector validate` does, as far as JSON Schema can (docs/editors.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -83,4 +85,53 @@ test('every request case gets the verdict external validators can give', () => {
     }
   }
   assert.deepEqual(wrong, []);
+});
+
+// The debug binary: $USAGE_CONNECTOR_BIN, else cargo's target directory ($CARGO_TARGET_DIR, taken
+// relative to the repository root, or target/).
+const bin = process.env.USAGE_CONNECTOR_BIN
+  || path.resolve(root, process.env.CARGO_TARGET_DIR || 'target', 'debug/usage-connector');
+// Error codes whose rule the published workflow schema states (tests/python/test_editor_schema.py).
+const EDITOR_CODES = new Set(['E-SCHEMA', 'E-TYPE', 'E-REQUIRED', 'E-UNKNOWN-FIELD', 'E-RANGE', 'E-METHOD',
+  'E-URL', 'E-TASK-TYPE', 'E-ROOT', 'E-NAME-LENGTH']);
+
+// Error codes `validate` reports, by corpus file.
+function validateCodes(dir) {
+  const out = spawnSync(bin, ['validate', '--format', 'json', dir], { cwd: root, encoding: 'utf8' });
+  assert.ok([0, 1].includes(out.status), `${bin}: ${out.error ?? out.stderr}`);
+  const codes = new Map();
+  for (const d of JSON.parse(out.stdout)) {
+    if (d.severity !== 'error') continue;
+    if (!codes.has(d.file)) codes.set(d.file, new Set());
+    codes.get(d.file).add(d.code);
+  }
+  return codes;
+}
+
+const jsonFiles = (rel) => readdirSync(path.join(root, rel)).filter((f) => f.endsWith('.json')).map((f) => `${rel}/${f}`);
+
+test('the workflow schema rejects every corpus definition with a schema-class error', () => {
+  const check = ajv.getSchema(idOf('simworkflow/workflow-definition.schema.json'));
+  const byFile = validateCodes('tests/workflows/invalid');
+  const missed = [];
+  let expected = 0;
+  for (const [file, codes] of byFile) {
+    if (![...codes].some((c) => EDITOR_CODES.has(c))) continue;
+    expected += 1;
+    if (check(JSON.parse(readFileSync(path.join(root, file), 'utf8')))) missed.push(`${file}: ${[...codes]}`);
+  }
+  assert.ok(expected >= 25, `${expected} cases`);
+  assert.deepEqual(missed, []);
+  // Exact decimals are the connector's own check: ajv (doubles) accepts 1.2345.
+  assert.deepEqual([...byFile.get('tests/workflows/invalid/quantity-four-decimals.json')], ['E-DECIMALS']);
+  assert.ok(check(read(path.join(root, 'tests/workflows/invalid/quantity-four-decimals.json'))));
+});
+
+test('the workflow schema accepts every valid definition and sample workflow', () => {
+  const check = ajv.getSchema(idOf('simworkflow/workflow-definition.schema.json'));
+  const files = [...jsonFiles('tests/workflows/valid'), ...jsonFiles('workflows')];
+  assert.ok(files.length >= 15, `${files.length} files`);
+  for (const file of files) {
+    assert.ok(check(read(path.join(root, file))), `${file}: ${JSON.stringify(check.errors)}`);
+  }
 });

@@ -12,17 +12,16 @@ and checked by the connector alone (docs/schemas.md). Files are read with plain 
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from sandbox_process import BIN
+from diagnostics import SCHEMA_CODES
+from diagnostics import diagnostics as rust_diagnostics
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"
-SCHEMA_CODES = {"E-SCHEMA", "E-TYPE", "E-REQUIRED", "E-UNKNOWN-FIELD", "E-RANGE", "E-METHOD", "E-URL"}
 INDEX = json.loads((SCHEMAS / "index.json").read_text(encoding="utf-8"))
 
 
@@ -75,14 +74,6 @@ def corpus_tasks():
 
 
 CASES = list(corpus_tasks())
-
-
-def rust_diagnostics(path, cache={}):
-    if path not in cache:
-        out = subprocess.run([str(BIN), "validate", "--format", "json", str(path)], capture_output=True, check=False)
-        assert out.returncode in (0, 1), out.stderr.decode()
-        cache[path] = json.loads(out.stdout)
-    return cache[path]
 
 
 def test_corpus_has_http_tasks_with_both_verdicts():
