@@ -212,3 +212,66 @@ fn every_code_is_documented() {
         );
     }
 }
+
+/// The long options of a `--help` text (the first `--name` of each option line).
+fn help_options(help: &str) -> Vec<String> {
+    help.lines()
+        .filter(|l| l.trim_start().starts_with('-'))
+        .filter_map(|l| {
+            let at = l.find("--")?;
+            let name: String = l[at + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                .collect();
+            Some(format!("--{name}"))
+        })
+        .collect()
+}
+
+/// The help texts and the docs name the same options: every command has a page, and every
+/// option its `--help` lists is on that page (the global `--path-override` in the README).
+#[test]
+fn every_option_in_help_is_documented() {
+    let pages = [
+        ("endpoints", "README.md"),
+        ("schemas", "README.md"),
+        ("validate", "docs/validation.md"),
+        ("call", "docs/execution.md"),
+        ("run", "docs/runner.md"),
+        ("sandbox", "docs/sandbox.md"),
+    ];
+    let help = text(&bin(&["--help"]).stdout);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert_eq!(
+        commands,
+        pages.map(|(c, _)| c),
+        "a command without a documentation page here"
+    );
+    let documented = |page: &str, option: &str| {
+        let doc = std::fs::read_to_string(common::root().join(page)).unwrap();
+        doc.match_indices(option).any(|(i, _)| {
+            !doc[i + option.len()..].starts_with(|c: char| c.is_ascii_lowercase() || c == '-')
+        })
+    };
+    let mut missing = Vec::new();
+    for (command, page) in pages {
+        for option in help_options(&text(&bin(&[command, "--help"]).stdout)) {
+            let page = if option == "--path-override" {
+                "README.md"
+            } else {
+                page
+            };
+            if option != "--help" && !documented(page, &option) {
+                missing.push(format!("{command} {option}: not in {page}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

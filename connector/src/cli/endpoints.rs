@@ -1,5 +1,5 @@
-//! `usage-connector endpoints`: the catalog as text or JSON (the same document as
-//! `schemas/index.json`).
+//! `usage-connector endpoints`: the catalog as text or JSON (the index document `schemas`
+//! writes: `schemas/index.json`, with any `--path-override` applied).
 
 use usage_connector::catalog::Catalog;
 use usage_connector::schemas;
@@ -9,7 +9,8 @@ use super::Format;
 /// Arguments of `endpoints`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Output format (`json` is the same document as schemas/index.json).
+    /// Output format (`json` is the index `schemas` writes: schemas/index.json, with any
+    /// --path-override applied).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }

@@ -24,8 +24,9 @@ use usage_connector::catalog::{Catalog, EndpointId};
 #[command(name = "usage-connector", version, about, long_about = None)]
 pub struct Cli {
     /// Replace an endpoint's path template, e.g.
-    /// `solvimon.ingest-charge=/v{version}/ingest/charge-data` (repeatable). Use it when an
-    /// inferred path (charge, adjustment) turns out to differ.
+    /// `solvimon.ingest-charge=/v{version}/ingest/charges` (repeatable). Use it when an
+    /// inferred path (charge, adjustment) turns out to differ. The sandbox keeps serving the
+    /// inferred paths.
     #[arg(long = "path-override", value_name = "ID=TEMPLATE", global = true)]
     path_overrides: Vec<String>,
 
@@ -53,10 +54,12 @@ enum Command {
     /// Credentials: `--credential ID` from the credentials file (default ./credentials.json if
     /// present), else its entry named after the vendor (`solvimon`, `rebilly`), else the
     /// vendor's environment variable (SOLVIMON_API_KEY / REBILLY_API_KEY). Exit 0 on success, 1
-    /// when the call fails (the API's error body is printed), 2 on usage errors.
+    /// when the body is invalid or the call fails (the API's error body is printed), 2 on usage
+    /// or I/O errors.
     Call(call::Args),
-    /// Run a workflow definition locally: Http tasks through the executor, Decision, Parallel,
-    /// Terminate and Simple (registered handlers) as SimWorkflow would. Prints each task as it
+    /// Run a workflow definition locally: Http tasks through the executor, Decision, Parallel
+    /// and Terminate as SimWorkflow would; a Simple task fails NO_HANDLER (handlers are
+    /// registered through the library: Runner::with_simple_handler). Prints each task as it
     /// finishes on stderr and the workflow output JSON on stdout; exit 0 Completed, 1 Failed or
     /// invalid, 2 usage or I/O error.
     ///

@@ -9,7 +9,7 @@ use anyhow::Context;
 /// Arguments of `sandbox`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on (loopback; port 0 picks a free one).
+    /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: std::net::SocketAddr,
     /// Keep state in this journal file: every acknowledged write survives a restart or
