@@ -46,6 +46,8 @@ VALIDATE_ONLY = {
     "E-DUPLICATE-KEY": "duplicate keys (a JSON parser keeps one)",
     "E-AUTH": "credentials or an auth header",
     "E-DECIMALS": "exact decimals (published as a $comment only)",
+    "E-DATA": "data flow between tasks",
+    "E-UNKNOWN-PATH": "a catalog host's paths by name (did-you-mean)",
 }
 
 

@@ -81,6 +81,8 @@ codes! {
     Method = "E-METHOD",
     /// A URL that is not http(s).
     Url = "E-URL",
+    /// A URL on a catalog host whose path no endpoint has (a typo).
+    UnknownPath = "E-UNKNOWN-PATH",
     /// A literal that fails the endpoint's Http task schema.
     Schema = "E-SCHEMA",
     /// A literal number with more decimals than its field allows (checked exactly; the

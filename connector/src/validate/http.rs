@@ -71,7 +71,7 @@ pub(super) fn match_endpoint(
         // A catalog host with a path no endpoint has: a typo, not another API.
         ctx.push(
             Diagnostic::new(
-                Code::Url,
+                Code::UnknownPath,
                 format!("{pointer}/httpRequest/url"),
                 format!(
                     "{url} is on {server}, but no catalog endpoint has this path, so the request would go unchecked"
