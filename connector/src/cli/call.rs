@@ -30,10 +30,29 @@ enum RoundingArg {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Endpoint id, e.g. rebilly.create-usage (see `endpoints`).
-    endpoint: String,
+    #[arg(required_unless_present = "task")]
+    endpoint: Option<String>,
     /// Request body: a JSON file, or `-` for standard input.
-    #[arg(long, value_name = "FILE|-")]
-    body: String,
+    #[arg(
+        long,
+        value_name = "FILE|-",
+        required_unless_present = "task",
+        conflicts_with = "task"
+    )]
+    body: Option<String>,
+    /// Run one Http task of a definition instead, TestState-style: DEFINITION#TASK. Prints
+    /// `{input, request, result, output}` (the task input after inputParameters, the request as
+    /// sent, the executor's output, what the task passes on).
+    #[arg(long, value_name = "DEFINITION#TASK", conflicts_with = "endpoint")]
+    task: Option<String>,
+    /// With --task: the workflow input (JSON file or text); a start task receives it, and
+    /// `$$.Execution.Input` reads it.
+    #[arg(long, value_name = "FILE|JSON", requires = "task")]
+    input: Option<String>,
+    /// With --task: the input the task receives mid-workflow (JSON file or text), e.g. an
+    /// earlier task's output.
+    #[arg(long, value_name = "FILE|JSON", requires = "task")]
+    state_input: Option<String>,
     /// Send to this base URL instead of the vendor's sandbox server (e.g. a local sandbox).
     #[arg(long, value_name = "URL")]
     server: Option<String>,
@@ -87,12 +106,52 @@ fn read_body(arg: &str) -> Result<serde_json::Value, Failure> {
 /// Prepares and (unless a dry run) sends the call; prints its output or error JSON.
 #[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
-    let id: EndpointId = args.endpoint.parse().map_err(anyhow::Error::from)?;
+    if let Some(spec) = &args.task {
+        return super::call_task::run(
+            catalog,
+            super::call_task::TaskCall {
+                spec,
+                input: args.input.as_deref(),
+                state_input: args.state_input.as_deref(),
+                server: args.server.as_deref(),
+                credentials: args.credentials.as_deref(),
+                dry_run: args.dry_run,
+                execution: &args.execution,
+            },
+        );
+    }
+    let id: EndpointId = args
+        .endpoint
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(anyhow::Error::from)?;
     let endpoint = catalog.get(id);
-    let body = read_body(&args.body)?;
+    let body = read_body(args.body.as_deref().unwrap_or("-"))?;
     let mut credentials = super::credentials::load(args.credentials.as_deref())?;
-    let credential =
-        super::credentials::for_call(catalog, endpoint.vendor, args.credential, &mut credentials)?;
+    let credential = match super::credentials::for_call(
+        catalog,
+        endpoint.vendor,
+        args.credential.clone(),
+        &mut credentials,
+    ) {
+        Ok(id) => id,
+        // A dry run shows where the key goes without one.
+        Err(e) if args.dry_run => {
+            eprintln!("note: {e}; the dry run shows where the key would go");
+            let id = endpoint.vendor.as_str().to_owned();
+            credentials.insert(
+                id.clone(),
+                usage_connector::credentials::Credential {
+                    header: endpoint.key_header().to_owned(),
+                    value: usage_connector::credentials::Secret::new("***"),
+                    platform_id: None,
+                },
+            );
+            id
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut params = vec![("version", args.api_version.as_str())];
     if let Some(org) = &args.organization {
         params.push(("organizationId", org));

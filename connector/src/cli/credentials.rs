@@ -37,21 +37,27 @@ pub fn for_call(
     if credentials.contains(vendor.as_str()) {
         return Ok(vendor.as_str().to_owned());
     }
-    let var = vendor.api_key_env();
-    match std::env::var(var) {
-        Ok(key) if !key.is_empty() => {
-            credentials.insert(
-                vendor.as_str(),
-                Credential {
-                    header: catalog.first_of(vendor).key_header().to_owned(),
-                    value: Secret::new(key),
-                    platform_id: None,
-                },
-            );
+    match from_env(vendor, catalog.first_of(vendor).key_header()) {
+        Some(credential) => {
+            credentials.insert(vendor.as_str(), credential);
             Ok(vendor.as_str().to_owned())
         }
-        _ => anyhow::bail!(
-            "no credentials for {vendor}: pass --credential ID (credentials file), add a `{vendor}` entry, or set {var}"
+        None => anyhow::bail!(
+            "no credentials for {vendor}: pass --credential ID (credentials file), add a `{vendor}` entry, or set {}",
+            vendor.api_key_env()
         ),
+    }
+}
+
+/// The vendor's API key variable (SOLVIMON_API_KEY / REBILLY_API_KEY) as a credential sent in
+/// `header`; `None` when it is unset or empty.
+pub fn from_env(vendor: Vendor, header: &str) -> Option<Credential> {
+    match std::env::var(vendor.api_key_env()) {
+        Ok(key) if !key.is_empty() => Some(Credential {
+            header: header.to_owned(),
+            value: Secret::new(key),
+            platform_id: None,
+        }),
+        _ => None,
     }
 }

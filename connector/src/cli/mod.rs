@@ -7,6 +7,7 @@
 //! running sandbox.
 
 mod call;
+mod call_task;
 mod credentials;
 mod endpoints;
 mod execution;

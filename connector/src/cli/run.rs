@@ -57,18 +57,16 @@ pub fn retry_line(n: &usage_connector::execute::RetryNotice) {
 
 /// Reads the definition (a file, or `-` for standard input), refusing one with errors
 /// (nothing runs).
-fn definition(args: &Args, validators: &Validators) -> Result<WorkflowDefinition, Failure> {
-    let bytes = if args.workflow.as_os_str() == "-" {
+pub fn definition(
+    path: &std::path::Path,
+    validators: &Validators,
+) -> Result<WorkflowDefinition, Failure> {
+    let bytes = if path.as_os_str() == "-" {
         super::files::read_at_most(std::io::stdin().lock(), "the definition on stdin")?
     } else {
-        super::files::read_limited(&args.workflow, "definition")?
+        super::files::read_limited(path, "definition")?
     };
-    let report = validate_definition(
-        &args.workflow.display().to_string(),
-        &bytes,
-        validators,
-        None,
-    );
+    let report = validate_definition(&path.display().to_string(), &bytes, validators, None);
     if report.has_errors() {
         let text: String = report
             .diagnostics
@@ -78,14 +76,14 @@ fn definition(args: &Args, validators: &Validators) -> Result<WorkflowDefinition
             .collect();
         return Err(Failure::invalid(anyhow::anyhow!(
             "{} is not a valid workflow definition:\n{text}",
-            args.workflow.display()
+            path.display()
         )));
     }
     Ok(serde_json::from_slice(&bytes).context("reading the definition")?)
 }
 
 /// The workflow input: JSON text, a file, or `{}`.
-fn input(arg: Option<&str>) -> anyhow::Result<serde_json::Value> {
+pub fn input(arg: Option<&str>) -> anyhow::Result<serde_json::Value> {
     match arg {
         None => Ok(serde_json::json!({})),
         Some(text) if text.trim_start().starts_with(['{', '[']) => {
@@ -182,7 +180,7 @@ pub fn progress(e: &TaskEvent) {
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     // One compiled set of validators serves validation and the executor.
     let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
-    let definition = definition(&args, &validators)?;
+    let definition = definition(&args.workflow, &validators)?;
     let input = input(args.input.as_deref())?;
     let workflow_id = args.execution.workflow_id("run");
     let (status, text) = super::runtime()?.block_on(async {

@@ -447,6 +447,37 @@ impl Runner {
     }
 }
 
+/// The input `task` receives from `raw` (its `inputParameters` resolved in the task's scope:
+/// `raw`, the context object of `ctx`, the system keys): what the runner hands a handler, for
+/// a runtime that runs one task on its own (`call --task`, an engine).
+pub fn task_input(task: &Task, raw: &Value, ctx: &TaskContext) -> Result<Value, TaskError> {
+    let definition = ctx.run.as_ref().map_or("", |r| r.definition.as_str());
+    let execution_input = ctx.run.as_ref().map_or(&Value::Null, |r| &r.input);
+    let data = TaskData::new(&ctx.workflow_id, definition, &ctx.task_name);
+    match task.common().input_parameters {
+        Some(params) => data::resolve_map(
+            params,
+            &data.scope(raw, execution_input),
+            "/inputParameters",
+        ),
+        None => Ok(raw.clone()),
+    }
+}
+
+/// What `task` passes on, from its raw input and its result (`resultSelector`, `resultPath`,
+/// `outputPath`), as the runner does.
+pub fn task_output(
+    task: &Task,
+    raw: Value,
+    result: Value,
+    ctx: &TaskContext,
+) -> Result<Value, TaskError> {
+    let definition = ctx.run.as_ref().map_or("", |r| r.definition.as_str());
+    let execution_input = ctx.run.as_ref().map_or(&Value::Null, |r| &r.input);
+    let data = TaskData::new(&ctx.workflow_id, definition, &ctx.task_name);
+    data::output(task, raw, result, &data, execution_input)
+}
+
 /// The result of a run that failed with `f`.
 fn failed(f: Failure) -> RunResult {
     RunResult {

@@ -1,0 +1,197 @@
+//! A workflow author's day with the real binary: one task tested on its own (`call --task`,
+//! TestState-style, dry run without credentials), a line on stderr for every task start and
+//! retry (with the rule that set the wait), definitions on standard input, and folders that
+//! hold other JSON or none.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use serde_json::{Value, json};
+use usage_sandbox::{Config, FaultSpec};
+
+fn with_stdin(mut command: std::process::Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_runs_with_the_input_it_would_receive() {
+    let sandbox = common::Sandbox::start().await;
+    let dir = common::scratch("call-task");
+    let credentials = dir.join("credentials.json");
+    std::fs::write(
+        &credentials,
+        json!({"solvimon": {"header": "X-API-KEY", "env": "SV_KEY"}}).to_string(),
+    )
+    .unwrap();
+    let definition = common::root().join("workflows/charge-then-usage.json");
+    let input = common::example_input(&definition).unwrap();
+    let out = common::bin()
+        .arg("call")
+        .arg("--task")
+        .arg(format!("{}#Charge", definition.display()))
+        .arg("--input")
+        .arg(&input)
+        .arg("--server")
+        .arg(sandbox.url())
+        .arg("--credentials")
+        .arg(&credentials)
+        .env("SV_KEY", sandbox.dev_key("solvimon"))
+        .output()
+        .unwrap();
+    let stderr = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["input"]["orderId"], "o-1001");
+    assert_eq!(report["request"]["body"]["value"]["number"], "2.5");
+    assert_eq!(report["request"]["headers"]["x-api-key"], "***");
+    assert_eq!(report["result"]["outcome"], "created");
+    assert_eq!(
+        report["output"]["charge"]["outcome"], "created",
+        "resultSelector + resultPath applied"
+    );
+    assert!(stderr.contains("[  Started] Charge") && stderr.contains("[Completed] Charge"));
+    assert!(
+        stderr.contains("POST http://127.0.0.1"),
+        "the request is shown: {stderr}"
+    );
+
+    // A mid-workflow task needs its own input; with it, a dry run needs no credentials.
+    let spec = format!("{}#Report usage", definition.display());
+    let out = common::run_bin(&["call", "--task", &spec, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::text(&out.stderr).contains("--state-input"));
+    let out = common::bin()
+        .args(["call", "--task", &spec, "--dry-run", "--state-input"])
+        .arg(json!({"quantity": "2.5"}).to_string())
+        .arg("--input")
+        .arg(&input)
+        .env_remove("REBILLY_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let shown = common::text(&out.stdout);
+    assert!(
+        shown.contains("reb-apikey: ***") && shown.contains("\"quantity\":2.5"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\"subscriptionId\":\"sub_unlimited\""),
+        "read from $$.Execution.Input"
+    );
+    assert!(common::text(&out.stderr).contains("no credentials `rebilly` found"));
+
+    // Fed the Charge task's output, the mid-workflow task runs for real; with no credentials
+    // file its key comes from the vendor's variable, as for `call ENDPOINT`.
+    let out = common::bin()
+        .args(["call", "--task", &spec, "--state-input"])
+        .arg(report["output"].to_string())
+        .arg("--input")
+        .arg(&input)
+        .arg("--server")
+        .arg(sandbox.url())
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let usage: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(usage["result"]["outcome"], "created");
+    assert_eq!(usage["request"]["body"]["quantity"], json!(2.5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_retry_says_what_failed_and_what_set_the_wait() {
+    let sandbox = common::Sandbox::with(Config {
+        faults: FaultSpec::parse("429=1").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let dir = common::scratch("retry-lines");
+    let definition = dir.join("flow.json");
+    std::fs::write(
+        &definition,
+        json!({"name": "n", "startTask": "Report", "tasks": {"Report": {
+            "type": "Http", "credentials": "rebilly", "end": true,
+            "retry": {"intervalSeconds": 0, "maxAttempts": 1},
+            "httpRequest": {"url": "https://api-sandbox.rebilly.com/usages", "method": "POST",
+                            "body": {"subscriptionId": "sub_unlimited", "quantity": 1}}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let credentials = dir.join("credentials.json");
+    std::fs::write(
+        &credentials,
+        json!({"rebilly": {"header": "REB-APIKEY", "env": "RB_KEY"}}).to_string(),
+    )
+    .unwrap();
+    let out = common::bin()
+        .arg("run")
+        .arg(&definition)
+        .args(["--server", &format!("rebilly={}", sandbox.url())])
+        .arg("--credentials")
+        .arg(&credentials)
+        .env("RB_KEY", sandbox.dev_key("rebilly"))
+        .output()
+        .unwrap();
+    let stderr = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("[  Started] Report (Http)"), "{stderr}");
+    assert!(
+        stderr.contains("[    Retry] Report attempt 1: HTTP 429; next in")
+            && stderr.contains("s (Retry-After "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[   Failed] Report (Http)"), "{stderr}");
+}
+
+#[test]
+fn definitions_come_from_stdin_and_folders_say_what_they_skip() {
+    let definition =
+        std::fs::read_to_string(common::root().join("tests/workflows/valid/warnings-only.json"))
+            .unwrap();
+    let mut command = common::bin();
+    command.args(["validate", "-"]);
+    let out = with_stdin(command, &definition);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(common::text(&out.stdout).contains("<stdin>"));
+
+    let flow = json!({"name": "n", "startTask": "Done", "tasks": {"Done": {
+        "type": "Terminate", "terminationStatus": "Completed", "workflowOutput": {"seen": "${$.x}"}}}});
+    let mut command = common::bin();
+    command.args(["run", "-", "--input", r#"{"x": 7}"#]);
+    let out = with_stdin(command, &flow.to_string());
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"seen": 7})
+    );
+
+    let empty = common::scratch("no-definitions");
+    let out = common::bin().arg("validate").arg(&empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::text(&out.stderr).contains("no workflow definitions found"));
+    std::fs::write(empty.join("settings.json"), r#"{"theme": "dark"}"#).unwrap();
+    std::fs::write(empty.join("flow.json"), flow.to_string()).unwrap();
+    let out = common::bin().arg("validate").arg(&empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stdout));
+    assert!(common::text(&out.stdout).contains("1 file(s): 0 invalid"));
+    assert!(
+        common::text(&out.stderr).contains("skipping")
+            && common::text(&out.stderr).contains("settings.json"),
+        "{}",
+        common::text(&out.stderr)
+    );
+}
