@@ -5,27 +5,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
 use serde_json::{Value, json};
 use usage_sandbox::{Config, FaultSpec};
-
-fn with_stdin(mut command: std::process::Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_task_runs_with_the_input_it_would_receive() {
@@ -164,7 +145,7 @@ fn definitions_come_from_stdin_and_folders_say_what_they_skip() {
             .unwrap();
     let mut command = common::bin();
     command.args(["validate", "-"]);
-    let out = with_stdin(command, &definition);
+    let out = common::with_stdin(command, &definition);
     assert_eq!(out.status.code(), Some(0));
     assert!(common::text(&out.stdout).contains("<stdin>"));
 
@@ -172,7 +153,7 @@ fn definitions_come_from_stdin_and_folders_say_what_they_skip() {
         "type": "Terminate", "terminationStatus": "Completed", "workflowOutput": {"seen": "${$.x}"}}}});
     let mut command = common::bin();
     command.args(["run", "-", "--input", r#"{"x": 7}"#]);
-    let out = with_stdin(command, &flow.to_string());
+    let out = common::with_stdin(command, &flow.to_string());
     assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
     assert_eq!(
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),

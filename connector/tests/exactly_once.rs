@@ -6,8 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -17,23 +16,13 @@ use common::Sandbox;
 
 /// `call rebilly.create-usage` with `body` against `sandbox`; extra arguments after.
 fn call(sandbox: &Sandbox, body: &Value, extra: &[&str]) -> Output {
-    let mut child = common::bin()
+    let mut command = common::bin();
+    command
         .args(["call", "rebilly.create-usage", "--body", "-", "--server"])
         .arg(sandbox.url())
         .args(extra)
-        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"));
+    common::with_stdin(command, &body.to_string())
 }
 
 fn json_out(out: &Output) -> Value {

@@ -13,7 +13,7 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Output, Stdio};
 
@@ -370,18 +370,10 @@ fn start_server(line: &Line, args: &[String], cwd: &Path) -> Server {
 }
 
 fn run(line: &Line, args: &[String], cwd: &Path) -> Output {
-    let mut child = command(line, args, cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(line.stdin.as_deref().unwrap_or("").as_bytes())
-        .unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
+    common::with_stdin(
+        command(line, args, cwd),
+        line.stdin.as_deref().unwrap_or(""),
+    )
 }
 
 /// The README lines that show a failure, by an argument of theirs, with the exit code their

@@ -2,8 +2,7 @@
 //! `RUST_LOG=trace` with a known key; the key must appear in no stdout, stderr or log line.
 //! Also the CLI contract of `call`: exit codes and the printed task output.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::{Value, json};
 use usage_sandbox::{Config, Fixture};
@@ -19,34 +18,16 @@ fn fixture() -> Fixture {
 }
 
 fn call(args: &[&str], body: &Value, env: &[(&str, &str)]) -> Output {
-    let mut child = common::bin()
+    let mut command = common::bin();
+    command
         .arg("call")
         .args(args)
         .args(["--body", "-"])
         .env("RUST_LOG", "trace")
         .env_remove("SOLVIMON_API_KEY")
         .env_remove("REBILLY_API_KEY")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let written = child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.to_string().as_bytes());
-    // A usage error (e.g. an unknown endpoint) exits before reading the body: a closed pipe is
-    // then expected, and the exit status below tells.
-    if let Err(e) = written {
-        assert_eq!(
-            e.kind(),
-            std::io::ErrorKind::BrokenPipe,
-            "writing the body: {e}"
-        );
-    }
-    child.wait_with_output().unwrap()
+        .envs(env.iter().copied());
+    common::with_stdin(command, &body.to_string())
 }
 
 fn assert_no_secret(out: &Output, what: &str) {

@@ -4,8 +4,9 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use serde_json::json;
@@ -37,6 +38,27 @@ pub fn bin() -> Command {
 /// Runs the binary with `args`.
 pub fn run_bin(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")
+}
+
+/// Runs `command` with `stdin` written to its standard input and its output captured. A
+/// command that exits before reading (a usage error) closes the pipe: that is not a failure
+/// here, the exit status tells.
+pub fn with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let written = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    if let Err(e) = written {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing standard input: {e}"
+        );
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Lossy text of an output stream.
