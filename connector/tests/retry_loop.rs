@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use usage_connector::execute::transport::{Exchange, Reply, Transport, TransportError};
 use usage_connector::execute::{
-    Cancellation, Credential, Credentials, Executor, Secret, TaskContext,
+    Cancellation, Credential, Credentials, Executor, HttpTaskOutput, Secret, TaskContext, TaskError,
 };
 use usage_connector::simworkflow::HttpTask;
 
@@ -89,6 +89,13 @@ fn input() -> Value {
     json!({"subscription": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00Z"})
 }
 
+/// Runs the usage task with `retry` as its retry block, as workflow `w`'s task `t`.
+async fn attempt(executor: &Executor, retry: Value) -> Result<HttpTaskOutput, TaskError> {
+    executor
+        .execute_http(&policy_task(retry), &input(), &TaskContext::new("w", "t"))
+        .await
+}
+
 fn created() -> Step {
     reply(
         201,
@@ -105,16 +112,12 @@ async fn backoff_waits_interval_times_rate_between_attempts() {
         created(),
     ]);
     let start = tokio::time::Instant::now();
-    let out = executor
-        .execute_http(
-            &policy_task(
-                json!({"intervalSeconds": 1, "maxAttempts": 3, "backoffRate": 2, "jitter": "none"}),
-            ),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
-        .await
-        .unwrap();
+    let out = attempt(
+        &executor,
+        json!({"intervalSeconds": 1, "maxAttempts": 3, "backoffRate": 2, "jitter": "none"}),
+    )
+    .await
+    .unwrap();
     let delays: Vec<u64> = out.attempts.iter().map(|a| a.delay_ms).collect();
     assert_eq!(delays, vec![1000, 2000, 0]);
     let seen = script.seen.lock().unwrap();
@@ -137,25 +140,18 @@ async fn retry_after_is_a_floor_and_over_the_cap_stops() {
         ),
         created(),
     ]);
-    let out = executor
-        .execute_http(
-            &policy_task(json!({"intervalSeconds": 1, "maxAttempts": 3, "jitter": "full"})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
-        .await
-        .unwrap();
+    let out = attempt(
+        &executor,
+        json!({"intervalSeconds": 1, "maxAttempts": 3, "jitter": "full"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.attempts[0].delay_ms, 7000);
     let seen = script.seen.lock().unwrap().clone();
     assert!(seen[1].2 - seen[0].2 >= Duration::from_secs(7));
 
     let (_, executor) = scripted(vec![reply(429, &[("retry-after", "120")], json!({}))]);
-    let err = executor
-        .execute_http(
-            &policy_task(json!({"maxDelaySeconds": 60})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
+    let err = attempt(&executor, json!({"maxDelaySeconds": 60}))
         .await
         .unwrap_err();
     assert_eq!(err.code, "RATE_LIMITED");
@@ -169,12 +165,7 @@ async fn non_retryable_statuses_stop_at_once_and_retries_run_out() {
         &[],
         json!({"detail": "Invalid data sent."}),
     )]);
-    let err = executor
-        .execute_http(
-            &policy_task(json!({"maxAttempts": 5})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
+    let err = attempt(&executor, json!({"maxAttempts": 5}))
         .await
         .unwrap_err();
     assert_eq!(
@@ -185,12 +176,7 @@ async fn non_retryable_statuses_stop_at_once_and_retries_run_out() {
     assert_eq!(script.seen.lock().unwrap().len(), 1);
 
     let (script, executor) = scripted((0..3).map(|_| reply(503, &[], json!({}))).collect());
-    let err = executor
-        .execute_http(
-            &policy_task(json!({"intervalSeconds": 1, "maxAttempts": 2})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
+    let err = attempt(&executor, json!({"intervalSeconds": 1, "maxAttempts": 2}))
         .await
         .unwrap_err();
     assert_eq!(
@@ -230,12 +216,7 @@ async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
             json!([{"id": "sub_usg_9", "subscriptionId": "sub_1", "quantity": 2, "usageTime": ours}]),
         ),
     ]);
-    let out = executor
-        .execute_http(
-            &policy_task(json!({"intervalSeconds": 1})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
+    let out = attempt(&executor, json!({"intervalSeconds": 1}))
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(out.outcome).unwrap(), "recovered");
@@ -263,12 +244,7 @@ async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
             json!([{"id": "sub_usg_8", "subscriptionId": "sub_1", "quantity": 2, "usageTime": "2025-05-01T12:00:00.000001Z"}]),
         ),
     ]);
-    let err = executor
-        .execute_http(
-            &policy_task(json!({"intervalSeconds": 1})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
+    let err = attempt(&executor, json!({"intervalSeconds": 1}))
         .await
         .unwrap_err();
     assert_eq!(err.code, "OUTCOME_UNKNOWN");
@@ -286,12 +262,7 @@ async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
         reply(200, &[], json!([])),
         created(),
     ]);
-    let out = executor
-        .execute_http(
-            &policy_task(json!({"intervalSeconds": 1})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
+    let out = attempt(&executor, json!({"intervalSeconds": 1}))
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(out.outcome).unwrap(), "created");
@@ -309,12 +280,7 @@ async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
         Err(TransportError::Connect("refused".into())),
         created(),
     ]);
-    executor
-        .execute_http(
-            &policy_task(json!({"intervalSeconds": 1})),
-            &input(),
-            &TaskContext::new("w", "t"),
-        )
+    attempt(&executor, json!({"intervalSeconds": 1}))
         .await
         .unwrap();
     assert_eq!(
