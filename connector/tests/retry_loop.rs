@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use usage_connector::execute::transport::{Exchange, Reply, Transport, TransportError};
 use usage_connector::execute::{
-    Cancellation, Credential, Credentials, Executor, HttpTaskOutput, Secret, TaskContext, TaskError,
+    Cancellation, Credential, Credentials, Executor, HttpTaskOutput, PriorRun, Secret, TaskContext,
+    TaskError,
 };
 use usage_connector::simworkflow::HttpTask;
 
@@ -313,4 +314,33 @@ async fn cancellation_stops_between_attempts() {
     let (result, ()) = tokio::join!(run, cancel);
     assert_eq!(result.unwrap_err().code, "CANCELLED");
     assert_eq!(script.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rerun_of_a_finished_execution_is_a_duplicate_even_when_its_lookup_is_retried() {
+    let (script, executor) = scripted(vec![]);
+    let ours = usage_time(&executor);
+    script.steps.lock().unwrap().extend([
+        reply(429, &[("retry-after", "1")], json!({})),
+        reply(
+            200,
+            &[],
+            json!([{"id": "sub_usg_9", "subscriptionId": "sub_1", "quantity": 2, "usageTime": ours}]),
+        ),
+    ]);
+    let ctx = TaskContext {
+        prior: PriorRun::Finished,
+        ..TaskContext::new("w", "t")
+    };
+    let task = policy_task(json!({"intervalSeconds": 1}));
+    let out = executor.execute_http(&task, &input(), &ctx).await.unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "duplicate");
+    let methods: Vec<String> = script
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(methods, vec!["GET", "GET"], "looked up, never sent");
 }

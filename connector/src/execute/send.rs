@@ -74,7 +74,9 @@ impl Executor {
                     Lookup::Found(found) => {
                         attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
                         tracing::info!(task = %ctx.task_name, "the write was found by lookup; not sent again");
-                        let outcome = if attempts.len() == 1 && ctx.prior == PriorRun::Finished {
+                        // Nothing sent by this run: what was found is the finished run's.
+                        let sent = attempts.iter().any(|a| a.kind == AttemptKind::Send);
+                        let outcome = if !sent && ctx.prior == PriorRun::Finished {
                             Outcome::Duplicate
                         } else {
                             Outcome::Recovered
