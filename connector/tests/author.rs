@@ -175,4 +175,57 @@ fn definitions_come_from_stdin_and_folders_say_what_they_skip() {
         "{}",
         common::text(&out.stderr)
     );
+
+    // A path that cannot be read is named and exits 2; the other files are still reported.
+    let missing = empty.join("missing.json");
+    let out = common::bin()
+        .args(["validate", "--format", "json"])
+        .arg(&missing)
+        .arg(empty.join("flow.json"))
+        .arg(common::root().join("tests/workflows/invalid"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::text(&out.stderr).contains("missing.json"));
+    let diagnostics: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        diagnostics.iter().any(|d| d["code"] == "E-DECIMALS"),
+        "the readable files were checked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_servers_takes_keys_from_the_vendor_variables_as_call_does() {
+    let sandbox = common::Sandbox::start().await;
+    let definition = common::root().join("workflows/charge-then-usage.json");
+    let input = common::example_input(&definition).unwrap();
+    let run = |order: &str, rebilly_key: Option<&str>| {
+        let mut input = common::read_json(&input);
+        input["orderId"] = json!(order);
+        let mut command = common::bin();
+        command
+            .arg("run")
+            .arg(&definition)
+            .arg("--input")
+            .arg(input.to_string())
+            .args(["--server", &format!("solvimon={}", sandbox.url())])
+            .args(["--server", &format!("rebilly={}", sandbox.url())])
+            .current_dir(common::scratch("run-env-keys"))
+            .env("SOLVIMON_API_KEY", sandbox.dev_key("solvimon"))
+            .env_remove("REBILLY_API_KEY");
+        if let Some(key) = rebilly_key {
+            command.env("REBILLY_API_KEY", key);
+        }
+        command.output().unwrap()
+    };
+    let out = run("o-1", Some(sandbox.dev_key("rebilly")));
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let output: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(output["usage"]["outcome"], "created", "{output}");
+
+    // Without the variable (and no credentials file) the Rebilly task cannot authenticate.
+    let out = run("o-2", None);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = common::text(&out.stdout);
+    assert!(shown.contains("MISSING_CREDENTIALS"), "{shown}");
 }

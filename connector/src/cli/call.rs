@@ -43,7 +43,11 @@ pub struct Args {
     /// Run one Http task of a definition instead, TestState-style: DEFINITION#TASK. Prints
     /// `{input, request, result, output}` (the task input after inputParameters, the request as
     /// sent, the executor's output, what the task passes on).
-    #[arg(long, value_name = "DEFINITION#TASK", conflicts_with = "endpoint")]
+    #[arg(
+        long,
+        value_name = "DEFINITION#TASK",
+        conflicts_with_all = ["endpoint", "body", "credential", "api_version", "organization", "cost_prediction", "on_limit", "rounding"]
+    )]
     task: Option<String>,
     /// With --task: the workflow input (JSON file or text); a start task receives it, and
     /// `$$.Execution.Input` reads it.

@@ -87,26 +87,24 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
         .into_iter()
         .next();
     let mut credentials = super::credentials::load(call.credentials)?;
+    super::credentials::fill_from_env(&mut credentials, [task], &validators);
     if let (Some(id), Some(ep)) = (&task.credentials, endpoint)
-        && credentials.get(id).is_err()
+        && !credentials.contains(id)
+        && call.dry_run
     {
-        if let Some(credential) = super::credentials::from_env(ep.vendor, ep.key_header()) {
-            credentials.insert(id.clone(), credential);
-        } else if call.dry_run {
-            eprintln!(
-                "note: no credentials `{id}` found (credentials file, {}): the dry run shows where its {} would go",
-                ep.vendor.api_key_env(),
-                ep.key_header()
-            );
-            credentials.insert(
-                id.clone(),
-                Credential {
-                    header: ep.key_header().to_owned(),
-                    value: Secret::new("***"),
-                    platform_id: None,
-                },
-            );
-        }
+        eprintln!(
+            "note: no credentials `{id}` found (credentials file, {}): the dry run shows where its {} would go",
+            ep.vendor.api_key_env(),
+            ep.key_header()
+        );
+        credentials.insert(
+            id.clone(),
+            Credential {
+                header: ep.key_header().to_owned(),
+                value: Secret::new("***"),
+                platform_id: None,
+            },
+        );
     }
     let mut executor = call
         .execution

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use usage_connector::catalog::{Catalog, Vendor};
 use usage_connector::credentials::{Credential, Credentials, Secret};
+use usage_connector::simworkflow::HttpTask;
+use usage_connector::validators::Validators;
 
 /// Loads the credentials file (explicit, or ./credentials.json when present); secrets come
 /// from the environment variables it names.
@@ -59,5 +61,27 @@ pub fn from_env(vendor: Vendor, header: &str) -> Option<Credential> {
             platform_id: None,
         }),
         _ => None,
+    }
+}
+
+/// For each catalog Http task whose `credentials` id has no entry in `credentials`, the
+/// vendor's API key variable under that id (as `call ENDPOINT` falls back to it). Ids with
+/// neither stay missing: the task then fails with `MISSING_CREDENTIALS`.
+pub fn fill_from_env<'t>(
+    credentials: &mut Credentials,
+    tasks: impl IntoIterator<Item = &'t HttpTask>,
+    validators: &Validators,
+) {
+    for task in tasks {
+        let endpoint = validators
+            .endpoints_for_url(&task.http_request.url)
+            .into_iter()
+            .next();
+        if let (Some(id), Some(ep)) = (&task.credentials, endpoint)
+            && !credentials.contains(id)
+            && let Some(credential) = from_env(ep.vendor, ep.key_header())
+        {
+            credentials.insert(id.clone(), credential);
+        }
     }
 }

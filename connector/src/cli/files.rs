@@ -92,14 +92,21 @@ pub struct Found {
 }
 
 /// The definition files under `paths`: files as given; folders searched for `*.json`
-/// (skipping `examples/` folders), each folder and file once however symlinks loop.
-pub fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Found>> {
+/// (skipping `examples/` folders), each folder and file once however symlinks loop. A path
+/// or folder that cannot be read is pushed to `unreadable` and the rest is still found.
+pub fn definition_files(paths: &[PathBuf], unreadable: &mut Vec<anyhow::Error>) -> Vec<Found> {
     let mut files = Vec::new();
     let mut seen_files = std::collections::HashSet::new();
     let mut seen_dirs = std::collections::HashSet::new();
     for path in paths {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                unreadable
+                    .push(anyhow::Error::new(e).context(format!("reading {}", path.display())));
+                continue;
+            }
+        };
         if !meta.is_dir() {
             files.push(Found {
                 path: path.clone(),
@@ -113,10 +120,24 @@ pub fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Found>> {
             if !seen_dirs.insert(real) {
                 continue;
             }
-            for entry in
-                std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
-            {
-                let p = entry?.path();
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    unreadable
+                        .push(anyhow::Error::new(e).context(format!("listing {}", dir.display())));
+                    continue;
+                }
+            };
+            for entry in entries {
+                let p = match entry {
+                    Ok(entry) => entry.path(),
+                    Err(e) => {
+                        unreadable.push(
+                            anyhow::Error::new(e).context(format!("listing {}", dir.display())),
+                        );
+                        continue;
+                    }
+                };
                 if p.is_dir() {
                     if p.file_name().is_some_and(|n| n != "examples") {
                         stack.push(p);
@@ -133,5 +154,5 @@ pub fn definition_files(paths: &[PathBuf]) -> anyhow::Result<Vec<Found>> {
         }
     }
     files.sort();
-    Ok(files)
+    files
 }

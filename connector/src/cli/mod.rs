@@ -47,7 +47,8 @@ enum Command {
     ///
     /// Folders are searched for `*.json`, skipping `examples/` folders (inputs live there).
     /// Exit 0 when valid (warnings allowed), 1 when any definition is invalid, 2 on usage or
-    /// I/O errors.
+    /// I/O errors (a path that cannot be read is named on stderr; the others are still
+    /// checked and reported).
     Validate(validate::Args),
     /// Send one request to an endpoint, like SimWorkflow's "Test request": validate it, add
     /// credentials and idempotency, retry what can be retried, print the task output as JSON.

@@ -24,8 +24,10 @@ pub struct Args {
     /// Workflow input: a JSON file, or JSON text.
     #[arg(long, value_name = "FILE|JSON")]
     input: Option<String>,
-    /// Send a vendor's calls to URL (repeatable), e.g. rebilly=http://127.0.0.1:8080; then
-    /// credentials come from --credentials / ./credentials.json and the environment.
+    /// Send a vendor's calls to URL (repeatable), e.g. rebilly=http://127.0.0.1:8080. With
+    /// any --server there is no embedded sandbox: a vendor without one is called at its own
+    /// sandbox server. A task's `credentials` id is read from --credentials /
+    /// ./credentials.json, else from its vendor's SOLVIMON_API_KEY / REBILLY_API_KEY.
     #[arg(long = "server", value_name = "VENDOR=URL")]
     servers: Vec<String>,
     /// Credentials file (with --server).
@@ -125,8 +127,17 @@ fn sandbox_credentials(
 }
 
 /// An executor for `--server VENDOR=URL` items and the credentials file.
-fn remote_executor(validators: &Arc<Validators>, args: &Args) -> anyhow::Result<Executor> {
-    let credentials = super::credentials::load(args.credentials.as_deref())?;
+fn remote_executor(
+    definition: &WorkflowDefinition,
+    validators: &Arc<Validators>,
+    args: &Args,
+) -> anyhow::Result<Executor> {
+    let mut credentials = super::credentials::load(args.credentials.as_deref())?;
+    super::credentials::fill_from_env(
+        &mut credentials,
+        definition.http_tasks().into_iter().map(|(_, t)| t),
+        validators,
+    );
     let mut executor = Executor::new(credentials).with_validators(validators.clone());
     for item in &args.servers {
         let (vendor, url) = item
@@ -198,7 +209,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             sandbox = Some(running);
             executor
         } else {
-            remote_executor(&validators, &args)?
+            remote_executor(&definition, &validators, &args)?
         };
         executor = args
             .execution

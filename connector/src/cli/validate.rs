@@ -42,7 +42,9 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
         .filter(|p| p.as_os_str() != "-")
         .cloned()
         .collect();
-    let found = files::definition_files(&named)?;
+    // An unreadable path is reported and the others are still checked; the exit code is 2.
+    let mut unreadable = Vec::new();
+    let found = files::definition_files(&named, &mut unreadable);
     let mut reports = Vec::new();
     if stdin {
         let bytes = files::read_at_most(std::io::stdin().lock(), "the definition on stdin")?;
@@ -56,12 +58,24 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
     for file in &found {
         let shown = file.path.display().to_string();
         // The size is known before reading: a huge file is reported, never read.
-        let len = files::regular_file_len(&file.path, "definition")?;
+        let len = match files::regular_file_len(&file.path, "definition") {
+            Ok(len) => len,
+            Err(e) => {
+                unreadable.push(e);
+                continue;
+            }
+        };
         if len > MAX_DEFINITION_BYTES as u64 {
             reports.push(too_large(&shown, len));
             continue;
         }
-        let bytes = files::read_limited(&file.path, "definition")?;
+        let bytes = match files::read_limited(&file.path, "definition") {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                unreadable.push(e);
+                continue;
+            }
+        };
         if file.in_folder && !looks_like_definition(&bytes) {
             eprintln!(
                 "note: skipping {shown}: a JSON file that is not a workflow definition (no `tasks`)"
@@ -75,6 +89,13 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
             input.as_ref(),
         ));
     }
+    if reports.is_empty() && !unreadable.is_empty() {
+        let all: Vec<String> = unreadable.iter().map(|e| format!("{e:#}")).collect();
+        return Err(anyhow::anyhow!("{}", all.join("\nerror: ")).into());
+    }
+    for e in &unreadable {
+        eprintln!("error: {e:#}");
+    }
     if reports.is_empty() {
         let named: Vec<String> = named.iter().map(|p| p.display().to_string()).collect();
         return Err(
@@ -87,6 +108,12 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
         Format::Json => json(&reports)?,
         Format::Text => text(&reports, files, invalid),
     };
+    if !unreadable.is_empty() {
+        return Err(Failure {
+            code: 2,
+            ..Failure::data(out)
+        });
+    }
     if invalid > 0 {
         return Err(Failure::data(out));
     }
