@@ -428,6 +428,14 @@ fn check_claims(line: &Line, args: &[String], out: &Output) {
                 assert!(stdout.contains(&format!("[{code}]")), "no {code}: {shown}");
             }
         }
+        // "one task of a definition": the request it would send, the key as ***.
+        "call" if args.iter().any(|a| a == "--dry-run") => {
+            assert!(
+                stdout.starts_with("POST https://") && stdout.contains(": ***"),
+                "{shown}"
+            );
+            assert!(stdout.contains(r#""quantity":2.5"#), "{shown}");
+        }
         // "one call": the task output, the usage recorded.
         "call" => {
             let output: Value = serde_json::from_str(&stdout).expect("the task output is JSON");
@@ -502,7 +510,7 @@ fn every_readme_command_runs_as_written() {
         if line
             .comment
             .as_deref()
-            .is_some_and(|c| c.contains("--dry-run"))
+            .is_some_and(|c| c.contains("add --dry-run"))
         {
             let dry = [args.clone(), vec!["--dry-run".to_owned()]].concat();
             let out = run(line, &dry, &cwd);
