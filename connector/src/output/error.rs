@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::{AttemptRecord, QuantityReport};
@@ -111,6 +111,12 @@ impl Serialize for ErrorCode {
     }
 }
 
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ErrorCode::parse(&String::deserialize(d)?))
+    }
+}
+
 impl PartialEq<&str> for ErrorCode {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
@@ -118,7 +124,7 @@ impl PartialEq<&str> for ErrorCode {
 }
 
 /// A failed task: a stable code, a message without secrets, and what is known.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code}: {message}{}", pointer.as_ref().map(|p| format!(" (at {p})")).unwrap_or_default())]
 #[serde(rename_all = "camelCase")]
 pub struct TaskError {
@@ -128,32 +134,32 @@ pub struct TaskError {
     pub message: String,
     /// Where in the task definition the problem is, as an RFC 6901 pointer relative to the
     /// task (`/httpRequest/body`), when it is one place.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
     /// Last HTTP status, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
     /// Last response body (the API's error), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
     /// Attempts made.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<AttemptRecord>,
     /// Validation findings (for `INVALID_REQUEST`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<Diagnostic>,
     /// Quantities, when a usage limit stopped the call.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<QuantityReport>,
     /// For `OUTCOME_UNKNOWN`: what identifies the call, to resolve it by running the same
     /// execution again.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<Replay>,
 }
 
 /// The handle of a call whose outcome is unknown: re-running the same execution (workflow id
 /// and task) prepares the same request and looks it up before sending anything.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Replay {
     /// The execution's workflow id.
@@ -161,13 +167,13 @@ pub struct Replay {
     /// The task.
     pub task: String,
     /// The `Idempotency-Key` every attempt carried (APIs that have one).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// The call's derived identity (APIs without an idempotency key).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
     /// The usage time the request carried (Rebilly).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_time: Option<String>,
 }
 

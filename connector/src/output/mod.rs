@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use body::ResponseBody;
 pub use error::{ErrorCode, Replay, TaskError};
@@ -23,7 +23,7 @@ use crate::credentials::SECRET_HEADERS;
 use reqwest::header::{HeaderMap, HeaderName};
 
 /// How the call ended well.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The API recorded it now.
@@ -71,7 +71,7 @@ impl FromStr for Outcome {
 
 /// Quantities of a usage report, as exact decimal strings (`"2.5"`): what Solvimon's decimal
 /// fields take as they are, and what Decision conditions compare as exact decimals.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuantityReport {
     /// Quantity sent (after the rounding policy).
@@ -81,7 +81,7 @@ pub struct QuantityReport {
     /// `requested − accepted`.
     pub remainder: String,
     /// What the rounding policy removed before sending (`original − requested`), if it ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounded_away: Option<String>,
 }
 
@@ -99,7 +99,7 @@ impl QuantityReport {
 }
 
 /// What an attempt was: the request itself, or a read that looks for its effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttemptKind {
     /// The request was sent.
@@ -119,16 +119,16 @@ impl AttemptKind {
 }
 
 /// One attempt: its status or error, and the wait before the next one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptRecord {
     /// `send`, or `lookup` (after an ambiguous failure).
     pub kind: AttemptKind,
     /// HTTP status.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Transport error (its whole cause chain).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Milliseconds waited after this attempt (0 for the last).
     pub delay_ms: u64,
@@ -174,7 +174,7 @@ pub struct HttpTaskOutput {
     /// How it ended.
     pub outcome: Outcome,
     /// Quantities (Rebilly usages).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<QuantityReport>,
 }
 

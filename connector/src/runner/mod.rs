@@ -1,32 +1,29 @@
-//! The local runner: interprets a SimWorkflow definition, running every task through the
-//! plugin trait ([`TaskHandler`]).
+//! The local runner: the [`interpret`]er (the control flow every engine shares) with this
+//! process as its [`Engine`]: Http tasks through the plugin trait ([`TaskHandler`]), Simple
+//! tasks through registered handlers, Parallel branches as tokio tasks (one failing branch
+//! cancels the others), `timeoutSeconds` as a deadline on the whole run.
 //!
-//! Data passing (Amazon States Language semantics, which SimWorkflow copies; docs/runner.md): a
-//! task's input is the previous task's output (the workflow input for the start task);
-//! `inputParameters`, when present, is resolved against that input and replaces it. An Http
-//! task's output is the executor's output (`statusCode`, `body`, `outcome`, `quantity`, …); a
-//! Decision passes its input through; a Parallel task outputs the array of its branches'
-//! outputs, in branch order; a Terminate task's `workflowOutput` (resolved against its input,
-//! else the input itself) becomes the workflow (or branch) output. `end: true` ends the scope
-//! with the task's output. Any task failure fails the workflow (a Parallel fails when one branch
-//! fails; the others are cancelled). `timeoutSeconds` bounds the whole run.
-//!
+//! Data passing follows Amazon States Language (docs/runner.md; `interpret.rs`, `data.rs`).
 //! Decision conditions are parsed once per definition ([`Plan`]), before the first task: a
 //! definition whose condition cannot be parsed fails before anything is sent, never halfway.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 mod data;
+mod interpret;
+mod plan;
 
-use crate::condition::{self, Expr};
-use crate::execute::{ErrorCode, RunInfo, TaskContext, TaskError, TaskHandler};
-use crate::simworkflow::{Task, TerminationStatus, WorkflowDefinition};
+use crate::execute::{ErrorCode, TaskContext, TaskError, TaskHandler, TaskOutput};
+use crate::simworkflow::{Task, WorkflowDefinition};
 use data::TaskData;
+pub use interpret::{BranchResults, Branches, Engine, Failure, Run, ScopeEnd, interpret};
+pub use plan::{Plan, Scope, ScopeId};
 
 /// A finished task, as the runner reports it while running.
 #[derive(Debug, Clone, Serialize)]
@@ -64,88 +61,10 @@ pub struct RunResult {
     pub output: Value,
 }
 
-struct Failure {
-    task: String,
-    error: TaskError,
-}
-
-struct ScopeEnd {
-    output: Value,
-    failed_by_terminate: bool,
-}
-
 type Observer = Arc<dyn Fn(&TaskEvent) + Send + Sync>;
 
-/// A definition ready to run: its Decision conditions parsed once, however often it runs
-/// or loops. Build one with [`Plan::compile`] and run it many times with [`Runner::run_plan`].
-#[derive(Debug, Clone)]
-pub struct Plan {
-    definition: Arc<WorkflowDefinition>,
-    /// Parsed conditions by Decision task name.
-    conditions: Arc<HashMap<String, Vec<Expr>>>,
-}
-
-impl Plan {
-    /// Parses every Decision condition of `definition`. `Err`: the task and its error — a
-    /// condition outside the language (`E-CONDITION`), or a name used twice
-    /// (`DUPLICATE_TASK`), which would make routing ambiguous. Validation reports both first.
-    pub fn compile(definition: &WorkflowDefinition) -> Result<Self, (String, TaskError)> {
-        let mut conditions = HashMap::new();
-        let mut names = std::collections::HashSet::new();
-        let mut failed = None;
-        definition.walk(|t| {
-            if !names.insert(t.name) {
-                failed.get_or_insert((
-                    t.name.to_owned(),
-                    TaskError::new(
-                        ErrorCode::DuplicateTask,
-                        format!("task name `{}` is used twice ({})", t.name, t.pointer()),
-                    ),
-                ));
-            }
-            let Task::Decision(d) = t.task else { return };
-            let parsed: Result<Vec<Expr>, _> = d
-                .choices
-                .iter()
-                .map(|c| {
-                    condition::parse(&c.condition).map_err(|e| {
-                        format!(
-                            "{} (at character {}) in `{}`",
-                            e.message,
-                            e.offset + 1,
-                            c.condition
-                        )
-                    })
-                })
-                .collect();
-            match parsed {
-                Ok(exprs) => {
-                    conditions.insert(t.name.to_owned(), exprs);
-                }
-                Err(message) => {
-                    failed.get_or_insert((
-                        t.name.to_owned(),
-                        TaskError::new(ErrorCode::Condition, message),
-                    ));
-                }
-            }
-        });
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(Plan {
-                definition: Arc::new(definition.clone()),
-                conditions: Arc::new(conditions),
-            }),
-        }
-    }
-
-    /// The definition.
-    pub fn definition(&self) -> &WorkflowDefinition {
-        &self.definition
-    }
-}
-
-/// Runs workflow definitions locally. Cheap to clone.
+/// Runs workflow definitions locally: the [`interpret`]er with this process as its engine
+/// (Http tasks through a [`TaskHandler`], Parallel branches as tokio tasks). Cheap to clone.
 #[derive(Clone)]
 pub struct Runner {
     http: Arc<dyn TaskHandler>,
@@ -186,38 +105,101 @@ impl Runner {
     ) -> RunResult {
         match Plan::compile(definition) {
             Ok(plan) => self.run_plan(&plan, input, workflow_id).await,
-            Err((task, error)) => failed(Failure { task, error }),
+            Err((task, error)) => RunResult::failed(Failure { task, error }),
         }
     }
 
-    /// Runs a compiled plan with `input`.
+    /// Runs a compiled plan with `input`; `timeoutSeconds` bounds the whole run.
     pub async fn run_plan(&self, plan: &Plan, input: Value, workflow_id: &str) -> RunResult {
-        let definition = plan.definition();
-        let info = Arc::new(RunInfo {
-            input: input.clone(),
-            definition: definition.name.clone(),
-        });
-        let run = self.run_scope(
-            Arc::new(plan.clone()),
-            info,
-            Arc::new(definition.tasks.clone()),
-            definition.start_task.clone(),
-            input,
-            workflow_id.to_owned(),
-        );
-        let result = match definition.timeout_seconds.filter(|t| *t > 0) {
-            Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), run).await {
+        let run = Run::new(plan.clone(), input.clone(), workflow_id);
+        let scope = interpret(self, &run, &ScopeId::Workflow, input);
+        let result = match plan.definition().timeout_seconds.filter(|t| *t > 0) {
+            Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), scope).await {
                 Ok(r) => r,
-                Err(_) => Err(Failure {
-                    task: String::new(),
-                    error: TaskError::new(
-                        ErrorCode::TimedOut,
-                        format!("the workflow ran longer than timeoutSeconds ({secs})"),
-                    ),
-                }),
+                Err(_) => Err(timed_out(secs)),
             },
-            None => run.await,
+            None => scope.await,
         };
+        RunResult::of(result)
+    }
+
+    /// The handler of an Http or Simple task.
+    fn handler(&self, task: &Task, name: &str) -> Result<Arc<dyn TaskHandler>, TaskError> {
+        match task {
+            Task::Http(_) => Ok(self.http.clone()),
+            _ => self.simple.get(name).cloned().ok_or_else(|| {
+                TaskError::new(
+                    ErrorCode::NoHandler,
+                    format!(
+                        "Simple task `{name}` has no handler: register one with Runner::with_simple_handler (locally, Simple tasks do not wait for a person)"
+                    ),
+                )
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Engine for Runner {
+    async fn task(
+        &self,
+        task: &Task,
+        input: &Value,
+        ctx: &TaskContext,
+    ) -> Result<TaskOutput, TaskError> {
+        self.handler(task, &ctx.task_name)?
+            .execute(task, input, ctx)
+            .await
+    }
+
+    async fn branches(&self, run: &Run, parallel: &str, count: usize, input: &Value) -> Branches {
+        let mut set = tokio::task::JoinSet::new();
+        for index in 0..count {
+            let (runner, run, input) = (self.clone(), run.clone(), input.clone());
+            let scope = ScopeId::Branch {
+                parallel: parallel.to_owned(),
+                index,
+            };
+            set.spawn(async move { (index, interpret(&runner, &run, &scope, input).await) });
+        }
+        let mut results = BranchResults::new(count);
+        while let Some(joined) = set.join_next().await {
+            let decided = match joined {
+                Ok((index, result)) => results.add(index, result),
+                Err(e) => Some(Branches::Failed(Box::new(Failure {
+                    task: parallel.to_owned(),
+                    error: TaskError::new(ErrorCode::BranchPanicked, e.to_string()),
+                }))),
+            };
+            if let Some(end) = decided {
+                set.abort_all();
+                return end;
+            }
+        }
+        results.finish()
+    }
+
+    fn report(&self, event: &TaskEvent) {
+        if let Some(o) = &self.observer {
+            o(event);
+        }
+    }
+}
+
+/// The failure of a run that outlived its `timeoutSeconds`.
+pub fn timed_out(secs: u64) -> Failure {
+    Failure {
+        task: String::new(),
+        error: TaskError::new(
+            ErrorCode::TimedOut,
+            format!("the workflow ran longer than timeoutSeconds ({secs})"),
+        ),
+    }
+}
+
+impl RunResult {
+    /// The result of a run whose workflow scope ended with `result`.
+    pub fn of(result: Result<ScopeEnd, Failure>) -> Self {
         match result {
             Ok(end) if !end.failed_by_terminate => RunResult {
                 status: RunStatus::Completed,
@@ -227,223 +209,16 @@ impl Runner {
                 status: RunStatus::Failed,
                 output: end.output,
             },
-            Err(f) => failed(f),
+            Err(f) => RunResult::failed(f),
         }
     }
 
-    fn report(&self, event: TaskEvent) {
-        if let Some(o) = &self.observer {
-            o(&event);
+    /// The result of a run that failed with `f`: `{task, code, message, error}`.
+    pub fn failed(f: Failure) -> Self {
+        RunResult {
+            status: RunStatus::Failed,
+            output: json!({ "task": f.task, "code": f.error.code, "message": f.error.message, "error": f.error }),
         }
-    }
-
-    fn run_scope(
-        &self,
-        plan: Arc<Plan>,
-        run: Arc<RunInfo>,
-        tasks: Arc<BTreeMap<String, Task>>,
-        start: String,
-        input: Value,
-        workflow_id: String,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ScopeEnd, Failure>> + Send + '_>>
-    {
-        Box::pin(async move {
-            let mut current = start;
-            let mut input = input;
-            loop {
-                let Some(task) = tasks.get(&current) else {
-                    return Err(Failure {
-                        task: current.clone(),
-                        error: TaskError::new(
-                            ErrorCode::NoSuchTask,
-                            format!("no task named `{current}`"),
-                        ),
-                    });
-                };
-                let started = Instant::now();
-                let common = task.common();
-                let (end, next) = (common.end, common.next_task.map(str::to_owned));
-                let data = TaskData::new(&workflow_id, &run.definition, &current);
-                let fail = |error: TaskError| Failure {
-                    task: current.clone(),
-                    error,
-                };
-                let task_input = match common.input_parameters {
-                    Some(params) => data::resolve_map(
-                        params,
-                        &data.scope(&input, &run.input),
-                        "/inputParameters",
-                    )
-                    .map_err(fail)?,
-                    None => input.clone(),
-                };
-                let event =
-                    |status: &'static str, attempts: usize, detail: Option<String>| TaskEvent {
-                        task: current.clone(),
-                        kind: task.type_name(),
-                        status,
-                        duration_ms: u64::try_from(started.elapsed().as_millis())
-                            .unwrap_or(u64::MAX),
-                        attempts,
-                        detail,
-                    };
-                self.report(event("Started", 0, None));
-                let result = match task {
-                    Task::Http(_) | Task::Simple(_) => {
-                        let handler = match task {
-                            Task::Http(_) => Some(self.http.clone()),
-                            _ => self.simple.get(&current).cloned(),
-                        };
-                        let Some(handler) = handler else {
-                            let error = TaskError::new(
-                                ErrorCode::NoHandler,
-                                format!(
-                                    "Simple task `{current}` has no handler: register one with Runner::with_simple_handler (locally, Simple tasks do not wait for a person)"
-                                ),
-                            );
-                            self.report(event("Failed", 0, Some(error.code.to_string())));
-                            return Err(Failure {
-                                task: current.clone(),
-                                error,
-                            });
-                        };
-                        let ctx = TaskContext {
-                            run: Some(run.clone()),
-                            ..TaskContext::new(workflow_id.clone(), current.clone())
-                        };
-                        match handler.execute(task, &task_input, &ctx).await {
-                            Ok(out) => {
-                                let detail = out.outcome.map(|o| o.to_string());
-                                self.report(event("Completed", out.attempts, detail));
-                                out.output
-                            }
-                            Err(error) => {
-                                self.report(event(
-                                    "Failed",
-                                    error.attempts.len(),
-                                    Some(error.code.to_string()),
-                                ));
-                                return Err(Failure {
-                                    task: current.clone(),
-                                    error,
-                                });
-                            }
-                        }
-                    }
-                    Task::Decision(d) => {
-                        let exprs = plan.conditions.get(&current).map_or(&[][..], Vec::as_slice);
-                        let target = d
-                            .choices
-                            .iter()
-                            .zip(exprs)
-                            .find(|(_, expr)| {
-                                condition::eval_in(expr, &data.scope(&task_input, &run.input))
-                            })
-                            .map_or_else(|| d.default_task.clone(), |(c, _)| c.next_task.clone());
-                        self.report(event("Completed", 0, Some(format!("→ {target}"))));
-                        current = target;
-                        input = task_input;
-                        continue;
-                    }
-                    Task::Parallel(p) => {
-                        let mut set = tokio::task::JoinSet::new();
-                        for (i, branch) in p.branches.iter().enumerate() {
-                            let (runner, plan, info) = (self.clone(), plan.clone(), run.clone());
-                            let (tasks, start, branch_input, wf) = (
-                                Arc::new(branch.tasks.clone()),
-                                branch.start_task.clone(),
-                                task_input.clone(),
-                                workflow_id.clone(),
-                            );
-                            set.spawn(async move {
-                                (
-                                    i,
-                                    runner
-                                        .run_scope(plan, info, tasks, start, branch_input, wf)
-                                        .await,
-                                )
-                            });
-                        }
-                        let mut outputs = vec![Value::Null; p.branches.len()];
-                        while let Some(joined) = set.join_next().await {
-                            let (i, result) = joined.map_err(|e| Failure {
-                                task: current.clone(),
-                                error: TaskError::new(ErrorCode::BranchPanicked, e.to_string()),
-                            })?;
-                            match result {
-                                Ok(end) if !end.failed_by_terminate => outputs[i] = end.output,
-                                Ok(end) => {
-                                    set.abort_all();
-                                    self.report(event(
-                                        "Failed",
-                                        0,
-                                        Some("branch terminated Failed".into()),
-                                    ));
-                                    return Ok(ScopeEnd {
-                                        output: end.output,
-                                        failed_by_terminate: true,
-                                    });
-                                }
-                                Err(f) => {
-                                    set.abort_all();
-                                    self.report(event(
-                                        "Failed",
-                                        0,
-                                        Some(format!("branch task `{}` failed", f.task)),
-                                    ));
-                                    return Err(f);
-                                }
-                            }
-                        }
-                        self.report(event("Completed", 0, None));
-                        Value::Array(outputs)
-                    }
-                    Task::Terminate(t) => {
-                        let output = match &t.workflow_output {
-                            Some(map) => data::resolve_map(
-                                map,
-                                &data.scope(&task_input, &run.input),
-                                "/workflowOutput",
-                            )
-                            .map_err(fail)?,
-                            None => task_input,
-                        };
-                        let failed = t.termination_status == TerminationStatus::Failed;
-                        self.report(event(
-                            if failed { "Failed" } else { "Completed" },
-                            0,
-                            Some(format!("terminate {:?}", t.termination_status)),
-                        ));
-                        return Ok(ScopeEnd {
-                            output,
-                            failed_by_terminate: failed,
-                        });
-                    }
-                };
-                let output = data::output(task, input, result, &data, &run.input).map_err(fail)?;
-                if end {
-                    return Ok(ScopeEnd {
-                        output,
-                        failed_by_terminate: false,
-                    });
-                }
-                match next {
-                    Some(n) => {
-                        current = n;
-                        input = output;
-                    }
-                    None => {
-                        return Err(Failure {
-                            task: current.clone(),
-                            error: TaskError::new(
-                                ErrorCode::NoNext,
-                                "the task has neither nextTask nor end: true",
-                            ),
-                        });
-                    }
-                }
-            }
-        })
     }
 }
 
@@ -476,12 +251,4 @@ pub fn task_output(
     let execution_input = ctx.run.as_ref().map_or(&Value::Null, |r| &r.input);
     let data = TaskData::new(&ctx.workflow_id, definition, &ctx.task_name);
     data::output(task, raw, result, &data, execution_input)
-}
-
-/// The result of a run that failed with `f`.
-fn failed(f: Failure) -> RunResult {
-    RunResult {
-        status: RunStatus::Failed,
-        output: json!({ "task": f.task, "code": f.error.code, "message": f.error.message, "error": f.error }),
-    }
 }
