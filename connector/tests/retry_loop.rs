@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use usage_connector::execute::transport::{Exchange, Reply, Transport, TransportError};
 use usage_connector::execute::{
     Cancellation, Credential, Credentials, Executor, HttpTaskOutput, PriorRun, Secret, TaskContext,
-    TaskError,
+    TaskError, steps,
 };
 use usage_connector::simworkflow::HttpTask;
 
@@ -343,4 +343,92 @@ async fn a_rerun_of_a_finished_execution_is_a_duplicate_even_when_its_lookup_is_
         .map(|s| s.0.clone())
         .collect();
     assert_eq!(methods, vec!["GET", "GET"], "looked up, never sent");
+}
+
+/// Steps as a durable engine runs them after a crash: every send may repeat one whose answer
+/// was lost, and waits are instant.
+struct Replaying;
+
+#[async_trait]
+impl steps::Steps for Replaying {
+    async fn step(&self, step: steps::Step) -> steps::StepResult {
+        step.run(true).await
+    }
+    async fn wait(&self, _: Duration, _: &Cancellation) -> bool {
+        true
+    }
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_that_may_repeat_a_lost_one_looks_the_write_up_first() {
+    let (script, executor) = scripted(vec![]);
+    let ours = usage_time(&executor);
+    let ctx = TaskContext::new("w", "t");
+    let task = policy_task(json!({"intervalSeconds": 1}));
+    let prepared = || Arc::new(executor.prepare(&task, &input(), &ctx).unwrap());
+    let methods = |script: &Script| -> Vec<String> {
+        script
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.0.clone())
+            .collect()
+    };
+
+    // The lost attempt had been recorded: found, not sent again.
+    script.steps.lock().unwrap().push_back(reply(
+        200,
+        &[],
+        json!([{"id": "sub_usg_9", "subscriptionId": "sub_1", "quantity": 2, "usageTime": ours}]),
+    ));
+    let out = executor
+        .send_with(&prepared(), &ctx, &Replaying)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "recovered");
+    assert_eq!(methods(&script), vec!["GET"]);
+
+    // It had not: sent once, after the read.
+    script.seen.lock().unwrap().clear();
+    script
+        .steps
+        .lock()
+        .unwrap()
+        .extend([reply(200, &[], json!([])), created()]);
+    let out = executor
+        .send_with(&prepared(), &ctx, &Replaying)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "created");
+    assert_eq!(methods(&script), vec!["GET", "POST"]);
+
+    // The read failed: nothing is sent blind; the read is retried, and the send that follows
+    // looks again (it too may repeat one lost in a crash).
+    script.seen.lock().unwrap().clear();
+    script.steps.lock().unwrap().extend([
+        reply(503, &[], json!({})),
+        reply(200, &[], json!([])),
+        reply(200, &[], json!([])),
+        created(),
+    ]);
+    let out = executor
+        .send_with(&prepared(), &ctx, &Replaying)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "created");
+    assert_eq!(methods(&script), vec!["GET", "GET", "GET", "POST"]);
+
+    // The journal form of a step round-trips.
+    let done = steps::StepResult {
+        looked: Some(Err((usage_connector::retry::Attempt::Lost, "reset".into()))),
+        sent: None,
+    };
+    let record = steps::StepRecord::from(&done);
+    let back: steps::StepRecord =
+        serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+    assert_eq!(steps::StepResult::from(back), done);
 }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use super::steps::Direct;
 use super::trace::{ProgressSink, TraceSink};
 use super::transport::{ReqwestTransport, Transport};
 use super::{PriorRun, TaskContext};
@@ -165,8 +166,8 @@ impl Executor {
         ctx: &TaskContext,
     ) -> Result<HttpTaskOutput, TaskError> {
         let Some(journal) = &self.journal else {
-            let prepared = self.prepare(task, input, ctx)?;
-            return self.send(&prepared, ctx).await;
+            let prepared = Arc::new(self.prepare(task, input, ctx)?);
+            return self.send_with(&prepared, ctx, &Direct(self)).await;
         };
         let recalled = journal.recall(&ctx.workflow_id, &ctx.task_name);
         let exec = ctx.execution(recalled.map_or_else(chrono::Utc::now, |r| r.at));
@@ -187,7 +188,9 @@ impl Executor {
             prior,
             ..ctx.clone()
         };
-        let result = self.send(&prepared, &ctx).await;
+        let result = self
+            .send_with(&Arc::new(prepared), &ctx, &Direct(self))
+            .await;
         let settled = match &result {
             Ok(_) => true,
             Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),

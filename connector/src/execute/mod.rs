@@ -7,7 +7,8 @@
 //! quantities stay exact decimals; secrets never reach output, logs or errors.
 //!
 //! Rooms: `executor.rs` (configuration, prepare + credentials), `send.rs` (the vendor-blind
-//! retry loop), [`trace`] (exchange records), [`transport`] (the network boundary).
+//! retry loop), [`steps`] (where its exchanges and waits happen: now, or journaled by a durable
+//! engine), [`trace`] (exchange records), [`transport`] (the network boundary).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -40,6 +41,7 @@
 
 mod executor;
 mod send;
+pub mod steps;
 pub mod trace;
 pub mod transport;
 

@@ -12,24 +12,22 @@
 //! error is `OUTCOME_UNKNOWN` with a replay handle, never a plain failure. Waits honour the
 //! server's floor and stop early on cancellation.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Url;
 use serde_json::Value;
 
 use super::executor::Executor;
-use super::transport::{Exchange, TransportError};
+use super::steps::{Answered, Direct, Exchanged, Step, Steps};
 use super::{PriorRun, TaskContext};
 use crate::output::{
     AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, Replay, ResponseBody,
     TaskError,
 };
 use crate::prepare::PreparedRequest;
-use crate::retry::{Attempt, Decision, StopReason, decide, retryable_status, server_wait};
+use crate::retry::{Attempt, Decision, StopReason, decide, retryable_status};
 use crate::vendor::{self, Answer, Found, Recognised, VendorRules, Verdict, api_message};
-
-/// One exchange's result: status, headers and body, or how it failed.
-pub(super) type Exchanged = Result<(u16, Headers, ResponseBody), (Attempt, String)>;
 
 /// What a lookup found.
 enum Lookup {
@@ -50,6 +48,18 @@ impl Executor {
         req: &PreparedRequest,
         ctx: &TaskContext,
     ) -> Result<HttpTaskOutput, TaskError> {
+        self.send_with(&Arc::new(req.clone()), ctx, &Direct(self))
+            .await
+    }
+
+    /// [`Executor::send`] with its exchanges and waits carried out by `steps` (a durable
+    /// engine journals them; the decisions are the same).
+    pub async fn send_with(
+        &self,
+        req: &Arc<PreparedRequest>,
+        ctx: &TaskContext,
+        steps: &dyn Steps,
+    ) -> Result<HttpTaskOutput, TaskError> {
         let rules = vendor::rules_for(req.endpoint);
         let mut attempts: Vec<AttemptRecord> = Vec::new();
         // An earlier run may have sent this very request: look before sending.
@@ -68,35 +78,42 @@ impl Executor {
                 return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
             }
             tries += 1;
-            let (outcome, not_before) = if let Some(url) = &lookup {
+            let looking = lookup.clone();
+            let step = match &looking {
+                Some(url) => Step::lookup(self, req, url.clone()),
+                None => {
+                    tracing::debug!(task = %ctx.task_name, method = %req.method, url = %super::trace::shown_url(&req.url), attempt = tries, "sending");
+                    Step::send(self, req)
+                }
+            };
+            let done = steps.step(step).await;
+            // The read: a lookup step's own, or one made before a send that may repeat.
+            let (looked, sent) = match looking {
+                Some(_) => (done.sent, None),
+                None => (done.looked, done.sent),
+            };
+            let mut failed_lookup = None;
+            if let Some(looked) = looked {
                 last = None;
-                match self.lookup(req, rules, url, ctx).await {
+                let url = looking
+                    .clone()
+                    .or_else(|| rules.lookup_url(&req.identity, &req.url))
+                    .unwrap_or_else(|| req.url.clone());
+                self.record(ctx, req, AttemptKind::Lookup, "GET", &url, None, &looked);
+                match lookup_verdict(req, rules, looked) {
                     Lookup::Found(found) => {
                         attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
                         tracing::info!(task = %ctx.task_name, "the write was found by lookup; not sent again");
-                        // Nothing sent by this run: what was found is the finished run's.
-                        let sent = attempts.iter().any(|a| a.kind == AttemptKind::Send);
-                        let outcome = if !sent && ctx.prior == PriorRun::Finished {
-                            Outcome::Duplicate
-                        } else {
-                            Outcome::Recovered
-                        };
-                        return Ok(HttpTaskOutput {
-                            status_code: 201,
-                            headers: Headers::default(),
-                            body: ResponseBody::from_value(&found.record),
-                            attempts,
-                            idempotency_key: req.identity.idempotency_key.clone(),
-                            outcome,
-                            quantity: found.quantity,
-                        });
+                        return Ok(found_output(req, ctx, attempts, found));
                     }
                     Lookup::Absent => {
                         lookup = None;
                         maybe_recorded = false;
                         attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
-                        tries -= 1;
-                        continue;
+                        if looking.is_some() {
+                            tries -= 1;
+                            continue;
+                        }
                     }
                     Lookup::Ambiguous(why) => {
                         attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
@@ -105,94 +122,82 @@ impl Executor {
                     }
                     Lookup::Failed(attempt, not_before, record) => {
                         attempts.push(record);
-                        (attempt, not_before)
+                        maybe_recorded = true;
+                        lookup = Some(url);
+                        failed_lookup = Some((attempt, not_before));
                     }
                 }
-            } else {
-                tracing::debug!(task = %ctx.task_name, method = %req.method, url = %super::trace::shown_url(&req.url), attempt = tries, "sending");
-                let sent = self
-                    .exchange(req, req.method, &req.url, req.body.as_ref())
-                    .await;
-                self.record(
-                    ctx,
-                    req,
-                    AttemptKind::Send,
-                    req.method,
-                    &req.url,
-                    req.body.as_ref(),
-                    &sent,
-                );
-                match sent {
-                    Ok((status, headers, body)) => {
-                        attempts.push(AttemptRecord::answered(AttemptKind::Send, status));
-                        let not_before = server_wait(headers.iter(), SystemTime::now());
-                        // An error answer is read in full, once: its message goes into the
-                        // error, now or after the last retry.
-                        let error = (!(200..300).contains(&status)).then(|| body.json());
-                        let answer = Answer {
+            }
+            let (outcome, not_before) = match (failed_lookup, sent) {
+                (Some(failed), _) => failed,
+                (None, None) => (Attempt::Lost, None),
+                (None, Some(sent)) => {
+                    self.record(
+                        ctx,
+                        req,
+                        AttemptKind::Send,
+                        req.method,
+                        &req.url,
+                        req.body.as_ref(),
+                        &sent,
+                    );
+                    match sent {
+                        Ok(Answered {
                             status,
-                            headers: &headers,
-                            body: &body,
-                            error: error.as_ref(),
-                        };
-                        match rules.classify(&req.identity, &answer) {
-                            Verdict::Done { outcome, quantity } => {
-                                return Ok(HttpTaskOutput {
-                                    status_code: status,
-                                    headers,
-                                    body,
-                                    attempts,
-                                    idempotency_key: req.identity.idempotency_key.clone(),
-                                    outcome,
-                                    quantity,
-                                });
+                            headers,
+                            body,
+                            not_before,
+                        }) => {
+                            attempts.push(AttemptRecord::answered(AttemptKind::Send, status));
+                            // An error answer is read in full, once: its message goes into the
+                            // error, now or after the last retry.
+                            let error = (!(200..300).contains(&status)).then(|| body.json());
+                            let answer = Answer {
+                                status,
+                                headers: &headers,
+                                body: &body,
+                                error: error.as_ref(),
+                            };
+                            match rules.classify(&req.identity, &answer) {
+                                Verdict::Done { outcome, quantity } => {
+                                    return Ok(HttpTaskOutput {
+                                        status_code: status,
+                                        headers,
+                                        body,
+                                        attempts,
+                                        idempotency_key: req.identity.idempotency_key.clone(),
+                                        outcome,
+                                        quantity,
+                                    });
+                                }
+                                Verdict::Fail(e) => return Err(e.with_attempts(attempts, None)),
+                                Verdict::Undecided => {}
                             }
-                            Verdict::Fail(e) => return Err(e.with_attempts(attempts, None)),
-                            Verdict::Undecided => {}
+                            last = error.map(|v| (status, v));
+                            (Attempt::Status(status), not_before)
                         }
-                        last = error.map(|v| (status, v));
-                        (Attempt::Status(status), not_before)
-                    }
-                    Err((attempt, message)) => {
-                        attempts.push(AttemptRecord::failed(AttemptKind::Send, message));
-                        last = None;
-                        if attempt == Attempt::Lost {
-                            maybe_recorded = true;
-                            lookup = rules.lookup_url(&req.identity, &req.url);
+                        Err((attempt, message)) => {
+                            attempts.push(AttemptRecord::failed(AttemptKind::Send, message));
+                            last = None;
+                            if attempt == Attempt::Lost {
+                                maybe_recorded = true;
+                                lookup = rules.lookup_url(&req.identity, &req.url);
+                            }
+                            (attempt, None)
                         }
-                        (attempt, None)
                     }
                 }
             };
-            match decide(&req.policy, tries, &outcome, not_before, self.random()) {
+            match decide(&req.policy, tries, &outcome, not_before, steps.random()) {
                 Decision::RetryAfter(delay) => {
                     if let Some(a) = attempts.last_mut() {
                         a.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                     }
-                    if let (Some(sink), Some(last_attempt)) = (&self.progress, attempts.last()) {
-                        let rule = match not_before {
-                            Some(floor) if delay <= floor + Duration::from_millis(1) => {
-                                format!("Retry-After {:.1} s", floor.as_secs_f64())
-                            }
-                            _ => format!("backoff, retry {tries} of {}", req.policy.max_retries),
-                        };
-                        sink(&super::trace::RetryNotice {
-                            task: ctx.task_name.clone(),
-                            attempt: tries,
-                            status: last_attempt.status,
-                            error: last_attempt.error.clone(),
-                            delay,
-                            rule,
-                        });
-                    }
+                    self.notify_retry(req, ctx, tries, &attempts, delay, not_before);
                     tracing::debug!(task = %ctx.task_name, ?outcome, delay_ms = delay.as_millis() as u64, "retrying");
-                    let deadline = tokio::time::Instant::now() + delay;
-                    tokio::select! {
-                        () = tokio::time::sleep_until(deadline) => {}
-                        () = ctx.cancel.cancelled() => {
-                            let e = TaskError::new(ErrorCode::Cancelled, "the task was cancelled");
-                            return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
-                        }
+                    if !steps.wait(delay, &ctx.cancel).await {
+                        let e = TaskError::new(ErrorCode::Cancelled, "the task was cancelled");
+                        return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
                     }
                 }
                 Decision::Stop(reason) => {
@@ -201,6 +206,35 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Tells the progress sink about a retry: what failed, the wait, the rule that set it.
+    fn notify_retry(
+        &self,
+        req: &PreparedRequest,
+        ctx: &TaskContext,
+        tries: u32,
+        attempts: &[AttemptRecord],
+        delay: Duration,
+        not_before: Option<Duration>,
+    ) {
+        let (Some(sink), Some(last_attempt)) = (&self.progress, attempts.last()) else {
+            return;
+        };
+        let rule = match not_before {
+            Some(floor) if delay <= floor + Duration::from_millis(1) => {
+                format!("Retry-After {:.1} s", floor.as_secs_f64())
+            }
+            _ => format!("backoff, retry {tries} of {}", req.policy.max_retries),
+        };
+        sink(&super::trace::RetryNotice {
+            task: ctx.task_name.clone(),
+            attempt: tries,
+            status: last_attempt.status,
+            error: last_attempt.error.clone(),
+            delay,
+            rule,
+        });
     }
 
     /// `error` as it ends the call: when an attempt may have been recorded, it becomes
@@ -242,76 +276,63 @@ impl Executor {
         }
         .with_attempts(attempts, last)
     }
+}
 
-    /// One HTTP exchange: status, lower-case headers (secrets and cookies removed) and body,
-    /// or how it failed.
-    async fn exchange(
-        &self,
-        req: &PreparedRequest,
-        method: &str,
-        url: &Url,
-        body: Option<&bytes::Bytes>,
-    ) -> Exchanged {
-        let exchange = Exchange {
-            method,
-            url,
-            headers: &req.headers,
-            body,
-            connect_timeout: req.connect_timeout,
-            read_timeout: req.read_timeout,
-        };
-        let reply = self
-            .transport
-            .exchange(exchange)
-            .await
-            .map_err(|e| match e {
-                TransportError::Connect(m) => (Attempt::ConnectError, m),
-                TransportError::Lost(m) => (Attempt::Lost, m),
-            })?;
-        let headers = Headers::shown(reply.headers);
-        Ok((reply.status, headers, ResponseBody::new(reply.body)))
+/// The output when a lookup found the write: `recovered`, or `duplicate` when nothing was
+/// sent by this run and an earlier run of the execution had finished.
+fn found_output(
+    req: &PreparedRequest,
+    ctx: &TaskContext,
+    attempts: Vec<AttemptRecord>,
+    found: Found,
+) -> HttpTaskOutput {
+    let sent = attempts.iter().any(|a| a.kind == AttemptKind::Send);
+    let outcome = if !sent && ctx.prior == PriorRun::Finished {
+        Outcome::Duplicate
+    } else {
+        Outcome::Recovered
+    };
+    HttpTaskOutput {
+        status_code: 201,
+        headers: Headers::default(),
+        body: ResponseBody::from_value(&found.record),
+        attempts,
+        idempotency_key: req.identity.idempotency_key.clone(),
+        outcome,
+        quantity: found.quantity,
     }
+}
 
-    /// Reads `url` to learn whether the write happened.
-    async fn lookup(
-        &self,
-        req: &PreparedRequest,
-        rules: &dyn VendorRules,
-        url: &Url,
-        ctx: &TaskContext,
-    ) -> Lookup {
-        let looked = self.exchange(req, "GET", url, None).await;
-        self.record(ctx, req, AttemptKind::Lookup, "GET", url, None, &looked);
-        let (status, headers, list) = match looked {
-            Ok(answer) => answer,
-            Err((attempt, message)) => {
-                return Lookup::Failed(
-                    attempt,
-                    None,
-                    AttemptRecord::failed(AttemptKind::Lookup, message),
-                );
-            }
-        };
-        if status != 200 {
-            let not_before = server_wait(headers.iter(), SystemTime::now());
-            // A lookup that cannot succeed later (4xx) must not lead to a blind resend: it counts
-            // as a lost answer, so the policy retries the lookup or gives up.
-            let attempt = if retryable_status(status) {
-                Attempt::Status(status)
-            } else {
-                Attempt::Lost
-            };
+/// What a lookup's answer says about the write.
+fn lookup_verdict(req: &PreparedRequest, rules: &dyn VendorRules, looked: Exchanged) -> Lookup {
+    let answer = match looked {
+        Ok(answer) => answer,
+        Err((attempt, message)) => {
             return Lookup::Failed(
                 attempt,
-                not_before,
-                AttemptRecord::answered(AttemptKind::Lookup, status),
+                None,
+                AttemptRecord::failed(AttemptKind::Lookup, message),
             );
         }
-        match rules.recognise(&req.identity, &list.json()) {
-            Recognised::Found(found) => Lookup::Found(found),
-            Recognised::Absent => Lookup::Absent,
-            Recognised::Ambiguous(why) => Lookup::Ambiguous(why),
-        }
+    };
+    if answer.status != 200 {
+        // A lookup that cannot succeed later (4xx) must not lead to a blind resend: it counts
+        // as a lost answer, so the policy retries the lookup or gives up.
+        let attempt = if retryable_status(answer.status) {
+            Attempt::Status(answer.status)
+        } else {
+            Attempt::Lost
+        };
+        return Lookup::Failed(
+            attempt,
+            answer.not_before,
+            AttemptRecord::answered(AttemptKind::Lookup, answer.status),
+        );
+    }
+    match rules.recognise(&req.identity, &answer.body.json()) {
+        Recognised::Found(found) => Lookup::Found(found),
+        Recognised::Absent => Lookup::Absent,
+        Recognised::Ambiguous(why) => Lookup::Ambiguous(why),
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::TaskContext;
 use super::executor::Executor;
-use super::send::Exchanged;
+use super::steps::Exchanged;
 use crate::output::AttemptKind;
 use crate::prepare::PreparedRequest;
 
@@ -72,10 +72,10 @@ impl Executor {
             "method": method, "url": shown_url(url), "requestHeaders": headers, "requestBody": request_body,
         });
         match result {
-            Ok((status, headers, body)) => {
-                record["status"] = json!(status);
-                record["responseHeaders"] = json!(headers);
-                record["responseBody"] = body.json();
+            Ok(answer) => {
+                record["status"] = json!(answer.status);
+                record["responseHeaders"] = json!(answer.headers);
+                record["responseBody"] = answer.body.json();
             }
             Err((attempt, message)) => record["error"] = json!(format!("{attempt:?}: {message}")),
         }
