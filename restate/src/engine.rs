@@ -1,0 +1,376 @@
+//! The interpreter's engine and the executor's steps on a Restate context: every effect is a
+//! journaled step, so a replay after a crash makes the same decisions from the same answers.
+//!
+//! Policy:
+//! - the time a task is stamped with (Rebilly `usageTime`, the deadline check) is journaled
+//!   before its request is prepared; the request is then derived (pure prepare path) from the
+//!   execution id, task name, input and that time, so a replay prepares the same identity;
+//! - each exchange is one `ctx.run` whose closure never fails (answers and transport errors
+//!   are its result), so Restate never retries it on its own: the retry policy is the
+//!   executor's (`retry::decide`), and waits between attempts are durable timers;
+//! - an exchange that runs when the step before it was replayed may repeat one whose answer was
+//!   lost in a crash; a write the API cannot deduplicate (Rebilly) is then looked up first;
+//! - jitter draws from the invocation's seed, in order: the same on a replay;
+//! - a Simple task's handler runs inside one journaled step (its result, success or failure, is
+//!   recorded once);
+//! - a Parallel task's branches are invocations of the branch service, started together and
+//!   collected as they end; the first that does not complete decides.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use restate_sdk::context::{
+    Context, ContextClient, ContextSideEffects, ContextTimers, DurableFuturesUnordered, RunClosure,
+    RunFuture, WorkflowContext,
+};
+use restate_sdk::errors::{HandlerResult, TerminalError};
+use restate_sdk::serde::{Deserialize as RestateDe, Json, Serialize as RestateSer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use usage_connector::execute::steps::{Step, StepRecord, StepResult, Steps};
+use usage_connector::execute::{
+    Cancellation, ErrorCode, Outcome, TaskContext, TaskError, TaskOutput,
+};
+use usage_connector::retry::Attempt;
+use usage_connector::runner::{BranchResults, Branches, Engine, Failure, Run, ScopeId, TaskEvent};
+use usage_connector::simworkflow::Task;
+
+use crate::service::{BranchRequest, Connector, UsageBranchClient};
+
+/// The context of the invocation an engine runs in.
+pub(crate) enum Ctx<'a, 'ctx> {
+    /// A `UsageWorkflow` run.
+    Workflow(&'a WorkflowContext<'ctx>),
+    /// A `UsageBranch` invocation.
+    Service(&'a Context<'ctx>),
+}
+
+impl<'ctx> Ctx<'_, 'ctx> {
+    /// `ctx.run(closure)` named `name`.
+    async fn run<R, F, T>(&self, name: String, closure: R) -> Result<T, TerminalError>
+    where
+        R: RunClosure<Fut = F, Output = T> + Send + 'ctx,
+        F: std::future::Future<Output = HandlerResult<T>> + Send + 'ctx,
+        T: RestateSer + RestateDe + 'static,
+    {
+        match self {
+            Ctx::Workflow(c) => c.run(closure).name(name).await,
+            Ctx::Service(c) => c.run(closure).name(name).await,
+        }
+    }
+
+    async fn sleep(&self, delay: Duration) -> Result<(), TerminalError> {
+        match self {
+            Ctx::Workflow(c) => c.sleep(delay).await,
+            Ctx::Service(c) => c.sleep(delay).await,
+        }
+    }
+
+    fn random_seed(&self) -> u64 {
+        match self {
+            Ctx::Workflow(c) => ContextSideEffects::random_seed(*c),
+            Ctx::Service(c) => ContextSideEffects::random_seed(*c),
+        }
+    }
+
+    fn branch(&self, request: BranchRequest) -> BranchCall<'ctx> {
+        match self {
+            Ctx::Workflow(c) => Box::pin(
+                c.service_client::<UsageBranchClient>()
+                    .run(Json(request))
+                    .call(),
+            ),
+            Ctx::Service(c) => Box::pin(
+                c.service_client::<UsageBranchClient>()
+                    .run(Json(request))
+                    .call(),
+            ),
+        }
+    }
+}
+
+/// A branch invocation's pending result.
+type BranchCall<'ctx> = std::pin::Pin<
+    Box<
+        dyn restate_sdk::context::DurableFuture<Output = Result<Json<BranchEnd>, TerminalError>>
+            + Send
+            + 'ctx,
+    >,
+>;
+
+/// An engine bound to one invocation's context.
+pub(crate) struct Durable<'a, 'ctx> {
+    ctx: Ctx<'a, 'ctx>,
+    connector: &'a Connector,
+    /// The definition as submitted (branch invocations carry it).
+    definition: &'a Value,
+    /// When the run must have ended (`timeoutSeconds` after its journaled start).
+    deadline: Option<DateTime<Utc>>,
+    seed: u64,
+    draws: AtomicU64,
+    /// Whether the last journaled step ran in this attempt of the invocation (then the next
+    /// one cannot have run before).
+    fresh: AtomicBool,
+}
+
+impl<'a, 'ctx> Durable<'a, 'ctx> {
+    pub(crate) fn new(
+        ctx: Ctx<'a, 'ctx>,
+        connector: &'a Connector,
+        definition: &'a Value,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Self {
+        Durable {
+            seed: ctx.random_seed(),
+            ctx,
+            connector,
+            definition,
+            deadline,
+            draws: AtomicU64::new(0),
+            fresh: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends the run at `deadline` (checked as each Http task starts).
+    pub(crate) fn set_deadline(&mut self, deadline: DateTime<Utc>) {
+        self.deadline = Some(deadline);
+    }
+
+    /// The current time, journaled: the same on every replay.
+    pub(crate) async fn now(&self) -> Result<DateTime<Utc>, TaskError> {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let at = self
+            .ctx
+            .run("now".into(), move || async move {
+                flag.store(true, Ordering::SeqCst);
+                Ok(Utc::now().to_rfc3339())
+            })
+            .await
+            .map_err(|e| TaskError::new(ErrorCode::Cancelled, e.to_string()))?;
+        self.fresh
+            .store(ran.load(Ordering::SeqCst), Ordering::SeqCst);
+        DateTime::parse_from_rfc3339(&at)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| TaskError::new(ErrorCode::Other("JOURNAL".into()), e.to_string()))
+    }
+
+    async fn http(
+        &self,
+        task: &usage_connector::simworkflow::HttpTask,
+        input: &Value,
+        ctx: &TaskContext,
+    ) -> Result<TaskOutput, TaskError> {
+        let now = self.now().await?;
+        if let Some(deadline) = self.deadline
+            && now > deadline
+        {
+            return Err(TaskError::new(
+                ErrorCode::TimedOut,
+                "the workflow ran longer than timeoutSeconds",
+            ));
+        }
+        let executor = &self.connector.executor;
+        let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(now))?);
+        let out = executor.send_with(&prepared, ctx, self).await?;
+        Ok(TaskOutput::http(&out))
+    }
+
+    async fn simple(
+        &self,
+        task: &Task,
+        input: &Value,
+        ctx: &TaskContext,
+    ) -> Result<TaskOutput, TaskError> {
+        let Some(handler) = self.connector.simple.get(&ctx.task_name).cloned() else {
+            return Err(TaskError::new(
+                ErrorCode::NoHandler,
+                format!(
+                    "Simple task `{}` has no handler: register one with Connector::with_simple_handler",
+                    ctx.task_name
+                ),
+            ));
+        };
+        let (task, input, tctx) = (task.clone(), input.clone(), ctx.clone());
+        let recorded = self
+            .ctx
+            .run(format!("task {}", ctx.task_name), move || async move {
+                let done = handler.execute(&task, &input, &tctx).await;
+                Ok(Json(SimpleRecord::from(done)))
+            })
+            .await
+            .map_err(|e| TaskError::new(ErrorCode::Cancelled, e.to_string()))?;
+        self.fresh.store(false, Ordering::SeqCst);
+        recorded.into_inner().into()
+    }
+}
+
+#[async_trait]
+impl Steps for Durable<'_, '_> {
+    async fn step(&self, step: Step) -> StepResult {
+        let may_repeat = !self.fresh.load(Ordering::SeqCst);
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let name = step.name();
+        let recorded = self
+            .ctx
+            .run(name, move || async move {
+                flag.store(true, Ordering::SeqCst);
+                let result = step.run(may_repeat).await;
+                Ok(Json(StepRecord::from(&result)))
+            })
+            .await;
+        self.fresh
+            .store(ran.load(Ordering::SeqCst), Ordering::SeqCst);
+        match recorded {
+            Ok(record) => record.into_inner().into(),
+            // Only a cancelled invocation ends a step without its result.
+            Err(e) => StepResult {
+                looked: None,
+                sent: Some(Err((Attempt::Lost, format!("the invocation ended: {e}")))),
+            },
+        }
+    }
+
+    async fn wait(&self, delay: Duration, _cancel: &Cancellation) -> bool {
+        let slept = self.ctx.sleep(delay).await;
+        self.fresh.store(false, Ordering::SeqCst);
+        slept.is_ok()
+    }
+
+    fn random(&self) -> f64 {
+        // splitmix64 over (invocation seed, draw number): the same sequence on a replay.
+        let n = self.draws.fetch_add(1, Ordering::SeqCst);
+        let mut z = self
+            .seed
+            .wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[async_trait]
+impl Engine for Durable<'_, '_> {
+    async fn task(
+        &self,
+        task: &Task,
+        input: &Value,
+        ctx: &TaskContext,
+    ) -> Result<TaskOutput, TaskError> {
+        match task {
+            Task::Http(h) => self.http(h, input, ctx).await,
+            _ => self.simple(task, input, ctx).await,
+        }
+    }
+
+    async fn branches(&self, run: &Run, parallel: &str, count: usize, input: &Value) -> Branches {
+        let mut calls = DurableFuturesUnordered::new();
+        for index in 0..count {
+            let request = BranchRequest {
+                definition: self.definition.clone(),
+                workflow_id: run.workflow_id.to_string(),
+                workflow_input: run.info.input.clone(),
+                scope: ScopeId::Branch {
+                    parallel: parallel.to_owned(),
+                    index,
+                },
+                input: input.clone(),
+                deadline: self.deadline.map(|d| d.to_rfc3339()),
+            };
+            calls.push(self.ctx.branch(request));
+        }
+        self.fresh.store(false, Ordering::SeqCst);
+        let mut results = BranchResults::new(count);
+        loop {
+            let (index, ended) = match calls.next().await {
+                Ok(Some(next)) => next,
+                Ok(None) => return results.finish(),
+                Err(e) => (0, Err(e)),
+            };
+            let result = match ended {
+                Ok(Json(BranchEnd::Ended(end))) => Ok(end),
+                Ok(Json(BranchEnd::Failed(f))) => Err(*f),
+                Err(e) => Err(Failure {
+                    task: parallel.to_owned(),
+                    error: TaskError::new(ErrorCode::BranchPanicked, e.to_string()),
+                }),
+            };
+            if let Some(end) = results.add(index, result) {
+                self.fresh.store(false, Ordering::SeqCst);
+                return end;
+            }
+        }
+    }
+
+    fn report(&self, event: &TaskEvent) {
+        tracing::info!(
+            task = %event.task,
+            kind = event.kind,
+            status = event.status,
+            attempts = event.attempts,
+            detail = event.detail.as_deref().unwrap_or(""),
+            "task"
+        );
+    }
+}
+
+/// How a branch invocation ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "branch")]
+pub enum BranchEnd {
+    /// The scope ended (completed, or a Terminate ended it).
+    Ended(usage_connector::runner::ScopeEnd),
+    /// A task failed.
+    Failed(Box<Failure>),
+}
+
+/// A Simple task's journaled result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "result")]
+enum SimpleRecord {
+    Done {
+        output: Value,
+        attempts: usize,
+        outcome: Option<Outcome>,
+    },
+    Failed {
+        error: Box<TaskError>,
+    },
+}
+
+impl From<Result<TaskOutput, TaskError>> for SimpleRecord {
+    fn from(r: Result<TaskOutput, TaskError>) -> Self {
+        match r {
+            Ok(out) => SimpleRecord::Done {
+                output: out.output,
+                attempts: out.attempts,
+                outcome: out.outcome,
+            },
+            Err(error) => SimpleRecord::Failed {
+                error: Box::new(error),
+            },
+        }
+    }
+}
+
+impl From<SimpleRecord> for Result<TaskOutput, TaskError> {
+    fn from(r: SimpleRecord) -> Self {
+        match r {
+            SimpleRecord::Done {
+                output,
+                attempts,
+                outcome,
+            } => Ok(TaskOutput {
+                output,
+                attempts,
+                outcome,
+            }),
+            SimpleRecord::Failed { error } => Err(*error),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! usage-connector workflows on Restate, the distributed durable engine: the same definitions
+//! the local runner runs, through the same interpreter and executor, with every effect
+//! journaled so that a crash, a lost node or an engine retry never loses or doubles a usage.
+//!
+//! [`Connector::endpoint`] serves two services: `UsageWorkflow` (key = execution id; handler
+//! `run` takes `{definition, input}` and answers `{status, output}` as `usage-connector run`
+//! does) and `UsageBranch` (one Parallel branch). See docs/engines.md.
+
+mod engine;
+mod service;
+
+pub use engine::BranchEnd;
+pub use service::{
+    BranchRequest, Connector, DEFAULT_RETENTION, RunReply, RunRequest, UsageBranch, UsageWorkflow,
+};

@@ -1,0 +1,232 @@
+//! The Restate services: `UsageWorkflow` (one workflow per execution id; its `run` handler
+//! runs a definition with an input, once) and `UsageBranch` (one Parallel branch of a run).
+//!
+//! Policy: a definition with validation errors is refused before anything runs (a terminal
+//! error naming the first problems), as `usage-connector run` refuses it. The workflow's key is
+//! the execution id: every identity the connector derives (Solvimon reference and key, Rebilly
+//! usage time) comes from it and the task name, and Restate runs `run` once per key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use restate_sdk::endpoint::{HandlerOptions, ServiceOptions};
+use restate_sdk::prelude::*;
+use restate_sdk::service::IntoServiceDefinition;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use usage_connector::execute::{Executor, TaskHandler};
+use usage_connector::runner::{Plan, Run, RunResult, RunStatus, ScopeId, interpret, timed_out};
+use usage_connector::simworkflow::WorkflowDefinition;
+use usage_connector::validate::validate_definition;
+use usage_connector::validators::Validators;
+
+use crate::engine::{BranchEnd, Ctx, Durable};
+
+/// What the services run with: the executor (servers, credentials), the compiled validators,
+/// and the handlers of Simple tasks. Cheap to share.
+pub struct Connector {
+    pub(crate) executor: Executor,
+    pub(crate) validators: Arc<Validators>,
+    pub(crate) simple: HashMap<String, Arc<dyn TaskHandler>>,
+    retention: Duration,
+}
+
+/// How long Restate keeps a finished run by default: its result answers a re-submission of the
+/// same execution id for that long (after it, the id could run again).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Connector {
+    /// Services running Http tasks through `executor`, checking definitions with `validators`
+    /// (give the executor the same ones: `Executor::with_validators`).
+    pub fn new(executor: Executor, validators: Arc<Validators>) -> Self {
+        Connector {
+            executor,
+            validators,
+            simple: HashMap::new(),
+            retention: DEFAULT_RETENTION,
+        }
+    }
+
+    /// Keeps finished runs (their results, which answer a re-submission of the same id) for
+    /// `retention` instead of [`DEFAULT_RETENTION`].
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Registers the handler of the Simple task named `task_name`; it runs inside one
+    /// journaled step (its result is recorded once, then replayed).
+    pub fn with_simple_handler(mut self, task_name: &str, handler: Arc<dyn TaskHandler>) -> Self {
+        self.simple.insert(task_name.to_owned(), handler);
+        self
+    }
+
+    /// An endpoint serving both services, to serve with `HttpServer`.
+    pub fn endpoint(self) -> Endpoint {
+        let run = HandlerOptions::new().workflow_retention(self.retention);
+        let workflow = UsageWorkflow(Arc::new(self));
+        let shared = workflow.0.clone();
+        Endpoint::builder()
+            .bind(
+                workflow
+                    .into_service_definition()
+                    .options(ServiceOptions::new().handler("run", run)),
+            )
+            .bind(UsageBranch(shared))
+            .build()
+    }
+}
+
+/// What `UsageWorkflow/{id}/run` is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The workflow definition (JSON, as in a definition file).
+    pub definition: Value,
+    /// The workflow input.
+    #[serde(default)]
+    pub input: Value,
+}
+
+/// How a run ended: the local runner's result (`{status, output}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReply {
+    /// `Completed` or `Failed`.
+    pub status: String,
+    /// The workflow output (for a failure: `{task, code, message, error}`).
+    pub output: Value,
+}
+
+impl From<RunResult> for RunReply {
+    fn from(r: RunResult) -> Self {
+        RunReply {
+            status: match r.status {
+                RunStatus::Completed => "Completed".into(),
+                RunStatus::Failed => "Failed".into(),
+            },
+            output: r.output,
+        }
+    }
+}
+
+/// What `UsageBranch/run` is given: one branch of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BranchRequest {
+    /// The definition, as submitted.
+    pub definition: Value,
+    /// The execution id.
+    pub workflow_id: String,
+    /// The workflow input (`$$.Execution.Input`).
+    pub workflow_input: Value,
+    /// The branch.
+    pub scope: ScopeId,
+    /// The branch's input (the Parallel task's input).
+    pub input: Value,
+    /// The run's deadline (RFC 3339), if it has a `timeoutSeconds`.
+    pub deadline: Option<String>,
+}
+
+/// The workflow service: one instance per execution id.
+pub struct UsageWorkflow(Arc<Connector>);
+
+#[restate_sdk::workflow]
+impl UsageWorkflow {
+    /// Runs the definition with the input, once per execution id.
+    #[handler]
+    async fn run(
+        &self,
+        ctx: WorkflowContext<'_>,
+        request: Json<RunRequest>,
+    ) -> Result<Json<RunReply>, HandlerError> {
+        let RunRequest { definition, input } = request.into_inner();
+        let plan = match compile(&self.0, &definition)? {
+            Ok(plan) => plan,
+            Err(failed) => return Ok(Json(failed.into())),
+        };
+        let timeout = plan.definition().timeout_seconds.filter(|t| *t > 0);
+        let mut engine = Durable::new(Ctx::Workflow(&ctx), &self.0, &definition, None);
+        if let Some(secs) = timeout {
+            let start = engine.now().await.map_err(terminal)?;
+            let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+            engine.set_deadline(start + chrono::Duration::seconds(secs));
+        }
+        let run = Run::new(plan, input.clone(), ctx.key());
+        let ended = interpret(&engine, &run, &ScopeId::Workflow, input).await;
+        let ended = match (ended, timeout) {
+            // A run past its deadline reports the run's timeout, as the local runner does.
+            (Err(f), Some(secs)) if f.error.code == "TIMED_OUT" => Err(timed_out(secs)),
+            (other, _) => other,
+        };
+        Ok(Json(RunResult::of(ended).into()))
+    }
+}
+
+/// The branch service: one invocation per Parallel branch of a run.
+pub struct UsageBranch(Arc<Connector>);
+
+#[restate_sdk::service]
+impl UsageBranch {
+    /// Runs one branch of a run.
+    #[handler]
+    async fn run(
+        &self,
+        ctx: Context<'_>,
+        request: Json<BranchRequest>,
+    ) -> Result<Json<BranchEnd>, HandlerError> {
+        let request = request.into_inner();
+        let definition: WorkflowDefinition =
+            serde_json::from_value(request.definition.clone()).map_err(terminal)?;
+        let plan =
+            Plan::compile(&definition).map_err(|(task, e)| terminal(format!("{task}: {e}")))?;
+        let deadline = request
+            .deadline
+            .as_deref()
+            .map(DateTime::parse_from_rfc3339)
+            .transpose()
+            .map_err(terminal)?
+            .map(|d| d.with_timezone(&Utc));
+        let engine = Durable::new(Ctx::Service(&ctx), &self.0, &request.definition, deadline);
+        let run = Run::new(plan, request.workflow_input, &request.workflow_id);
+        Ok(Json(
+            match interpret(&engine, &run, &request.scope, request.input).await {
+                Ok(end) => BranchEnd::Ended(end),
+                Err(f) => BranchEnd::Failed(Box::new(f)),
+            },
+        ))
+    }
+}
+
+/// The plan of a submitted definition: `Err` (a terminal error) when it is not a valid
+/// definition; `Ok(Err)` when it cannot run (the run's failure, as the local runner reports it).
+fn compile(
+    connector: &Connector,
+    definition: &Value,
+) -> Result<Result<Plan, RunResult>, HandlerError> {
+    let text = serde_json::to_vec(definition).map_err(terminal)?;
+    let report = validate_definition("<submitted>", &text, &connector.validators, None);
+    if report.has_errors() {
+        let problems: Vec<String> = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == usage_connector::diagnostic::Severity::Error)
+            .take(5)
+            .map(|d| format!("{} {}: {}", d.code.as_str(), d.pointer, d.message))
+            .collect();
+        return Err(terminal(format!(
+            "the definition has errors: {}",
+            problems.join("; ")
+        )));
+    }
+    let parsed: WorkflowDefinition =
+        serde_json::from_value(definition.clone()).map_err(terminal)?;
+    Ok(Plan::compile(&parsed).map_err(|(task, error)| {
+        RunResult::failed(usage_connector::runner::Failure { task, error })
+    }))
+}
+
+/// A terminal error (Restate does not retry it).
+fn terminal(e: impl std::fmt::Display) -> HandlerError {
+    TerminalError::new(e.to_string()).into()
+}
