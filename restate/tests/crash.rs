@@ -4,6 +4,8 @@
 //! moments. Every execution completes, and the sandbox holds exactly one record per intended
 //! usage and charge: none lost, none doubled.
 
+#![allow(clippy::print_stderr)] // the seed and the measured run go to the test log
+
 mod common;
 
 use std::time::{Duration, Instant};
