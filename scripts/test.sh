@@ -2,13 +2,18 @@
 # The test command: Rust tests (cargo nextest if present, else cargo test), then the Python tests
 # (an independent JSON Schema validator; Solvimon's Python SDK against the sandbox) and the
 # Node tests (ajv on the published schemas; Rebilly's JS SDK against the sandbox). Installs
-# .venv and tests/js/node_modules on first use (again when a package is missing).
+# .venv, tests/js/node_modules and the pinned Restate server (restate/server/node_modules, which
+# the usage-restate tests start) on first use (again when a package is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import jsonschema, rfc3339_validator, pytest, solvimon_python_sdk' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+
+if [ ! -x restate/server/node_modules/.bin/restate-server ] || [ ! -x restate/server/node_modules/.bin/restatectl ]; then
+  (cd restate/server && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

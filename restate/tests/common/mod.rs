@@ -186,9 +186,9 @@ pub fn cluster(name: &str) -> Vec<Node> {
             ("RESTATE_DEFAULT_REPLICATION".to_owned(), "2".to_owned()),
             ("RESTATE_DEFAULT_NUM_PARTITIONS".to_owned(), "4".to_owned()),
         ];
-        if i == 0 {
-            env.push(("RESTATE_AUTO_PROVISION".to_owned(), "true".to_owned()));
-        }
+        // Auto-provisioning is on by default: a node that has it would found a cluster of
+        // its own instead of joining node 1's.
+        env.push(("RESTATE_AUTO_PROVISION".to_owned(), (i == 0).to_string()));
         nodes.push(Node {
             child: Some(spawn_node(&node_dir, &env)),
             admin: format!("http://127.0.0.1:{admin}"),
