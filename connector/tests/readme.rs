@@ -35,6 +35,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "it runs the test suite, this test included; checked: .ci/run runs it",
     ),
     (
+        "bash scripts/restate-demo.sh",
+        "it needs the Restate server (npm) and a second crate's binary; checked: restate/tests/demo.rs runs the README's restate-demo lines as written",
+    ),
+    (
         "cargo run --example",
         "it builds the library again without default features, a CI step; checked: .ci/run runs this example",
     ),
@@ -224,6 +228,7 @@ fn form(line: &Line) -> Form {
         },
         ["cargo", "bench", "-p", _, "--bench", _] => Form::NotRun("cargo bench"),
         ["bash", "scripts/test.sh"] => Form::NotRun("bash scripts/test.sh"),
+        ["bash", "scripts/restate-demo.sh", ..] => Form::NotRun("bash scripts/restate-demo.sh"),
         _ => Form::Unknown,
     }
 }
@@ -250,6 +255,14 @@ fn check_not_run(key: &str, line: &Line) {
         }
         "bash scripts/test.sh" => {
             assert!(ci.contains("\nbash scripts/test.sh\n"), ".ci/run: {ci}")
+        }
+        "bash scripts/restate-demo.sh" => {
+            let demo = std::fs::read_to_string(root().join("restate/tests/demo.rs")).unwrap();
+            assert!(
+                demo.contains("\"bash scripts/restate-demo.sh\""),
+                "{}: restate/tests/demo.rs does not run the README's restate-demo lines",
+                line.text
+            );
         }
         "cargo run --example" => {
             let name = w.last().unwrap();
