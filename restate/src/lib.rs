@@ -7,9 +7,11 @@
 //! does) and `UsageBranch` (one Parallel branch). See docs/engines.md.
 
 mod engine;
+mod serve;
 mod service;
 
 pub use engine::BranchEnd;
+pub use serve::serve;
 pub use service::{
     BranchRequest, Connector, DEFAULT_RETENTION, RunReply, RunRequest, UsageBranch, UsageWorkflow,
 };

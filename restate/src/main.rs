@@ -140,9 +140,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     // Serve first: registering makes the server call this endpoint for its services.
-    let server = tokio::spawn(
-        restate_sdk::http_server::HttpServer::new(endpoint).serve_with_cancel(listener, stop),
-    );
+    let server = tokio::spawn(usage_restate::serve(endpoint, listener, stop));
     if let Some(admin) = &args.register {
         register(admin, &url).await?;
         say(&format!("registered with {admin}"));

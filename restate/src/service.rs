@@ -63,7 +63,7 @@ impl Connector {
         self
     }
 
-    /// An endpoint serving both services, to serve with `HttpServer`.
+    /// An endpoint serving both services, to serve with [`crate::serve`].
     pub fn endpoint(self) -> Endpoint {
         let run = HandlerOptions::new().workflow_retention(self.retention);
         let workflow = UsageWorkflow(Arc::new(self));

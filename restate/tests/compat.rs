@@ -62,7 +62,11 @@ fn the_lock_files_hold_the_pinned_versions() {
         .filter_map(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
         .map(|v| v.trim_end_matches('"'))
         .collect();
-    assert_eq!(locked, [pin], "Cargo.lock holds exactly the pinned restate-sdk");
+    assert_eq!(
+        locked,
+        [pin],
+        "Cargo.lock holds exactly the pinned restate-sdk"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,9 @@ fn the_readme_restate_demo_runs_as_written() {
     let lines = demo_lines();
     assert!(
         lines.iter().any(|l| l == "bash scripts/restate-demo.sh")
-            && lines.iter().any(|l| l == "bash scripts/restate-demo.sh cluster"),
+            && lines
+                .iter()
+                .any(|l| l == "bash scripts/restate-demo.sh cluster"),
         "the README shows the single-node and the cluster demo: {lines:?}"
     );
     for line in lines {

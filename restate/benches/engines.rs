@@ -1,0 +1,408 @@
+//! Engines compared in one run, against the same in-process sandbox: executions of the same
+//! one-POST definition (`workflows/rebilly-create-usage.json`, the usage time left to the
+//! connector) through
+//! - `bare`: a reqwest POST of the body the connector sends (no engine, no connector);
+//! - `local`: the local runner (`runner::Runner` over the executor);
+//! - `floor`: a minimal Restate service doing one journaled POST per invocation (`ctx.run`),
+//!   the engine's own floor;
+//! - `restate`: the connector's `UsageWorkflow` on the same Restate node.
+//!
+//! Rounds are interleaved (the order rotates) and the medians and spreads are printed, with
+//! the ratios to `local` taken within a round. Two measures: throughput at [`CONCURRENCY`]
+//! executions in flight, and the latency of one execution at a time, whose differences say
+//! where the time of an execution goes. The Restate journal entries of one execution of each
+//! service are counted from the server's `sys_journal` table.
+//!
+//! Run: `cargo bench -p usage-restate --bench engines` (needs `npm ci` in restate/server).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(missing_docs)] // restate_sdk::service generates undocumented methods
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use restate_sdk::prelude::*;
+use serde_json::{Value, json};
+use usage_connector::catalog::{Catalog, Vendor};
+use usage_connector::execute::{Credential, Credentials, Executor, Secret};
+use usage_connector::runner::{RunStatus, Runner};
+use usage_connector::simworkflow::WorkflowDefinition;
+use usage_connector::validators::Validators;
+use usage_restate::Connector;
+use usage_test_support::Sandbox;
+
+const CONCURRENCY: usize = 16;
+const THROUGHPUT_RUNS: usize = 300;
+const LATENCY_RUNS: usize = 40;
+const ROUNDS: usize = 5;
+const MODES: [&str; 4] = ["bare", "local", "floor", "restate"];
+
+/// The engine's floor: one journaled POST per invocation.
+struct Floor {
+    client: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+#[restate_sdk::service]
+impl Floor {
+    #[handler]
+    async fn post(&self, ctx: Context<'_>, body: Json<Value>) -> HandlerResult<Json<Value>> {
+        let (client, url, key) = (self.client.clone(), self.url.clone(), self.key.clone());
+        let body = body.into_inner();
+        let answer = ctx
+            .run(move || async move {
+                let r = client
+                    .post(&url)
+                    .header("REB-APIKEY", key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| TerminalError::new(e.to_string()))?;
+                let status = r.status().as_u16();
+                let record: Value = r
+                    .json()
+                    .await
+                    .map_err(|e| TerminalError::new(e.to_string()))?;
+                Ok(Json(json!({"status": status, "id": record["id"]})))
+            })
+            .name("post")
+            .await?;
+        Ok(answer)
+    }
+}
+
+/// What the bench drives.
+struct Setup {
+    client: reqwest::Client,
+    sandbox_usages: String,
+    rebilly_key: String,
+    runner: Runner,
+    definition: WorkflowDefinition,
+    document: Value,
+    ingress: String,
+}
+
+fn input(i: usize) -> Value {
+    json!({"organizationId": "org_sandbox", "subscriptionId": "sub_unlimited", "quantity": format!("1.{:03}", i % 1000)})
+}
+
+/// Runs execution `id` (number `i`) in `mode`; true when it completed with a created usage.
+async fn execute(setup: &Setup, mode: &str, id: &str, i: usize) -> bool {
+    let body = || {
+        // The body the connector sends: the quantity a JSON number, a usage time of its own.
+        let quantity: Value = serde_json::from_str(&format!("1.{:03}", i % 1000)).unwrap();
+        json!({"subscriptionId": "sub_unlimited", "quantity": quantity, "usageTime": chrono::Utc::now().to_rfc3339()})
+    };
+    match mode {
+        "bare" => setup
+            .client
+            .post(&setup.sandbox_usages)
+            .header("REB-APIKEY", &setup.rebilly_key)
+            .json(&body())
+            .send()
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 201),
+        "local" => {
+            let result = setup.runner.run(&setup.definition, input(i), id).await;
+            if result.status != RunStatus::Completed {
+                eprintln!("{id}: {}", result.output);
+            }
+            result.status == RunStatus::Completed
+        }
+        "floor" => {
+            let reply = setup
+                .client
+                .post(format!("{}/Floor/post", setup.ingress))
+                .header("idempotency-key", id)
+                .json(&body())
+                .send()
+                .await;
+            match reply {
+                Ok(r) => r.json::<Value>().await.is_ok_and(|v| v["status"] == 201),
+                Err(_) => false,
+            }
+        }
+        _ => {
+            let reply = setup
+                .client
+                .post(format!("{}/UsageWorkflow/{id}/run", setup.ingress))
+                .json(&json!({"definition": setup.document, "input": input(i)}))
+                .send()
+                .await;
+            match reply {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|v| v["status"] == "Completed"),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+/// `runs` executions of `mode` with `concurrency` in flight: executions per second and the
+/// median latency of one.
+async fn measure(
+    setup: &Arc<Setup>,
+    mode: &'static str,
+    tag: &str,
+    runs: usize,
+    concurrency: usize,
+) -> (f64, Duration) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (setup, next, tag) = (setup.clone(), next.clone(), tag.to_owned());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= runs {
+                    return latencies;
+                }
+                let t = Instant::now();
+                let id = format!("{tag}-{mode}-{i}");
+                assert!(execute(&setup, mode, &id, i).await, "{id} failed");
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.expect("worker"));
+    }
+    let rate = runs as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    (rate, latencies[latencies.len() / 2])
+}
+
+/// Serves `endpoint` on a free loopback port and registers it with `admin`.
+async fn serve_and_register(client: &reqwest::Client, admin: &str, endpoint: Endpoint) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(usage_restate::serve(
+        endpoint,
+        listener,
+        std::future::pending::<()>(),
+    ));
+    let answer = client
+        .post(format!("{admin}/deployments"))
+        .json(&json!({"uri": url, "force": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "registering {url}");
+}
+
+/// Journal entries of the invocations of `service`, per invocation (`None` when the server
+/// kept no journal of finished invocations).
+async fn journal_entries(client: &reqwest::Client, admin: &str, service: &str) -> Option<f64> {
+    let query = format!(
+        "SELECT count(*) AS entries, count(DISTINCT j.id) AS invocations FROM sys_journal j \
+         JOIN sys_invocation i ON j.id = i.id WHERE i.target_service_name = '{service}'"
+    );
+    let reply: Value = client
+        .post(format!("{admin}/query"))
+        .header("accept", "application/json")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let row = &reply["rows"][0];
+    let (entries, invocations) = (row["entries"].as_f64()?, row["invocations"].as_f64()?);
+    (invocations > 0.0).then(|| entries / invocations)
+}
+
+/// The journal entries of one finished `UsageWorkflow` execution: `type(name)` in order.
+async fn journal_of_one(client: &reqwest::Client, admin: &str) -> String {
+    let query = "SELECT j.entry_type AS type, j.name AS name FROM sys_journal j WHERE j.id = \
+         (SELECT id FROM sys_invocation WHERE target_service_name = 'UsageWorkflow' \
+         AND status = 'completed' LIMIT 1) ORDER BY j.index";
+    let reply: Option<Value> = async {
+        client
+            .post(format!("{admin}/query"))
+            .header("accept", "application/json")
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+    .await;
+    let rows = reply.as_ref().and_then(|r| r["rows"].as_array());
+    rows.map_or("not retained".into(), |rows| {
+        rows.iter()
+            .map(|r| match r["name"].as_str().filter(|n| !n.is_empty()) {
+                Some(name) => format!("{}({name})", r["type"].as_str().unwrap_or("?")),
+                None => r["type"].as_str().unwrap_or("?").to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn spread(v: &[f64]) -> String {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(0.0, f64::max);
+    format!("{min:.2}..{max:.2}")
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let sandbox = Sandbox::start().await;
+        let node = tokio::task::spawn_blocking(|| common::single_node("bench"))
+            .await
+            .unwrap();
+        let client = reqwest::Client::new();
+        let rebilly_key = sandbox.dev_key("rebilly").to_owned();
+
+        let catalog = Catalog::builtin();
+        let validators = Arc::new(Validators::new(&catalog).expect("validators"));
+        // The same executor for both engines.
+        let executor = || {
+            let mut credentials = Credentials::new();
+            credentials.insert(
+                "rebilly",
+                Credential {
+                    header: "REB-APIKEY".into(),
+                    value: Secret::new(&rebilly_key),
+                    platform_id: None,
+                },
+            );
+            Executor::new(credentials)
+                .with_validators(validators.clone())
+                .with_server(Vendor::Rebilly, &sandbox.url())
+        };
+        serve_and_register(
+            &client,
+            &node.admin,
+            Connector::new(executor(), validators.clone()).endpoint(),
+        )
+        .await;
+        let floor = Floor {
+            client: reqwest::Client::new(),
+            url: format!("{}/usages", sandbox.url()),
+            key: rebilly_key.clone(),
+        };
+        serve_and_register(
+            &client,
+            &node.admin,
+            Endpoint::builder().bind(floor).build(),
+        )
+        .await;
+
+        // The sample Rebilly usage, its usage time left to the connector (derived from the
+        // execution: the identity exactly-once rests on).
+        let mut document = common::definition("workflows/rebilly-create-usage.json");
+        let task = &mut document["tasks"]["Report usage"]["httpRequest"]["body"];
+        task.as_object_mut().unwrap().remove("usageTime");
+        let setup = Arc::new(Setup {
+            client: client.clone(),
+            sandbox_usages: format!("{}/usages", sandbox.url()),
+            rebilly_key: rebilly_key.clone(),
+            runner: Runner::new(Arc::new(executor())),
+            definition: serde_json::from_value(document.clone()).unwrap(),
+            document,
+            ingress: node.ingress.clone(),
+        });
+
+        // Warm up every path once.
+        for mode in MODES {
+            measure(&setup, mode, "warm", 20, 4).await;
+        }
+        let mut rate = vec![Vec::new(); MODES.len()];
+        let mut latency = vec![Vec::new(); MODES.len()];
+        for round in 0..ROUNDS {
+            for k in 0..MODES.len() {
+                let m = (round + k) % MODES.len();
+                let tag = format!("r{round}");
+                let (r, _) = measure(&setup, MODES[m], &tag, THROUGHPUT_RUNS, CONCURRENCY).await;
+                let (_, l) = measure(&setup, MODES[m], &format!("{tag}s"), LATENCY_RUNS, 1).await;
+                rate[m].push(r);
+                latency[m].push(l.as_secs_f64() * 1000.0);
+            }
+            eprintln!("round {round} done");
+        }
+
+        println!(
+            "{ROUNDS} interleaved rounds; throughput: {THROUGHPUT_RUNS} executions at {CONCURRENCY} in flight; latency: median of {LATENCY_RUNS} one at a time"
+        );
+        let local = 1;
+        for (m, mode) in MODES.iter().enumerate() {
+            let ratios: Vec<f64> = (0..ROUNDS)
+                .map(|r| rate[m][r] / rate[local][r])
+                .collect();
+            println!(
+                "{mode:>8}: {:>7.0} executions/s (spread {}), {:.2}x local (per-round {}); latency {:.2} ms (spread {})",
+                median(&rate[m]),
+                spread(&rate[m]),
+                median(&ratios),
+                spread(&ratios),
+                median(&latency[m]),
+                spread(&latency[m]),
+            );
+        }
+        let ms = |m: usize| median(&latency[m]);
+        println!("where one execution's time goes (median latencies, one at a time):");
+        println!(
+            "  the POST itself (bare): {:.2} ms; the connector around it (local - bare): {:.2} ms",
+            ms(0),
+            ms(1) - ms(0)
+        );
+        println!(
+            "  Restate's floor around one journaled POST (floor - bare): {:.2} ms",
+            ms(2) - ms(0)
+        );
+        println!(
+            "  the connector's workflow on Restate beyond the floor (restate - floor): {:.2} ms, of which the connector's own work (local - bare) {:.2} ms",
+            ms(3) - ms(2),
+            ms(1) - ms(0)
+        );
+        for service in ["UsageWorkflow", "Floor"] {
+            match journal_entries(&client, &node.admin, service).await {
+                Some(n) => println!("  journal entries per {service} execution: {n:.1}"),
+                None => println!("  journal entries per {service} execution: not retained"),
+            }
+        }
+        println!("  one UsageWorkflow execution's journal: {}", journal_of_one(&client, &node.admin).await);
+        let restate_vs_floor: Vec<f64> = (0..ROUNDS).map(|r| rate[3][r] / rate[2][r]).collect();
+        println!(
+            "RATIO restate/floor = {:.2}x (median per-round throughput ratio, spread {})",
+            median(&restate_vs_floor),
+            spread(&restate_vs_floor)
+        );
+        for (m, mode) in MODES.iter().enumerate() {
+            println!(
+                "RATIO {mode}/local = {:.2}x (median per-round throughput ratio)",
+                median(
+                    &(0..ROUNDS)
+                        .map(|r| rate[m][r] / rate[local][r])
+                        .collect::<Vec<_>>()
+                )
+            );
+        }
+        drop(node);
+    });
+}
