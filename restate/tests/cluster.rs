@@ -75,19 +75,7 @@ async fn executions_complete_exactly_once_when_a_node_dies() {
         "the node must die while executions still run: {at_kill}"
     );
 
-    let mut failed = Vec::new();
-    for chunk in (0..EXECUTIONS).collect::<Vec<_>>().chunks(50) {
-        let replies = futures::future::join_all(chunk.iter().map(|i| {
-            let attach = &attach;
-            async move { (*i, attach.attach(&format!("cluster-{i}")).await) }
-        }))
-        .await;
-        for (i, (status, reply)) in replies {
-            if status != 200 || reply["status"] != "Completed" {
-                failed.push(format!("cluster-{i}: {status} {reply}"));
-            }
-        }
-    }
+    let failed = attach.incomplete("cluster", EXECUTIONS).await;
     assert!(
         failed.is_empty(),
         "{} executions did not complete:\n{}",

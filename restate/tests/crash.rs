@@ -91,19 +91,7 @@ async fn executions_complete_exactly_once_while_the_service_is_killed() {
     }
     let killed_by = started.elapsed();
 
-    let mut failed = Vec::new();
-    for chunk in (0..EXECUTIONS).collect::<Vec<_>>().chunks(50) {
-        let replies = futures::future::join_all(chunk.iter().map(|i| {
-            let ingress = &ingress;
-            async move { (*i, ingress.attach(&format!("load-{i}")).await) }
-        }))
-        .await;
-        for (i, (status, reply)) in replies {
-            if status != 200 || reply["status"] != "Completed" {
-                failed.push(format!("load-{i}: {status} {reply}"));
-            }
-        }
-    }
+    let failed = ingress.incomplete("load", EXECUTIONS).await;
     assert!(
         failed.is_empty(),
         "{} executions did not complete (seed {seed}):\n{}",

@@ -348,6 +348,28 @@ impl Ingress {
     }
 }
 
+impl Ingress {
+    /// Waits for runs `{prefix}-0` .. `{prefix}-{n-1}` (50 at a time): one line per run that
+    /// did not complete (none when all did).
+    pub async fn incomplete(&self, prefix: &str, n: usize) -> Vec<String> {
+        let mut failed = Vec::new();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+            let replies = futures::future::join_all(
+                chunk
+                    .iter()
+                    .map(|i| async move { (*i, self.attach(&format!("{prefix}-{i}")).await) }),
+            )
+            .await;
+            for (i, (status, reply)) in replies {
+                if status != 200 || reply["status"] != "Completed" {
+                    failed.push(format!("{prefix}-{i}: {status} {reply}"));
+                }
+            }
+        }
+        failed
+    }
+}
+
 async fn read(answer: ::reqwest::Result<::reqwest::Response>) -> (u16, Value) {
     match answer {
         Ok(r) => {
