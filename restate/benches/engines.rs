@@ -182,24 +182,6 @@ async fn measure(
     (rate, latencies[latencies.len() / 2])
 }
 
-/// Serves `endpoint` on a free loopback port and registers it with `admin`.
-async fn serve_and_register(client: &reqwest::Client, admin: &str, endpoint: Endpoint) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(usage_restate::serve(
-        endpoint,
-        listener,
-        std::future::pending::<()>(),
-    ));
-    let answer = client
-        .post(format!("{admin}/deployments"))
-        .json(&json!({"uri": url, "force": true}))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "registering {url}");
-}
-
 /// Journal entries of the invocations of `service`, per invocation (`None` when the server
 /// kept no journal of finished invocations).
 async fn journal_entries(client: &reqwest::Client, admin: &str, service: &str) -> Option<f64> {
@@ -295,8 +277,7 @@ fn main() {
                 .with_validators(validators.clone())
                 .with_server(Vendor::Rebilly, &sandbox.url())
         };
-        serve_and_register(
-            &client,
+        common::serve_in_process(
             &node.admin,
             Connector::new(executor(), validators.clone()).endpoint(),
         )
@@ -306,8 +287,7 @@ fn main() {
             url: format!("{}/usages", sandbox.url()),
             key: rebilly_key.clone(),
         };
-        serve_and_register(
-            &client,
+        common::serve_in_process(
             &node.admin,
             Endpoint::builder().bind(floor).build(),
         )

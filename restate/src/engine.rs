@@ -5,6 +5,8 @@
 //! - the time a task is stamped with (Rebilly `usageTime`, the deadline check) is journaled
 //!   before its request is prepared; the request is then derived (pure prepare path) from the
 //!   execution id, task name, input and that time, so a replay prepares the same identity;
+//! - a wait between attempts that would pass the run's deadline sleeps until the deadline and
+//!   ends the run as timed out, as the local runner's timer does;
 //! - each exchange is one `ctx.run` whose closure never fails (answers and transport errors
 //!   are its result), so Restate never retries it on its own: the retry policy is the
 //!   executor's (`retry::decide`), and waits between attempts are durable timers;
@@ -114,6 +116,8 @@ pub(crate) struct Durable<'a, 'ctx> {
     /// Whether the last journaled step ran in this attempt of the invocation (then the next
     /// one cannot have run before).
     fresh: AtomicBool,
+    /// Set when a wait stopped at the deadline: the task's error is then the run's timeout.
+    timed_out: AtomicBool,
 }
 
 impl<'a, 'ctx> Durable<'a, 'ctx> {
@@ -131,10 +135,12 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             deadline,
             draws: AtomicU64::new(0),
             fresh: AtomicBool::new(false),
+            timed_out: AtomicBool::new(false),
         }
     }
 
-    /// Ends the run at `deadline` (checked as each Http task starts).
+    /// Ends the run at `deadline` (checked as each task starts and before each wait between
+    /// attempts, which stops at the deadline).
     pub(crate) fn set_deadline(&mut self, deadline: DateTime<Utc>) {
         self.deadline = Some(deadline);
     }
@@ -165,18 +171,22 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         ctx: &TaskContext,
     ) -> Result<TaskOutput, TaskError> {
         let now = self.now().await?;
-        if let Some(deadline) = self.deadline
-            && now > deadline
-        {
-            return Err(TaskError::new(
-                ErrorCode::TimedOut,
-                "the workflow ran longer than timeoutSeconds",
-            ));
+        if self.past_deadline(now) {
+            return Err(past_deadline());
         }
         let executor = &self.connector.executor;
         let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(now))?);
-        let out = executor.send_with(&prepared, ctx, self).await?;
-        Ok(TaskOutput::http(&out))
+        match executor.send_with(&prepared, ctx, self).await {
+            Ok(out) => Ok(TaskOutput::http(&out)),
+            // A wait cut at the deadline ends the run as the local runner's timer does.
+            Err(_) if self.timed_out.load(Ordering::SeqCst) => Err(past_deadline()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the run is past its deadline at `now`.
+    fn past_deadline(&self, now: DateTime<Utc>) -> bool {
+        self.deadline.is_some_and(|deadline| now > deadline)
     }
 
     async fn simple(
@@ -185,6 +195,9 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<TaskOutput, TaskError> {
+        if self.deadline.is_some() && self.past_deadline(self.now().await?) {
+            return Err(past_deadline());
+        }
         let Some(handler) = self.connector.simple.get(&ctx.task_name).cloned() else {
             return Err(TaskError::new(
                 ErrorCode::NoHandler,
@@ -206,6 +219,13 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         self.fresh.store(false, Ordering::SeqCst);
         recorded.into_inner().into()
     }
+}
+
+fn past_deadline() -> TaskError {
+    TaskError::new(
+        ErrorCode::TimedOut,
+        "the workflow ran longer than timeoutSeconds",
+    )
 }
 
 #[async_trait]
@@ -236,9 +256,21 @@ impl Steps for Durable<'_, '_> {
     }
 
     async fn wait(&self, delay: Duration, _cancel: &Cancellation) -> bool {
+        // A wait that would pass the deadline sleeps until it and ends the task.
+        let mut delay = delay;
+        if let Some(deadline) = self.deadline {
+            let Ok(now) = self.now().await else {
+                return false;
+            };
+            let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+            if left < delay {
+                delay = left;
+                self.timed_out.store(true, Ordering::SeqCst);
+            }
+        }
         let slept = self.ctx.sleep(delay).await;
         self.fresh.store(false, Ordering::SeqCst);
-        slept.is_ok()
+        slept.is_ok() && !self.timed_out.load(Ordering::SeqCst)
     }
 
     fn random(&self) -> f64 {

@@ -7,60 +7,10 @@ mod common;
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use usage_connector::catalog::Vendor;
-use usage_connector::execute::{Credential, Credentials, Executor, Secret};
+use serde_json::Value;
 use usage_connector::runner::{RunStatus, Runner};
 use usage_connector::simworkflow::WorkflowDefinition;
 use usage_test_support::Sandbox;
-
-/// An executor sending both vendors to `sandbox` with its dev keys.
-fn local_executor(sandbox: &Sandbox) -> Executor {
-    let mut credentials = Credentials::new();
-    for (id, header) in [("solvimon", "X-API-KEY"), ("rebilly", "REB-APIKEY")] {
-        credentials.insert(
-            id,
-            Credential {
-                header: header.into(),
-                value: Secret::new(sandbox.dev_key(id)),
-                platform_id: None,
-            },
-        );
-    }
-    Executor::new(credentials)
-        .with_server(Vendor::Solvimon, &sandbox.url())
-        .with_server(Vendor::Rebilly, &sandbox.url())
-}
-
-/// `v` with what differs between two runs of the same execution masked: record ids
-/// (`prefix_000…1`), times (the usage time derived from the run's clock, timestamps the
-/// sandbox sets) and the `date` header.
-fn masked(v: &Value) -> Value {
-    match v {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if k == "date" {
-                        json!("<date>")
-                    } else {
-                        masked(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
-        Value::String(s) if is_record_id(s) => json!("<id>"),
-        Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => json!("<time>"),
-        other => other.clone(),
-    }
-}
-
-fn is_record_id(s: &str) -> bool {
-    s.rsplit_once('_').is_some_and(|(prefix, digits)| {
-        !prefix.is_empty() && digits.len() >= 10 && digits.bytes().all(|b| b.is_ascii_digit())
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_runs_the_same_on_restate_as_locally() {
@@ -83,7 +33,7 @@ async fn every_sample_runs_the_same_on_restate_as_locally() {
         .unwrap()
     };
     let ingress = common::Ingress::new(&node.ingress);
-    let runner = Runner::new(Arc::new(local_executor(&local_sandbox)));
+    let runner = Runner::new(Arc::new(common::executor_for(&local_sandbox)));
 
     let mut compared = 0;
     for path in std::fs::read_dir(common::root().join("workflows")).unwrap() {
@@ -107,8 +57,8 @@ async fn every_sample_runs_the_same_on_restate_as_locally() {
         };
         assert_eq!(reply["status"], expected_status, "{name}: {reply}");
         assert_eq!(
-            masked(&reply["output"]),
-            masked(&local.output),
+            common::masked(&reply["output"]),
+            common::masked(&local.output),
             "{name}: Restate and the local runner disagree"
         );
         compared += 1;

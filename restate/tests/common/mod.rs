@@ -5,6 +5,11 @@
 
 #![allow(dead_code)]
 
+mod in_process;
+
+#[allow(unused_imports)] // each test binary uses some of them
+pub use in_process::{executor_for, masked, serve_in_process, validators};
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
