@@ -40,4 +40,6 @@ done
 restate_wait_leaders "http://127.0.0.1:$((node + 1))/" 4 120
 echo "status: $RESTATE_BIN/restatectl --address http://127.0.0.1:$((node + 1))/ status"
 echo ready
+# A node that dies (or is killed to watch the others carry on) is left dead; the script ends
+# when all have ended or on Ctrl-C.
 wait

@@ -24,7 +24,7 @@ esac
 work=$(mktemp -d -t restate-demo.XXXXXX)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -45,7 +45,7 @@ wait_line() {
 
 echo "== build" >&2
 cargo build --locked --quiet -p usage-connector -p usage-restate
-bin="$root/target/debug"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 
 echo "== sandbox (state in $work/sandbox.jsonl)" >&2
 "$bin/usage-connector" sandbox --state "$work/sandbox.jsonl" >"$work/sandbox.out" 2>"$work/sandbox.err" &
@@ -77,8 +77,10 @@ wait_line "$work/service.out" '^registered' 60 >&2
 id="demo-$$"
 submit() { "$bin/usage-restate" submit "$workflow" --input "$input" --id "$id" --ingress "$ingress"; }
 echo "== submit $workflow as $id" >&2
-submit >"$work/first.json"
+status=0
+submit >"$work/first.json" || status=$?
 cat "$work/first.json"
+[ "$status" = 0 ] || exit "$status"
 echo "== submit $id again: runs nothing new, answers with the first result" >&2
 submit >"$work/again.json"
 cmp -s "$work/first.json" "$work/again.json" && echo "same result" >&2 || {

@@ -5,11 +5,22 @@
 RESTATE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESTATE_BIN="$RESTATE_ROOT/restate/server/node_modules/.bin"
 RESTATE_PIDS=()
+RESTATE_SERVER=
 
+# Installs the pinned server on first use and finds its platform binary (started directly:
+# node_modules/.bin/restate-server is a Node wrapper whose child would outlive a SIGKILL).
 restate_install() {
   if [ ! -x "$RESTATE_BIN/restate-server" ] || [ ! -x "$RESTATE_BIN/restatectl" ]; then
     echo "installing the pinned Restate server (npm ci in restate/server)" >&2
     (cd "$RESTATE_ROOT/restate/server" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  local bin
+  for bin in "$RESTATE_ROOT"/restate/server/node_modules/@restatedev/restate-server-*/bin/restate-server; do
+    [ -x "$bin" ] && RESTATE_SERVER=$bin
+  done
+  if [ -z "$RESTATE_SERVER" ]; then
+    echo "no restate-server binary for this platform under restate/server/node_modules" >&2
+    return 1
   fi
 }
 
@@ -23,7 +34,7 @@ restate_node() {
     RESTATE_LOG_DISABLE_ANSI_CODES=true RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE=256MiB \
     RESTATE_NODE_NAME="$name" RESTATE_BIND_PORT="$node" \
     RESTATE_ADMIN__BIND_PORT="$admin" RESTATE_INGRESS__BIND_PORT="$ingress" "$@" \
-    "$RESTATE_BIN/restate-server" --base-dir "$dir" --no-logo >"$dir/server.log" 2>&1 &
+    "$RESTATE_SERVER" --base-dir "$dir" --no-logo >"$dir/server.log" 2>&1 &
   RESTATE_PIDS+=($!)
 }
 
@@ -43,7 +54,7 @@ restate_wait() {
 restate_wait_leaders() {
   local address=$1 want=$2 deadline=$((SECONDS + $3)) have
   while :; do
-    have=$("$RESTATE_BIN/restatectl" --address "$address" status 2>/dev/null |
+    have=$({ "$RESTATE_BIN/restatectl" --address "$address" status 2>/dev/null || true; } |
       awk '$1 ~ /^N[0-9]+:/ { sum += $5 } END { print sum + 0 }')
     [ "$have" -ge "$want" ] && return 0
     if [ $SECONDS -ge "$deadline" ]; then
@@ -56,9 +67,17 @@ restate_wait_leaders() {
 
 restate_stop() {
   local pid
-  for pid in "${RESTATE_PIDS[@]}"; do
+  for pid in ${RESTATE_PIDS[@]+"${RESTATE_PIDS[@]}"}; do
     kill "$pid" 2>/dev/null || true
   done
-  wait "${RESTATE_PIDS[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
   RESTATE_PIDS=()
+}
+
+# Waits until a node exits; fails with its status (a node that dies is an error).
+restate_wait_any() {
+  local status=0
+  wait -n || status=$?
+  echo "a Restate node exited (status $status); see its server.log" >&2
+  return $((status == 0 ? 1 : status))
 }

@@ -24,4 +24,4 @@ echo "admin http://127.0.0.1:$admin"
 echo "ingress http://127.0.0.1:$ingress"
 echo "logs $base/n1/server.log"
 echo ready
-wait
+restate_wait_any

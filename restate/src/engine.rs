@@ -113,8 +113,9 @@ pub(crate) struct Durable<'a, 'ctx> {
     deadline: Option<DateTime<Utc>>,
     seed: u64,
     draws: AtomicU64,
-    /// Whether the last journaled step ran in this attempt of the invocation (then the next
-    /// one cannot have run before).
+    /// Whether a journaled step's closure ran in this attempt of the invocation. A replay is a
+    /// prefix of the journal: once a closure runs, the replay is over and no later step can
+    /// have run before. Until then a step may repeat one whose result was lost.
     fresh: AtomicBool,
     /// Set when a wait stopped at the deadline: the task's error is then the run's timeout.
     timed_out: AtomicBool,
@@ -158,7 +159,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             .await
             .map_err(|e| TaskError::new(ErrorCode::Cancelled, e.to_string()))?;
         self.fresh
-            .store(ran.load(Ordering::SeqCst), Ordering::SeqCst);
+            .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
         DateTime::parse_from_rfc3339(&at)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| TaskError::new(ErrorCode::Other("JOURNAL".into()), e.to_string()))
@@ -178,8 +179,13 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(now))?);
         match executor.send_with(&prepared, ctx, self).await {
             Ok(out) => Ok(TaskOutput::http(&out)),
-            // A wait cut at the deadline ends the run as the local runner's timer does.
-            Err(_) if self.timed_out.load(Ordering::SeqCst) => Err(past_deadline()),
+            // A wait cut at the deadline ends the run as the local runner's timer does, but a
+            // send that may have been recorded keeps saying so (and how to resolve it).
+            Err(e)
+                if self.timed_out.load(Ordering::SeqCst) && e.code != ErrorCode::OutcomeUnknown =>
+            {
+                Err(past_deadline())
+            }
             Err(e) => Err(e),
         }
     }
@@ -216,7 +222,6 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             })
             .await
             .map_err(|e| TaskError::new(ErrorCode::Cancelled, e.to_string()))?;
-        self.fresh.store(false, Ordering::SeqCst);
         recorded.into_inner().into()
     }
 }
@@ -244,7 +249,7 @@ impl Steps for Durable<'_, '_> {
             })
             .await;
         self.fresh
-            .store(ran.load(Ordering::SeqCst), Ordering::SeqCst);
+            .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
         match recorded {
             Ok(record) => record.into_inner().into(),
             // Only a cancelled invocation ends a step without its result.
@@ -269,7 +274,6 @@ impl Steps for Durable<'_, '_> {
             }
         }
         let slept = self.ctx.sleep(delay).await;
-        self.fresh.store(false, Ordering::SeqCst);
         slept.is_ok() && !self.timed_out.load(Ordering::SeqCst)
     }
 
@@ -316,7 +320,6 @@ impl Engine for Durable<'_, '_> {
             };
             calls.push(self.ctx.branch(request));
         }
-        self.fresh.store(false, Ordering::SeqCst);
         let mut results = BranchResults::new(count);
         loop {
             let (index, ended) = match calls.next().await {
@@ -333,7 +336,6 @@ impl Engine for Durable<'_, '_> {
                 }),
             };
             if let Some(end) = results.add(index, result) {
-                self.fresh.store(false, Ordering::SeqCst);
                 return end;
             }
         }

@@ -54,8 +54,8 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
     /// Days Restate keeps a finished run, whose result answers a re-submission of its id
-    /// (after that the id could run again).
-    #[arg(long, default_value_t = 30)]
+    /// (after that the id could run again: a Rebilly usage would be charged again).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
     retention_days: u64,
 }
 

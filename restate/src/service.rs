@@ -74,7 +74,13 @@ impl Connector {
                     .into_service_definition()
                     .options(ServiceOptions::new().handler("run", run)),
             )
-            .bind(UsageBranch(shared))
+            // Branches are started by runs only: a branch called through the ingress would skip
+            // the definition's validation and could run an execution's task again.
+            .bind(
+                UsageBranch(shared)
+                    .into_service_definition()
+                    .options(ServiceOptions::new().ingress_private(true)),
+            )
             .build()
     }
 }
@@ -149,8 +155,14 @@ impl UsageWorkflow {
         let mut engine = Durable::new(Ctx::Workflow(&ctx), &self.0, &definition, None);
         if let Some(secs) = timeout {
             let start = engine.now().await.map_err(terminal)?;
-            let secs = i64::try_from(secs).unwrap_or(i64::MAX);
-            engine.set_deadline(start + chrono::Duration::seconds(secs));
+            // A timeout beyond what a date can hold is no deadline at all.
+            let deadline = i64::try_from(secs)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|d| start.checked_add_signed(d));
+            if let Some(deadline) = deadline {
+                engine.set_deadline(deadline);
+            }
         }
         let run = Run::new(plan, input.clone(), ctx.key());
         let ended = interpret(&engine, &run, &ScopeId::Workflow, input).await;

@@ -68,8 +68,13 @@ async fn executions_complete_exactly_once_when_a_node_dies() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    let dead_admin = nodes[2].admin.clone();
     tokio::task::block_in_place(|| nodes[2].kill9());
     let killed_at = started.elapsed();
+    assert!(
+        !common::answers(&dead_admin),
+        "node 3 is really gone (no process answers on its admin port)"
+    );
     assert!(
         recorded(&at_kill) < intended,
         "the node must die while executions still run: {at_kill}"

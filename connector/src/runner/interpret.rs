@@ -82,7 +82,8 @@ pub enum Branches {
 }
 
 /// Collects branch results as they come (in any order) into [`Branches`]: the first branch
-/// that does not complete decides, and the engine stops the others.
+/// that does not complete decides. What happens to the others is the engine's (the local
+/// runner cancels them; on Restate they run to their end, docs/engines.md).
 #[derive(Debug)]
 pub struct BranchResults {
     outputs: Vec<Option<Value>>,
@@ -96,8 +97,7 @@ impl BranchResults {
         }
     }
 
-    /// Adds branch `index`'s result; `Some` when it decides the Parallel task's end (stop the
-    /// other branches).
+    /// Adds branch `index`'s result; `Some` when it decides the Parallel task's end.
     pub fn add(&mut self, index: usize, result: Result<ScopeEnd, Failure>) -> Option<Branches> {
         match result {
             Ok(end) if !end.failed_by_terminate => {

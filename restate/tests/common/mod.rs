@@ -26,15 +26,34 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
-/// The pinned server binary (`npm ci` in restate/server installs it; scripts/test.sh does).
+/// The pinned server binary (`npm ci` in restate/server installs it; scripts/test.sh does):
+/// the platform package's own binary, not `node_modules/.bin/restate-server` (a Node wrapper
+/// that starts the binary as its child: a SIGKILL would kill the wrapper and leave the server
+/// running).
 pub fn server_binary() -> PathBuf {
-    let bin = root().join("restate/server/node_modules/.bin/restate-server");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `npm ci` in restate/server (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
+    let packages = root().join("restate/server/node_modules/@restatedev");
+    let found = std::fs::read_dir(&packages).ok().and_then(|dir| {
+        dir.filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("restate-server-")
+            })
+            .map(|e| e.path().join("bin/restate-server"))
+            .find(|bin| bin.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no restate-server binary under {}: run `npm ci` in restate/server (scripts/test.sh does)",
+            packages.display()
+        )
+    })
+}
+
+/// Whether something accepts connections at `url`'s host and port.
+pub fn answers(url: &str) -> bool {
+    let host = url.trim_start_matches("http://").split('/').next().unwrap();
+    std::net::TcpStream::connect_timeout(&host.parse().unwrap(), Duration::from_millis(500)).is_ok()
 }
 
 /// A port free on 127.0.0.1 right now.
