@@ -35,6 +35,26 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// An ingest journal that cannot be used.
+    #[error("journal {path}, line {line}: {reason}")]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// Its line (1-based).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The input changed under an existing ingest journal.
+    #[error(
+        "input line {line} is not the line journal {journal} recorded: the input changed since; restore it, or start over with another --journal (records already sent would be sent again)"
+    )]
+    InputChanged {
+        /// The input line.
+        line: u64,
+        /// The journal file.
+        journal: PathBuf,
+    },
     /// A generated schema failed to compile (a bug in the generator).
     #[error("schema {name} does not compile: {message}")]
     SchemaCompile {

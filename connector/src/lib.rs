@@ -37,6 +37,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod execute;
 pub mod identity;
+pub mod ingest;
 pub mod journal;
 pub mod model;
 pub mod output;

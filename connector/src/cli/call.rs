@@ -11,7 +11,7 @@ use usage_connector::simworkflow::{HttpMethod, HttpRequest, HttpTask, OnLimit, R
 use super::Failure;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum LimitArg {
+pub(super) enum LimitArg {
     /// Fail with USAGE_LIMIT_EXCEEDED.
     Reject,
     /// Record what is left under the limit.
@@ -19,7 +19,7 @@ enum LimitArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum RoundingArg {
+pub(super) enum RoundingArg {
     /// Reject more than 3 decimals.
     Reject,
     /// Round half to even.
@@ -178,33 +178,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     if let Some(server) = &args.server {
         executor = executor.with_server(endpoint.vendor, server);
     }
-    let task = HttpTask {
-        description: None,
-        input_parameters: None,
-        result_selector: None,
-        result_path: None,
-        output_path: None,
-        retry: None,
-        next_task: None,
-        end: Some(true),
-        credentials: Some(credential),
-        http_request: HttpRequest {
-            url,
-            method: HttpMethod::Post,
-            headers: None,
-            body: Some(body),
-        },
-        connection_timeout_seconds: None,
-        read_timeout_seconds: None,
-        on_limit: args.on_limit.map(|l| match l {
-            LimitArg::Reject => OnLimit::Reject,
-            LimitArg::AcceptPartial => OnLimit::AcceptPartial,
-        }),
-        rounding: args.rounding.map(|r| match r {
-            RoundingArg::Reject => Rounding::Reject,
-            RoundingArg::HalfEven => Rounding::HalfEven,
-        }),
-    };
+    let task = endpoint_task(url, credential, body, args.on_limit, args.rounding);
     let ctx = TaskContext::new(args.execution.workflow_id("call"), "call");
     let input = serde_json::Value::Object(serde_json::Map::new());
     let result = if args.dry_run {
@@ -248,5 +222,43 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
                 serde_json::to_string_pretty(&err).expect("errors serialize")
             )))
         }
+    }
+}
+
+/// The Http task that sends `body` to `url` with credentials `credential` (`call ENDPOINT`, and
+/// `ingest --endpoint` with body `${$}`: the record).
+pub(super) fn endpoint_task(
+    url: String,
+    credential: String,
+    body: serde_json::Value,
+    on_limit: Option<LimitArg>,
+    rounding: Option<RoundingArg>,
+) -> HttpTask {
+    HttpTask {
+        description: None,
+        input_parameters: None,
+        result_selector: None,
+        result_path: None,
+        output_path: None,
+        retry: None,
+        next_task: None,
+        end: Some(true),
+        credentials: Some(credential),
+        http_request: HttpRequest {
+            url,
+            method: HttpMethod::Post,
+            headers: None,
+            body: Some(body),
+        },
+        connection_timeout_seconds: None,
+        read_timeout_seconds: None,
+        on_limit: on_limit.map(|l| match l {
+            LimitArg::Reject => OnLimit::Reject,
+            LimitArg::AcceptPartial => OnLimit::AcceptPartial,
+        }),
+        rounding: rounding.map(|r| match r {
+            RoundingArg::Reject => Rounding::Reject,
+            RoundingArg::HalfEven => Rounding::HalfEven,
+        }),
     }
 }

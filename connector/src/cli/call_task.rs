@@ -39,7 +39,7 @@ pub struct TaskCall<'a> {
 }
 
 /// The Http task named `name` and whether the workflow input reaches it.
-fn find<'d>(
+pub(super) fn find<'d>(
     definition: &'d WorkflowDefinition,
     name: &str,
 ) -> anyhow::Result<(&'d HttpTask, bool)> {

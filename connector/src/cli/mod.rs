@@ -12,6 +12,7 @@ mod credentials;
 mod endpoints;
 mod execution;
 mod files;
+mod ingest;
 mod run;
 mod sandbox;
 mod schemas;
@@ -68,6 +69,13 @@ enum Command {
     /// With no --server, an embedded sandbox serves both vendors and supplies its dev keys for
     /// every credentials id the definition uses: nothing to set up.
     Run(run::Args),
+    /// Send every record of a file (NDJSON or CSV, gzip read through) through one Http task of
+    /// a definition (--task DEFINITION#TASK: each record is the task's input) or to an endpoint
+    /// (--endpoint ID: each record is the body), exactly once across restarts: a journal
+    /// (default INPUT.journal) lets the same command, run again, skip what was delivered and
+    /// resolve what was in flight. Bad records are reported by line and skipped. Exit 0 when
+    /// every record is delivered, 1 otherwise, 2 on usage or I/O errors. docs/ingest.md.
+    Ingest(ingest::Args),
     /// Run a local server of both APIs (Solvimon meter data, Rebilly usages) for offline use
     /// and tests. Prints `listening on http://HOST:PORT`, then one `api key KEY permissions
     /// P1,P2` line per dev key; runs until interrupted (Ctrl-C). Behaviour: docs/sandbox.md.
@@ -146,6 +154,7 @@ pub fn run(cli: Cli) -> Result<String, Failure> {
         Command::Validate(args) => validate::run(&catalog, &args),
         Command::Call(args) => call::run(&catalog, args),
         Command::Run(args) => run::run(&catalog, args),
+        Command::Ingest(args) => ingest::run(&catalog, args),
         Command::Sandbox(args) => Ok(sandbox::run(args)?),
     }
 }

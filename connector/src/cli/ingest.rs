@@ -1,0 +1,352 @@
+//! `usage-connector ingest FILE|- (--task DEFINITION#TASK | --endpoint ID)`: every record of
+//! an NDJSON or CSV file (gzip read through) through one Http task, exactly once across
+//! restarts (docs/ingest.md).
+//!
+//! Policy: the template is checked before the first record (a definition must validate, the
+//! task must be an Http task, credentials must be there); bad records are reported by line
+//! and skipped; stdout stays empty (the report goes to `--report`), progress and the summary
+//! go to stderr. Exit 0 when every record is delivered (now or by an earlier run), 1
+//! otherwise, 2 on usage or I/O errors (the input or the journal cannot be read or written,
+//! the input changed under the journal).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::ValueEnum;
+use serde_json::json;
+use usage_connector::catalog::{Catalog, EndpointId};
+use usage_connector::execute::Executor;
+use usage_connector::ingest::{self, Options, RecordOutcome, RecordReport, Summary, Template};
+use usage_connector::validators::Validators;
+
+use super::Failure;
+use super::call::{LimitArg, RoundingArg, endpoint_task};
+
+/// Retries per record of `--endpoint` (maxAttempts): at 45 % failed attempts, 20 tries leave
+/// about one record in ten million behind.
+const ENDPOINT_RETRIES: u32 = 19;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// One JSON value per line.
+    Ndjson,
+    /// A header row, then one record per row.
+    Csv,
+}
+
+/// Arguments of `ingest`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The records: a file (NDJSON or CSV, optionally gzip), or `-` for standard input.
+    input: String,
+    /// The template: an Http task of a definition, DEFINITION#TASK. Each record is that
+    /// task's input (inputParameters, placeholders, vendor rules and validation apply).
+    #[arg(
+        long,
+        value_name = "DEFINITION#TASK",
+        required_unless_present = "endpoint"
+    )]
+    task: Option<String>,
+    /// Or an endpoint id (see `endpoints`): each record is the request body.
+    #[arg(long, value_name = "ID", conflicts_with = "task")]
+    endpoint: Option<String>,
+    /// The input's format (default: from the extension: .ndjson/.jsonl/.json or .csv, with
+    /// an optional .gz).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Send to this base URL instead of the vendor's sandbox server (e.g. a local sandbox).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Credentials file (JSON: {ID: {header, env, prefix?, platformId?}}).
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
+    /// With --endpoint: the credentials entry to use.
+    #[arg(long, value_name = "ID", requires = "endpoint")]
+    credential: Option<String>,
+    /// The journal that makes a second run skip what the first delivered (default: the input
+    /// path + `.journal`; required for standard input). Keep it until the ingest is done.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// Tries per record (the first send included; lookups after an ambiguous failure count).
+    /// Default: the task's retry block (--task), else 20 (--endpoint): a bulk run rides out
+    /// bursts of 429/503 instead of leaving records behind.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    retries: Option<u32>,
+    /// Records in flight at once.
+    #[arg(long, default_value = "16", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
+    /// Stop starting records once this many are invalid or failed.
+    #[arg(long, value_name = "N")]
+    max_errors: Option<u64>,
+    /// Write one JSON line per record (line, outcome, id, quantity, error) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// With --endpoint: the API version in the path.
+    #[arg(long, default_value = "1", requires = "endpoint")]
+    api_version: String,
+    /// With --endpoint: the organization (an optional `/organizations/{organizationId}` prefix).
+    #[arg(long, value_name = "ID", requires = "endpoint")]
+    organization: Option<String>,
+    /// With --endpoint: usage reports over the limit are rejected or partly accepted.
+    #[arg(long, value_enum, requires = "endpoint")]
+    on_limit: Option<LimitArg>,
+    /// With --endpoint: quantities with more than 3 decimals are rejected or rounded half-even.
+    #[arg(long, value_enum, requires = "endpoint")]
+    rounding: Option<RoundingArg>,
+}
+
+/// The template and the executor for it.
+fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executor, String)> {
+    let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
+    let mut credentials = super::credentials::load(args.credentials.as_deref())?;
+    let (template, vendor, spec) = if let Some(spec) = &args.task {
+        let (path, name) = spec.rsplit_once('#').context(
+            "--task expects DEFINITION#TASK, e.g. workflows/rebilly-create-usage.json#Report usage",
+        )?;
+        let definition =
+            super::run::definition(Path::new(path), &validators).map_err(|f| f.error)?;
+        let (task, _) = super::call_task::find(&definition, name)?;
+        super::credentials::fill_from_env(&mut credentials, [task], &validators);
+        let vendor = validators
+            .endpoints_for_url(&task.http_request.url)
+            .into_iter()
+            .next()
+            .map(|e| e.vendor);
+        let template = Template {
+            task: task.clone(),
+            task_name: name.to_owned(),
+            definition: definition.name.clone(),
+        };
+        (template, vendor, format!("task {spec}"))
+    } else {
+        let id: EndpointId = args.endpoint.as_deref().unwrap_or_default().parse()?;
+        let endpoint = catalog.get(id);
+        let credential = super::credentials::for_call(
+            catalog,
+            endpoint.vendor,
+            args.credential.clone(),
+            &mut credentials,
+        )?;
+        let mut params = vec![("version", args.api_version.as_str())];
+        if let Some(org) = &args.organization {
+            params.push(("organizationId", org));
+        }
+        let url = endpoint
+            .url_for(&params, &[])
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let mut task = endpoint_task(url, credential, json!("${$}"), args.on_limit, args.rounding);
+        task.retry = Some(
+            serde_json::from_value(json!({
+                "intervalSeconds": 1, "backoffRate": 1.5, "maxDelaySeconds": 10,
+                "maxAttempts": ENDPOINT_RETRIES, "jitter": "full"
+            }))
+            .expect("a retry block"),
+        );
+        let template = Template {
+            task,
+            task_name: "ingest".into(),
+            definition: String::new(),
+        };
+        (template, Some(endpoint.vendor), format!("endpoint {id}"))
+    };
+    let mut template = template;
+    if let Some(tries) = args.retries {
+        // `maxAttempts` counts retries: tries − 1.
+        template
+            .task
+            .retry
+            .get_or_insert_with(|| serde_json::from_value(json!({})).expect("an empty retry block"))
+            .max_attempts = Some(tries - 1);
+    }
+    if let Some(id) = &template.task.credentials
+        && !credentials.contains(id)
+    {
+        let var = vendor.map_or(String::new(), |v| format!(" or set {}", v.api_key_env()));
+        anyhow::bail!(
+            "no credentials `{id}`: add the entry to the credentials file (--credentials){var}"
+        );
+    }
+    let mut executor = Executor::new(credentials).with_validators(validators);
+    if let (Some(server), Some(vendor)) = (&args.server, vendor) {
+        executor = executor.with_server(vendor, server);
+    }
+    Ok((template, executor, spec))
+}
+
+/// The input's records, and its format.
+fn input(
+    args: &Args,
+) -> anyhow::Result<Box<dyn Iterator<Item = std::io::Result<ingest::Record>> + Send>> {
+    let format = match (args.format, args.input.as_str()) {
+        (Some(FormatArg::Ndjson), _) => ingest::Format::Ndjson,
+        (Some(FormatArg::Csv), _) => ingest::Format::Csv,
+        (None, "-") => anyhow::bail!("reading standard input: say --format ndjson or --format csv"),
+        (None, name) => ingest::Format::from_name(name).with_context(|| {
+            format!("{name}: unknown format; name it .ndjson/.jsonl/.json or .csv (optionally .gz), or say --format")
+        })?,
+    };
+    let reader: Box<dyn std::io::Read + Send> = if args.input == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let file =
+            std::fs::File::open(&args.input).with_context(|| format!("opening {}", args.input))?;
+        anyhow::ensure!(
+            file.metadata()?.is_file(),
+            "{} is not a regular file",
+            args.input
+        );
+        Box::new(file)
+    };
+    let reader = ingest::decompressed(reader).with_context(|| format!("reading {}", args.input))?;
+    Ok(ingest::records(reader, format))
+}
+
+/// Running totals for the progress line.
+#[derive(Default)]
+struct Counts {
+    done: AtomicU64,
+    bad: AtomicU64,
+}
+
+/// Runs an ingest; stdout gets nothing.
+#[allow(clippy::print_stderr)]
+pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
+    let (template, executor, spec) = template(catalog, &args)?;
+    let journal_path = match (&args.journal, args.input.as_str()) {
+        (Some(p), _) => p.clone(),
+        (None, "-") => {
+            return Err(anyhow::anyhow!(
+                "reading standard input: say where the journal goes (--journal FILE)"
+            )
+            .into());
+        }
+        (None, path) => PathBuf::from(format!("{path}.journal")),
+    };
+    let records = input(&args)?;
+    let journal =
+        Arc::new(ingest::IngestJournal::open(&journal_path, &spec).map_err(anyhow::Error::from)?);
+    let report = match &args.report {
+        Some(p) => Some(Mutex::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let counts = Arc::new(Counts::default());
+    let shown = AtomicU64::new(0);
+    let report = Arc::new(report);
+    let report_broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let observe = {
+        let counts = counts.clone();
+        let (report, report_broken) = (report.clone(), report_broken.clone());
+        Arc::new(move |r: &RecordReport| {
+            counts.done.fetch_add(1, Ordering::Relaxed);
+            if !r.outcome.delivered() {
+                counts.bad.fetch_add(1, Ordering::Relaxed);
+                if shown.fetch_add(1, Ordering::Relaxed) < 20 {
+                    eprintln!("{}", problem(r));
+                }
+            }
+            if let Some(w) = report.as_ref() {
+                let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+                if serde_json::to_writer(&mut *w, r).is_err() || writeln!(w).is_err() {
+                    report_broken.store(true, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let runtime = super::runtime()?;
+    let options = Options {
+        concurrency: usize::from(args.concurrency),
+        max_errors: args.max_errors,
+    };
+    let started = Instant::now();
+    let ticker = {
+        let counts = counts.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let done = counts.done.load(Ordering::Relaxed);
+                eprintln!(
+                    "ingest: {done} records done, {} not delivered, {:.0} records/s",
+                    counts.bad.load(Ordering::Relaxed),
+                    done as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        })
+    };
+    let result = runtime.block_on(ingest::ingest(
+        Arc::new(executor),
+        Arc::new(template),
+        records,
+        journal.clone(),
+        options,
+        observe,
+    ));
+    ticker.abort();
+    journal.close();
+    let summary = result.map_err(anyhow::Error::from)?;
+    if let (Some(p), Some(w)) = (&args.report, report.as_ref()) {
+        let flushed = w.lock().unwrap_or_else(|p| p.into_inner()).flush();
+        if flushed.is_err() || report_broken.load(Ordering::Relaxed) {
+            eprintln!("{}", summary_line(&summary));
+            return Err(anyhow::anyhow!("writing the report {} failed", p.display()).into());
+        }
+        eprintln!("report: {}", p.display());
+    }
+    eprintln!("{}", summary_line(&summary));
+    if summary.all_delivered() {
+        Ok(String::new())
+    } else {
+        Err(Failure::invalid(anyhow::anyhow!(
+            "{} records not delivered (journal {}: run the same command again to retry them)",
+            summary.invalid + summary.failed,
+            journal_path.display()
+        )))
+    }
+}
+
+/// One record's problem as a line (and its diagnostics under it).
+fn problem(r: &RecordReport) -> String {
+    let what = match r.outcome {
+        RecordOutcome::Invalid => "invalid",
+        _ => "failed",
+    };
+    let Some(e) = &r.error else {
+        return format!("line {}: {what}", r.line);
+    };
+    let mut text = format!("line {}: {what}: {}: {}", r.line, e.code, e.message);
+    for d in &e.diagnostics {
+        text.push_str(&format!(
+            "\n  {}",
+            d.render(None).trim_end().replace('\n', "\n  ")
+        ));
+    }
+    text
+}
+
+fn summary_line(s: &Summary) -> String {
+    let secs = s.elapsed.as_secs_f64();
+    format!(
+        "ingest: {} records: {} created, {} duplicate, {} recovered, {} partial (remainder {}), {} done before, {} invalid, {} failed{} in {:.1} s ({:.0} records/s)",
+        s.records,
+        s.created,
+        s.duplicate,
+        s.recovered,
+        s.partial,
+        s.remainder.normalize(),
+        s.skipped,
+        s.invalid,
+        s.failed,
+        if s.stopped {
+            ", stopped at --max-errors"
+        } else {
+            ""
+        },
+        secs,
+        s.records as f64 / secs.max(1e-9)
+    )
+}

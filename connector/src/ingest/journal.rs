@@ -1,0 +1,317 @@
+//! The ingest journal: what a second run of the same ingest must know to send nothing twice.
+//!
+//! Policy: an append-only JSON-lines file. Its first line names the template (the task or
+//! endpoint each record goes through); a journal written for another template is refused.
+//! Before a record's request first leaves, a `begin` line records its line number, the digest
+//! of its text, the time its request is stamped with and its idempotency identity, and is
+//! synced to disk (begins of concurrent records share one sync: group commit). After a final
+//! answer an `end` line records the outcome (not synced: a lost end only costs a lookup). On
+//! open, a torn last line (a crash mid-write) is cut off; any other unreadable line is an
+//! error. Memory: 24 bytes per finished record (a sorted table), so a million-line journal
+//! stays small.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+
+/// What the journal knows of a line of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Nothing: its request never left.
+    New,
+    /// Its request may have left, stamped `at`; no final answer is recorded.
+    Begun {
+        /// The time its request was stamped with.
+        at: DateTime<Utc>,
+    },
+    /// A final answer was recorded (the outcome as written, `created`, …).
+    Done(&'static str),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Header {
+        ingest: u32,
+        template: String,
+    },
+    Begin {
+        line: u64,
+        digest: String,
+        at: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+    End {
+        line: u64,
+        outcome: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+}
+
+/// The final outcomes an `end` line records (a failed record is not final: a second run tries
+/// it again, looking up its earlier send first).
+const OUTCOMES: [&str; 4] = ["created", "duplicate", "recovered", "partial"];
+
+/// The first 8 bytes of a hex digest, as a number (enough to tell a changed line).
+fn short(digest: &str) -> u64 {
+    u64::from_str_radix(digest.get(..16).unwrap_or(digest), 16).unwrap_or(0)
+}
+
+enum Msg {
+    Begin(String, oneshot::Sender<std::io::Result<()>>),
+    End(String),
+}
+
+/// A journal file, open for one ingest run.
+pub struct IngestJournal {
+    path: PathBuf,
+    /// Lines finished before this run: (line, digest, outcome index), sorted by line.
+    done: Vec<(u64, u64, u8)>,
+    /// Lines begun and not finished before this run: (digest, stamped at).
+    begun: HashMap<u64, (u64, DateTime<Utc>)>,
+    writer: Mutex<Option<mpsc::Sender<Msg>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+    let path = path.to_owned();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl IngestJournal {
+    /// Opens (or creates) the journal at `path` for `template`.
+    pub fn open(path: &Path, template: &str) -> Result<Self> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io("opening the journal", path))?;
+        let bad = |line: usize, reason: String| Error::Journal {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let mut done = Vec::new();
+        let mut begun = HashMap::new();
+        let mut good_len = 0u64;
+        let mut header = false;
+        let mut reader = BufReader::new(&file);
+        let mut buf = String::new();
+        let mut number = 0;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_line(&mut buf)
+                .map_err(io("reading the journal", path))?;
+            if n == 0 || !buf.ends_with('\n') {
+                break; // the end, or a torn last line (cut below)
+            }
+            number += 1;
+            let entry: Line = serde_json::from_str(&buf)
+                .map_err(|e| bad(number, format!("not a journal entry ({e})")))?;
+            match entry {
+                Line::Header { template: t, .. } if number == 1 => {
+                    if t != template {
+                        return Err(bad(
+                            1,
+                            format!(
+                                "written for `{t}`, not `{template}`: give another --journal for another template"
+                            ),
+                        ));
+                    }
+                    header = true;
+                }
+                _ if number == 1 => return Err(bad(1, "no ingest header".into())),
+                Line::Header { .. } => return Err(bad(number, "a second header".into())),
+                Line::Begin {
+                    line, digest, at, ..
+                } => {
+                    let at = DateTime::parse_from_rfc3339(&at)
+                        .map_err(|e| bad(number, format!("time `{at}`: {e}")))?
+                        .with_timezone(&Utc);
+                    begun.insert(line, (short(&digest), at));
+                }
+                Line::End { line, outcome, .. } => {
+                    let index = OUTCOMES
+                        .iter()
+                        .position(|o| *o == outcome)
+                        .ok_or_else(|| bad(number, format!("outcome `{outcome}`")))?;
+                    let digest = begun.remove(&line).map_or(0, |(d, _)| d);
+                    done.push((line, digest, index as u8));
+                }
+            }
+            good_len += n as u64;
+        }
+        drop(reader);
+        // Cut a torn tail so the next line starts on a line of its own.
+        if file
+            .metadata()
+            .map_err(io("reading the journal", path))?
+            .len()
+            != good_len
+        {
+            file.set_len(good_len)
+                .map_err(io("repairing the journal", path))?;
+        }
+        file.seek(std::io::SeekFrom::End(0))
+            .map_err(io("opening the journal", path))?;
+        if !header {
+            let line = serde_json::to_string(&Line::Header {
+                ingest: 1,
+                template: template.to_owned(),
+            })
+            .expect("journal lines serialize");
+            writeln!(file, "{line}").map_err(io("writing the journal", path))?;
+            file.sync_data().map_err(io("writing the journal", path))?;
+        }
+        done.sort_unstable_by_key(|d| d.0);
+        done.dedup_by_key(|d| d.0);
+        done.shrink_to_fit();
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || write_loop(file, &rx));
+        Ok(IngestJournal {
+            path: path.to_owned(),
+            done,
+            begun,
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What is known of input line `line` whose text has `digest`; an error when the journal
+    /// recorded another text for that line (the input changed under the journal).
+    pub fn seen(&self, line: u64, digest: &str) -> Result<Seen> {
+        let changed = || Error::InputChanged {
+            line,
+            journal: self.path.clone(),
+        };
+        if let Ok(i) = self.done.binary_search_by_key(&line, |d| d.0) {
+            let (_, d, outcome) = self.done[i];
+            if d != 0 && d != short(digest) {
+                return Err(changed());
+            }
+            return Ok(Seen::Done(OUTCOMES[outcome as usize]));
+        }
+        match self.begun.get(&line) {
+            Some((d, _)) if *d != short(digest) => Err(changed()),
+            Some((_, at)) => Ok(Seen::Begun { at: *at }),
+            None => Ok(Seen::New),
+        }
+    }
+
+    /// Records, durably, that line `line` is about to send a request stamped `at` with the
+    /// idempotency identity `key`; returns once it is on disk.
+    pub async fn begin(
+        &self,
+        line: u64,
+        digest: &str,
+        at: DateTime<Utc>,
+        key: Option<&str>,
+    ) -> Result<()> {
+        let text = serde_json::to_string(&Line::Begin {
+            line,
+            digest: digest.to_owned(),
+            at: at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            key: key.map(str::to_owned),
+        })
+        .expect("journal lines serialize");
+        let (done, wait) = oneshot::channel();
+        self.send(Msg::Begin(text, done))?;
+        let closed = || std::io::Error::other("the journal writer stopped");
+        wait.await
+            .unwrap_or_else(|_| Err(closed()))
+            .map_err(io("writing the journal", &self.path))
+    }
+
+    /// Records line `line`'s final outcome (`created`, `duplicate`, `recovered`, `partial`)
+    /// and record id.
+    pub fn end(&self, line: u64, outcome: &str, id: Option<&str>) -> Result<()> {
+        let text = serde_json::to_string(&Line::End {
+            line,
+            outcome: outcome.to_owned(),
+            id: id.map(str::to_owned),
+        })
+        .expect("journal lines serialize");
+        self.send(Msg::End(text))
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer
+            .as_ref()
+            .and_then(|w| w.send(msg).ok())
+            .ok_or_else(|| {
+                io("writing the journal", &self.path)(std::io::Error::other(
+                    "the journal is closed",
+                ))
+            })
+    }
+
+    /// Writes what is pending, syncs and closes the file.
+    pub fn close(&self) {
+        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for IngestJournal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The writer: takes every message waiting, writes them in one go, syncs when a begin is
+/// among them, then answers the begins.
+fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>) {
+    let mut text = String::new();
+    let mut waiting = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                Msg::Begin(line, done) => {
+                    text.push_str(&line);
+                    waiting.push(done);
+                }
+                Msg::End(line) => text.push_str(&line),
+            }
+            text.push('\n');
+            next = rx.try_recv().ok();
+        }
+        let mut written = file.write_all(text.as_bytes());
+        if written.is_ok() && !waiting.is_empty() {
+            written = file.sync_data();
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(match &written {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            });
+        }
+        text.clear();
+    }
+    let _ = file.sync_data();
+}

@@ -1,0 +1,326 @@
+//! Bulk ingest: every record of a file through one Http task (the template), on the same
+//! executor as `call` and `run`, exactly once across restarts.
+//!
+//! Policy: records stream (a bounded channel between the reader thread and the senders; no
+//! record is held after its answer). Each record is an execution of its own, id
+//! `ingest-{line}-{digest}`, so its identities (Solvimon reference and `Idempotency-Key`,
+//! Rebilly usage-time fraction) follow from its place and text. Before a record's request first
+//! leaves, the journal holds its identity and time; a later run skips the records the journal
+//! finished, and sends a begun one again only through the executor's lookup-first path (the
+//! same identity: a duplicate or a recovery, never a second record). A record that is not
+//! valid JSON, or whose request does not prepare or validate, is `invalid`; one the API refuses
+//! or that exhausts its retries is `failed`; neither stops the run unless `max_errors` is
+//! reached (then no new record starts and the run ends after those in flight).
+
+pub mod journal;
+pub mod records;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::execute::{
+    ErrorCode, Executor, PriorRun, QuantityReport, RunInfo, TaskContext, TaskError,
+};
+use crate::simworkflow::{HttpTask, Task};
+pub use journal::{IngestJournal, Seen};
+pub use records::{Format, Record, decompressed, records};
+
+/// What each record goes through.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The Http task (a definition's task, or one built for an endpoint with body `${$}`).
+    pub task: HttpTask,
+    /// The task's name (part of each record's identity).
+    pub task_name: String,
+    /// The definition's name (`$$.StateMachine.Name`).
+    pub definition: String,
+}
+
+/// How an ingest runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Records in flight at once.
+    pub concurrency: usize,
+    /// Stop starting records once this many are invalid or failed.
+    pub max_errors: Option<u64>,
+}
+
+/// What became of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordOutcome {
+    /// Recorded now.
+    Created,
+    /// The API had it already.
+    Duplicate,
+    /// An earlier ambiguous send had been recorded (found by lookup).
+    Recovered,
+    /// Recorded with less than requested.
+    Partial,
+    /// Finished by an earlier run (the journal says so): not sent.
+    Skipped,
+    /// Not a valid record, or its request does not validate: not sent.
+    Invalid,
+    /// Refused by the API, out of retries, or of unknown outcome (a second run resolves it).
+    Failed,
+}
+
+impl RecordOutcome {
+    /// Whether the record is delivered (or was before).
+    pub fn delivered(self) -> bool {
+        !matches!(self, RecordOutcome::Invalid | RecordOutcome::Failed)
+    }
+}
+
+/// One record's report (one `--report` line).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordReport {
+    /// Its line in the input.
+    pub line: u64,
+    /// What became of it.
+    pub outcome: RecordOutcome,
+    /// The record's id at the API, when the answer has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Requested / accepted / remainder (Rebilly usages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<QuantityReport>,
+    /// Why it is invalid or failed (with `validate`'s diagnostics where there are any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+}
+
+/// The run's totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Records read.
+    pub records: u64,
+    /// Created now.
+    pub created: u64,
+    /// Duplicates.
+    pub duplicate: u64,
+    /// Recovered.
+    pub recovered: u64,
+    /// Partial.
+    pub partial: u64,
+    /// Sum of the partial records' remainders (exact).
+    pub remainder: Decimal,
+    /// Finished by an earlier run.
+    pub skipped: u64,
+    /// Invalid.
+    pub invalid: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Whether `max_errors` stopped it before the end of the input.
+    pub stopped: bool,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Whether every record read was delivered (now or before).
+    pub fn all_delivered(&self) -> bool {
+        self.invalid == 0 && self.failed == 0 && !self.stopped
+    }
+
+    fn add(&mut self, r: &RecordReport) {
+        self.records += 1;
+        match r.outcome {
+            RecordOutcome::Created => self.created += 1,
+            RecordOutcome::Duplicate => self.duplicate += 1,
+            RecordOutcome::Recovered => self.recovered += 1,
+            RecordOutcome::Partial => {
+                self.partial += 1;
+                if let Some(q) = &r.quantity
+                    && let Ok(rem) = q.remainder.parse::<Decimal>()
+                {
+                    self.remainder += rem;
+                }
+            }
+            RecordOutcome::Skipped => self.skipped += 1,
+            RecordOutcome::Invalid => self.invalid += 1,
+            RecordOutcome::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// Called with each record's report as it is known (from several tasks).
+pub type Observer = Arc<dyn Fn(&RecordReport) + Send + Sync>;
+
+/// Ingests `input` (records as [`records`] reads them) through `template`, journaling in
+/// `journal`. Errors: the input cannot be read, changed under the journal, or the journal
+/// cannot be written (then nothing more is sent).
+pub async fn ingest(
+    executor: Arc<Executor>,
+    template: Arc<Template>,
+    input: Box<dyn Iterator<Item = std::io::Result<Record>> + Send>,
+    journal: Arc<IngestJournal>,
+    options: Options,
+    observe: Observer,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let concurrency = options.concurrency.max(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(concurrency * 2);
+    let reader = tokio::task::spawn_blocking(move || {
+        for record in input {
+            let last = record.is_err();
+            if tx.blocking_send(record).is_err() || last {
+                return;
+            }
+        }
+    });
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut summary = Summary::default();
+    let mut running: JoinSet<Result<RecordReport>> = JoinSet::new();
+    let mut failure = None;
+    let finish = |summary: &mut Summary, done: Result<RecordReport>| -> Result<()> {
+        let report = done?;
+        if !report.outcome.delivered() {
+            errors.fetch_add(1, Ordering::SeqCst);
+        }
+        observe(&report);
+        summary.add(&report);
+        Ok(())
+    };
+    while let Some(record) = rx.recv().await {
+        if options
+            .max_errors
+            .is_some_and(|m| errors.load(Ordering::SeqCst) >= m)
+        {
+            summary.stopped = true;
+            break;
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                failure = Some(Error::Io {
+                    action: "reading",
+                    path: "the input".into(),
+                    source: e,
+                });
+                break;
+            }
+        };
+        while running.len() >= concurrency {
+            let done = running.join_next().await.expect("a record in flight");
+            if let Err(e) = finish(&mut summary, done.expect("record tasks do not panic")) {
+                failure = Some(e);
+                break;
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+        let (executor, template, journal) = (executor.clone(), template.clone(), journal.clone());
+        running.spawn(async move { one(&executor, &template, &journal, record).await });
+    }
+    drop(rx);
+    while let Some(done) = running.join_next().await {
+        if let Err(e) = finish(&mut summary, done.expect("record tasks do not panic")) {
+            failure.get_or_insert(e);
+        }
+    }
+    let _ = reader.await;
+    summary.elapsed = started.elapsed();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// One record: journal check, prepare, begin, send, end.
+async fn one(
+    executor: &Executor,
+    template: &Template,
+    journal: &IngestJournal,
+    record: Record,
+) -> Result<RecordReport> {
+    let report = |outcome, error| RecordReport {
+        line: record.line,
+        outcome,
+        id: None,
+        quantity: None,
+        error,
+    };
+    let seen = journal.seen(record.line, &record.digest)?;
+    if let Seen::Done(_) = seen {
+        return Ok(report(RecordOutcome::Skipped, None));
+    }
+    let value = match &record.value {
+        Ok(v) => v.clone(),
+        Err(e) => {
+            let error = TaskError::new(ErrorCode::InvalidRequest, format!("not a record: {e}"));
+            return Ok(report(RecordOutcome::Invalid, Some(error)));
+        }
+    };
+    let ctx = TaskContext {
+        prior: match seen {
+            Seen::Begun { .. } => PriorRun::Started,
+            _ => PriorRun::None,
+        },
+        run: Some(Arc::new(RunInfo {
+            input: value.clone(),
+            definition: template.definition.clone(),
+        })),
+        ..TaskContext::new(
+            format!("ingest-{}-{}", record.line, record.digest),
+            template.task_name.clone(),
+        )
+    };
+    let task = Task::Http(template.task.clone());
+    let prepared = crate::runner::task_input(&task, &value, &ctx).and_then(|input| {
+        let at = match seen {
+            Seen::Begun { at } => at,
+            _ => chrono::Utc::now(),
+        };
+        executor
+            .prepare_at(&template.task, &input, &ctx.execution(at))
+            .map(|p| (p, at))
+    });
+    let (prepared, at) = match prepared {
+        Ok(p) => p,
+        // A missing key is not the record's fault.
+        Err(e) if e.code == ErrorCode::MissingCredentials => {
+            return Ok(report(RecordOutcome::Failed, Some(e)));
+        }
+        Err(e) => return Ok(report(RecordOutcome::Invalid, Some(e))),
+    };
+    if seen == Seen::New {
+        let key = prepared.identity.idempotency_key.clone().or_else(|| {
+            prepared
+                .identity
+                .usage
+                .as_ref()
+                .map(|u| format!("usageTime={}", u.usage_time))
+        });
+        journal
+            .begin(record.line, &record.digest, at, key.as_deref())
+            .await?;
+    }
+    match executor.send(&prepared, &ctx).await {
+        Ok(out) => {
+            let outcome = match out.outcome {
+                crate::output::Outcome::Created => RecordOutcome::Created,
+                crate::output::Outcome::Duplicate => RecordOutcome::Duplicate,
+                crate::output::Outcome::Recovered => RecordOutcome::Recovered,
+                crate::output::Outcome::Partial => RecordOutcome::Partial,
+            };
+            let id = out.body.json()["id"].as_str().map(str::to_owned);
+            journal.end(record.line, out.outcome.as_str(), id.as_deref())?;
+            Ok(RecordReport {
+                line: record.line,
+                outcome,
+                id,
+                quantity: out.quantity,
+                error: None,
+            })
+        }
+        Err(e) => Ok(report(RecordOutcome::Failed, Some(e))),
+    }
+}
