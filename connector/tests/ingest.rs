@@ -84,6 +84,8 @@ async fn twenty_thousand_records_under_faults_are_each_recorded_once() {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("ingest: 20000 records:"), "{stderr}");
+    // Not a terminal: plain progress lines every few seconds.
+    assert!(stderr.contains(" records done, "), "{stderr}");
     assert_eq!(sandbox.stats().await["usages"], 20_000, "seed {seed}");
     let lines: Vec<Value> = std::fs::read_to_string(&report)
         .unwrap()

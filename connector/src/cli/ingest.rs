@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -205,13 +205,6 @@ fn input(
     Ok(ingest::records(reader, format))
 }
 
-/// Running totals for the progress line.
-#[derive(Default)]
-struct Counts {
-    done: AtomicU64,
-    bad: AtomicU64,
-}
-
 /// Runs an ingest; stdout gets nothing.
 #[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
@@ -235,20 +228,26 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         ))),
         None => None,
     };
-    let counts = Arc::new(Counts::default());
+    let total = match (args.input.as_str(), args.format) {
+        ("-", _) => None,
+        // A CSV's header row is not a record.
+        (path, f) => super::progress::count_lines(Path::new(path)).map(|n| {
+            let csv = matches!(f, Some(FormatArg::Csv))
+                || (f.is_none() && ingest::Format::from_name(path) == Some(ingest::Format::Csv));
+            n.saturating_sub(u64::from(csv))
+        }),
+    };
+    let progress = super::progress::Progress::new(total);
     let shown = AtomicU64::new(0);
     let report = Arc::new(report);
     let report_broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let observe = {
-        let counts = counts.clone();
+        let progress = progress.clone();
         let (report, report_broken) = (report.clone(), report_broken.clone());
         Arc::new(move |r: &RecordReport| {
-            counts.done.fetch_add(1, Ordering::Relaxed);
-            if !r.outcome.delivered() {
-                counts.bad.fetch_add(1, Ordering::Relaxed);
-                if shown.fetch_add(1, Ordering::Relaxed) < 20 {
-                    eprintln!("{}", problem(r));
-                }
+            progress.record(r.outcome.delivered());
+            if !r.outcome.delivered() && shown.fetch_add(1, Ordering::Relaxed) < 20 {
+                progress.println(&problem(r));
             }
             if let Some(w) = report.as_ref() {
                 let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
@@ -263,21 +262,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         concurrency: usize::from(args.concurrency),
         max_errors: args.max_errors,
     };
-    let started = Instant::now();
-    let ticker = {
-        let counts = counts.clone();
-        runtime.spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                let done = counts.done.load(Ordering::Relaxed);
-                eprintln!(
-                    "ingest: {done} records done, {} not delivered, {:.0} records/s",
-                    counts.bad.load(Ordering::Relaxed),
-                    done as f64 / started.elapsed().as_secs_f64()
-                );
-            }
-        })
-    };
+    let ticker = runtime.spawn(progress.clone().lines(Duration::from_secs(3)));
     let result = runtime.block_on(ingest::ingest(
         Arc::new(executor),
         Arc::new(template),
@@ -287,6 +272,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         observe,
     ));
     ticker.abort();
+    progress.finish();
     journal.close();
     let summary = result.map_err(anyhow::Error::from)?;
     if let (Some(p), Some(w)) = (&args.report, report.as_ref()) {

@@ -13,6 +13,7 @@ mod endpoints;
 mod execution;
 mod files;
 mod ingest;
+mod progress;
 mod run;
 mod sandbox;
 mod schemas;
