@@ -182,14 +182,9 @@ async fn measure(
     (rate, latencies[latencies.len() / 2])
 }
 
-/// Journal entries of the invocations of `service`, per invocation (`None` when the server
-/// kept no journal of finished invocations).
-async fn journal_entries(client: &reqwest::Client, admin: &str, service: &str) -> Option<f64> {
-    let query = format!(
-        "SELECT count(*) AS entries, count(DISTINCT j.id) AS invocations FROM sys_journal j \
-         JOIN sys_invocation i ON j.id = i.id WHERE i.target_service_name = '{service}'"
-    );
-    let reply: Value = client
+/// The answer of the server's SQL introspection (`POST /query` on the admin API).
+async fn sql(client: &reqwest::Client, admin: &str, query: &str) -> Option<Value> {
+    client
         .post(format!("{admin}/query"))
         .header("accept", "application/json")
         .json(&json!({ "query": query }))
@@ -198,7 +193,17 @@ async fn journal_entries(client: &reqwest::Client, admin: &str, service: &str) -
         .ok()?
         .json()
         .await
-        .ok()?;
+        .ok()
+}
+
+/// Journal entries of the invocations of `service`, per invocation (`None` when the server
+/// kept no journal of finished invocations).
+async fn journal_entries(client: &reqwest::Client, admin: &str, service: &str) -> Option<f64> {
+    let query = format!(
+        "SELECT count(*) AS entries, count(DISTINCT j.id) AS invocations FROM sys_journal j \
+         JOIN sys_invocation i ON j.id = i.id WHERE i.target_service_name = '{service}'"
+    );
+    let reply = sql(client, admin, &query).await?;
     let row = &reply["rows"][0];
     let (entries, invocations) = (row["entries"].as_f64()?, row["invocations"].as_f64()?);
     (invocations > 0.0).then(|| entries / invocations)
@@ -209,19 +214,7 @@ async fn journal_of_one(client: &reqwest::Client, admin: &str) -> String {
     let query = "SELECT j.entry_type AS type, j.name AS name FROM sys_journal j WHERE j.id = \
          (SELECT id FROM sys_invocation WHERE target_service_name = 'UsageWorkflow' \
          AND status = 'completed' LIMIT 1) ORDER BY j.index";
-    let reply: Option<Value> = async {
-        client
-            .post(format!("{admin}/query"))
-            .header("accept", "application/json")
-            .json(&json!({ "query": query }))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()
-    }
-    .await;
+    let reply = sql(client, admin, query).await;
     let rows = reply.as_ref().and_then(|r| r["rows"].as_array());
     rows.map_or("not retained".into(), |rows| {
         rows.iter()

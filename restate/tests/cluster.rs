@@ -32,16 +32,7 @@ async fn executions_complete_exactly_once_when_a_node_dies() {
     let mut nodes = tokio::task::spawn_blocking(|| common::cluster("cluster"))
         .await
         .unwrap();
-    let (admin, url) = (nodes[0].admin.clone(), sandbox.url());
-    let keys = (
-        sandbox.dev_key("solvimon").to_owned(),
-        sandbox.dev_key("rebilly").to_owned(),
-    );
-    let service = tokio::task::spawn_blocking(move || {
-        common::Service::start_with(&admin, &url, &keys.0, &keys.1)
-    })
-    .await
-    .unwrap();
+    let service = common::Service::for_sandbox(&nodes[0].admin, &sandbox).await;
     // Submit through node 1 and attach through node 2; node 3 dies.
     let submit = common::Ingress::new(&nodes[0].ingress);
     let attach = common::Ingress::new(&nodes[1].ingress);
@@ -87,12 +78,7 @@ async fn executions_complete_exactly_once_when_a_node_dies() {
         failed.len(),
         failed.join("\n")
     );
-    let stats = sandbox.stats().await;
-    assert_eq!(
-        (stats["usages"].as_u64(), stats["charge-data"].as_u64()),
-        (Some(2 * EXECUTIONS as u64), Some(EXECUTIONS as u64)),
-        "exactly one record per intended usage and charge: {stats}"
-    );
+    common::assert_one_record_each(&sandbox, EXECUTIONS, "cluster").await;
     eprintln!(
         "{EXECUTIONS} executions on 3 nodes, node 3 killed at {killed_at:?} with {} of {intended} records made, all done in {:?}",
         recorded(&at_kill),

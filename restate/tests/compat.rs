@@ -84,16 +84,7 @@ async fn the_pinned_server_runs_the_pinned_sdk() {
         .unwrap();
     assert_eq!(version["version"].as_str(), Some(pinned_server().as_str()));
 
-    let (admin, url) = (node.admin.clone(), sandbox.url());
-    let keys = (
-        sandbox.dev_key("solvimon").to_owned(),
-        sandbox.dev_key("rebilly").to_owned(),
-    );
-    let service = tokio::task::spawn_blocking(move || {
-        common::Service::start_with(&admin, &url, &keys.0, &keys.1)
-    })
-    .await
-    .unwrap();
+    let service = common::Service::for_sandbox(&node.admin, &sandbox).await;
     let (status, reply) = ingress
         .run(
             "compat-1",

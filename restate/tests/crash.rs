@@ -59,16 +59,7 @@ async fn executions_complete_exactly_once_while_the_service_is_killed() {
     let node = tokio::task::spawn_blocking(|| common::single_node("crash"))
         .await
         .unwrap();
-    let (admin, url) = (node.admin.clone(), sandbox.url());
-    let keys = (
-        sandbox.dev_key("solvimon").to_owned(),
-        sandbox.dev_key("rebilly").to_owned(),
-    );
-    let mut service = tokio::task::spawn_blocking(move || {
-        common::Service::start_with(&admin, &url, &keys.0, &keys.1)
-    })
-    .await
-    .unwrap();
+    let mut service = common::Service::for_sandbox(&node.admin, &sandbox).await;
     let ingress = common::Ingress::new(&node.ingress);
     let definition = common::definition("restate/tests/data/load.json");
 
@@ -98,12 +89,7 @@ async fn executions_complete_exactly_once_while_the_service_is_killed() {
         failed.len(),
         failed.join("\n")
     );
-    let stats = sandbox.stats().await;
-    assert_eq!(
-        (stats["usages"].as_u64(), stats["charge-data"].as_u64()),
-        (Some(2 * EXECUTIONS as u64), Some(EXECUTIONS as u64)),
-        "exactly one record per intended usage and charge (seed {seed}): {stats}"
-    );
+    common::assert_one_record_each(&sandbox, EXECUTIONS, &format!("seed {seed}")).await;
     let faults = sandbox.faults().await;
     let mut by_kind = std::collections::BTreeMap::<String, usize>::new();
     for f in faults.as_array().into_iter().flatten() {

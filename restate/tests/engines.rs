@@ -19,19 +19,7 @@ async fn every_sample_runs_the_same_on_restate_as_locally() {
     let node = tokio::task::spawn_blocking(|| common::single_node("samples"))
         .await
         .unwrap();
-    let admin = node.admin.clone();
-    let sandbox_for_service = restate_sandbox.url();
-    let service = {
-        let keys = (
-            restate_sandbox.dev_key("solvimon").to_owned(),
-            restate_sandbox.dev_key("rebilly").to_owned(),
-        );
-        tokio::task::spawn_blocking(move || {
-            common::Service::start_with(&admin, &sandbox_for_service, &keys.0, &keys.1)
-        })
-        .await
-        .unwrap()
-    };
+    let service = common::Service::for_sandbox(&node.admin, &restate_sandbox).await;
     let ingress = common::Ingress::new(&node.ingress);
     let runner = Runner::new(Arc::new(common::executor_for(&local_sandbox)));
 

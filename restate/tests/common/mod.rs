@@ -266,6 +266,19 @@ impl Service {
         service
     }
 
+    /// [`Service::start_with`] on `sandbox` with its dev keys, from async code (starting
+    /// blocks until the service is registered).
+    pub async fn for_sandbox(admin: &str, sandbox: &usage_test_support::Sandbox) -> Self {
+        let (admin, url) = (admin.to_owned(), sandbox.url());
+        let keys = (
+            sandbox.dev_key("solvimon").to_owned(),
+            sandbox.dev_key("rebilly").to_owned(),
+        );
+        tokio::task::spawn_blocking(move || Service::start_with(&admin, &url, &keys.0, &keys.1))
+            .await
+            .unwrap()
+    }
+
     fn spawn(&mut self, register: Option<&str>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_usage-restate"));
         command
@@ -411,4 +424,19 @@ async fn read(answer: ::reqwest::Result<::reqwest::Response>) -> (u16, Value) {
 /// A definition file of the repository as JSON.
 pub fn definition(path: &str) -> Value {
     serde_json::from_slice(&std::fs::read(root().join(path)).unwrap()).unwrap()
+}
+
+/// Asserts that `sandbox` holds exactly two usages and one charge per execution of
+/// `restate/tests/data/load.json`: none lost, none doubled.
+pub async fn assert_one_record_each(
+    sandbox: &usage_test_support::Sandbox,
+    executions: usize,
+    context: &str,
+) {
+    let stats = sandbox.stats().await;
+    assert_eq!(
+        (stats["usages"].as_u64(), stats["charge-data"].as_u64()),
+        (Some(2 * executions as u64), Some(executions as u64)),
+        "exactly one record per intended usage and charge ({context}): {stats}"
+    );
 }
