@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::faults::{Fault, FaultSpec};
 use crate::fixture::Fixture;
+use crate::ratelimit::RateLimit;
 use crate::store::Store;
 
 /// One injected fault, as listed by `GET /_sandbox/faults`.
@@ -73,6 +74,9 @@ pub struct App {
     requests: AtomicU64,
     /// Requests, when recording is on.
     pub request_log: Option<Mutex<Vec<RequestRecord>>>,
+    /// The writes-per-second limit per key, when one is set.
+    pub rate_limit: Option<RateLimit>,
+    rate_limited: AtomicU64,
 }
 
 impl App {
@@ -93,7 +97,25 @@ impl App {
             fault_log: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
             request_log: record_requests.then(|| Mutex::new(Vec::new())),
+            rate_limit: None,
+            rate_limited: AtomicU64::new(0),
         }
+    }
+
+    /// Limits writes to `per_second` per key ([`RateLimit`]).
+    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.rate_limit = per_second.map(RateLimit::new);
+        self
+    }
+
+    /// Counts a write refused by the rate limit.
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes refused by the rate limit so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     /// The data, locked (recovered if a request panicked while holding it). Hold it only for

@@ -13,7 +13,7 @@
 //! (state and logs), [`call`] (the parsed request), [`auth`], [`respond`] (vendor error
 //! formats), [`schemas`], [`store`] (state) over [`journal`] (the locked state file),
 //! [`decimal`] (exact numbers and the quantity rule), [`cost`] (Solvimon cost prediction),
-//! [`faults`] and [`fixture`]. No shared piece imports a vendor module or the server.
+//! [`faults`], [`ratelimit`] and [`fixture`]. No shared piece imports a vendor module or the server.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), usage_sandbox::Error> {
@@ -33,6 +33,7 @@ pub mod faults;
 pub mod fixture;
 pub mod journal;
 pub mod listener;
+pub mod ratelimit;
 pub mod rebilly;
 pub mod respond;
 pub mod schemas;
@@ -75,6 +76,9 @@ pub struct Config {
     /// the least recently active one that is not busy, or gets a 503 when all are busy;
     /// default 1,000 (one file descriptor each: fits a 1,024 descriptor limit).
     pub max_connections: usize,
+    /// Writes per second per API key (a token bucket with one second of burst; 429 past it,
+    /// with the vendor's headers); `None`: unlimited.
+    pub rate_limit: Option<u32>,
 }
 
 impl Config {
@@ -100,6 +104,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1_000,
+            rate_limit: None,
         }
     }
 }
@@ -217,13 +222,16 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         source,
     })?;
     let keys = config.fixture.keys.clone();
-    let app = Arc::new(app::App::new(
-        config.fixture,
-        store,
-        config.faults,
-        config.seed,
-        config.record_requests,
-    ));
+    let app = Arc::new(
+        app::App::new(
+            config.fixture,
+            store,
+            config.faults,
+            config.seed,
+            config.record_requests,
+        )
+        .with_rate_limit(config.rate_limit),
+    );
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(listener::serve(listener, app, registry, stopped));
     Ok(Running {

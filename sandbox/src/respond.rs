@@ -15,7 +15,8 @@ pub fn json_response(status: u16, body: &Value, extra: &[(&str, String)]) -> Res
     response
 }
 
-fn add_headers(headers: &mut HeaderMap, extra: &[(&str, String)]) {
+/// Inserts `extra` into `headers` (pairs that are not valid header names or values are left out).
+pub fn add_headers(headers: &mut HeaderMap, extra: &[(&str, String)]) {
     for (name, value) in extra {
         if let (Ok(n), Ok(v)) = (
             header::HeaderName::try_from(*name),

@@ -12,11 +12,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::app::{App, RequestRecord, lock, unix_ms};
+use crate::auth::{self, REBILLY, SOLVIMON};
 use crate::call::{Call, parse_query};
 use crate::connections::Conn;
 use crate::faults::Fault;
+use crate::ratelimit::Verdict;
 use crate::respond::{Problem, SolvimonError, json_response};
-use crate::{rebilly, solvimon};
+use crate::{rebilly, respond, solvimon};
 
 /// Largest request body accepted (1 MiB); larger gets 413.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -70,6 +72,41 @@ fn injected(app: &App, vendor: Vendor, fault: Fault, path: &str) -> Response {
     }
 }
 
+/// The rate limit's verdict on a write with a known key (`None`: not counted).
+fn rate_verdict(app: &App, vendor: Vendor, req: &Request<Body>) -> Option<Verdict> {
+    let limit = app.rate_limit.as_ref()?;
+    if req.method() == Method::GET {
+        return None;
+    }
+    let key_header = match vendor {
+        Vendor::Solvimon => SOLVIMON.key_header,
+        Vendor::Rebilly => REBILLY.key_header,
+    };
+    let presented = auth::presented(req.headers(), key_header)?;
+    let key = app
+        .fixture
+        .keys
+        .iter()
+        .position(|k| auth::constant_time_eq(k.key.as_bytes(), presented.as_bytes()))?;
+    Some(limit.take(key, std::time::Instant::now()))
+}
+
+/// The 429 of a write over the rate limit, in the vendor's format and headers.
+fn over_limit(app: &App, vendor: Vendor, verdict: &Verdict, path: &str) -> Response {
+    match vendor {
+        Vendor::Solvimon => SolvimonError {
+            headers: vec![("retry-after", verdict.retry_after_secs().to_string())],
+            ..SolvimonError::invalid(429, "BAD_REQUEST", "Too many requests")
+        }
+        .response(&app.request_id()),
+        Vendor::Rebilly => Problem {
+            headers: verdict.rebilly_headers(unix_ms()),
+            ..Problem::new(429, "Rate Limit Exceeded", "A request cannot be executed because the user has sent too many requests within a certain period of time")
+        }
+        .response(path),
+    }
+}
+
 fn admin(app: &App, path: &str) -> Response {
     match path {
         "/_sandbox/faults" => {
@@ -100,6 +137,7 @@ fn admin(app: &App, path: &str) -> Response {
                 .collect();
             counts.insert("duplicates".into(), json!(store.duplicates.len()));
             counts.insert("usages".into(), json!(store.usages.len()));
+            counts.insert("rateLimited".into(), json!(app.rate_limited()));
             json_response(200, &Value::Object(counts), &[])
         }
         _ => json_response(
@@ -117,6 +155,7 @@ pub async fn handle(app: Arc<App>, conn: Arc<Conn>, req: Request<Body>) -> Respo
         return admin(&app, &path);
     }
     let vendor = vendor_of(&path);
+    let verdict = rate_verdict(&app, vendor, &req);
     let at_ms = unix_ms();
     let method = req.method().to_string();
     let key_identity = req
@@ -124,8 +163,13 @@ pub async fn handle(app: Arc<App>, conn: Arc<Conn>, req: Request<Body>) -> Respo
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let fault = app.draw_fault(&method, &path);
-    if !app.faults.delay.is_zero() && app.faults.applies_to(&path) {
+    let over = verdict.filter(|v| !v.allowed);
+    // A write over the limit is refused before anything else (no fault is drawn for it).
+    let fault = match over {
+        Some(_) => None,
+        None => app.draw_fault(&method, &path),
+    };
+    if over.is_none() && !app.faults.delay.is_zero() && app.faults.applies_to(&path) {
         tokio::time::sleep(app.faults.delay).await;
     }
     let record = |identity: Option<String>,
@@ -139,9 +183,18 @@ pub async fn handle(app: Arc<App>, conn: Arc<Conn>, req: Request<Body>) -> Respo
         fault,
         retry_not_before_ms,
     };
-    match fault {
-        Some(f @ (Fault::Unavailable | Fault::RateLimited)) => {
-            let response = injected(&app, vendor, f, &path);
+    let refusal = match (over, fault) {
+        (Some(v), _) => {
+            app.count_rate_limited();
+            Some(over_limit(&app, vendor, &v, &path))
+        }
+        (None, Some(f @ (Fault::Unavailable | Fault::RateLimited))) => {
+            Some(injected(&app, vendor, f, &path))
+        }
+        _ => None,
+    };
+    match (refusal, fault) {
+        (Some(response), _) => {
             if app.request_log.is_some() {
                 let until = {
                     let header = |name: &str| {
@@ -163,7 +216,7 @@ pub async fn handle(app: Arc<App>, conn: Arc<Conn>, req: Request<Body>) -> Respo
             }
             return response;
         }
-        Some(Fault::Reset) => {
+        (None, Some(Fault::Reset)) => {
             if app.request_log.is_some() {
                 let identity = match key_identity.clone() {
                     Some(i) => Some(i),
@@ -214,10 +267,13 @@ pub async fn handle(app: Arc<App>, conn: Arc<Conn>, req: Request<Body>) -> Respo
         body,
         base: format!("http://{host}"),
     };
-    let response = match vendor {
+    let mut response = match vendor {
         Vendor::Solvimon => solvimon::handle(&app, &call),
         Vendor::Rebilly => rebilly::handle(&app, &call),
     };
+    if let (Some(v), Vendor::Rebilly) = (verdict, vendor) {
+        respond::add_headers(response.headers_mut(), &v.rebilly_headers(unix_ms()));
+    }
     if app.request_log.is_some() {
         let identity = key_identity.or_else(|| body_identity(&call.method, &call.body));
         let status = (fault != Some(Fault::LostResponse)).then(|| response.status().as_u16());

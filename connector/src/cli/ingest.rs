@@ -76,9 +76,15 @@ pub struct Args {
     /// bursts of 429/503 instead of leaving records behind.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     retries: Option<u32>,
-    /// Records in flight at once.
-    #[arg(long, default_value = "16", value_parser = clap::value_parser!(u16).range(1..=1024))]
-    concurrency: u16,
+    /// Fix the requests in flight at N (nothing adapts; each 429 still waits what it asks).
+    /// Default: adaptive: start at 4, grow while answers are fast and accepted, halve on
+    /// 429/503, and pace the run once the API says it is rate limited.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: Option<u16>,
+    /// Adaptive: the most requests in flight.
+    #[arg(long, value_name = "N", default_value = "256", conflicts_with = "concurrency",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    max_concurrency: u16,
     /// Stop starting records once this many are invalid or failed.
     #[arg(long, value_name = "N")]
     max_errors: Option<u64>,
@@ -259,9 +265,15 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     };
     let runtime = super::runtime()?;
     let options = Options {
-        concurrency: usize::from(args.concurrency),
+        concurrency: match args.concurrency {
+            Some(n) => ingest::Concurrency::Fixed(usize::from(n)),
+            None => ingest::Concurrency::Adaptive {
+                max: usize::from(args.max_concurrency),
+            },
+        },
         max_errors: args.max_errors,
     };
+    let governor = Arc::new(ingest::Governor::new(options.concurrency));
     let ticker = runtime.spawn(progress.clone().lines(Duration::from_secs(3)));
     let result = runtime.block_on(ingest::ingest(
         Arc::new(executor),
@@ -269,6 +281,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         records,
         journal.clone(),
         options,
+        governor,
         observe,
     ));
     ticker.abort();

@@ -36,6 +36,10 @@ pub struct Args {
     /// [default: 1000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Limit writes to N per second per API key (a token bucket with one second of burst);
+    /// past it a write gets 429 with the vendor's rate-limit headers. Default: unlimited.
+    #[arg(long, value_name = "N/s", value_parser = usage_sandbox::ratelimit::parse_rate)]
+    rate_limit: Option<u32>,
 }
 
 /// Runs the sandbox until interrupted; prints the banner as soon as it listens.
@@ -57,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<String> {
         fixture,
         faults,
         seed: args.seed,
+        rate_limit: args.rate_limit,
         ..usage_sandbox::Config::default()
     };
     config.header_read_timeout = args

@@ -114,7 +114,7 @@ impl Executor {
     }
 
     /// A number in `[0, 1)` for jitter (xorshift; jitter needs spread, not secrecy).
-    pub(super) fn random(&self) -> f64 {
+    pub(crate) fn random(&self) -> f64 {
         let mut s = self.jitter_state.lock().expect("jitter state");
         *s ^= *s << 13;
         *s ^= *s >> 7;

@@ -10,8 +10,10 @@
 //! same identity: a duplicate or a recovery, never a second record). A record that is not
 //! valid JSON, or whose request does not prepare or validate, is `invalid`; one the API refuses
 //! or that exhausts its retries is `failed`; neither stops the run unless `max_errors` is
-//! reached (then no new record starts and the run ends after those in flight).
+//! reached (then no new record starts and the run ends after those in flight). Every exchange
+//! goes through the run's [`Governor`], which sets how many are in flight and how fast.
 
+pub mod governor;
 pub mod journal;
 pub mod records;
 
@@ -19,15 +21,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
+use crate::execute::steps::{Direct, Step, StepResult, Steps};
 use crate::execute::{
-    ErrorCode, Executor, PriorRun, QuantityReport, RunInfo, TaskContext, TaskError,
+    Cancellation, ErrorCode, Executor, PriorRun, QuantityReport, RunInfo, TaskContext, TaskError,
 };
 use crate::simworkflow::{HttpTask, Task};
+pub use governor::{Concurrency, Governor, Signal};
 pub use journal::{IngestJournal, Seen};
 pub use records::{Format, Record, decompressed, records};
 
@@ -45,8 +50,8 @@ pub struct Template {
 /// How an ingest runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Records in flight at once.
-    pub concurrency: usize,
+    /// Exchanges in flight at once: fixed, or adapting up to a maximum.
+    pub concurrency: Concurrency,
     /// Stop starting records once this many are invalid or failed.
     pub max_errors: Option<u64>,
 }
@@ -154,18 +159,20 @@ impl Summary {
 pub type Observer = Arc<dyn Fn(&RecordReport) + Send + Sync>;
 
 /// Ingests `input` (records as [`records`] reads them) through `template`, journaling in
-/// `journal`. Errors: the input cannot be read, changed under the journal, or the journal
-/// cannot be written (then nothing more is sent).
+/// `journal`, every exchange under `governor` (made for `options.concurrency`). Errors: the
+/// input cannot be read, changed under the journal, or the journal cannot be written (then
+/// nothing more is sent).
 pub async fn ingest(
     executor: Arc<Executor>,
     template: Arc<Template>,
     input: Box<dyn Iterator<Item = std::io::Result<Record>> + Send>,
     journal: Arc<IngestJournal>,
     options: Options,
+    governor: Arc<Governor>,
     observe: Observer,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let concurrency = options.concurrency.max(1);
+    let concurrency = options.concurrency.max();
     let (tx, mut rx) = tokio::sync::mpsc::channel(concurrency * 2);
     let reader = tokio::task::spawn_blocking(move || {
         for record in input {
@@ -217,8 +224,19 @@ pub async fn ingest(
         if failure.is_some() {
             break;
         }
-        let (executor, template, journal) = (executor.clone(), template.clone(), journal.clone());
-        running.spawn(async move { one(&executor, &template, &journal, record).await });
+        let (executor, template, journal, governor) = (
+            executor.clone(),
+            template.clone(),
+            journal.clone(),
+            governor.clone(),
+        );
+        running.spawn(async move {
+            let steps = Governed {
+                executor: &executor,
+                governor: &governor,
+            };
+            one(&executor, &template, &journal, &steps, record).await
+        });
     }
     drop(rx);
     while let Some(done) = running.join_next().await {
@@ -234,11 +252,36 @@ pub async fn ingest(
     }
 }
 
+/// Exchanges made now, each under the run's governor.
+struct Governed<'a> {
+    executor: &'a Executor,
+    governor: &'a Governor,
+}
+
+#[async_trait]
+impl Steps for Governed<'_> {
+    async fn step(&self, step: Step) -> StepResult {
+        let permit = self.governor.acquire().await;
+        let result = step.run(false).await;
+        permit.done(Signal::of(&result));
+        result
+    }
+
+    async fn wait(&self, delay: Duration, cancel: &Cancellation) -> bool {
+        Direct(self.executor).wait(delay, cancel).await
+    }
+
+    fn random(&self) -> f64 {
+        self.executor.random()
+    }
+}
+
 /// One record: journal check, prepare, begin, send, end.
 async fn one(
     executor: &Executor,
     template: &Template,
     journal: &IngestJournal,
+    steps: &Governed<'_>,
     record: Record,
 ) -> Result<RecordReport> {
     let report = |outcome, error| RecordReport {
@@ -303,7 +346,7 @@ async fn one(
             .begin(record.line, &record.digest, at, key.as_deref())
             .await?;
     }
-    match executor.send(&prepared, &ctx).await {
+    match executor.send_with(&Arc::new(prepared), &ctx, steps).await {
         Ok(out) => {
             let outcome = match out.outcome {
                 crate::output::Outcome::Created => RecordOutcome::Created,
