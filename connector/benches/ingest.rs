@@ -304,6 +304,7 @@ async fn memory_part(dir: &Path) {
 }
 
 fn main() {
+    usage_test_support::install_crypto_provider();
     let parts: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -1,4 +1,4 @@
-//! `usage-connector ingest` against a rate-limited sandbox (`--rate-limit 300/s`, a token bucket
+//! `usage-connector ingest` against a rate-limited sandbox (`--rate-limit 150/s`, a token bucket
 //! per key): adaptive concurrency delivers every record of both vendors, none fails with 429,
 //! each refused request waits what the server asked, and refusals stay few (the run paces
 //! itself instead of retrying its way through).
@@ -13,7 +13,7 @@ use common::{Sandbox, text};
 use serde_json::Value;
 use usage_sandbox::Config;
 
-const RECORDS: usize = 3_000;
+const RECORDS: usize = 2_000;
 
 fn write(path: &Path, line: impl Fn(usize) -> String) {
     let text: String = (0..RECORDS).map(|i| line(i) + "\n").collect();
@@ -62,7 +62,7 @@ fn check(out: &Output, report: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_api_gets_every_record_and_no_429_fails_one() {
     let sandbox = Sandbox::with(Config {
-        rate_limit: Some(300),
+        rate_limit: Some(150),
         record_requests: true,
         ..Config::default()
     })

@@ -44,7 +44,8 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// Injected fault.
     pub fault: Option<Fault>,
-    /// For an injected 429: the earliest instant the server allows a retry, Unix milliseconds.
+    /// For a 429 (injected, or over `--rate-limit`) or a 503 with a retry header: the earliest
+    /// instant the server allows a retry, Unix milliseconds.
     pub retry_not_before_ms: Option<u64>,
 }
 

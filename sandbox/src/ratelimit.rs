@@ -4,7 +4,8 @@
 //! `N` per second; every write (any request but a GET, as Rebilly limits its non-GET endpoints)
 //! takes one token, or is answered 429 without being processed. Requests without a known key
 //! are not counted (they fail authentication). The answer says what the vendor says:
-//! Rebilly `X-RateLimit-Limit` and `X-RateLimit-Remaining` on every counted answer, and
+//! Rebilly `X-RateLimit-Limit` and `X-RateLimit-Remaining` on every counted answer the
+//! sandbox processes or refuses for the limit (not on an injected fault or a 408/413), and
 //! `X-RateLimit-Retry-After` (epoch seconds, rounded up) on a 429; Solvimon `Retry-After`
 //! (whole seconds, at least 1) on a 429. The clock is passed in, so the arithmetic is tested
 //! without sleeping.
@@ -100,7 +101,9 @@ impl Verdict {
             ("x-ratelimit-remaining", self.remaining.to_string()),
         ];
         if !self.allowed {
-            let at_ms = now_unix_ms + u64::try_from(self.wait.as_millis()).unwrap_or(u64::MAX);
+            // Rounded up past the instant (a millisecond more: never a second too early).
+            let wait_ms = u64::try_from(self.wait.as_millis()).unwrap_or(u64::MAX);
+            let at_ms = now_unix_ms.saturating_add(wait_ms).saturating_add(1);
             headers.push(("x-ratelimit-retry-after", at_ms.div_ceil(1000).to_string()));
         }
         headers

@@ -273,7 +273,6 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         },
         max_errors: args.max_errors,
     };
-    let governor = Arc::new(ingest::Governor::new(options.concurrency));
     let ticker = runtime.spawn(progress.clone().lines(Duration::from_secs(3)));
     let result = runtime.block_on(ingest::ingest(
         Arc::new(executor),
@@ -281,7 +280,6 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         records,
         journal.clone(),
         options,
-        governor,
         observe,
     ));
     ticker.abort();

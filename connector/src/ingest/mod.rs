@@ -159,20 +159,21 @@ impl Summary {
 pub type Observer = Arc<dyn Fn(&RecordReport) + Send + Sync>;
 
 /// Ingests `input` (records as [`records`] reads them) through `template`, journaling in
-/// `journal`, every exchange under `governor` (made for `options.concurrency`). Errors: the
-/// input cannot be read, changed under the journal, or the journal cannot be written (then
-/// nothing more is sent).
+/// `journal`, every exchange under one [`Governor`] of `options.concurrency`. Records are
+/// prepared and journaled up to [`lookahead`] ahead of the exchanges in flight, so the
+/// journal's syncs overlap the sends. Errors: the input cannot be read, changed under the
+/// journal, or the journal cannot be written (then nothing more is sent).
 pub async fn ingest(
     executor: Arc<Executor>,
     template: Arc<Template>,
     input: Box<dyn Iterator<Item = std::io::Result<Record>> + Send>,
     journal: Arc<IngestJournal>,
     options: Options,
-    governor: Arc<Governor>,
     observe: Observer,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let concurrency = options.concurrency.max();
+    let governor = Arc::new(Governor::new(options.concurrency));
+    let concurrency = lookahead(options.concurrency);
     let (tx, mut rx) = tokio::sync::mpsc::channel(concurrency * 2);
     let reader = tokio::task::spawn_blocking(move || {
         for record in input {
@@ -252,6 +253,12 @@ pub async fn ingest(
     }
 }
 
+/// Records in progress at once (prepared, journaled, waiting for or in an exchange) for
+/// `concurrency`: twice its most exchanges in flight, plus 32.
+pub fn lookahead(concurrency: Concurrency) -> usize {
+    concurrency.max() * 2 + 32
+}
+
 /// Exchanges made now, each under the run's governor.
 struct Governed<'a> {
     executor: &'a Executor,
@@ -261,9 +268,10 @@ struct Governed<'a> {
 #[async_trait]
 impl Steps for Governed<'_> {
     async fn step(&self, step: Step) -> StepResult {
+        let lookup = step.kind() == crate::output::AttemptKind::Lookup;
         let permit = self.governor.acquire().await;
         let result = step.run(false).await;
-        permit.done(Signal::of(&result));
+        permit.done(Signal::of(&result, lookup));
         result
     }
 
