@@ -199,7 +199,7 @@ async fn limited(dir: &Path) {
             .find(|p| p.ends_with(" failed"))
             .unwrap_or("? failed");
         println!(
-            "limited round {round}: {rate:.0} records/s = {:.1} % of {LIMIT}/s; exit ok {ok}; {failed}; {} refusals; usages {}",
+            "limited round {round}: {rate:.0} records/s = {:.1} % of {LIMIT}/s; exit ok {ok}; {failed} failed; {} refusals; usages {}",
             100.0 * rate / f64::from(LIMIT),
             stats["rateLimited"],
             stats["usages"]
