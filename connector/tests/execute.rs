@@ -2,10 +2,10 @@
 //! quantities, duplicates, the fault run with exactly-once delivery, transport causes. The
 //! retry loop on a scripted network is in `retry_loop.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use usage_connector::catalog::Vendor;
 use usage_connector::execute::{
     Credential, Credentials, Executor, HttpTaskOutput, Secret, TaskContext, TaskError,
@@ -359,26 +359,7 @@ async fn fault_run_delivers_every_event_exactly_once() {
 
     // Independent check of Retry-After, from the sandbox's log: after an injected 429 for a
     // call, that call's next request arrives no earlier than the server allowed.
-    let log = running.requests().await;
-    let mut by_identity: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-    for r in log.as_array().unwrap() {
-        if let Some(id) = r["identity"].as_str() {
-            by_identity.entry(id.to_owned()).or_default().push(r);
-        }
-    }
-    let mut checked = 0;
-    for (identity, requests) in &by_identity {
-        for pair in requests.windows(2) {
-            if let Some(until) = pair[0]["retry_not_before_ms"].as_u64() {
-                let next_at = pair[1]["at_ms"].as_u64().unwrap();
-                assert!(
-                    next_at >= until,
-                    "{identity}: retried at {next_at}, server allowed {until}"
-                );
-                checked += 1;
-            }
-        }
-    }
+    let checked = running.assert_retries_waited().await;
     assert!(
         checked > 100,
         "only {checked} rate-limited retries were checked"

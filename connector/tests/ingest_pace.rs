@@ -116,26 +116,7 @@ async fn a_rate_limited_api_gets_every_record_and_no_429_fails_one() {
     );
 
     // Every refused request's next try came no earlier than the server allowed.
-    let log = sandbox.requests().await;
-    let mut by_identity: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
-    for r in log.as_array().unwrap() {
-        if let Some(id) = r["identity"].as_str() {
-            by_identity.entry(id).or_default().push(r);
-        }
-    }
-    let mut checked = 0;
-    for (identity, requests) in &by_identity {
-        for pair in requests.windows(2) {
-            if let Some(until) = pair[0]["retry_not_before_ms"].as_u64() {
-                let next = pair[1]["at_ms"].as_u64().unwrap();
-                assert!(
-                    next >= until,
-                    "{identity}: retried at {next}, allowed {until}"
-                );
-                checked += 1;
-            }
-        }
-    }
+    let checked = sandbox.assert_retries_waited().await;
     assert!(
         checked > 0,
         "some refused requests were retried and checked"

@@ -50,6 +50,33 @@ impl Sandbox {
         self.admin("/_sandbox/requests").await
     }
 
+    /// From the request log ([`Sandbox::requests`]): asserts that after every answer carrying a
+    /// retry instant (a 429, injected or over the rate limit), the same call's next request
+    /// came no earlier; returns how many such retries were checked.
+    pub async fn assert_retries_waited(&self) -> usize {
+        let log = self.requests().await;
+        let mut by_identity: std::collections::BTreeMap<&str, Vec<&Value>> = Default::default();
+        for r in log.as_array().expect("a request log") {
+            if let Some(id) = r["identity"].as_str() {
+                by_identity.entry(id).or_default().push(r);
+            }
+        }
+        let mut checked = 0;
+        for (identity, requests) in &by_identity {
+            for pair in requests.windows(2) {
+                if let Some(until) = pair[0]["retry_not_before_ms"].as_u64() {
+                    let next = pair[1]["at_ms"].as_u64().expect("at_ms");
+                    assert!(
+                        next >= until,
+                        "{identity}: retried at {next}, server allowed {until}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        checked
+    }
+
     /// `GET /usages` with `query` pairs (`filter`, `sort`, `limit`, `offset`; encoded here),
     /// with the least-privileged key that may read Rebilly usages.
     pub async fn usages(&self, query: &[(&str, &str)]) -> Usages {
