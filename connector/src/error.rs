@@ -55,6 +55,9 @@ pub enum Error {
         /// The journal file.
         journal: PathBuf,
     },
+    /// An ingest on Restate could not submit a shard or get its answer.
+    #[error("ingest on Restate: {0}")]
+    Restate(String),
     /// A generated schema failed to compile (a bug in the generator).
     #[error("schema {name} does not compile: {message}")]
     SchemaCompile {

@@ -2,15 +2,18 @@
 //! the local runner runs, through the same interpreter and executor, with every effect
 //! journaled so that a crash, a lost node or an engine retry never loses or doubles a usage.
 //!
-//! [`Connector::endpoint`] serves two services: `UsageWorkflow` (key = execution id; handler
+//! [`Connector::endpoint`] serves three services: `UsageWorkflow` (key = execution id; handler
 //! `run` takes `{definition, input}` and answers `{status, output}` as `usage-connector run`
-//! does) and `UsageBranch` (one Parallel branch). See docs/engines.md.
+//! does), `UsageBranch` (one Parallel branch) and `IngestShard` (one shard of
+//! `usage-connector ingest --engine restate`). See docs/engines.md and docs/ingest.md.
 
 mod engine;
+mod ingest;
 mod serve;
 mod service;
 
 pub use engine::BranchEnd;
+pub use ingest::IngestShard;
 pub use serve::serve;
 pub use service::{
     BranchRequest, Connector, DEFAULT_RETENTION, RunReply, RunRequest, UsageBranch, UsageWorkflow,

@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the services (UsageWorkflow, UsageBranch) on ADDR; with --register, register them
+    /// Serve the services (UsageWorkflow, UsageBranch, IngestShard) on ADDR; with --register, register them
     /// with the Restate server at ADMIN_URL. First stdout line: `listening on http://ADDR`.
     /// Runs until interrupted (Ctrl-C or SIGTERM).
     Serve(ServeArgs),

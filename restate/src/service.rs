@@ -65,14 +65,20 @@ impl Connector {
 
     /// An endpoint serving both services, to serve with [`crate::serve`].
     pub fn endpoint(self) -> Endpoint {
-        let run = HandlerOptions::new().workflow_retention(self.retention);
+        let run = || HandlerOptions::new().workflow_retention(self.retention);
+        let (run_options, shard_options) = (run(), run());
         let workflow = UsageWorkflow(Arc::new(self));
         let shared = workflow.0.clone();
         Endpoint::builder()
             .bind(
                 workflow
                     .into_service_definition()
-                    .options(ServiceOptions::new().handler("run", run)),
+                    .options(ServiceOptions::new().handler("run", run_options)),
+            )
+            .bind(
+                crate::ingest::IngestShard(shared.clone())
+                    .into_service_definition()
+                    .options(ServiceOptions::new().handler("run", shard_options)),
             )
             // Branches are started by runs only: a branch called through the ingress would skip
             // the definition's validation and could run an execution's task again.

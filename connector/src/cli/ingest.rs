@@ -30,6 +30,14 @@ use super::call::{LimitArg, RoundingArg, endpoint_task};
 /// about one record in ten million behind.
 const ENDPOINT_RETRIES: u32 = 19;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EngineArg {
+    /// In this process (the default).
+    Local,
+    /// As durable shards on Restate, through its ingress (`usage-restate serve` serves them).
+    Restate,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {
     /// One JSON value per line.
@@ -91,6 +99,25 @@ pub struct Args {
     /// Write one JSON line per record (line, outcome, id, quantity, error) to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Where the records are sent from: this process, or durable shards on Restate (each a
+    /// workflow of --shard-size lines; re-running the command reaches the same shards).
+    #[arg(long, value_enum, default_value = "local")]
+    engine: EngineArg,
+    /// With --engine restate: Restate's ingress URL.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    ingress: String,
+    /// With --engine restate: lines per shard.
+    #[arg(long, value_name = "N", default_value = "200",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    shard_size: u32,
+    /// With --engine restate: shards running at once.
+    #[arg(long, value_name = "N", default_value = "8",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    shards: u16,
+    /// With --engine restate: give up on a shard whose answer has not come after this many
+    /// seconds of the ingress not answering it.
+    #[arg(long, value_name = "SECONDS", default_value = "600")]
+    patience: u64,
     /// With --endpoint: the API version in the path.
     #[arg(long, default_value = "1", requires = "endpoint")]
     api_version: String,
@@ -215,6 +242,12 @@ fn input(
 #[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let (template, executor, spec) = template(catalog, &args)?;
+    // On Restate the shards are part of what the journal stands for: another shard size would
+    // make other shard workflows for the same records (docs/ingest.md).
+    let spec = match args.engine {
+        EngineArg::Local => spec,
+        EngineArg::Restate => format!("{spec}, on Restate in shards of {}", args.shard_size),
+    };
     let journal_path = match (&args.journal, args.input.as_str()) {
         (Some(p), _) => p.clone(),
         (None, "-") => {
@@ -274,14 +307,31 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         max_errors: args.max_errors,
     };
     let ticker = runtime.spawn(progress.clone().lines(Duration::from_secs(3)));
-    let result = runtime.block_on(ingest::ingest(
-        Arc::new(executor),
-        Arc::new(template),
-        records,
-        journal.clone(),
-        options,
-        observe,
-    ));
+    let result = match args.engine {
+        EngineArg::Local => runtime.block_on(ingest::ingest(
+            Arc::new(executor),
+            Arc::new(template),
+            records,
+            journal.clone(),
+            options,
+            observe,
+        )),
+        EngineArg::Restate => runtime.block_on(ingest::shard::ingest_on_restate(
+            Arc::new(executor),
+            Arc::new(template),
+            &spec,
+            records,
+            journal.clone(),
+            ingest::shard::RestateOptions {
+                ingress: args.ingress.clone(),
+                shard_size: args.shard_size as usize,
+                shards: usize::from(args.shards),
+                max_errors: args.max_errors,
+                patience: Duration::from_secs(args.patience),
+            },
+            observe,
+        )),
+    };
     ticker.abort();
     progress.finish();
     journal.close();

@@ -15,7 +15,9 @@
 
 pub mod governor;
 pub mod journal;
+pub mod record;
 pub mod records;
+pub mod shard;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,21 +25,21 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::execute::steps::{Direct, Step, StepResult, Steps};
-use crate::execute::{
-    Cancellation, ErrorCode, Executor, PriorRun, QuantityReport, RunInfo, TaskContext, TaskError,
-};
-use crate::simworkflow::{HttpTask, Task};
+use crate::execute::{Cancellation, Executor, QuantityReport, TaskError};
+use crate::simworkflow::HttpTask;
 pub use governor::{Concurrency, Governor, Signal};
 pub use journal::{IngestJournal, Seen};
+pub use record::{Ready, deliver, prepare};
 pub use records::{Format, Record, decompressed, records};
 
 /// What each record goes through.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Template {
     /// The Http task (a definition's task, or one built for an endpoint with body `${$}`).
     pub task: HttpTask,
@@ -57,7 +59,7 @@ pub struct Options {
 }
 
 /// What became of a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordOutcome {
     /// Recorded now.
@@ -81,10 +83,23 @@ impl RecordOutcome {
     pub fn delivered(self) -> bool {
         !matches!(self, RecordOutcome::Invalid | RecordOutcome::Failed)
     }
+
+    /// Its name, as reports and journals write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordOutcome::Created => "created",
+            RecordOutcome::Duplicate => "duplicate",
+            RecordOutcome::Recovered => "recovered",
+            RecordOutcome::Partial => "partial",
+            RecordOutcome::Skipped => "skipped",
+            RecordOutcome::Invalid => "invalid",
+            RecordOutcome::Failed => "failed",
+        }
+    }
 }
 
 /// One record's report (one `--report` line).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordReport {
     /// Its line in the input.
     pub line: u64,
@@ -99,6 +114,19 @@ pub struct RecordReport {
     /// Why it is invalid or failed (with `validate`'s diagnostics where there are any).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
+}
+
+impl RecordReport {
+    /// A report without an id or quantities.
+    pub fn bare(line: u64, outcome: RecordOutcome, error: Option<TaskError>) -> Self {
+        RecordReport {
+            line,
+            outcome,
+            id: None,
+            quantity: None,
+            error,
+        }
+    }
 }
 
 /// The run's totals.
@@ -134,7 +162,8 @@ impl Summary {
         self.invalid == 0 && self.failed == 0 && !self.stopped
     }
 
-    fn add(&mut self, r: &RecordReport) {
+    /// Counts one record's report.
+    pub fn add(&mut self, r: &RecordReport) {
         self.records += 1;
         match r.outcome {
             RecordOutcome::Created => self.created += 1,
@@ -292,86 +321,31 @@ async fn one(
     steps: &Governed<'_>,
     record: Record,
 ) -> Result<RecordReport> {
-    let report = |outcome, error| RecordReport {
-        line: record.line,
-        outcome,
-        id: None,
-        quantity: None,
-        error,
-    };
     let seen = journal.seen(record.line, &record.digest)?;
     if let Seen::Done(_) = seen {
-        return Ok(report(RecordOutcome::Skipped, None));
+        return Ok(RecordReport::bare(
+            record.line,
+            RecordOutcome::Skipped,
+            None,
+        ));
     }
-    let value = match &record.value {
-        Ok(v) => v.clone(),
-        Err(e) => {
-            let error = TaskError::new(ErrorCode::InvalidRequest, format!("not a record: {e}"));
-            return Ok(report(RecordOutcome::Invalid, Some(error)));
-        }
-    };
-    let ctx = TaskContext {
-        prior: match seen {
-            Seen::Begun { .. } => PriorRun::Started,
-            _ => PriorRun::None,
-        },
-        run: Some(Arc::new(RunInfo {
-            input: value.clone(),
-            definition: template.definition.clone(),
-        })),
-        ..TaskContext::new(
-            format!("ingest-{}-{}", record.line, record.digest),
-            template.task_name.clone(),
-        )
-    };
-    let task = Task::Http(template.task.clone());
-    let prepared = crate::runner::task_input(&task, &value, &ctx).and_then(|input| {
-        let at = match seen {
-            Seen::Begun { at } => at,
-            _ => chrono::Utc::now(),
-        };
-        executor
-            .prepare_at(&template.task, &input, &ctx.execution(at))
-            .map(|p| (p, at))
-    });
-    let (prepared, at) = match prepared {
-        Ok(p) => p,
-        // A missing key is not the record's fault.
-        Err(e) if e.code == ErrorCode::MissingCredentials => {
-            return Ok(report(RecordOutcome::Failed, Some(e)));
-        }
-        Err(e) => return Ok(report(RecordOutcome::Invalid, Some(e))),
+    let ready = match prepare(executor, template, &record, seen) {
+        Ok(ready) => ready,
+        Err(report) => return Ok(*report),
     };
     if seen == Seen::New {
-        let key = prepared.identity.idempotency_key.clone().or_else(|| {
-            prepared
-                .identity
-                .usage
-                .as_ref()
-                .map(|u| format!("usageTime={}", u.usage_time))
-        });
         journal
-            .begin(record.line, &record.digest, at, key.as_deref())
+            .begin(
+                record.line,
+                &record.digest,
+                ready.at,
+                ready.key().as_deref(),
+            )
             .await?;
     }
-    match executor.send_with(&Arc::new(prepared), &ctx, steps).await {
-        Ok(out) => {
-            let outcome = match out.outcome {
-                crate::output::Outcome::Created => RecordOutcome::Created,
-                crate::output::Outcome::Duplicate => RecordOutcome::Duplicate,
-                crate::output::Outcome::Recovered => RecordOutcome::Recovered,
-                crate::output::Outcome::Partial => RecordOutcome::Partial,
-            };
-            let id = out.body.json()["id"].as_str().map(str::to_owned);
-            journal.end(record.line, out.outcome.as_str(), id.as_deref())?;
-            Ok(RecordReport {
-                line: record.line,
-                outcome,
-                id,
-                quantity: out.quantity,
-                error: None,
-            })
-        }
-        Err(e) => Ok(report(RecordOutcome::Failed, Some(e))),
+    let report = deliver(executor, &ready, steps).await;
+    if report.outcome.delivered() {
+        journal.end(report.line, report.outcome.as_str(), report.id.as_deref())?;
     }
+    Ok(report)
 }

@@ -1,0 +1,144 @@
+//! One record's way through the template, shared by the local driver and a durable engine's
+//! shards: [`prepare`] (pure: the record's execution, its task input, the request stamped at a
+//! given time) and [`deliver`] (the executor's send loop over any [`Steps`]).
+//!
+//! Policy: a record's execution id is `ingest-{line}-{digest}`, so every identity (Solvimon
+//! reference and `Idempotency-Key`, Rebilly usage time) follows from its place, its text and
+//! the time it was first stamped — whichever engine sends it, and however often it is prepared.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Record, RecordOutcome, RecordReport, Seen, Template};
+use crate::execute::steps::Steps;
+use crate::execute::{ErrorCode, Executor, PriorRun, RunInfo, TaskContext, TaskError};
+use crate::output::Outcome;
+use crate::prepare::PreparedRequest;
+use crate::simworkflow::Task;
+
+/// A record ready to send.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// Its line.
+    pub line: u64,
+    /// The prepared request.
+    pub prepared: Arc<PreparedRequest>,
+    /// Its execution (id, task, whether an earlier run may have sent it).
+    pub ctx: TaskContext,
+    /// The time its request is stamped with.
+    pub at: DateTime<Utc>,
+}
+
+impl Ready {
+    /// Its idempotency identity as journals write it: the Solvimon `Idempotency-Key`, or
+    /// `usageTime=…` for a Rebilly usage.
+    pub fn key(&self) -> Option<String> {
+        let identity = &self.prepared.identity;
+        identity.idempotency_key.clone().or_else(|| {
+            identity
+                .usage
+                .as_ref()
+                .map(|u| format!("usageTime={}", u.usage_time))
+        })
+    }
+}
+
+/// Prepares `record` through `template`: stamped at the journaled time when `seen` is
+/// [`Seen::Begun`] (then an earlier run may have sent it: the executor looks before sending),
+/// else now. `Err`: the record's report — `invalid` (not a record, or its request does not
+/// prepare or validate) or `failed` (a credential is missing: not the record's fault).
+pub fn prepare(
+    executor: &Executor,
+    template: &Template,
+    record: &Record,
+    seen: Seen,
+) -> Result<Ready, Box<RecordReport>> {
+    let (at, prior) = match seen {
+        Seen::Begun { at } => (at, PriorRun::Started),
+        _ => (Utc::now(), PriorRun::None),
+    };
+    let value = match &record.value {
+        Ok(v) => v,
+        Err(e) => {
+            let error = TaskError::new(ErrorCode::InvalidRequest, format!("not a record: {e}"));
+            return Err(Box::new(RecordReport::bare(
+                record.line,
+                RecordOutcome::Invalid,
+                Some(error),
+            )));
+        }
+    };
+    prepare_value(
+        executor,
+        template,
+        record.line,
+        &record.digest,
+        value,
+        at,
+        prior,
+    )
+}
+
+/// [`prepare`] of a parsed record stamped `at`, with `prior` telling whether an earlier run
+/// may have sent it.
+pub fn prepare_value(
+    executor: &Executor,
+    template: &Template,
+    line: u64,
+    digest: &str,
+    value: &serde_json::Value,
+    at: DateTime<Utc>,
+    prior: PriorRun,
+) -> Result<Ready, Box<RecordReport>> {
+    let ctx = TaskContext {
+        prior,
+        run: Some(Arc::new(RunInfo {
+            input: value.clone(),
+            definition: template.definition.clone(),
+        })),
+        ..TaskContext::new(
+            format!("ingest-{line}-{digest}"),
+            template.task_name.clone(),
+        )
+    };
+    let task = Task::Http(template.task.clone());
+    let prepared = crate::runner::task_input(&task, value, &ctx)
+        .and_then(|input| executor.prepare_at(&template.task, &input, &ctx.execution(at)));
+    match prepared {
+        Ok(prepared) => Ok(Ready {
+            line,
+            prepared: Arc::new(prepared),
+            ctx,
+            at,
+        }),
+        Err(e) => {
+            let outcome = if e.code == ErrorCode::MissingCredentials {
+                RecordOutcome::Failed
+            } else {
+                RecordOutcome::Invalid
+            };
+            Err(Box::new(RecordReport::bare(line, outcome, Some(e))))
+        }
+    }
+}
+
+/// Sends a ready record through `steps`; its report (`failed` when the API refuses it, the
+/// tries run out or the outcome stays unknown).
+pub async fn deliver(executor: &Executor, ready: &Ready, steps: &dyn Steps) -> RecordReport {
+    match executor.send_with(&ready.prepared, &ready.ctx, steps).await {
+        Ok(out) => RecordReport {
+            line: ready.line,
+            outcome: match out.outcome {
+                Outcome::Created => RecordOutcome::Created,
+                Outcome::Duplicate => RecordOutcome::Duplicate,
+                Outcome::Recovered => RecordOutcome::Recovered,
+                Outcome::Partial => RecordOutcome::Partial,
+            },
+            id: out.body.json()["id"].as_str().map(str::to_owned),
+            quantity: out.quantity,
+            error: None,
+        },
+        Err(e) => RecordReport::bare(ready.line, RecordOutcome::Failed, Some(e)),
+    }
+}
