@@ -203,15 +203,7 @@ pub async fn ingest(
     let started = Instant::now();
     let governor = Arc::new(Governor::new(options.concurrency));
     let concurrency = lookahead(options.concurrency);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(concurrency * 2);
-    let reader = tokio::task::spawn_blocking(move || {
-        for record in input {
-            let last = record.is_err();
-            if tx.blocking_send(record).is_err() || last {
-                return;
-            }
-        }
-    });
+    let (mut rx, reader) = read_ahead(input, concurrency * 2);
     let errors = Arc::new(AtomicU64::new(0));
     let mut summary = Summary::default();
     let mut running: JoinSet<Result<RecordReport>> = JoinSet::new();
@@ -280,6 +272,27 @@ pub async fn ingest(
         Some(e) => Err(e),
         None => Ok(summary),
     }
+}
+
+/// Reads `input` on a blocking thread, at most `capacity` records ahead of the receiver; the
+/// reading stops after the first error or when the receiver is dropped.
+fn read_ahead(
+    input: Box<dyn Iterator<Item = std::io::Result<Record>> + Send>,
+    capacity: usize,
+) -> (
+    tokio::sync::mpsc::Receiver<std::io::Result<Record>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+    let reader = tokio::task::spawn_blocking(move || {
+        for record in input {
+            let last = record.is_err();
+            if tx.blocking_send(record).is_err() || last {
+                return;
+            }
+        }
+    });
+    (rx, reader)
 }
 
 /// Records in progress at once (prepared, journaled, waiting for or in an exchange) for

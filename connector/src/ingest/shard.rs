@@ -112,15 +112,7 @@ pub async fn ingest_on_restate(
         .build()
         .map_err(|e| Error::Restate(format!("building the HTTP client: {e}")))?;
     let size = options.shard_size.max(1);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(size);
-    let reader = tokio::task::spawn_blocking(move || {
-        for record in input {
-            let last = record.is_err();
-            if tx.blocking_send(record).is_err() || last {
-                return;
-            }
-        }
-    });
+    let (mut rx, reader) = super::read_ahead(input, size);
     let mut driver = Driver {
         executor,
         template,
