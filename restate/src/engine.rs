@@ -140,6 +140,12 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         }
     }
 
+    /// Notes that a journaled step taken outside this engine ran its closure in this attempt
+    /// (`ran`): the replay is over, so no later step repeats a lost one.
+    pub(crate) fn note_ran(&self, ran: bool) {
+        self.fresh.fetch_or(ran, Ordering::SeqCst);
+    }
+
     /// Ends the run at `deadline` (checked as each task starts and before each wait between
     /// attempts, which stops at the deadline).
     pub(crate) fn set_deadline(&mut self, deadline: DateTime<Utc>) {

@@ -27,9 +27,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the services (UsageWorkflow, UsageBranch, IngestShard) on ADDR; with --register, register them
-    /// with the Restate server at ADMIN_URL. First stdout line: `listening on http://ADDR`.
-    /// Runs until interrupted (Ctrl-C or SIGTERM).
+    /// Serve the services (UsageWorkflow, UsageBranch, IngestShard) on ADDR; with --register,
+    /// register them with the Restate server at ADMIN_URL. First stdout line: `listening on
+    /// http://ADDR`. Runs until interrupted (Ctrl-C or SIGTERM).
     Serve(ServeArgs),
     /// Validate a definition and run it on Restate under an execution id: prints the workflow
     /// output JSON. Exit 0 Completed, 1 Failed or invalid, 2 usage or I/O error. Submitting

@@ -63,7 +63,7 @@ impl Connector {
         self
     }
 
-    /// An endpoint serving both services, to serve with [`crate::serve`].
+    /// An endpoint serving the three services, to serve with [`crate::serve`].
     pub fn endpoint(self) -> Endpoint {
         let run = || HandlerOptions::new().workflow_retention(self.retention);
         let (run_options, shard_options) = (run(), run());

@@ -1,7 +1,8 @@
 //! Bulk ingest on Restate (`ingest --engine restate`): 600 Rebilly usages in shards of 50, on a
 //! real single-node Restate server against a sandbox with faults on, while the service process
-//! is `kill -9`ed mid-run and started again. Every record is delivered exactly once (the
-//! sandbox holds 600 usages), and running the same ingest again sends nothing.
+//! is `kill -9`ed mid-run and started again, and then the submitting side stops mid-run (its
+//! task dropped, shards still running in Restate) and the same ingest runs again. Every record
+//! is delivered exactly once (the sandbox holds 600 usages), and a third run sends nothing.
 
 #![allow(clippy::print_stderr)] // the measured run goes to the test log
 
@@ -115,15 +116,31 @@ async fn shards_deliver_every_record_once_while_the_service_is_killed() {
         std::thread::sleep(Duration::from_millis(300));
         service.restart();
     });
-    let summary = ingest.await.unwrap();
+    // Then the submitting side stops once half the usages exist (its shards keep running in
+    // Restate), and the same ingest runs again: it reaches the same shards.
+    let stopped_at = loop {
+        let usages = sandbox.stats().await["usages"].as_u64().unwrap_or(0);
+        if usages >= (RECORDS / 2) as u64 || ingest.is_finished() {
+            break usages;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    ingest.abort();
+    let first = ingest.await;
+    let summary = run(&sandbox, &file, &node.ingress, delivered.clone()).await;
     eprintln!(
-        "{RECORDS} records in shards of 50, service killed at {killed_at} usages; done in {:?}: {summary:?}",
+        "{RECORDS} records in shards of 50, service killed at {killed_at} usages, submitter stopped at {stopped_at} ({}); done in {:?}: {summary:?}",
+        if first.is_ok() {
+            "it had finished"
+        } else {
+            "mid-run"
+        },
         started.elapsed()
     );
     assert!(summary.all_delivered(), "{summary:?}");
     assert_eq!(summary.records, RECORDS as u64);
     assert_eq!(
-        summary.created + summary.duplicate + summary.recovered,
+        summary.skipped + summary.created + summary.duplicate + summary.recovered,
         RECORDS as u64
     );
     assert_eq!(

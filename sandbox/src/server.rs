@@ -137,7 +137,9 @@ fn admin(app: &App, path: &str) -> Response {
                 .collect();
             counts.insert("duplicates".into(), json!(store.duplicates.len()));
             counts.insert("usages".into(), json!(store.usages.len()));
-            counts.insert("rateLimited".into(), json!(app.rate_limited()));
+            if app.rate_limit.is_some() {
+                counts.insert("rateLimited".into(), json!(app.rate_limited()));
+            }
             json_response(200, &Value::Object(counts), &[])
         }
         _ => json_response(

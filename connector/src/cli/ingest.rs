@@ -114,9 +114,9 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value = "8",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     shards: u16,
-    /// With --engine restate: give up on a shard whose answer has not come after this many
-    /// seconds of the ingress not answering it.
-    #[arg(long, value_name = "SECONDS", default_value = "600")]
+    /// With --engine restate: give up on a shard whose answer has not come this many seconds
+    /// after its submission (the run then ends with an error; the same command resumes it).
+    #[arg(long, value_name = "SECONDS", default_value = "3600")]
     patience: u64,
     /// With --endpoint: the API version in the path.
     #[arg(long, default_value = "1", requires = "endpoint")]

@@ -3,15 +3,18 @@
 //!
 //! Policy: the same journal semantics as a local ingest. This side reads and prepares every
 //! record (invalid records are reported here and never sent), journals the begin of each new
-//! record (its line, digest, stamped time and identity; one group-committed sync per shard)
-//! before the shard is submitted, and the end of each delivered record when the shard answers.
-//! A shard is lines `k·size+1 ..= (k+1)·size` of the input; its workflow id is a digest of the
-//! template and those lines' numbers and digests, so running the same command again reaches
-//! the same workflows: a finished shard answers with its stored result, a running one is
-//! waited for, one never submitted starts. Records the journal finished travel as `skip`, and
-//! a record begun before travels with its journaled time and `prior`, so the engine looks
-//! before sending it again. A service process killed mid-shard is Restate's to recover: the
-//! shard resumes from its journal on a live service, and this side keeps waiting.
+//! record (its line, digest, stamped time and identity; group-committed) before its shard is
+//! submitted, and the end of each delivered record when the shard answers. Shards are groups
+//! of `shard_size` consecutive records; a shard carries only the records still to send, each
+//! with the URL and identity this side prepared (the service refuses to send a record it would
+//! prepare differently). Its workflow id is a digest of the template and of the line numbers
+//! and digests it sends, so running the same command again while a shard still runs (or after
+//! it finished without its ends reaching the journal) reaches the same workflow: it is waited
+//! for and its stored answer taken for what it delivered; what it did not deliver goes out in
+//! the shard's next generation (`{id}-1`, …), which this run starts. Only the reports of lines
+//! a shard was given are taken, once each; a line it does not report is `failed`. A service process killed mid-shard is Restate's to recover: the shard resumes from
+//! its journal on a live service, and this side keeps waiting (up to `patience` from the
+//! submission).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +39,7 @@ pub struct ShardRequest {
     pub records: Vec<ShardRecord>,
 }
 
-/// One line of a shard.
+/// One record of a shard, to send.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShardRecord {
@@ -44,15 +47,17 @@ pub struct ShardRecord {
     pub line: u64,
     /// The digest of its text.
     pub digest: String,
-    /// The record (`null` when skipped).
+    /// The record.
     pub value: Value,
     /// The time its request is stamped with (RFC 3339, journaled before the shard was
-    /// submitted; empty when skipped).
+    /// submitted).
     pub at: String,
     /// An earlier run may have sent it: look before sending.
     pub prior: bool,
-    /// Not to be sent (finished before, or invalid: reported by the submitting side).
-    pub skip: bool,
+    /// The URL the submitting side prepared.
+    pub url: String,
+    /// The idempotency identity it prepared ([`super::Ready::key`]).
+    pub key: Option<String>,
 }
 
 /// What a shard answers: one report per record it sent.
@@ -73,18 +78,19 @@ pub struct RestateOptions {
     pub shards: usize,
     /// Stop submitting shards once this many records are invalid or failed.
     pub max_errors: Option<u64>,
-    /// How long to keep waiting for a shard whose answer does not come (the ingress is down,
-    /// or no service is serving it).
+    /// How long to wait for a shard's answer, from its submission (the ingress is down, or no
+    /// service serves it, or it is very slow).
     pub patience: Duration,
 }
 
-/// The workflow id of a shard of `template_spec` holding `records`.
-pub fn shard_id(template_spec: &str, records: &[ShardRecord]) -> String {
+/// The workflow id of a shard of `template` (journaled as `template_spec`) sending `records`.
+pub fn shard_id(template_spec: &str, template: &Template, records: &[ShardRecord]) -> String {
+    let template = serde_json::to_string(template).unwrap_or_default();
     let lines: Vec<String> = records
         .iter()
         .map(|r| format!("{}:{}", r.line, r.digest))
         .collect();
-    let mut parts = vec![template_spec];
+    let mut parts = vec![template_spec, template.as_str()];
     parts.extend(lines.iter().map(String::as_str));
     let hex: String = crate::identity::digest(&parts)[..16]
         .iter()
@@ -127,6 +133,7 @@ pub async fn ingest_on_restate(
         begins: JoinSet::new(),
     };
     let mut shard: Vec<ShardRecord> = Vec::with_capacity(size);
+    let mut taken = 0usize;
     let mut result = Ok(());
     while let Some(record) = rx.recv().await {
         let line = match record {
@@ -138,14 +145,15 @@ pub async fn ingest_on_restate(
             }),
         };
         match line {
-            Ok(line) => shard.push(line),
+            Ok(line) => shard.extend(line),
             Err(e) => {
                 result = Err(e);
                 break;
             }
         }
-        if shard.len() >= size {
-            let full = std::mem::replace(&mut shard, Vec::with_capacity(size));
+        taken += 1;
+        if taken.is_multiple_of(size) {
+            let full = std::mem::take(&mut shard);
             if let Err(e) = driver.submit(full).await {
                 result = Err(e);
                 break;
@@ -178,7 +186,7 @@ struct Driver {
     observe: Observer,
     summary: Summary,
     errors: u64,
-    running: JoinSet<Result<ShardReply>>,
+    running: JoinSet<(String, Vec<u64>, Result<ShardReply>)>,
     begins: JoinSet<Result<()>>,
 }
 
@@ -191,51 +199,47 @@ impl Driver {
         self.summary.add(report);
     }
 
-    /// A record's line of its shard: prepared, its begin journaled (in the background) when
-    /// new; skipped (and reported now) when finished before or invalid.
-    fn take(&mut self, record: &Record) -> Result<ShardRecord> {
+    /// A record's place in its shard: prepared, its begin journaled (in the background) when
+    /// new; `None` (reported now) when finished before or invalid.
+    fn take(&mut self, record: &Record) -> Result<Option<ShardRecord>> {
         let seen = self.journal.seen(record.line, &record.digest)?;
-        let mut line = ShardRecord {
+        if let Seen::Done(_) = seen {
+            let report = RecordReport::bare(record.line, RecordOutcome::Skipped, None);
+            self.note(&report);
+            return Ok(None);
+        }
+        let ready = match prepare(&self.executor, &self.template, record, seen) {
+            Ok(ready) => ready,
+            Err(report) => {
+                self.note(&report);
+                return Ok(None);
+            }
+        };
+        let key = ready.key();
+        if seen == Seen::New {
+            let (journal, key, digest) = (self.journal.clone(), key.clone(), record.digest.clone());
+            let (n, at) = (record.line, ready.at);
+            self.begins
+                .spawn(async move { journal.begin(n, &digest, at, key.as_deref()).await });
+        }
+        Ok(Some(ShardRecord {
             line: record.line,
             digest: record.digest.clone(),
-            value: Value::Null,
-            at: String::new(),
+            value: record.value.as_ref().cloned().unwrap_or_default(),
+            at: ready.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             prior: matches!(seen, Seen::Begun { .. }),
-            skip: true,
-        };
-        if let Seen::Done(_) = seen {
-            self.note(&RecordReport::bare(
-                record.line,
-                RecordOutcome::Skipped,
-                None,
-            ));
-            return Ok(line);
-        }
-        match prepare(&self.executor, &self.template, record, seen) {
-            Err(report) => self.note(&report),
-            Ok(ready) => {
-                if seen == Seen::New {
-                    let (journal, key, digest) =
-                        (self.journal.clone(), ready.key(), record.digest.clone());
-                    let (n, at) = (record.line, ready.at);
-                    self.begins
-                        .spawn(async move { journal.begin(n, &digest, at, key.as_deref()).await });
-                }
-                line.at = ready.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-                line.value = record.value.as_ref().cloned().unwrap_or_default();
-                line.skip = false;
-            }
-        }
-        Ok(line)
+            url: ready.prepared.url.to_string(),
+            key,
+        }))
     }
 
-    /// Submits a shard once its begins are on disk (one sync for them all) and a place among
-    /// the running shards is free; a shard with nothing to send is not submitted.
+    /// Submits a shard once its begins are on disk and a place among the running shards is
+    /// free; a shard with nothing to send is not submitted.
     async fn submit(&mut self, records: Vec<ShardRecord>) -> Result<()> {
         while let Some(done) = self.begins.join_next().await {
             done.map_err(|e| Error::Restate(format!("journaling a begin: {e}")))??;
         }
-        if records.iter().all(|r| r.skip) {
+        if records.is_empty() {
             return Ok(());
         }
         if self.options.max_errors.is_some_and(|m| self.errors >= m) {
@@ -245,34 +249,46 @@ impl Driver {
         while self.running.len() >= self.options.shards.max(1) {
             self.finish_one().await?;
         }
+        let id = shard_id(&self.spec, &self.template, &records);
+        let lines = records.iter().map(|r| r.line).collect();
         let request = ShardRequest {
             template: (*self.template).clone(),
             records,
         };
-        let (client, ingress, spec, patience) = (
+        let (client, ingress, patience) = (
             self.client.clone(),
             self.options.ingress.clone(),
-            self.spec.clone(),
             self.options.patience,
         );
-        self.running
-            .spawn(async move { run_shard(&client, &ingress, &spec, &request, patience).await });
+        self.running.spawn(async move {
+            let reply = run_shard(&client, &ingress, &id, &request, patience).await;
+            (id, lines, reply)
+        });
         Ok(())
     }
 
-    /// Waits for a running shard: journals the end of each record it delivered, notes every
-    /// report.
+    /// Waits for a running shard: takes the report of each line it was given (once; a line
+    /// without one is `failed`), journals the end of each delivered record, notes them.
     async fn finish_one(&mut self) -> Result<()> {
-        let Some(reply) = self.running.join_next().await else {
+        let Some(done) = self.running.join_next().await else {
             return Ok(());
         };
-        let reply = reply.map_err(|e| Error::Restate(format!("a shard task: {e}")))??;
-        for report in &reply.reports {
+        let (id, lines, reply) = done.map_err(|e| Error::Restate(format!("a shard task: {e}")))?;
+        let mut reports: std::collections::HashMap<u64, RecordReport> =
+            reply?.reports.into_iter().map(|r| (r.line, r)).collect();
+        for line in lines {
+            let report = reports.remove(&line).unwrap_or_else(|| {
+                let error = crate::execute::TaskError::new(
+                    crate::execute::ErrorCode::OutcomeUnknown,
+                    format!("shard {id} gave no report for this line; run the same command again"),
+                );
+                RecordReport::bare(line, RecordOutcome::Failed, Some(error))
+            });
             if report.outcome.delivered() {
                 self.journal
                     .end(report.line, report.outcome.as_str(), report.id.as_deref())?;
             }
-            self.note(report);
+            self.note(&report);
         }
         Ok(())
     }
@@ -289,24 +305,71 @@ impl Driver {
     }
 }
 
-/// Submits a shard (a second submission of the same id starts nothing) and waits for its
-/// answer, asking again while the ingress is unreachable or the shard still runs.
+/// Runs a shard to its answer. Generation 0 has the id `id`; when that workflow ran before
+/// (an earlier run of the command submitted it: Restate answers `PreviouslyAccepted`), its
+/// stored answer is taken for the lines it reports delivered, and the others go out again as
+/// generation 1 (`{id}-1`, looked up before any resend), and so on, until a generation this run
+/// started has answered. An earlier run's workflow is always waited for, never run beside.
 async fn run_shard(
     client: &reqwest::Client,
     ingress: &str,
-    spec: &str,
+    id: &str,
     request: &ShardRequest,
     patience: Duration,
 ) -> Result<ShardReply> {
-    let id = shard_id(spec, &request.records);
+    let deadline = Instant::now() + patience;
+    let mut pending = request.records.clone();
+    let mut reports: Vec<RecordReport> = Vec::with_capacity(pending.len());
+    for generation in 0u32.. {
+        let id = match generation {
+            0 => id.to_owned(),
+            g => format!("{id}-{g}"),
+        };
+        let shard = ShardRequest {
+            template: request.template.clone(),
+            records: pending,
+        };
+        let (new, reply) = submit_and_wait(client, ingress, &id, &shard, deadline).await?;
+        let mut answered: std::collections::HashMap<u64, RecordReport> =
+            reply.reports.into_iter().map(|r| (r.line, r)).collect();
+        pending = Vec::new();
+        for mut record in shard.records {
+            match answered.remove(&record.line) {
+                Some(report) if new || report.outcome.delivered() => reports.push(report),
+                _ if new => {}
+                _ => {
+                    record.prior = true;
+                    pending.push(record);
+                }
+            }
+        }
+        if new || pending.is_empty() {
+            break;
+        }
+    }
+    Ok(ShardReply { reports })
+}
+
+/// Submits shard `id` and waits for its answer, asking again while the ingress is unreachable
+/// or the shard still runs; whether this submission started it.
+async fn submit_and_wait(
+    client: &reqwest::Client,
+    ingress: &str,
+    id: &str,
+    request: &ShardRequest,
+    deadline: Instant,
+) -> Result<(bool, ShardReply)> {
     let base = ingress.trim_end_matches('/');
     let send = format!("{base}/IngestShard/{id}/run/send");
     let attach = format!("{base}/restate/workflow/IngestShard/{id}/attach");
-    let deadline = Instant::now() + patience;
     let wait = |what: String| pause(deadline, format!("shard {id}: {what}"));
-    loop {
+    let new = loop {
         match client.post(&send).json(request).send().await {
-            Ok(a) if a.status().is_success() || a.status().as_u16() == 409 => break,
+            Ok(a) if a.status().is_success() => {
+                let body: Value = a.json().await.unwrap_or_default();
+                break body["status"] == "Accepted";
+            }
+            Ok(a) if a.status().as_u16() == 409 => break false,
             Ok(a) => {
                 let status = a.status();
                 let text = a.text().await.unwrap_or_default();
@@ -319,13 +382,15 @@ async fn run_shard(
             }
             Err(e) => wait(format!("submitting: {e}")).await?,
         }
-    }
+    };
     loop {
-        match client.get(&attach).send().await {
+        // Asked again every minute: a shard that runs longer is still waited for.
+        let asked = client.get(&attach).timeout(Duration::from_secs(60)).send();
+        match asked.await {
             Ok(a) if a.status().is_success() => {
                 let body = a.bytes().await;
                 match body.map(|b| serde_json::from_slice::<ShardReply>(&b)) {
-                    Ok(Ok(reply)) => return Ok(reply),
+                    Ok(Ok(reply)) => return Ok((new, reply)),
                     Ok(Err(e)) => {
                         return Err(Error::Restate(format!("shard {id}: its answer: {e}")));
                     }
