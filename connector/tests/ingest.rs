@@ -55,23 +55,9 @@ async fn faulty_sandbox(seed: u64) -> Sandbox {
     .await
 }
 
-fn seed() -> u64 {
-    std::env::var("INGEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_records_under_faults_are_each_recorded_once() {
-    let seed = seed();
-    eprintln!("INGEST_SEED={seed}");
+    let seed = usage_test_support::seed_from_env("INGEST_SEED");
     let sandbox = faulty_sandbox(seed).await;
     let dir = common::scratch("ingest-20k");
     let file = usages(&dir, 20_000);
@@ -107,8 +93,7 @@ async fn twenty_thousand_records_under_faults_are_each_recorded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_three_times_and_run_again_still_exactly_once() {
-    let seed = seed();
-    eprintln!("INGEST_SEED={seed}");
+    let seed = usage_test_support::seed_from_env("INGEST_SEED");
     let sandbox = faulty_sandbox(seed).await;
     let dir = common::scratch("ingest-kill");
     let file = usages(&dir, 20_000);

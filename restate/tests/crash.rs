@@ -36,17 +36,7 @@ fn input(i: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executions_complete_exactly_once_while_the_service_is_killed() {
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("CRASH_SEED={seed}");
+    let seed = usage_test_support::seed_from_env("CRASH_SEED");
     let mut draws = Draws(seed);
     let state = common::scratch("crash-state").join("sandbox.jsonl");
     let sandbox = Sandbox::with(Config {

@@ -27,6 +27,23 @@ mod sandbox;
 pub use reads::{Records, Usages};
 pub use sandbox::{Answer, Sandbox};
 
+/// A test's random seed: the variable `var` when it holds a number (to replay a failure), else
+/// one drawn from the clock. Printed as `VAR=SEED` on stderr, so a failing run can be replayed.
+#[allow(clippy::print_stderr)]
+pub fn seed_from_env(var: &str) -> u64 {
+    let seed = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
+    eprintln!("{var}={seed}");
+    seed
+}
+
 /// Installs rustls' ring crypto provider for the process (reqwest is built with
 /// `rustls-no-provider`, so without it the first client panics); later calls do nothing.
 pub fn install_crypto_provider() {
