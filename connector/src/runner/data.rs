@@ -18,12 +18,12 @@ use crate::template::path::{self, Step};
 use crate::template::{self, Scope};
 
 /// What a task reads besides its input.
-pub(super) struct TaskData {
-    frames: Frames,
+pub(super) struct TaskData<'a> {
+    frames: Frames<'a>,
 }
 
-impl TaskData {
-    pub(super) fn new(workflow_id: &str, definition: &str, task: &str) -> Self {
+impl<'a> TaskData<'a> {
+    pub(super) fn new(workflow_id: &'a str, definition: &'a str, task: &'a str) -> Self {
         TaskData {
             frames: Frame {
                 workflow_id,
@@ -56,7 +56,7 @@ pub(super) fn output(
     task: &Task,
     raw: Value,
     result: Value,
-    data: &TaskData,
+    data: &TaskData<'_>,
     execution_input: &Value,
 ) -> Result<Value, TaskError> {
     let (selector, result_path, output_path) = match task {

@@ -9,6 +9,8 @@
 //! out on purpose: a value that differs on a re-run would change the request's identity. The
 //! system keys are read where the input has no such key; they are not added to the data.
 
+use std::cell::OnceCell;
+
 use serde_json::{Value, json};
 
 use super::path::Scope;
@@ -24,37 +26,55 @@ pub struct Frame<'a> {
     pub task: &'a str,
 }
 
-/// The context object and system keys of a [`Frame`], built once per task.
-#[derive(Debug, Clone)]
-pub struct Frames {
-    context: Value,
-    system: Value,
+/// The context object and system keys of a [`Frame`], each built on its first read (most
+/// templates read neither) and then kept for the task.
+#[derive(Debug)]
+pub struct Frames<'a> {
+    frame: Frame<'a>,
+    context: OnceCell<Value>,
+    system: OnceCell<Value>,
 }
 
-impl Frame<'_> {
-    /// Builds the task's context object (without the execution input) and system keys.
-    pub fn build(&self) -> Frames {
-        let task = json!({"Name": self.task, "RetryCount": 0});
+impl<'a> Frame<'a> {
+    /// Its frames (nothing is built yet).
+    pub fn build(self) -> Frames<'a> {
         Frames {
-            context: json!({
-                "Execution": {"Id": self.workflow_id, "Name": self.workflow_id},
-                "StateMachine": {"Name": self.definition},
-                "Task": task,
-                "State": task,
-            }),
-            system: json!({"swf:workflowId": self.workflow_id, "swf:taskName": self.task}),
+            frame: self,
+            context: OnceCell::new(),
+            system: OnceCell::new(),
         }
     }
 }
 
-impl Frames {
+impl Frames<'_> {
+    /// The context object without the execution's input.
+    pub fn context(&self) -> &Value {
+        self.context.get_or_init(|| {
+            let f = &self.frame;
+            let task = json!({"Name": f.task, "RetryCount": 0});
+            json!({
+                "Execution": {"Id": f.workflow_id, "Name": f.workflow_id},
+                "StateMachine": {"Name": f.definition},
+                "Task": task,
+                "State": task,
+            })
+        })
+    }
+
+    /// The system keys.
+    pub fn system(&self) -> &Value {
+        self.system.get_or_init(|| {
+            let f = &self.frame;
+            json!({"swf:workflowId": f.workflow_id, "swf:taskName": f.task})
+        })
+    }
+
     /// The scope of a task reading `input`, with `execution_input` as `$$.Execution.Input`.
     pub fn scope<'s>(&'s self, input: &'s Value, execution_input: &'s Value) -> Scope<'s> {
         Scope {
             input,
-            context: &self.context,
+            frames: Some(self),
             execution_input,
-            system: &self.system,
         }
     }
 }

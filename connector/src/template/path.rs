@@ -11,6 +11,8 @@
 
 use serde_json::Value;
 
+use super::context::Frames;
+
 /// One step of a JSONPath.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -46,12 +48,10 @@ pub struct JsonPath {
 pub struct Scope<'a> {
     /// The task input.
     pub input: &'a Value,
-    /// The context object without the execution's input (`Value::Null` when there is none).
-    pub context: &'a Value,
+    /// The context object and system keys, when the task runs in a frame.
+    pub frames: Option<&'a Frames<'a>>,
     /// The execution's input, read as `$$.Execution.Input` (`Value::Null` when unknown).
     pub execution_input: &'a Value,
-    /// The system keys (`Value::Null` when there are none).
-    pub system: &'a Value,
 }
 
 static NULL: Value = Value::Null;
@@ -61,10 +61,19 @@ impl<'a> Scope<'a> {
     pub fn input(input: &'a Value) -> Self {
         Scope {
             input,
-            context: &NULL,
+            frames: None,
             execution_input: &NULL,
-            system: &NULL,
         }
+    }
+
+    /// The context object without the execution's input (`Value::Null` outside a frame).
+    fn context(&self) -> &'a Value {
+        self.frames.map_or(&NULL, |f| f.context())
+    }
+
+    /// The system keys (`Value::Null` outside a frame).
+    fn system(&self) -> &'a Value {
+        self.frames.map_or(&NULL, |f| f.system())
     }
 }
 
@@ -88,10 +97,10 @@ impl JsonPath {
                 [Step::Key(e), Step::Key(i), rest @ ..] if e == "Execution" && i == "Input" => {
                     follow(scope.execution_input, rest)
                 }
-                steps => follow(scope.context, steps),
+                steps => follow(scope.context(), steps),
             },
             Root::Input => follow(scope.input, &self.steps).or_else(|| match self.steps.first() {
-                Some(Step::Key(k)) if k.starts_with("swf:") => follow(scope.system, &self.steps),
+                Some(Step::Key(k)) if k.starts_with("swf:") => follow(scope.system(), &self.steps),
                 _ => None,
             }),
         }
@@ -342,15 +351,14 @@ mod tests {
         );
         assert_eq!(lookup_text("$.nope", &scope).unwrap(), None);
         assert!(lookup_text("$.a b", &scope).is_err());
-        let context = json!({"Execution": {"Id": "wf"}, "Task": {"Name": "t"}});
-        let system = json!({"swf:taskName": "t"});
+        let frames = crate::template::context::Frame {
+            workflow_id: "wf",
+            definition: "d",
+            task: "t",
+        }
+        .build();
         let execution_input = json!({"q": 2});
-        let scope = Scope {
-            input: &input,
-            context: &context,
-            execution_input: &execution_input,
-            system: &system,
-        };
+        let scope = frames.scope(&input, &execution_input);
         assert_eq!(
             lookup_text("$$.Execution.Input.q", &scope).unwrap(),
             Some(&json!(2))
