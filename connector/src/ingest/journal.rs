@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
+use super::synced::Synced;
 use crate::error::{Error, Result};
 
 /// What the journal knows of a line of the input.
@@ -69,8 +69,14 @@ fn short(digest: &str) -> u64 {
 }
 
 enum Msg {
-    Begin(String, oneshot::Sender<std::io::Result<()>>),
+    Begin(String),
     End(String),
+}
+
+/// The way to the writer thread, and the begins sent down it.
+struct Writer {
+    tx: Option<mpsc::Sender<Msg>>,
+    begins: u64,
 }
 
 /// A journal file, open for one ingest run.
@@ -80,7 +86,8 @@ pub struct IngestJournal {
     done: Vec<(u64, u64, u8)>,
     /// Lines begun and not finished before this run: (digest, stamped at).
     begun: HashMap<u64, (u64, DateTime<Utc>)>,
-    writer: Mutex<Option<mpsc::Sender<Msg>>>,
+    writer: Mutex<Writer>,
+    synced: Arc<Synced>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -184,12 +191,20 @@ impl IngestJournal {
         done.dedup_by_key(|d| d.0);
         done.shrink_to_fit();
         let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || write_loop(file, &rx));
+        let synced = Arc::new(Synced::default());
+        let thread = {
+            let synced = synced.clone();
+            std::thread::spawn(move || write_loop(file, &rx, &synced))
+        };
         Ok(IngestJournal {
             path: path.to_owned(),
             done,
             begun,
-            writer: Mutex::new(Some(tx)),
+            writer: Mutex::new(Writer {
+                tx: Some(tx),
+                begins: 0,
+            }),
+            synced,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -236,11 +251,10 @@ impl IngestJournal {
             key: key.map(str::to_owned),
         })
         .expect("journal lines serialize");
-        let (done, wait) = oneshot::channel();
-        self.send(Msg::Begin(text, done))?;
-        let closed = || std::io::Error::other("the journal writer stopped");
-        wait.await
-            .unwrap_or_else(|_| Err(closed()))
+        let n = self.send(Msg::Begin(text))?;
+        self.synced
+            .wait(n)
+            .await
             .map_err(io("writing the journal", &self.path))
     }
 
@@ -253,24 +267,31 @@ impl IngestJournal {
             id: id.map(str::to_owned),
         })
         .expect("journal lines serialize");
-        self.send(Msg::End(text))
+        self.send(Msg::End(text)).map(drop)
     }
 
-    fn send(&self, msg: Msg) -> Result<()> {
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        writer
-            .as_ref()
-            .and_then(|w| w.send(msg).ok())
-            .ok_or_else(|| {
-                io("writing the journal", &self.path)(std::io::Error::other(
-                    "the journal is closed",
-                ))
-            })
+    /// Sends `msg` to the writer; the number of begins sent so far (counted from 1).
+    fn send(&self, msg: Msg) -> Result<u64> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let begin = matches!(msg, Msg::Begin(_));
+        if writer.tx.as_ref().and_then(|w| w.send(msg).ok()).is_none() {
+            return Err(io("writing the journal", &self.path)(
+                std::io::Error::other("the journal is closed"),
+            ));
+        }
+        writer.begins += u64::from(begin);
+        Ok(writer.begins)
     }
 
     /// Writes what is pending, syncs and closes the file.
     pub fn close(&self) {
-        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(
+            self.writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .tx
+                .take(),
+        );
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
         }
@@ -283,18 +304,29 @@ impl Drop for IngestJournal {
     }
 }
 
-/// The writer: takes every message waiting, writes them in one go, syncs when a begin is
-/// among them, then answers the begins.
-fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>) {
+/// The least time between two writes (and syncs) of the journal: at high rates, the begins of
+/// many records share one sync instead of each few paying their own; a begin waits at most this
+/// long more (records are prepared ahead of their sends, so the wait overlaps them).
+const WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The writer: waits for a message, then until [`WRITE_INTERVAL`] has passed since its last
+/// write, takes every message waiting, writes them in one go, syncs when a begin is among
+/// them, then tells [`Synced`] how many begins are on disk.
+fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>, synced: &Synced) {
     let mut text = String::new();
-    let mut waiting = Vec::new();
+    let (mut begins, mut last) = (0u64, None::<std::time::Instant>);
     while let Ok(first) = rx.recv() {
+        if let Some(last) = last {
+            std::thread::sleep(WRITE_INTERVAL.saturating_sub(last.elapsed()));
+        }
+        last = Some(std::time::Instant::now());
+        let before = begins;
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                Msg::Begin(line, done) => {
+                Msg::Begin(line) => {
                     text.push_str(&line);
-                    waiting.push(done);
+                    begins += 1;
                 }
                 Msg::End(line) => text.push_str(&line),
             }
@@ -302,14 +334,13 @@ fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>) {
             next = rx.try_recv().ok();
         }
         let mut written = file.write_all(text.as_bytes());
-        if written.is_ok() && !waiting.is_empty() {
+        if written.is_ok() && begins > before {
             written = file.sync_data();
         }
-        for done in waiting.drain(..) {
-            let _ = done.send(match &written {
-                Ok(()) => Ok(()),
-                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-            });
+        match written {
+            Ok(()) if begins > before => synced.reached(begins),
+            Ok(()) => {}
+            Err(e) => synced.fail(&e),
         }
         text.clear();
     }

@@ -18,6 +18,7 @@ pub mod journal;
 pub mod record;
 pub mod records;
 pub mod shard;
+mod synced;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -217,48 +218,50 @@ pub async fn ingest(
         summary.add(&report);
         Ok(())
     };
-    while let Some(record) = rx.recv().await {
-        if options
-            .max_errors
-            .is_some_and(|m| errors.load(Ordering::SeqCst) >= m)
-        {
-            summary.stopped = true;
-            break;
-        }
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                failure = Some(Error::Io {
-                    action: "reading",
-                    path: "the input".into(),
-                    source: e,
-                });
-                break;
+    // Records are taken from the reader in batches: the reader thread then wakes once a batch,
+    // not once a record.
+    let mut batch = Vec::with_capacity(READ_BATCH);
+    'records: while rx.recv_many(&mut batch, READ_BATCH).await > 0 {
+        for record in batch.drain(..) {
+            if options
+                .max_errors
+                .is_some_and(|m| errors.load(Ordering::SeqCst) >= m)
+            {
+                summary.stopped = true;
+                break 'records;
             }
-        };
-        while running.len() >= concurrency {
-            let done = running.join_next().await.expect("a record in flight");
-            if let Err(e) = finish(&mut summary, done.expect("record tasks do not panic")) {
-                failure = Some(e);
-                break;
-            }
-        }
-        if failure.is_some() {
-            break;
-        }
-        let (executor, template, journal, governor) = (
-            executor.clone(),
-            template.clone(),
-            journal.clone(),
-            governor.clone(),
-        );
-        running.spawn(async move {
-            let steps = Governed {
-                executor: &executor,
-                governor: &governor,
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(Error::Io {
+                        action: "reading",
+                        path: "the input".into(),
+                        source: e,
+                    });
+                    break 'records;
+                }
             };
-            one(&executor, &template, &journal, &steps, record).await
-        });
+            while running.len() >= concurrency {
+                let done = running.join_next().await.expect("a record in flight");
+                if let Err(e) = finish(&mut summary, done.expect("record tasks do not panic")) {
+                    failure = Some(e);
+                    break 'records;
+                }
+            }
+            let (executor, template, journal, governor) = (
+                executor.clone(),
+                template.clone(),
+                journal.clone(),
+                governor.clone(),
+            );
+            running.spawn(async move {
+                let steps = Governed {
+                    executor: &executor,
+                    governor: &governor,
+                };
+                one(&executor, &template, &journal, &steps, record).await
+            });
+        }
     }
     drop(rx);
     while let Some(done) = running.join_next().await {
@@ -273,6 +276,9 @@ pub async fn ingest(
         None => Ok(summary),
     }
 }
+
+/// Records taken from the reader at once.
+const READ_BATCH: usize = 64;
 
 /// Reads `input` on a blocking thread, at most `capacity` records ahead of the receiver; the
 /// reading stops after the first error or when the receiver is dropped.
