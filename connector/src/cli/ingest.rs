@@ -296,7 +296,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             }
         })
     };
-    let runtime = super::runtime()?;
+    let runtime = super::local_runtime()?;
     let options = Options {
         concurrency: match args.concurrency {
             Some(n) => ingest::Concurrency::Fixed(usize::from(n)),

@@ -165,3 +165,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
+
+/// A tokio runtime on the calling thread, for ingest: thousands of small record tasks a second
+/// hand off to each other without waking other threads (the reader and the journal's writer
+/// keep threads of their own, and one thread prepares far more records than an API accepts).
+fn local_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
