@@ -54,15 +54,21 @@ pub fn digest(parts: &[&str]) -> [u8; 32] {
     out
 }
 
+/// The first 128 bits of [`digest`] of `parts`, in lowercase hex, after `prefix`.
+pub fn hex_digest(prefix: &str, parts: &[&str]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(prefix.len() + 32);
+    text.push_str(prefix);
+    for b in &digest(parts)[..16] {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    text
+}
+
 /// A derived key: `uc-` and the first 128 bits of [`digest`] in hex.
 pub fn derived_key(parts: &[&str]) -> String {
-    use std::fmt::Write;
-    let mut key = String::with_capacity(35);
-    key.push_str("uc-");
-    for b in &digest(parts)[..16] {
-        let _ = write!(key, "{b:02x}");
-    }
-    key
+    hex_digest("uc-", parts)
 }
 
 /// What identifies one logical call across attempts, retries and re-runs.

@@ -4,7 +4,8 @@
 //! endpoint each record goes through); a journal written for another template is refused.
 //! Before a record's request first leaves, a `begin` line records its line number, the digest
 //! of its text, the time its request is stamped with and its idempotency identity, and is
-//! synced to disk (begins of concurrent records share one sync: group commit). After a final
+//! synced to disk (the writer writes at most every 2 ms, so the begins of the records prepared
+//! meanwhile share one sync: group commit). After a final
 //! answer an `end` line records the outcome (not synced: a lost end only costs a lookup). On
 //! open, a torn last line (a crash mid-write) is cut off; any other unreadable line is an
 //! error. Memory: 24 bytes per finished record (a sorted table), so a million-line journal

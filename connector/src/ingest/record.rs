@@ -15,7 +15,6 @@ use crate::execute::steps::Steps;
 use crate::execute::{ErrorCode, Executor, PriorRun, RunInfo, TaskContext, TaskError};
 use crate::output::Outcome;
 use crate::prepare::PreparedRequest;
-use crate::simworkflow::Task;
 
 /// A record ready to send.
 #[derive(Debug, Clone)]
@@ -102,8 +101,8 @@ pub fn prepare_value(
             template.task_name.clone(),
         )
     };
-    let task = Task::Http(template.task.clone());
-    let prepared = crate::runner::task_input(&task, value, &ctx)
+    let params = template.task.input_parameters.as_ref();
+    let prepared = crate::runner::input_through(params, value, &ctx)
         .and_then(|input| executor.prepare_at(&template.task, &input, &ctx.execution(at)));
     match prepared {
         Ok(prepared) => Ok(Ready {
@@ -135,7 +134,7 @@ pub async fn deliver(executor: &Executor, ready: &Ready, steps: &dyn Steps) -> R
                 Outcome::Recovered => RecordOutcome::Recovered,
                 Outcome::Partial => RecordOutcome::Partial,
             },
-            id: out.body.json()["id"].as_str().map(str::to_owned),
+            id: out.body.facts().id.map(std::borrow::Cow::into_owned),
             quantity: out.quantity,
             error: None,
         },

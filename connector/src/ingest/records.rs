@@ -13,7 +13,6 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{Map, Value};
 
-use crate::identity::digest;
 
 /// The format of an input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +80,7 @@ pub fn records(
 }
 
 fn hex_digest(parts: &[&str]) -> String {
-    digest(parts)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::identity::hex_digest("", parts)
 }
 
 struct Ndjson {

@@ -92,11 +92,7 @@ pub fn shard_id(template_spec: &str, template: &Template, records: &[ShardRecord
         .collect();
     let mut parts = vec![template_spec, template.as_str()];
     parts.extend(lines.iter().map(String::as_str));
-    let hex: String = crate::identity::digest(&parts)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("ingest-{hex}")
+    crate::identity::hex_digest("ingest-", &parts)
 }
 
 /// Ingests `input` through `template` as shards on the Restate ingress of `options`,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 mod data;
 mod interpret;
@@ -226,10 +226,19 @@ impl RunResult {
 /// `raw`, the context object of `ctx`, the system keys): what the runner hands a handler, for
 /// a runtime that runs one task on its own (`call --task`, an engine).
 pub fn task_input(task: &Task, raw: &Value, ctx: &TaskContext) -> Result<Value, TaskError> {
+    input_through(task.common().input_parameters, raw, ctx)
+}
+
+/// [`task_input`] of a task whose `inputParameters` are `params`.
+pub fn input_through(
+    params: Option<&Map<String, Value>>,
+    raw: &Value,
+    ctx: &TaskContext,
+) -> Result<Value, TaskError> {
     let definition = ctx.run.as_ref().map_or("", |r| r.definition.as_str());
     let execution_input = ctx.run.as_ref().map_or(&Value::Null, |r| &r.input);
     let data = TaskData::new(&ctx.workflow_id, definition, &ctx.task_name);
-    match task.common().input_parameters {
+    match params {
         Some(params) => data::resolve_map(
             params,
             &data.scope(raw, execution_input),
