@@ -4,7 +4,7 @@
 //! endpoint each record goes through); a journal written for another template is refused.
 //! Before a record's request first leaves, a `begin` line records its line number, the digest
 //! of its text, the time its request is stamped with and its idempotency identity, and is
-//! synced to disk (the writer writes at most every 2 ms, so the begins of the records prepared
+//! synced to disk (the writer writes at most every 5 ms, so the begins of the records prepared
 //! meanwhile share one sync: group commit). After a final
 //! answer an `end` line records the outcome (not synced: a lost end only costs a lookup). On
 //! open, a torn last line (a crash mid-write) is cut off; any other unreadable line is an
@@ -308,7 +308,7 @@ impl Drop for IngestJournal {
 /// The least time between two writes (and syncs) of the journal: at high rates, the begins of
 /// many records share one sync instead of each few paying their own; a begin waits at most this
 /// long more (records are prepared ahead of their sends, so the wait overlaps them).
-const WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+const WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The writer: waits for a message, then until [`WRITE_INTERVAL`] has passed since its last
 /// write, takes every message waiting, writes them in one go, syncs when a begin is among

@@ -302,9 +302,10 @@ fn read_ahead(
 }
 
 /// Records in progress at once (prepared, journaled, waiting for or in an exchange) for
-/// `concurrency`: twice its most exchanges in flight, plus 32.
+/// `concurrency`: four times its most exchanges in flight, plus 64 (enough to cover the
+/// journal's write interval at the rates one thread reaches).
 pub fn lookahead(concurrency: Concurrency) -> usize {
-    concurrency.max() * 2 + 32
+    concurrency.max() * 4 + 64
 }
 
 /// Exchanges made now, each under the run's governor.

@@ -13,7 +13,6 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{Map, Value};
 
-
 /// The format of an input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
