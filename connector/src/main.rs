@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc: `ingest` allocates and frees a few dozen small values per record, across threads;
-/// it spent about 12 % of its time in the system allocator (docs/ingest.md, "Measured").
+/// mimalloc: `ingest` allocates and frees a few dozen small values per record; in a profile of
+/// an ingest run, about 12 % of its samples were in the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

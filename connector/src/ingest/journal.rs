@@ -5,10 +5,10 @@
 //! Before a record's request first leaves, a `begin` line records its line number, the digest
 //! of its text, the time its request is stamped with and its idempotency identity, and is
 //! synced to disk (the writer writes at most every 5 ms, so the begins of the records prepared
-//! meanwhile share one sync: group commit). After a final
-//! answer an `end` line records the outcome (not synced: a lost end only costs a lookup). On
-//! open, a torn last line (a crash mid-write) is cut off; any other unreadable line is an
-//! error. Memory: 24 bytes per finished record (a sorted table), so a million-line journal
+//! meanwhile share one sync: group commit). After a final answer an `end` line records the
+//! outcome (not synced: a lost end only costs a lookup). A failed write ends the journal:
+//! nothing more is written and every later begin fails, so nothing more is sent. On open, a
+//! torn last line (a crash mid-write) is cut off; any other unreadable line is an error. Memory: 24 bytes per finished record (a sorted table), so a million-line journal
 //! stays small.
 
 use std::collections::HashMap;
@@ -312,11 +312,27 @@ const WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The writer: waits for a message, then until [`WRITE_INTERVAL`] has passed since its last
 /// write, takes every message waiting, writes them in one go, syncs when a begin is among
-/// them, then tells [`Synced`] how many begins are on disk.
+/// them, then tells [`Synced`] how many begins are on disk. The first failed write or sync
+/// ends the journal: nothing more is written (a torn line stays the last one, which the next
+/// open cuts off), and every begin waiting or still to come fails.
 fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>, synced: &Synced) {
+    /// Fails the waiting begins if the loop panics (they would wait forever otherwise).
+    struct OnPanic<'a>(&'a Synced);
+    impl Drop for OnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0
+                    .fail(&std::io::Error::other("the journal writer stopped"));
+            }
+        }
+    }
+    let _guard = OnPanic(synced);
     let mut text = String::new();
-    let (mut begins, mut last) = (0u64, None::<std::time::Instant>);
+    let (mut begins, mut last, mut failed) = (0u64, None::<std::time::Instant>, false);
     while let Ok(first) = rx.recv() {
+        if failed {
+            continue;
+        }
         if let Some(last) = last {
             std::thread::sleep(WRITE_INTERVAL.saturating_sub(last.elapsed()));
         }
@@ -341,9 +357,14 @@ fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>, synced: &Synced) {
         match written {
             Ok(()) if begins > before => synced.reached(begins),
             Ok(()) => {}
-            Err(e) => synced.fail(&e),
+            Err(e) => {
+                failed = true;
+                synced.fail(&e);
+            }
         }
         text.clear();
     }
-    let _ = file.sync_data();
+    if !failed {
+        let _ = file.sync_data();
+    }
 }

@@ -68,52 +68,102 @@ impl Synced {
 mod tests {
     use std::sync::Arc;
 
+    use tokio::task::JoinHandle;
+
     use super::*;
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn every_waiter_wakes_when_its_begin_is_on_disk_and_not_before() {
-        let synced = Arc::new(Synced::default());
-        let waiters: Vec<_> = (1..=50u64)
+    fn waiters(
+        synced: &Arc<Synced>,
+        numbers: std::ops::RangeInclusive<u64>,
+    ) -> Vec<JoinHandle<std::io::Result<()>>> {
+        numbers
             .map(|n| {
                 let s = synced.clone();
-                tokio::spawn(async move { s.wait(n).await.map(|()| n) })
+                tokio::spawn(async move { s.wait(n).await })
             })
-            .collect();
-        tokio::task::yield_now().await;
+            .collect()
+    }
+
+    /// Lets every task the runtime can run, run.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// `count` reached, told from a thread of its own (as the journal's writer does).
+    fn reach(synced: &Arc<Synced>, count: u64) {
+        let s = synced.clone();
+        std::thread::spawn(move || s.reached(count)).join().unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_waiter_wakes_once_its_begin_is_on_disk_and_not_before() {
+        let synced = Arc::new(Synced::default());
+        let waiting = waiters(&synced, 1..=50);
+        settle().await;
+        assert!(
+            waiting.iter().all(|w| !w.is_finished()),
+            "nothing is on disk yet"
+        );
+        for count in [7, 20, 50] {
+            reach(&synced, count);
+            settle().await;
+            for (i, w) in waiting.iter().enumerate() {
+                let n = i as u64 + 1;
+                assert_eq!(w.is_finished(), n <= count, "begin {n} after count {count}");
+            }
+        }
+        for w in waiting {
+            assert!(w.await.unwrap().is_ok());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_several_workers_every_waiter_wakes() {
+        let synced = Arc::new(Synced::default());
+        let waiting = waiters(&synced, 1..=200);
         let writer = {
             let s = synced.clone();
             std::thread::spawn(move || {
-                for count in [7, 20, 50] {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
+                for count in (10..=200).step_by(10) {
                     s.reached(count);
+                    std::thread::yield_now();
                 }
             })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        assert!(
-            waiters.iter().all(|w| !w.is_finished()),
-            "nothing is on disk yet"
-        );
-        for w in waiters {
-            assert!(w.await.unwrap().is_ok());
+        for w in waiting {
+            let done = tokio::time::timeout(std::time::Duration::from_secs(10), w).await;
+            assert!(done.expect("woken").unwrap().is_ok());
         }
         writer.join().unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_waiter_dropped_after_its_wake_passes_it_on() {
+        let synced = Arc::new(Synced::default());
+        let mut waiting = waiters(&synced, 1..=2);
+        settle().await;
+        // The writer wakes the first waiter only; it is cancelled before it runs.
+        reach(&synced, 2);
+        waiting.remove(0).abort();
+        let second = tokio::time::timeout(std::time::Duration::from_secs(5), waiting.remove(0));
+        assert!(second.await.expect("woken").unwrap().is_ok());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn a_failure_fails_every_waiting_and_later_begin() {
         let synced = Arc::new(Synced::default());
-        let waiting = {
-            let s = synced.clone();
-            tokio::spawn(async move { s.wait(3).await })
-        };
-        tokio::task::yield_now().await;
+        let waiting = waiters(&synced, 3..=5);
+        settle().await;
         let s = synced.clone();
         std::thread::spawn(move || s.fail(&std::io::Error::other("disk full")))
             .join()
             .unwrap();
-        let e = waiting.await.unwrap().unwrap_err();
-        assert!(e.to_string().contains("disk full"), "{e}");
-        assert!(synced.wait(4).await.is_err());
+        for w in waiting {
+            let e = w.await.unwrap().unwrap_err();
+            assert!(e.to_string().contains("disk full"), "{e}");
+        }
+        assert!(synced.wait(6).await.is_err());
     }
 }
