@@ -302,10 +302,11 @@ fn read_ahead(
 }
 
 /// Records in progress at once (prepared, journaled, waiting for or in an exchange) for
-/// `concurrency`: four times its most exchanges in flight, plus 64 (enough to cover the
-/// journal's write interval at the rates one thread reaches).
+/// `concurrency`: four times its most exchanges in flight, plus 256 (enough to keep every
+/// place in the window busy through the journal's write interval at the rates one thread
+/// reaches: with fewer, a window of 16 ran dry between syncs).
 pub fn lookahead(concurrency: Concurrency) -> usize {
-    concurrency.max() * 4 + 64
+    concurrency.max() * 4 + 256
 }
 
 /// Exchanges made now, each under the run's governor.
