@@ -240,3 +240,27 @@ async fn gzip_csv_through_a_definitions_task_keeps_quantities_exact() {
     quantities.sort();
     assert_eq!(quantities, ["1.001", "2.675"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_of_the_other_engine_are_refused_before_anything_is_sent() {
+    let sandbox = Sandbox::start().await;
+    let dir = common::scratch("ingest-engine-options");
+    let file = usages(&dir, 5);
+    for (extra, named) in [
+        (
+            &["--shards", "4", "--patience", "60"][..],
+            "--shards, --patience: used only with --engine restate",
+        ),
+        (
+            &["--engine", "restate", "--max-errors", "3"][..],
+            "--concurrency: used only with --engine local",
+        ),
+    ] {
+        let out = tokio::task::block_in_place(|| ingest(&sandbox, &file, extra).output().unwrap());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(named), "{extra:?}: {stderr}");
+    }
+    assert!(!dir.join("usages.ndjson.journal").exists());
+    assert_eq!(sandbox.stats().await["usages"], 0);
+}

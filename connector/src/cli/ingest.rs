@@ -86,13 +86,13 @@ pub struct Args {
     retries: Option<u32>,
     /// Fix the requests in flight at N (nothing adapts; each 429 still waits what it asks).
     /// Default: adaptive: start at 4, grow while answers are fast and accepted, halve on
-    /// 429/503, and pace the run once the API says it is rate limited.
+    /// 429/503, and pace the run once the API says it is rate limited. Local engine only.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     concurrency: Option<u16>,
-    /// Adaptive: the most requests in flight.
-    #[arg(long, value_name = "N", default_value = "256", conflicts_with = "concurrency",
+    /// Adaptive: the most requests in flight (default 256). Local engine only.
+    #[arg(long, value_name = "N", conflicts_with = "concurrency",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
-    max_concurrency: u16,
+    max_concurrency: Option<u16>,
     /// Stop starting records once this many are invalid or failed.
     #[arg(long, value_name = "N")]
     max_errors: Option<u64>,
@@ -103,21 +103,20 @@ pub struct Args {
     /// workflow of --shard-size lines; re-running the command reaches the same shards).
     #[arg(long, value_enum, default_value = "local")]
     engine: EngineArg,
-    /// With --engine restate: Restate's ingress URL.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
-    ingress: String,
-    /// With --engine restate: lines per shard.
-    #[arg(long, value_name = "N", default_value = "200",
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    shard_size: u32,
-    /// With --engine restate: shards running at once.
-    #[arg(long, value_name = "N", default_value = "8",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    shards: u16,
+    /// With --engine restate: Restate's ingress URL (default http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    ingress: Option<String>,
+    /// With --engine restate: lines per shard (default 200).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    shard_size: Option<u32>,
+    /// With --engine restate: shards running at once (default 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    shards: Option<u16>,
     /// With --engine restate: give up on a shard whose answer has not come this many seconds
-    /// after its submission (the run then ends with an error; the same command resumes it).
-    #[arg(long, value_name = "SECONDS", default_value = "3600")]
-    patience: u64,
+    /// after its submission (default 3600; the run then ends with an error, and the same
+    /// command resumes it).
+    #[arg(long, value_name = "SECONDS")]
+    patience: Option<u64>,
     /// With --endpoint: the API version in the path.
     #[arg(long, default_value = "1", requires = "endpoint")]
     api_version: String,
@@ -130,6 +129,43 @@ pub struct Args {
     /// With --endpoint: quantities with more than 3 decimals are rejected or rounded half-even.
     #[arg(long, value_enum, requires = "endpoint")]
     rounding: Option<RoundingArg>,
+}
+
+/// Refuses options the chosen engine would ignore: a run must not look tuned when it is not.
+fn engine_options(args: &Args) -> anyhow::Result<()> {
+    let (given, engine, instead): (Vec<&str>, _, _) = match args.engine {
+        EngineArg::Local => (
+            [
+                ("--ingress", args.ingress.is_some()),
+                ("--shard-size", args.shard_size.is_some()),
+                ("--shards", args.shards.is_some()),
+                ("--patience", args.patience.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, given)| given.then_some(name))
+            .collect(),
+            "restate",
+            "add --engine restate to send through Restate",
+        ),
+        EngineArg::Restate => (
+            [
+                ("--concurrency", args.concurrency.is_some()),
+                ("--max-concurrency", args.max_concurrency.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, given)| given.then_some(name))
+            .collect(),
+            "local",
+            "on Restate, --shards sets how many shards run at once",
+        ),
+    };
+    match given.as_slice() {
+        [] => Ok(()),
+        names => anyhow::bail!(
+            "{}: used only with --engine {engine} ({instead})",
+            names.join(", ")
+        ),
+    }
 }
 
 /// The template and the executor for it.
@@ -241,12 +277,13 @@ fn input(
 /// Runs an ingest; stdout gets nothing.
 #[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
+    engine_options(&args)?;
     let (template, executor, spec) = template(catalog, &args)?;
     // On Restate the shards are part of what the journal stands for: another shard size would
     // make other shard workflows for the same records (docs/ingest.md).
     let spec = match args.engine {
         EngineArg::Local => spec,
-        EngineArg::Restate => format!("{spec}, on Restate in shards of {}", args.shard_size),
+        EngineArg::Restate => format!("{spec}, on Restate in shards of {}", shard_size(&args)),
     };
     let journal_path = match (&args.journal, args.input.as_str()) {
         (Some(p), _) => p.clone(),
@@ -301,7 +338,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         concurrency: match args.concurrency {
             Some(n) => ingest::Concurrency::Fixed(usize::from(n)),
             None => ingest::Concurrency::Adaptive {
-                max: usize::from(args.max_concurrency),
+                max: usize::from(args.max_concurrency.unwrap_or(256)),
             },
         },
         max_errors: args.max_errors,
@@ -323,11 +360,14 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             records,
             journal.clone(),
             ingest::shard::RestateOptions {
-                ingress: args.ingress.clone(),
-                shard_size: args.shard_size as usize,
-                shards: usize::from(args.shards),
+                ingress: args
+                    .ingress
+                    .clone()
+                    .unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+                shard_size: shard_size(&args) as usize,
+                shards: usize::from(args.shards.unwrap_or(8)),
                 max_errors: args.max_errors,
-                patience: Duration::from_secs(args.patience),
+                patience: Duration::from_secs(args.patience.unwrap_or(3600)),
             },
             observe,
         )),
@@ -354,6 +394,11 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             journal_path.display()
         )))
     }
+}
+
+/// Lines per Restate shard: --shard-size, else 200.
+fn shard_size(args: &Args) -> u32 {
+    args.shard_size.unwrap_or(200)
 }
 
 /// One record's problem as a line (and its diagnostics under it).
