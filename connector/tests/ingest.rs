@@ -264,3 +264,49 @@ async fn options_of_the_other_engine_are_refused_before_anything_is_sent() {
     assert!(!dir.join("usages.ndjson.journal").exists());
     assert_eq!(sandbox.stats().await["usages"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_does_not_answer_ends_the_run_early_and_the_same_command_goes_on() {
+    let sandbox = Sandbox::start().await;
+    let dir = common::scratch("ingest-down");
+    let file = usages(&dir, 2_000);
+    // A port nothing listens on: every connection is refused.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let mut command = common::bin();
+    command
+        .arg("ingest")
+        .arg(&file)
+        .args(["--endpoint", "rebilly.create-usage", "--server", &down])
+        .args([
+            "--concurrency",
+            "8",
+            "--retries",
+            "2",
+            "--give-up-after",
+            "20",
+        ])
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .stdin(Stdio::null());
+    let out = tokio::task::block_in_place(|| command.output().unwrap());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stopped after 20 records in a row went unanswered")
+            && stderr.contains("the input was not read to its end"),
+        "{stderr}"
+    );
+    let read: u64 = stderr
+        .split("ingest: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    assert!(read < 100, "{read} records were tried against a dead API");
+    // The API is back: the same command (its journal) delivers every record once.
+    let again = tokio::task::block_in_place(|| ingest(&sandbox, &file, &[]).output().unwrap());
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(sandbox.stats().await["usages"], 2_000);
+}

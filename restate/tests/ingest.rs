@@ -62,6 +62,7 @@ async fn run_with(
             shard_size: 50,
             shards: 4,
             max_errors: None,
+            give_up_after: None,
             patience: Duration::from_secs(120),
         },
         Arc::new(move |r| {

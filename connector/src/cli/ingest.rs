@@ -20,7 +20,9 @@ use clap::ValueEnum;
 use serde_json::json;
 use usage_connector::catalog::{Catalog, EndpointId};
 use usage_connector::execute::Executor;
-use usage_connector::ingest::{self, Options, RecordOutcome, RecordReport, Summary, Template};
+use usage_connector::ingest::{
+    self, Options, RecordOutcome, RecordReport, Stop, Summary, Template,
+};
 use usage_connector::validators::Validators;
 
 use super::Failure;
@@ -96,6 +98,12 @@ pub struct Args {
     /// Stop starting records once this many are invalid or failed.
     #[arg(long, value_name = "N")]
     max_errors: Option<u64>,
+    /// Stop starting records once this many in a row failed for want of an answer (out of
+    /// retries, outcome unknown, or told to wait longer than the task allows): the API is
+    /// down, and failing every remaining record would only take hours. 0: never. The same
+    /// command resumes once the API is back.
+    #[arg(long, value_name = "N", default_value = "100")]
+    give_up_after: u64,
     /// Write one JSON line per record (line, outcome, id, quantity, error) to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -342,6 +350,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             },
         },
         max_errors: args.max_errors,
+        give_up_after: give_up_after(&args),
     };
     let ticker = runtime.spawn(progress.clone().lines(Duration::from_secs(3)));
     let result = match args.engine {
@@ -367,6 +376,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
                 shard_size: shard_size(&args) as usize,
                 shards: usize::from(args.shards.unwrap_or(8)),
                 max_errors: args.max_errors,
+                give_up_after: give_up_after(&args),
                 patience: Duration::from_secs(args.patience.unwrap_or(3600)),
             },
             observe,
@@ -388,12 +398,22 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     if summary.all_delivered() {
         Ok(String::new())
     } else {
+        let (stopped, go_on) = if summary.stopped.is_some() {
+            (", and the input was not read to its end", " and go on")
+        } else {
+            ("", "")
+        };
         Err(Failure::invalid(anyhow::anyhow!(
-            "{} records not delivered (journal {}: run the same command again to retry them)",
+            "{} records not delivered{stopped} (journal {}: run the same command again to retry them{go_on})",
             summary.invalid + summary.failed,
             journal_path.display()
         )))
     }
+}
+
+/// --give-up-after, 0 meaning never.
+fn give_up_after(args: &Args) -> Option<u64> {
+    (args.give_up_after > 0).then_some(args.give_up_after)
 }
 
 /// Lines per Restate shard: --shard-size, else 200.
@@ -433,10 +453,13 @@ fn summary_line(s: &Summary) -> String {
         s.skipped,
         s.invalid,
         s.failed,
-        if s.stopped {
-            ", stopped at --max-errors"
-        } else {
-            ""
+        match s.stopped {
+            None => String::new(),
+            Some(Stop::MaxErrors) => ", stopped at --max-errors".into(),
+            Some(Stop::Unanswered { streak }) => format!(
+                ", stopped after {streak} records in a row went unanswered (--give-up-after; is the API down?) with {} left in progress",
+                s.abandoned
+            ),
         },
         secs,
         s.records as f64 / secs.max(1e-9)

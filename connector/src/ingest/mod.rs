@@ -9,8 +9,9 @@
 //! finished, and sends a begun one again only through the executor's lookup-first path (the
 //! same identity: a duplicate or a recovery, never a second record). A record that is not
 //! valid JSON, or whose request does not prepare or validate, is `invalid`; one the API refuses
-//! or that exhausts its retries is `failed`; neither stops the run unless `max_errors` is
-//! reached (then no new record starts and the run ends after those in flight). Every exchange
+//! or that exhausts its retries is `failed`; neither stops the run unless a [`Stopper`] limit
+//! is reached (`max_errors`, or `give_up_after` unanswered records in a row: then no new record
+//! starts and the run ends after those in flight). Every exchange
 //! goes through the run's [`Governor`], which sets how many are in flight and how fast.
 
 pub mod governor;
@@ -18,10 +19,10 @@ pub mod journal;
 pub mod record;
 pub mod records;
 pub mod shard;
+pub mod stop;
 mod synced;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -37,6 +38,7 @@ pub use governor::{Concurrency, Governor, Signal};
 pub use journal::{IngestJournal, Seen};
 pub use record::{Ready, deliver, prepare};
 pub use records::{Format, Record, decompressed, records};
+pub use stop::{Stop, Stopper};
 
 /// What each record goes through.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +59,8 @@ pub struct Options {
     pub concurrency: Concurrency,
     /// Stop starting records once this many are invalid or failed.
     pub max_errors: Option<u64>,
+    /// Stop starting records once this many in a row failed for want of an answer.
+    pub give_up_after: Option<u64>,
 }
 
 /// What became of a record.
@@ -151,8 +155,11 @@ pub struct Summary {
     pub invalid: u64,
     /// Failed.
     pub failed: u64,
-    /// Whether `max_errors` stopped it before the end of the input.
-    pub stopped: bool,
+    /// Why it stopped before the end of the input, if it did.
+    pub stopped: Option<Stop>,
+    /// Records in progress when it gave up on an API that did not answer: not reported, left
+    /// begun (or not yet) in the journal for the next run, which looks each up before sending.
+    pub abandoned: u64,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -160,7 +167,7 @@ pub struct Summary {
 impl Summary {
     /// Whether every record read was delivered (now or before).
     pub fn all_delivered(&self) -> bool {
-        self.invalid == 0 && self.failed == 0 && !self.stopped
+        self.invalid == 0 && self.failed == 0 && self.stopped.is_none()
     }
 
     /// Counts one record's report.
@@ -205,29 +212,24 @@ pub async fn ingest(
     let governor = Arc::new(Governor::new(options.concurrency));
     let concurrency = lookahead(options.concurrency);
     let (mut rx, reader) = read_ahead(input, concurrency * 2);
-    let errors = Arc::new(AtomicU64::new(0));
+    let mut stopper = Stopper::new(options.max_errors, options.give_up_after);
     let mut summary = Summary::default();
     let mut running: JoinSet<Result<RecordReport>> = JoinSet::new();
     let mut failure = None;
-    let finish = |summary: &mut Summary, done: Result<RecordReport>| -> Result<()> {
+    let finish = |summary: &mut Summary, stopper: &mut Stopper, done: Result<RecordReport>| {
         let report = done?;
-        if !report.outcome.delivered() {
-            errors.fetch_add(1, Ordering::SeqCst);
-        }
+        stopper.note(&report);
         observe(&report);
         summary.add(&report);
-        Ok(())
+        Ok::<_, Error>(())
     };
     // Records are taken from the reader in batches: the reader thread then wakes once a batch,
     // not once a record.
     let mut batch = Vec::with_capacity(READ_BATCH);
     'records: while rx.recv_many(&mut batch, READ_BATCH).await > 0 {
         for record in batch.drain(..) {
-            if options
-                .max_errors
-                .is_some_and(|m| errors.load(Ordering::SeqCst) >= m)
-            {
-                summary.stopped = true;
+            if let Some(stop) = stopper.stop() {
+                summary.stopped = Some(stop);
                 break 'records;
             }
             let record = match record {
@@ -243,7 +245,11 @@ pub async fn ingest(
             };
             while running.len() >= concurrency {
                 let done = running.join_next().await.expect("a record in flight");
-                if let Err(e) = finish(&mut summary, done.expect("record tasks do not panic")) {
+                if let Err(e) = finish(
+                    &mut summary,
+                    &mut stopper,
+                    done.expect("record tasks do not panic"),
+                ) {
                     failure = Some(e);
                     break 'records;
                 }
@@ -264,8 +270,20 @@ pub async fn ingest(
         }
     }
     drop(rx);
+    // An API that does not answer would hold each record in progress for all its tries: they
+    // are left as a `kill -9` leaves them (begun in the journal, resolved by the next run).
+    if matches!(summary.stopped, Some(Stop::Unanswered { .. })) {
+        running.abort_all();
+    }
     while let Some(done) = running.join_next().await {
-        if let Err(e) = finish(&mut summary, done.expect("record tasks do not panic")) {
+        let done = match done {
+            Err(e) if e.is_cancelled() => {
+                summary.abandoned += 1;
+                continue;
+            }
+            done => done.expect("record tasks do not panic"),
+        };
+        if let Err(e) = finish(&mut summary, &mut stopper, done) {
             failure.get_or_insert(e);
         }
     }

@@ -78,6 +78,8 @@ pub struct RestateOptions {
     pub shards: usize,
     /// Stop submitting shards once this many records are invalid or failed.
     pub max_errors: Option<u64>,
+    /// Stop submitting shards once this many records in a row failed for want of an answer.
+    pub give_up_after: Option<u64>,
     /// How long to wait for a shard's answer, from its submission (the ingress is down, or no
     /// service serves it, or it is very slow).
     pub patience: Duration,
@@ -115,6 +117,7 @@ pub async fn ingest_on_restate(
         .map_err(|e| Error::Restate(format!("building the HTTP client: {e}")))?;
     let size = options.shard_size.max(1);
     let (mut rx, reader) = super::read_ahead(input, size);
+    let stopper = super::Stopper::new(options.max_errors, options.give_up_after);
     let mut driver = Driver {
         executor,
         template,
@@ -124,7 +127,7 @@ pub async fn ingest_on_restate(
         client,
         observe,
         summary: Summary::default(),
-        errors: 0,
+        stopper,
         running: JoinSet::new(),
         begins: JoinSet::new(),
     };
@@ -154,13 +157,13 @@ pub async fn ingest_on_restate(
                 result = Err(e);
                 break;
             }
-            if driver.summary.stopped {
+            if driver.summary.stopped.is_some() {
                 break;
             }
         }
     }
     drop(rx);
-    if result.is_ok() && !driver.summary.stopped {
+    if result.is_ok() && driver.summary.stopped.is_none() {
         result = driver.submit(shard).await;
     }
     let ended = driver.drain().await;
@@ -181,16 +184,14 @@ struct Driver {
     client: reqwest::Client,
     observe: Observer,
     summary: Summary,
-    errors: u64,
+    stopper: super::Stopper,
     running: JoinSet<(String, Vec<u64>, Result<ShardReply>)>,
     begins: JoinSet<Result<()>>,
 }
 
 impl Driver {
     fn note(&mut self, report: &RecordReport) {
-        if !report.outcome.delivered() {
-            self.errors += 1;
-        }
+        self.stopper.note(report);
         (self.observe)(report);
         self.summary.add(report);
     }
@@ -238,8 +239,8 @@ impl Driver {
         if records.is_empty() {
             return Ok(());
         }
-        if self.options.max_errors.is_some_and(|m| self.errors >= m) {
-            self.summary.stopped = true;
+        if let Some(stop) = self.stopper.stop() {
+            self.summary.stopped = Some(stop);
             return Ok(());
         }
         while self.running.len() >= self.options.shards.max(1) {
