@@ -252,11 +252,31 @@ async fn options_of_the_other_engine_are_refused_before_anything_is_sent() {
             "--shards, --patience: used only with --engine restate",
         ),
         (
-            &["--engine", "restate", "--max-errors", "3"][..],
+            &["--engine", "restate", "--concurrency", "8"][..],
             "--concurrency: used only with --engine local",
         ),
+        (
+            &[
+                "--engine",
+                "restate",
+                "--shards",
+                "1000",
+                "--shard-size",
+                "1000",
+            ][..],
+            "--shards × --shard-size is 1000000 records held in memory at once",
+        ),
     ] {
-        let out = tokio::task::block_in_place(|| ingest(&sandbox, &file, extra).output().unwrap());
+        let mut command = common::bin();
+        command
+            .arg("ingest")
+            .arg(&file)
+            .args(["--endpoint", "rebilly.create-usage", "--server"])
+            .arg(sandbox.url())
+            .args(extra)
+            .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+            .stdin(Stdio::null());
+        let out = tokio::task::block_in_place(|| command.output().unwrap());
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
         assert!(stderr.contains(named), "{extra:?}: {stderr}");

@@ -167,14 +167,24 @@ fn engine_options(args: &Args) -> anyhow::Result<()> {
             "on Restate, --shards sets how many shards run at once",
         ),
     };
-    match given.as_slice() {
-        [] => Ok(()),
-        names => anyhow::bail!(
+    if let [_, ..] = given.as_slice() {
+        anyhow::bail!(
             "{}: used only with --engine {engine} ({instead})",
-            names.join(", ")
-        ),
+            given.join(", ")
+        );
     }
+    let held = u64::from(shard_size(args)) * u64::from(args.shards.unwrap_or(8));
+    anyhow::ensure!(
+        held <= MAX_HELD,
+        "--shards × --shard-size is {held} records held in memory at once (each running shard \
+         keeps its records until it answers); keep it at most {MAX_HELD}"
+    );
+    Ok(())
 }
+
+/// The most records running Restate shards hold at once (a shard is one invocation, its
+/// records its input: about a kilobyte each in memory).
+const MAX_HELD: u64 = 100_000;
 
 /// The template and the executor for it.
 fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executor, String)> {
