@@ -3,6 +3,9 @@
 //! is `kill -9`ed mid-run and started again, and then the submitting side stops mid-run (its
 //! task dropped, shards still running in Restate) and the same ingest runs again. Every record
 //! is delivered exactly once (the sandbox holds 600 usages), and a third run sends nothing.
+//! And a service configured unlike the submitter refuses every record (nothing sent); run again
+//! once the service is fixed, the same shards (answered before, nothing delivered) go out as
+//! their next generation and deliver each record once.
 
 #![allow(clippy::print_stderr)] // the measured run goes to the test log
 
@@ -158,6 +161,62 @@ async fn shards_deliver_every_record_once_while_the_service_is_killed() {
     let again = run(&sandbox, &file, &node.ingress, Arc::new(AtomicU64::new(0))).await;
     assert_eq!(again.skipped, RECORDS as u64, "{again:?}");
     assert_eq!(sandbox.stats().await["usages"], RECORDS);
+    drop(service);
+    drop(node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misconfigured_service_sends_nothing_and_the_next_run_delivers_through_new_generations() {
+    const N: usize = 120; // shards of 50, 50 and 20
+    let sandbox = Sandbox::start().await;
+    let node = tokio::task::spawn_blocking(|| common::single_node("ingest-generations"))
+        .await
+        .unwrap();
+    let dir = common::scratch("ingest-restate-generations");
+    let file = dir.join("usages.ndjson");
+    let text: String = (0..N)
+        .map(|i| format!("{{\"subscriptionId\": \"sub_unlimited\", \"quantity\": \"2.{i:03}\"}}\n"))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+
+    // The service sends Rebilly elsewhere than the submitter prepared: it refuses every record.
+    let elsewhere = format!("http://127.0.0.1:{}", common::free_port());
+    let (admin, keys) = (
+        node.admin.clone(),
+        (
+            sandbox.dev_key("solvimon").to_owned(),
+            sandbox.dev_key("rebilly").to_owned(),
+        ),
+    );
+    let wrong = tokio::task::spawn_blocking(move || {
+        common::Service::start_with(&admin, &elsewhere, &keys.0, &keys.1)
+    })
+    .await
+    .unwrap();
+    let first = run(&sandbox, &file, &node.ingress, Arc::new(AtomicU64::new(0))).await;
+    assert_eq!(first.invalid, N as u64, "{first:?}");
+    assert_eq!(
+        sandbox.stats().await["usages"],
+        0,
+        "a refused record was sent"
+    );
+
+    // Fixed: the same shard ids are answered already (nothing delivered), so their records go
+    // out as each shard's next generation, looked up first, each once.
+    drop(wrong);
+    let service = common::Service::for_sandbox(&node.admin, &sandbox).await;
+    let second = run(&sandbox, &file, &node.ingress, Arc::new(AtomicU64::new(0))).await;
+    assert!(second.all_delivered(), "{second:?}");
+    assert_eq!(second.records, N as u64, "{second:?}");
+    assert_eq!(
+        sandbox.stats().await["usages"],
+        N,
+        "exactly one usage per record"
+    );
+
+    let third = run(&sandbox, &file, &node.ingress, Arc::new(AtomicU64::new(0))).await;
+    assert_eq!(third.skipped, N as u64, "{third:?}");
+    assert_eq!(sandbox.stats().await["usages"], N);
     drop(service);
     drop(node);
 }
