@@ -141,32 +141,30 @@ pub struct Args {
 
 /// Refuses options the chosen engine would ignore: a run must not look tuned when it is not.
 fn engine_options(args: &Args) -> anyhow::Result<()> {
-    let (given, engine, instead): (Vec<&str>, _, _) = match args.engine {
+    let (other, engine, instead) = match args.engine {
         EngineArg::Local => (
-            [
+            vec![
                 ("--ingress", args.ingress.is_some()),
                 ("--shard-size", args.shard_size.is_some()),
                 ("--shards", args.shards.is_some()),
                 ("--patience", args.patience.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(name, given)| given.then_some(name))
-            .collect(),
+            ],
             "restate",
             "add --engine restate to send through Restate",
         ),
         EngineArg::Restate => (
-            [
+            vec![
                 ("--concurrency", args.concurrency.is_some()),
                 ("--max-concurrency", args.max_concurrency.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(name, given)| given.then_some(name))
-            .collect(),
+            ],
             "local",
             "on Restate, --shards sets how many shards run at once",
         ),
     };
+    let given: Vec<&str> = other
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
     if let [_, ..] = given.as_slice() {
         anyhow::bail!(
             "{}: used only with --engine {engine} ({instead})",
