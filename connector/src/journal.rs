@@ -1,14 +1,23 @@
-//! The execution journal: what a re-run of the same execution must reuse rather than draw
-//! afresh.
+//! The run journal: what a re-run or a resume of the same execution must reuse rather than
+//! draw afresh, and where it delivered.
 //!
 //! Policy: before a task's request first leaves, the journal records the time its request is
-//! stamped with (`begin`, synced to disk); after a final answer it records that the task is
-//! done. A re-run of the same workflow id and task recalls that time, so it prepares the very
-//! same request (the same Rebilly `usageTime` and identity, the same Solvimon key) and knows
-//! to look for an earlier write before sending. A torn last line (a crash mid-write) is
-//! ignored. Several processes may append to one file: each entry is one short `write`.
+//! stamped with and its [`Destination`] (endpoint, server, a fingerprint of the credentials;
+//! `begin`, synced to disk); after a final answer, that the task is done and the digest of
+//! the request it sent (`finish`); after a task completes, its output (`output`). A re-run of
+//! the same workflow id and task *at the same destination* recalls that time, so it prepares
+//! the very same request (the same Rebilly `usageTime` and identity, the same Solvimon key) and
+//! knows to look for an earlier write before sending; at another destination nothing was
+//! delivered, so nothing is recalled. A resume reuses the recorded outputs ([`Recorded`]) and
+//! the run's own record (definition, input, servers: [`RunRecord`]). A torn last line (a crash
+//! mid-write) is ignored. Several processes may append to one file: each entry is one short
+//! `write`.
+//!
+//! A task recorded only at another destination is recalled as `elsewhere`: its time is reused
+//! (the same identity) and the request is looked up before it is sent, never skipped: a new
+//! server gets it, and the same server under another address is not charged twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,48 +25,246 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
+
+/// Where a task's requests were delivered: a record done at one destination is not done at
+/// another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Destination {
+    /// The catalog endpoint, when the URL matched one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The server: scheme, host and port (`https://api.rebilly.com`).
+    pub server: String,
+    /// A fingerprint of the credential used (never the secret itself), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+}
+
+impl Destination {
+    /// `endpoint at server (credentials fingerprint)`, for messages.
+    pub fn describe(&self) -> String {
+        let mut out = match &self.endpoint {
+            Some(e) => format!("{e} at {}", self.server),
+            None => self.server.clone(),
+        };
+        if let Some(c) = &self.credentials {
+            out.push_str(&format!(" (credentials {c})"));
+        }
+        out
+    }
+}
 
 /// What the journal remembers of a task of an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recalled {
     /// The time its request was stamped with.
     pub at: DateTime<Utc>,
-    /// Whether a final answer was recorded.
+    /// Whether a final answer was recorded (at the destination asked about).
     pub done: bool,
+    /// Whether it ran only at another destination: nothing is known to be delivered here,
+    /// yet the other may be this one under another address (a proxy, a restarted server), so
+    /// the same request is prepared again and looked up before it is sent.
+    pub elsewhere: bool,
 }
 
-/// Where executions are remembered across processes.
+/// What an earlier attempt of an execution recorded of one task: what a resume reuses.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recorded {
+    /// Its output as its handler returned it (before `resultSelector`), once it completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The time its request was stamped with (an Http task that began).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// The digest of the request it sent (`PreparedRequest::digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+}
+
+/// What a run was started with: what `resume` needs besides the tasks' records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    /// The definition as it ran (JSON).
+    pub definition: Value,
+    /// Where it was read from, if a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition_path: Option<String>,
+    /// The workflow input.
+    pub input: Value,
+    /// The servers it sent to, by vendor (`solvimon` → URL); empty: the embedded sandbox.
+    #[serde(default)]
+    pub servers: BTreeMap<String, String>,
+    /// The credentials file it read, if any (its path: never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// How Rebilly usages carried their identity (`time-fraction`, `whole-seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_identity: Option<String>,
+}
+
+/// Where executions are remembered across processes: what the executor needs to re-send the
+/// same request and look for an earlier write.
 pub trait ExecutionJournal: Send + Sync {
-    /// What is remembered of `task` of `workflow_id`, if it ran before.
-    fn recall(&self, workflow_id: &str, task: &str) -> Option<Recalled>;
-    /// Records, durably, that `task` of `workflow_id` is about to send a request stamped `at`.
-    fn begin(&self, workflow_id: &str, task: &str, at: DateTime<Utc>) -> Result<()>;
-    /// Records that `task` of `workflow_id` got its final answer.
-    fn finish(&self, workflow_id: &str, task: &str) -> Result<()>;
+    /// What is remembered of `task` of `workflow_id` at destination `to`, if it ran there.
+    fn recall(&self, workflow_id: &str, task: &str, to: &Destination) -> Option<Recalled>;
+    /// Records, durably, that `task` of `workflow_id` is about to send a request stamped `at`
+    /// to `to`.
+    fn begin(
+        &self,
+        workflow_id: &str,
+        task: &str,
+        at: DateTime<Utc>,
+        to: &Destination,
+    ) -> Result<()>;
+    /// Records that `task` of `workflow_id` got its final answer from `to`, for the request
+    /// with digest `request`.
+    fn finish(&self, workflow_id: &str, task: &str, to: &Destination, request: &str) -> Result<()>;
+}
+
+/// What a runner records of a run, for a resume: each completed task's output and how the run
+/// ended.
+pub trait RunJournal: Send + Sync {
+    /// Records that `task` of `workflow_id` completed with `output`.
+    fn complete(&self, workflow_id: &str, task: &str, output: &Value) -> Result<()>;
+    /// Records how the run ended (`Completed`, `Failed`).
+    fn end(&self, workflow_id: &str, status: &str) -> Result<()>;
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Line {
-    workflow_id: String,
-    task: String,
-    /// RFC 3339, nanoseconds kept.
-    at: String,
-    done: bool,
+#[serde(tag = "event", rename_all = "camelCase")]
+enum Line {
+    #[serde(rename_all = "camelCase")]
+    Run {
+        workflow_id: String,
+        #[serde(flatten)]
+        record: RunRecord,
+    },
+    #[serde(rename_all = "camelCase")]
+    Begin {
+        workflow_id: String,
+        task: String,
+        /// RFC 3339, nanoseconds kept.
+        at: String,
+        to: Destination,
+    },
+    #[serde(rename_all = "camelCase")]
+    Finish {
+        workflow_id: String,
+        task: String,
+        at: String,
+        to: Destination,
+        request: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Output {
+        workflow_id: String,
+        task: String,
+        output: Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    End { workflow_id: String, status: String },
 }
 
 fn text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// An [`ExecutionJournal`] in an append-only JSON-lines file.
+type TaskKey = (String, String);
+
+#[derive(Debug, Default)]
+struct State {
+    /// (workflow id, task, destination) → recalled.
+    entries: HashMap<(String, String, Destination), Recalled>,
+    /// (workflow id, task) → what a resume reuses.
+    recorded: HashMap<TaskKey, Recorded>,
+    /// workflow id → the latest run record.
+    runs: HashMap<String, RunRecord>,
+    /// workflow id → how it ended last.
+    ends: HashMap<String, String>,
+}
+
+impl State {
+    fn apply(&mut self, line: Line) {
+        match line {
+            Line::Run {
+                workflow_id,
+                record,
+            } => {
+                self.ends.remove(&workflow_id);
+                self.runs.insert(workflow_id, record);
+            }
+            Line::Begin {
+                workflow_id,
+                task,
+                at,
+                to,
+            } => {
+                let Ok(at) = at.parse::<DateTime<Utc>>() else {
+                    return;
+                };
+                self.entries
+                    .entry((workflow_id.clone(), task.clone(), to))
+                    .or_insert(Recalled {
+                        at,
+                        done: false,
+                        elsewhere: false,
+                    });
+                let r = self.recorded.entry((workflow_id, task)).or_default();
+                r.at = Some(at);
+            }
+            Line::Finish {
+                workflow_id,
+                task,
+                at,
+                to,
+                request,
+            } => {
+                let Ok(at) = at.parse::<DateTime<Utc>>() else {
+                    return;
+                };
+                let key = (workflow_id.clone(), task.clone(), to);
+                let at = self.entries.get(&key).map_or(at, |r| r.at);
+                self.entries.insert(
+                    key,
+                    Recalled {
+                        at,
+                        done: true,
+                        elsewhere: false,
+                    },
+                );
+                let r = self.recorded.entry((workflow_id, task)).or_default();
+                r.at = Some(at);
+                r.request = Some(request);
+            }
+            Line::Output {
+                workflow_id,
+                task,
+                output,
+            } => {
+                self.recorded.entry((workflow_id, task)).or_default().output = Some(output);
+            }
+            Line::End {
+                workflow_id,
+                status,
+            } => {
+                self.ends.insert(workflow_id, status);
+            }
+        }
+    }
+}
+
+/// An [`ExecutionJournal`] and [`RunJournal`] in an append-only JSON-lines file.
 #[derive(Debug)]
 pub struct FileJournal {
     path: PathBuf,
     file: Mutex<File>,
-    entries: Mutex<HashMap<(String, String), Recalled>>,
+    state: Mutex<State>,
 }
 
 impl FileJournal {
@@ -81,80 +288,150 @@ impl FileJournal {
             .append(true)
             .open(path)
             .map_err(io("opening"))?;
-        let mut entries = HashMap::new();
+        let mut state = State::default();
         for line in BufReader::new(&file).lines() {
             let line = line.map_err(io("reading"))?;
             // A line that does not parse is a torn write of a crashed process: skip it.
-            let parsed = serde_json::from_str::<Line>(&line)
-                .ok()
-                .and_then(|l| Some((l.at.parse::<DateTime<Utc>>().ok()?, l)));
-            if let Some((at, l)) = parsed {
-                let key = (l.workflow_id, l.task);
-                let done = l.done || entries.get(&key).is_some_and(|r: &Recalled| r.done);
-                let at = entries.get(&key).map_or(at, |r: &Recalled| r.at);
-                entries.insert(key, Recalled { at, done });
+            if let Ok(parsed) = serde_json::from_str::<Line>(&line) {
+                state.apply(parsed);
             }
         }
         Ok(FileJournal {
             path: path.to_owned(),
             file: Mutex::new(file),
-            entries: Mutex::new(entries),
+            state: Mutex::new(state),
         })
     }
 
-    fn append(&self, line: &Line) -> Result<()> {
-        let mut text = serde_json::to_string(line).expect("journal lines serialize");
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn append(&self, line: Line) -> Result<()> {
+        let mut text = serde_json::to_string(&line).expect("journal lines serialize");
         // A newline first: after a torn write, this entry still starts on a line of its own.
         text.insert(0, '\n');
         text.push('\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|source| Error::Io {
-                action: "writing",
-                path: self.path.clone(),
-                source,
-            })
+        {
+            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_data())
+                .map_err(|source| Error::Io {
+                    action: "writing",
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        self.state().apply(line);
+        Ok(())
+    }
+
+    /// Records that a run of `workflow_id` starts (or resumes) with `record`.
+    pub fn start(&self, workflow_id: &str, record: &RunRecord) -> Result<()> {
+        self.append(Line::Run {
+            workflow_id: workflow_id.to_owned(),
+            record: record.clone(),
+        })
+    }
+
+    /// The latest run record of `workflow_id`, if a run of it started here.
+    pub fn run_record(&self, workflow_id: &str) -> Option<RunRecord> {
+        self.state().runs.get(workflow_id).cloned()
+    }
+
+    /// How the last attempt of `workflow_id` ended, if it ended (a killed run did not).
+    pub fn ended(&self, workflow_id: &str) -> Option<String> {
+        self.state().ends.get(workflow_id).cloned()
+    }
+
+    /// What every task of `workflow_id` recorded, by task name.
+    pub fn recorded(&self, workflow_id: &str) -> BTreeMap<String, Recorded> {
+        self.state()
+            .recorded
+            .iter()
+            .filter(|((wf, _), _)| wf == workflow_id)
+            .map(|((_, task), r)| (task.clone(), r.clone()))
+            .collect()
+    }
+
+    /// The workflow ids with a run record, in the order first seen is not kept: sorted.
+    pub fn runs(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.state().runs.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 }
 
 impl ExecutionJournal for FileJournal {
-    fn recall(&self, workflow_id: &str, task: &str) -> Option<Recalled> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(&(workflow_id.to_owned(), task.to_owned()))
-            .copied()
+    fn recall(&self, workflow_id: &str, task: &str, to: &Destination) -> Option<Recalled> {
+        let state = self.state();
+        if let Some(r) = state
+            .entries
+            .get(&(workflow_id.to_owned(), task.to_owned(), to.clone()))
+        {
+            return Some(*r);
+        }
+        state
+            .entries
+            .iter()
+            .filter(|((wf, t, _), _)| wf == workflow_id && t == task)
+            .map(|(_, r)| r.at)
+            .min()
+            .map(|at| Recalled {
+                at,
+                done: false,
+                elsewhere: true,
+            })
     }
 
-    fn begin(&self, workflow_id: &str, task: &str, at: DateTime<Utc>) -> Result<()> {
-        self.append(&Line {
+    fn begin(
+        &self,
+        workflow_id: &str,
+        task: &str,
+        at: DateTime<Utc>,
+        to: &Destination,
+    ) -> Result<()> {
+        self.append(Line::Begin {
             workflow_id: workflow_id.to_owned(),
             task: task.to_owned(),
             at: text(at),
-            done: false,
-        })?;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .entry((workflow_id.to_owned(), task.to_owned()))
-            .or_insert(Recalled { at, done: false });
-        Ok(())
+            to: to.clone(),
+        })
     }
 
-    fn finish(&self, workflow_id: &str, task: &str) -> Result<()> {
-        let key = (workflow_id.to_owned(), task.to_owned());
-        let at = {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            entries.get(&key).map_or_else(Utc::now, |r| r.at)
-        };
-        self.append(&Line {
+    fn finish(&self, workflow_id: &str, task: &str, to: &Destination, request: &str) -> Result<()> {
+        let at = self
+            .recall(workflow_id, task, to)
+            .map_or_else(Utc::now, |r| r.at);
+        self.append(Line::Finish {
             workflow_id: workflow_id.to_owned(),
             task: task.to_owned(),
             at: text(at),
-            done: true,
-        })?;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert(key, Recalled { at, done: true });
-        Ok(())
+            to: to.clone(),
+            request: request.to_owned(),
+        })
+    }
+}
+
+impl RunJournal for FileJournal {
+    fn complete(&self, workflow_id: &str, task: &str, output: &Value) -> Result<()> {
+        self.append(Line::Output {
+            workflow_id: workflow_id.to_owned(),
+            task: task.to_owned(),
+            output: output.clone(),
+        })
+    }
+
+    fn end(&self, workflow_id: &str, status: &str) -> Result<()> {
+        self.append(Line::End {
+            workflow_id: workflow_id.to_owned(),
+            status: status.to_owned(),
+        })
     }
 }
 
@@ -162,28 +439,65 @@ impl ExecutionJournal for FileJournal {
 mod tests {
     use super::*;
 
+    fn to(server: &str) -> Destination {
+        Destination {
+            endpoint: Some("rebilly.create-usage".into()),
+            server: server.into(),
+            credentials: Some("cred-1".into()),
+        }
+    }
+
     #[test]
-    fn a_reopened_journal_recalls_times_and_survives_a_torn_line() {
+    fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
         let dir = std::env::temp_dir().join(format!("uc-journal-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("journal.jsonl");
         let at: DateTime<Utc> = "2026-01-02T03:04:05.678Z".parse().unwrap();
+        let (a, b) = (to("http://a"), to("http://b"));
         let j = FileJournal::open(&path).unwrap();
-        assert_eq!(j.recall("wf", "t"), None);
-        j.begin("wf", "t", at).unwrap();
-        j.begin("wf", "u", at).unwrap();
-        j.finish("wf", "u").unwrap();
+        assert_eq!(j.recall("wf", "t", &a), None);
+        j.begin("wf", "t", at, &a).unwrap();
+        j.begin("wf", "u", at, &a).unwrap();
+        j.finish("wf", "u", &a, "req-1").unwrap();
+        j.complete("wf", "u", &serde_json::json!({"statusCode": 201}))
+            .unwrap();
         drop(j);
         // A crash mid-write leaves half a line.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{\"workflowId\":\"wf\",\"ta").unwrap();
+        f.write_all(b"{\"event\":\"begin\",\"workflowId\":\"wf\",\"ta")
+            .unwrap();
         drop(f);
         let j = FileJournal::open(&path).unwrap();
-        assert_eq!(j.recall("wf", "t"), Some(Recalled { at, done: false }));
-        assert_eq!(j.recall("wf", "u"), Some(Recalled { at, done: true }));
-        j.begin("wf2", "t", at).unwrap();
+        let here = |done| Recalled {
+            at,
+            done,
+            elsewhere: false,
+        };
+        assert_eq!(j.recall("wf", "t", &a), Some(here(false)));
+        assert_eq!(j.recall("wf", "u", &a), Some(here(true)));
+        assert_eq!(
+            j.recall("wf", "u", &b),
+            Some(Recalled {
+                at,
+                done: false,
+                elsewhere: true
+            }),
+            "another server: not done there, but looked up with the same identity"
+        );
+        assert_eq!(j.recall("wf", "v", &a), None);
+        let recorded = j.recorded("wf");
+        assert_eq!(recorded["u"].request.as_deref(), Some("req-1"));
+        assert_eq!(
+            recorded["u"].output,
+            Some(serde_json::json!({"statusCode": 201}))
+        );
+        assert_eq!(recorded["t"].output, None);
+        assert_eq!(recorded["t"].at, Some(at));
+        j.begin("wf2", "t", at, &b).unwrap();
+        j.end("wf", "Failed").unwrap();
         let j = FileJournal::open(&path).unwrap();
-        assert_eq!(j.recall("wf2", "t"), Some(Recalled { at, done: false }));
+        assert_eq!(j.recall("wf2", "t", &b), Some(here(false)));
+        assert_eq!(j.ended("wf").as_deref(), Some("Failed"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -41,6 +41,7 @@ pub mod ingest;
 pub mod journal;
 pub mod model;
 pub mod output;
+pub mod preflight;
 pub mod prepare;
 pub mod retry;
 pub mod runner;

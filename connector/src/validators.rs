@@ -279,6 +279,33 @@ pub fn http_task_validator(id: EndpointId) -> &'static Validator {
     Validators::builtin().http_task(id)
 }
 
+/// A violation with the place in the schema that states the broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedViolation {
+    /// RFC 6901 pointer into the instance (`""` = the root).
+    pub pointer: String,
+    /// RFC 6901 pointer into the schema, at the keyword that failed (`/required`).
+    pub schema_path: String,
+    /// The keyword.
+    pub keyword: String,
+    /// What was expected and what was found (capped at 300 characters).
+    pub message: String,
+}
+
+/// All violations of `instance` against `validator`, each with its place in the schema (for a
+/// schema a user wrote, such as a definition's `inputSchema`).
+pub fn located_violations(validator: &Validator, instance: &Value) -> Vec<LocatedViolation> {
+    validator
+        .iter_errors(instance)
+        .map(|e| LocatedViolation {
+            pointer: e.instance_path().as_str().to_owned(),
+            schema_path: e.schema_path().as_str().to_owned(),
+            keyword: e.kind().keyword().to_owned(),
+            message: cap(e.to_string()),
+        })
+        .collect()
+}
+
 /// All violations of `instance` against `validator`, in document order.
 pub fn violations(validator: &Validator, instance: &Value) -> Vec<Violation> {
     validator

@@ -223,9 +223,16 @@ async fn run_with_servers_takes_keys_from_the_vendor_variables_as_call_does() {
     let output: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(output["usage"]["outcome"], "created", "{output}");
 
-    // Without the variable (and no credentials file) the Rebilly task cannot authenticate.
+    // Without the variable (and no credentials file) the Rebilly task cannot authenticate:
+    // pre-flight says so before the Solvimon charge is written.
+    let before = sandbox.stats().await;
     let out = run("o-2", None);
     assert_eq!(out.status.code(), Some(1));
-    let shown = common::text(&out.stdout);
-    assert!(shown.contains("MISSING_CREDENTIALS"), "{shown}");
+    let shown = common::text(&out.stderr);
+    assert!(
+        shown.contains("error[E-CREDENTIALS]: task `Report usage`")
+            && shown.contains("nothing was sent"),
+        "{shown}"
+    );
+    assert_eq!(sandbox.stats().await, before, "nothing was written");
 }

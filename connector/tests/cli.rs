@@ -238,6 +238,7 @@ fn every_option_in_help_is_documented() {
         ("validate", "docs/validation.md"),
         ("call", "docs/execution.md"),
         ("run", "docs/runner.md"),
+        ("resume", "docs/runner.md"),
         ("ingest", "docs/ingest.md"),
         ("sandbox", "docs/sandbox.md"),
     ];

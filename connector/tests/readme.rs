@@ -304,20 +304,29 @@ fn subcommand(args: &[String]) -> &str {
     args.get(i).map_or("", String::as_str)
 }
 
-/// A scratch copy of the repository: `schemas/` copied (commands may write it), everything
-/// else linked; no `credentials.json`, `.git` or build output.
+/// A scratch copy of the repository: `schemas/` and `workflows/` copied (commands write there:
+/// schema files, an ingest's journal beside its input), everything else linked; no
+/// `credentials.json`, `.git`, `.usage-connector` or build output.
 fn scratch_repo() -> PathBuf {
     let dir = common::scratch("readme-repo");
     for entry in std::fs::read_dir(root()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_owned();
-        let skip = [".git", "target", "credentials.json", "schemas"];
+        let skip = [
+            ".git",
+            "target",
+            "credentials.json",
+            ".usage-connector",
+            "schemas",
+            "workflows",
+        ];
         if skip.iter().any(|s| name == *s) {
             continue;
         }
         std::os::unix::fs::symlink(&path, dir.join(&name)).unwrap();
     }
     copy_dir(&root().join("schemas"), &dir.join("schemas"));
+    copy_dir(&root().join("workflows"), &dir.join("workflows"));
     dir
 }
 
@@ -448,6 +457,11 @@ fn check_claims(line: &Line, args: &[String], out: &Output) {
                 "{shown}"
             );
             assert!(stdout.contains(r#""quantity":2.5"#), "{shown}");
+        }
+        // "bulk": every usage of the example file reaches the README's (fresh) sandbox, whatever
+        // journal an earlier run left beside it.
+        "ingest" => {
+            assert!(stderr.contains("3 records: 3 created"), "{shown}");
         }
         // "one call": the task output, the usage recorded.
         "call" => {

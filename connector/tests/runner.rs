@@ -38,7 +38,7 @@ fn every_sample_validates() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("9 file(s): 0 invalid; 0 error(s), 0 warning(s)")
+            .contains("10 file(s): 0 invalid; 0 error(s), 0 warning(s)")
     );
 }
 
@@ -47,8 +47,8 @@ fn every_sample_runs_to_completed_on_the_embedded_sandbox() {
     let names = samples();
     assert_eq!(
         names.len(),
-        9,
-        "one per endpoint plus four composites: {names:?}"
+        10,
+        "one per endpoint plus five composites: {names:?}"
     );
     for name in names {
         let trace = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -120,6 +120,17 @@ fn every_sample_runs_to_completed_on_the_embedded_sandbox() {
                 assert!(
                     stderr.contains("[  Started] Report usage (Http)"),
                     "a line as each task starts: {stderr}"
+                );
+            }
+            // Priced, then the usage fed from the workflow input, then persisted.
+            "price-report-persist" => {
+                assert_eq!(output["cost"]["status"], "READY", "{output}");
+                assert_eq!(output["usage"]["quantity"]["accepted"], "4.25", "{output}");
+                assert!(
+                    output["persist"]["id"]
+                        .as_str()
+                        .is_some_and(|id| id.starts_with("prsd_")),
+                    "{output}"
                 );
             }
             _ => assert_eq!(output["statusCode"], 201, "{name}: {output}"),

@@ -35,6 +35,7 @@ fn template() -> Template {
         .unwrap(),
         task_name: "ingest".into(),
         definition: String::new(),
+        input_schema: None,
     }
 }
 
@@ -49,7 +50,9 @@ async fn run_with(
     ingress: &str,
     delivered: Arc<AtomicU64>,
 ) -> Summary {
-    let journal = Arc::new(IngestJournal::open(&file.with_extension("journal"), SPEC).unwrap());
+    let destination = executor.destination_of(&template().task);
+    let journal =
+        Arc::new(IngestJournal::open(&file.with_extension("journal"), SPEC, &destination).unwrap());
     let input = records(
         Box::new(std::io::BufReader::new(std::fs::File::open(file).unwrap())),
         Format::Ndjson,

@@ -171,15 +171,14 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let executor = Executor::new(credentials)
         .with_catalog(catalog)
         .map_err(anyhow::Error::from)?;
-    let mut executor = args
-        .execution
-        .apply(executor)?
-        .with_progress(std::sync::Arc::new(super::run::retry_line));
+    let workflow_id = args.execution.workflow_id("call");
+    let (executor, _) = args.execution.apply(executor, &workflow_id)?;
+    let mut executor = executor.with_progress(std::sync::Arc::new(super::run::retry_line));
     if let Some(server) = &args.server {
         executor = executor.with_server(endpoint.vendor, server);
     }
     let task = endpoint_task(url, credential, body, args.on_limit, args.rounding);
-    let ctx = TaskContext::new(args.execution.workflow_id("call"), "call");
+    let ctx = TaskContext::new(workflow_id, "call");
     let input = serde_json::Value::Object(serde_json::Map::new());
     let result = if args.dry_run {
         executor

@@ -14,6 +14,7 @@ use serde_json::json;
 use usage_connector::catalog::Catalog;
 use usage_connector::credentials::{Credential, Secret};
 use usage_connector::execute::{ErrorCode, Executor, RunInfo, TaskContext};
+use usage_connector::preflight::{InputSchema, Preflight};
 use usage_connector::runner::{task_input, task_output};
 use usage_connector::simworkflow::{HttpTask, Task, WorkflowDefinition};
 use usage_connector::validators::Validators;
@@ -69,8 +70,9 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
         .rsplit_once('#')
         .context("--task expects DEFINITION#TASK, e.g. workflows/charge-then-usage.json#Charge")?;
     let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
-    let definition = super::run::definition(Path::new(path), &validators)?;
-    let (task, entry) = find(&definition, name)?;
+    let read = super::run::read_definition(Path::new(path), &validators)?;
+    let definition = &read.definition;
+    let (task, entry) = find(definition, name)?;
     let workflow_input = super::run::input(call.input)?;
     let raw = match (call.state_input, entry) {
         (Some(state), _) => super::run::input(Some(state))?,
@@ -82,6 +84,25 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
             .into());
         }
     };
+    // Pre-flight: a given workflow input against inputSchema, before anything is prepared.
+    let problems = match InputSchema::of(definition) {
+        Ok(Some(schema)) if call.input.is_some() => schema.check(&workflow_input),
+        Ok(_) => Vec::new(),
+        Err(problem) => vec![problem],
+    };
+    if !problems.is_empty() {
+        let found = Preflight {
+            problems,
+            ..Preflight::default()
+        };
+        let report = usage_connector::validate::preflight_report(&read.shown, &read.source, &found);
+        for d in &report.diagnostics {
+            eprint!("{}", d.render(report.source.as_deref()));
+        }
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "the workflow input fails the definition's inputSchema; nothing was sent"
+        )));
+    }
     let endpoint = validators
         .endpoints_for_url(&task.http_request.url)
         .into_iter()
@@ -106,10 +127,12 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
             },
         );
     }
-    let mut executor = call
-        .execution
-        .apply(Executor::new(credentials).with_validators(validators.clone()))?
-        .with_progress(Arc::new(super::run::retry_line));
+    let workflow_id = call.execution.workflow_id("call");
+    let (executor, _) = call.execution.apply(
+        Executor::new(credentials).with_validators(validators.clone()),
+        &workflow_id,
+    )?;
+    let mut executor = executor.with_progress(Arc::new(super::run::retry_line));
     if let (Some(server), Some(ep)) = (call.server, endpoint) {
         executor = executor.with_server(ep.vendor, server);
     }
@@ -118,7 +141,7 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
             input: workflow_input,
             definition: definition.name.clone(),
         })),
-        ..TaskContext::new(call.execution.workflow_id("call"), name)
+        ..TaskContext::new(workflow_id, name)
     };
     let task_enum = Task::Http(task.clone());
     let shown = |e: usage_connector::execute::TaskError| {

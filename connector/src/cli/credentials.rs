@@ -9,13 +9,19 @@ use usage_connector::credentials::{Credential, Credentials, Secret};
 use usage_connector::simworkflow::HttpTask;
 use usage_connector::validators::Validators;
 
+/// The credentials file in use: `explicit`, else ./credentials.json when present.
+pub fn file(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_owned()),
+        None => Some(PathBuf::from("credentials.json")).filter(|p| p.exists()),
+    }
+}
+
 /// Loads the credentials file (explicit, or ./credentials.json when present); secrets come
 /// from the environment variables it names.
 pub fn load(path: Option<&Path>) -> anyhow::Result<Credentials> {
-    let path = match path {
-        Some(p) => p.to_owned(),
-        None if Path::new("credentials.json").exists() => PathBuf::from("credentials.json"),
-        None => return Ok(Credentials::new()),
+    let Some(path) = file(path) else {
+        return Ok(Credentials::new());
     };
     let bytes = super::files::read_limited(&path, "credentials")?;
     let text = String::from_utf8(bytes)
@@ -64,9 +70,11 @@ pub fn from_env(vendor: Vendor, header: &str) -> Option<Credential> {
     }
 }
 
-/// For each catalog Http task whose `credentials` id has no entry in `credentials`, the
-/// vendor's API key variable under that id (as `call ENDPOINT` falls back to it). Ids with
-/// neither stay missing: the task then fails with `MISSING_CREDENTIALS`.
+/// For each catalog Http task whose `credentials` id is its vendor's name (`solvimon`,
+/// `rebilly`) and has no entry in `credentials`, the vendor's API key variable under that id
+/// (as `call ENDPOINT` falls back to it). Any other id must be in the credentials file: a
+/// misspelled id is never quietly given a vendor's default key; it stays missing, and the run's
+/// pre-flight refuses it (`MISSING_CREDENTIALS`) before anything is sent.
 pub fn fill_from_env<'t>(
     credentials: &mut Credentials,
     tasks: impl IntoIterator<Item = &'t HttpTask>,
@@ -78,6 +86,7 @@ pub fn fill_from_env<'t>(
             .into_iter()
             .next();
         if let (Some(id), Some(ep)) = (&task.credentials, endpoint)
+            && id == ep.vendor.as_str()
             && !credentials.contains(id)
             && let Some(credential) = from_env(ep.vendor, ep.key_header())
         {

@@ -27,14 +27,41 @@ pub struct ExecutionArgs {
     /// before is found, never recorded twice. Default: a new id per invocation.
     #[arg(long, value_name = "ID")]
     pub workflow_id: Option<String>,
-    /// Execution journal (JSON lines): remembers each execution's request times so a re-run
-    /// with the same --workflow-id sends the same requests and looks for earlier writes first.
-    /// Default: $XDG_STATE_HOME/usage-connector/journal.jsonl (~/.local/state/…).
+    /// Run journal (JSON lines): each request's time and destination, each completed task's
+    /// output, so a re-run with the same --workflow-id sends the same requests (looking for
+    /// earlier writes first) and `resume` continues a failed run. Default:
+    /// .usage-connector/runs/ID.jsonl in the current folder ($USAGE_CONNECTOR_STATE_DIR
+    /// instead of .usage-connector when set).
     #[arg(long, value_name = "FILE")]
-    journal: Option<PathBuf>,
+    pub journal: Option<PathBuf>,
     /// How a Rebilly usage carries its identity.
     #[arg(long, value_enum, default_value = "time-fraction")]
     usage_identity: UsageIdentityArg,
+}
+
+/// The folder run journals go in: $USAGE_CONNECTOR_STATE_DIR, else `.usage-connector` in the
+/// current folder (state stays next to the work; unrelated folders share none).
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("USAGE_CONNECTOR_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(".usage-connector"), PathBuf::from)
+}
+
+/// The default journal of execution `workflow_id`: `STATE/runs/ID.jsonl`, the id as it is
+/// when it is a plain file name, else its digest.
+pub fn default_journal(workflow_id: &str) -> PathBuf {
+    let plain = !workflow_id.is_empty()
+        && workflow_id.len() <= 100
+        && !workflow_id.starts_with('.')
+        && workflow_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let name = if plain {
+        workflow_id.to_owned()
+    } else {
+        usage_connector::identity::hex_digest("id-", &[workflow_id])
+    };
+    state_dir().join("runs").join(format!("{name}.jsonl"))
 }
 
 impl ExecutionArgs {
@@ -48,34 +75,49 @@ impl ExecutionArgs {
         })
     }
 
-    /// The journal's path: given, else under the XDG state folder.
-    fn journal_path(&self) -> anyhow::Result<PathBuf> {
-        if let Some(p) = &self.journal {
-            return Ok(p.clone());
-        }
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
-            })
-            .context("no --journal, XDG_STATE_HOME or HOME to keep the execution journal in")?;
-        Ok(state.join("usage-connector").join("journal.jsonl"))
+    /// The journal's path for execution `workflow_id`: given, else [`default_journal`].
+    pub fn journal_path(&self, workflow_id: &str) -> PathBuf {
+        self.journal
+            .clone()
+            .unwrap_or_else(|| default_journal(workflow_id))
     }
 
-    /// `executor` with the journal and identity options applied.
-    pub fn apply(&self, executor: Executor) -> anyhow::Result<Executor> {
-        let path = self.journal_path()?;
-        let journal = FileJournal::open(&path)
-            .with_context(|| format!("opening the execution journal {}", path.display()))?;
-        let usage = match self.usage_identity {
-            UsageIdentityArg::TimeFraction => UsageIdentityMode::TimeFraction,
-            UsageIdentityArg::WholeSeconds => UsageIdentityMode::WholeSeconds,
-        };
-        Ok(executor
-            .with_identity(IdentityOptions { usage })
-            .with_journal(Arc::new(journal)))
+    /// How Rebilly usages carry their identity, as a run record writes it.
+    pub fn usage_identity_name(&self) -> &'static str {
+        match self.usage_identity {
+            UsageIdentityArg::TimeFraction => "time-fraction",
+            UsageIdentityArg::WholeSeconds => "whole-seconds",
+        }
     }
+
+    /// `executor` with the journal of execution `workflow_id` and the identity options
+    /// applied; the journal too, for the runner.
+    pub fn apply(
+        &self,
+        executor: Executor,
+        workflow_id: &str,
+    ) -> anyhow::Result<(Executor, Arc<FileJournal>)> {
+        let path = self.journal_path(workflow_id);
+        let journal = Arc::new(
+            FileJournal::open(&path)
+                .with_context(|| format!("opening the run journal {}", path.display()))?,
+        );
+        Ok((
+            with_identity(executor, self.usage_identity_name())?.with_journal(journal.clone()),
+            journal,
+        ))
+    }
+}
+
+/// `executor` carrying Rebilly usage identities as `mode` says (`time-fraction`,
+/// `whole-seconds`).
+pub fn with_identity(executor: Executor, mode: &str) -> anyhow::Result<Executor> {
+    let usage = match mode {
+        "time-fraction" => UsageIdentityMode::TimeFraction,
+        "whole-seconds" => UsageIdentityMode::WholeSeconds,
+        other => anyhow::bail!("unknown usage identity mode `{other}`"),
+    };
+    Ok(executor.with_identity(IdentityOptions { usage }))
 }
 
 /// The line that tells a person how to resolve an unknown outcome, if `error` is one.

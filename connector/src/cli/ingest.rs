@@ -201,10 +201,14 @@ fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executo
             .into_iter()
             .next()
             .map(|e| e.vendor);
+        let input_schema = usage_connector::preflight::InputSchema::of(&definition)
+            .map_err(|p| anyhow::anyhow!("{path}: {}", p.error.message))?
+            .map(Arc::new);
         let template = Template {
             task: task.clone(),
             task_name: name.to_owned(),
             definition: definition.name.clone(),
+            input_schema,
         };
         (template, vendor, format!("task {spec}"))
     } else {
@@ -235,6 +239,7 @@ fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executo
             task,
             task_name: "ingest".into(),
             definition: String::new(),
+            input_schema: None,
         };
         (template, Some(endpoint.vendor), format!("endpoint {id}"))
     };
@@ -312,8 +317,11 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         (None, path) => PathBuf::from(format!("{path}.journal")),
     };
     let records = input(&args)?;
-    let journal =
-        Arc::new(ingest::IngestJournal::open(&journal_path, &spec).map_err(anyhow::Error::from)?);
+    let destination = executor.destination_of(&template.task);
+    let journal = Arc::new(
+        ingest::IngestJournal::open(&journal_path, &spec, &destination)
+            .map_err(anyhow::Error::from)?,
+    );
     let report = match &args.report {
         Some(p) => Some(Mutex::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,

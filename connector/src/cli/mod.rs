@@ -14,9 +14,11 @@ mod execution;
 mod files;
 mod ingest;
 mod progress;
+mod resume;
 mod run;
 mod sandbox;
 mod schemas;
+mod session;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -67,9 +69,21 @@ enum Command {
     /// finishes on stderr and the workflow output JSON on stdout; exit 0 Completed, 1 Failed or
     /// invalid, 2 usage or I/O error.
     ///
+    /// Before the first write, pre-flight checks the input against the definition's
+    /// inputSchema, every task's credentials id, and every request the input alone resolves
+    /// (exit 1, nothing sent, when one fails). A run that fails in a task or is interrupted
+    /// (Ctrl-C) ends with `to resume: COMMAND` on stderr. The run journal is
+    /// .usage-connector/runs/ID.jsonl in the current folder unless --journal says otherwise.
+    ///
     /// With no --server, an embedded sandbox serves both vendors and supplies its dev keys for
-    /// every credentials id the definition uses: nothing to set up.
+    /// the credentials ids `solvimon`, `rebilly` and those of the credentials file: nothing to
+    /// set up.
     Run(run::Args),
+    /// Continue a run that failed or was interrupted, under the same workflow id, from its run
+    /// journal: tasks that completed are not sent again (their recorded outputs are reused);
+    /// the task that failed runs again with the same identity (looked up first when it may
+    /// have been recorded). Exit codes as `run`.
+    Resume(resume::Args),
     /// Send every record of a file (NDJSON or CSV, gzip read through) through one Http task of
     /// a definition (--task DEFINITION#TASK: each record is the task's input) or to an endpoint
     /// (--endpoint ID: each record is the body), exactly once across restarts: a journal
@@ -155,6 +169,7 @@ pub fn run(cli: Cli) -> Result<String, Failure> {
         Command::Validate(args) => validate::run(&catalog, &args),
         Command::Call(args) => call::run(&catalog, args),
         Command::Run(args) => run::run(&catalog, args),
+        Command::Resume(args) => resume::run(&catalog, args),
         Command::Ingest(args) => ingest::run(&catalog, args),
         Command::Sandbox(args) => Ok(sandbox::run(args)?),
     }

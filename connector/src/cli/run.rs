@@ -1,15 +1,14 @@
-//! `usage-connector run`: validate a definition, then run it with the local runner, on an
-//! embedded sandbox unless servers are given.
+//! `usage-connector run`: validate a definition, check the run before its first write
+//! (pre-flight), then run it with the local runner, on an embedded sandbox unless servers are
+//! given (`session.rs`, which `resume` shares).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
-use usage_connector::catalog::{Catalog, Vendor};
-use usage_connector::credentials::{Credential, Credentials, Secret};
-use usage_connector::execute::Executor;
-use usage_connector::runner::{RunStatus, Runner, TaskEvent};
+use usage_connector::catalog::Catalog;
+use usage_connector::journal::RunRecord;
+use usage_connector::runner::TaskEvent;
 use usage_connector::simworkflow::WorkflowDefinition;
 use usage_connector::validate::{Severity, validate_definition};
 use usage_connector::validators::Validators;
@@ -27,10 +26,12 @@ pub struct Args {
     /// Send a vendor's calls to URL (repeatable), e.g. rebilly=http://127.0.0.1:8080. With
     /// any --server there is no embedded sandbox: a vendor without one is called at its own
     /// sandbox server. A task's `credentials` id is read from --credentials /
-    /// ./credentials.json, else from its vendor's SOLVIMON_API_KEY / REBILLY_API_KEY.
+    /// ./credentials.json; the ids `solvimon` and `rebilly` may instead come from
+    /// SOLVIMON_API_KEY / REBILLY_API_KEY.
     #[arg(long = "server", value_name = "VENDOR=URL")]
     servers: Vec<String>,
-    /// Credentials file (with --server).
+    /// Credentials file (default ./credentials.json if present). On the embedded sandbox its
+    /// ids get the sandbox's dev keys.
     #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
     /// Write every request and response as JSON lines (secrets as ***).
@@ -57,112 +58,6 @@ pub fn retry_line(n: &usage_connector::execute::RetryNotice) {
     );
 }
 
-/// Reads the definition (a file, or `-` for standard input), refusing one with errors
-/// (nothing runs).
-pub fn definition(
-    path: &std::path::Path,
-    validators: &Validators,
-) -> Result<WorkflowDefinition, Failure> {
-    let bytes = if path.as_os_str() == "-" {
-        super::files::read_at_most(std::io::stdin().lock(), "the definition on stdin")?
-    } else {
-        super::files::read_limited(path, "definition")?
-    };
-    let report = validate_definition(&path.display().to_string(), &bytes, validators, None);
-    if report.has_errors() {
-        let text: String = report
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .map(|d| d.render(report.source.as_deref()))
-            .collect();
-        return Err(Failure::invalid(anyhow::anyhow!(
-            "{} is not a valid workflow definition:\n{text}",
-            path.display()
-        )));
-    }
-    Ok(serde_json::from_slice(&bytes).context("reading the definition")?)
-}
-
-/// The workflow input: JSON text, a file, or `{}`.
-pub fn input(arg: Option<&str>) -> anyhow::Result<serde_json::Value> {
-    match arg {
-        None => Ok(serde_json::json!({})),
-        Some(text) if text.trim_start().starts_with(['{', '[']) => {
-            super::files::parse_json(text.as_bytes(), "--input")
-        }
-        Some(path) => super::files::read_json(std::path::Path::new(path), "input"),
-    }
-}
-
-/// Credentials for every credentials id the definition's catalog Http tasks use: the running
-/// sandbox's dev key for the task's vendor, in the catalog's key header.
-fn sandbox_credentials(
-    definition: &WorkflowDefinition,
-    validators: &Validators,
-    sandbox: &usage_sandbox::Running,
-) -> anyhow::Result<Credentials> {
-    let mut credentials = Credentials::new();
-    for (_, task) in definition.http_tasks() {
-        let endpoint = validators
-            .endpoints_for_url(&task.http_request.url)
-            .into_iter()
-            .next();
-        let (Some(id), Some(endpoint)) = (&task.credentials, endpoint) else {
-            continue;
-        };
-        let key = sandbox
-            .dev_key(endpoint.vendor.as_str())
-            .with_context(|| format!("the embedded sandbox has no key for {}", endpoint.vendor))?;
-        credentials.insert(
-            id.clone(),
-            Credential {
-                header: endpoint.key_header().to_owned(),
-                value: Secret::new(key.key.clone()),
-                platform_id: None,
-            },
-        );
-    }
-    Ok(credentials)
-}
-
-/// An executor for `--server VENDOR=URL` items and the credentials file.
-fn remote_executor(
-    definition: &WorkflowDefinition,
-    validators: &Arc<Validators>,
-    args: &Args,
-) -> anyhow::Result<Executor> {
-    let mut credentials = super::credentials::load(args.credentials.as_deref())?;
-    super::credentials::fill_from_env(
-        &mut credentials,
-        definition.http_tasks().into_iter().map(|(_, t)| t),
-        validators,
-    );
-    let mut executor = Executor::new(credentials).with_validators(validators.clone());
-    for item in &args.servers {
-        let (vendor, url) = item
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--server expects VENDOR=URL, got `{item}`"))?;
-        let vendor: Vendor = vendor
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--server: {e}"))?;
-        executor = executor.with_server(vendor, url);
-    }
-    Ok(executor)
-}
-
-/// Writes each exchange as a JSON line to `path`.
-fn with_trace(executor: Executor, path: &PathBuf) -> anyhow::Result<Executor> {
-    let file = std::fs::File::create(path)
-        .with_context(|| format!("creating trace {}", path.display()))?;
-    let file = Mutex::new(std::io::BufWriter::new(file));
-    Ok(executor.with_trace(Arc::new(move |record| {
-        let mut f = file.lock().expect("trace file");
-        let _ = writeln!(f, "{record}");
-        let _ = f.flush();
-    })))
-}
-
 /// One progress line as a task starts and one as it ends.
 #[allow(clippy::print_stderr)]
 pub fn progress(e: &TaskEvent) {
@@ -170,7 +65,7 @@ pub fn progress(e: &TaskEvent) {
         eprintln!("[{:>9}] {} ({})", e.status, e.task, e.kind);
         return;
     }
-    let attempts = if e.kind == "Http" {
+    let attempts = if e.kind == "Http" && e.status != "Reused" {
         format!(", {} attempt(s)", e.attempts)
     } else {
         String::new()
@@ -186,59 +81,102 @@ pub fn progress(e: &TaskEvent) {
     );
 }
 
-/// Validates and runs the definition; prints the workflow output.
-#[allow(clippy::print_stderr)]
+/// Reads the definition (a file, or `-` for standard input), refusing one with errors
+/// (nothing runs).
+pub fn definition(
+    path: &std::path::Path,
+    validators: &Validators,
+) -> Result<WorkflowDefinition, Failure> {
+    read_definition(path, validators).map(|d| d.definition)
+}
+
+/// A definition read and validated, with its text (for showing where a problem is).
+pub struct Read {
+    /// The definition.
+    pub definition: WorkflowDefinition,
+    /// As JSON (what a run journal records).
+    pub value: serde_json::Value,
+    /// Its text.
+    pub source: String,
+    /// Its name in messages (the path, or `<stdin>`).
+    pub shown: String,
+}
+
+/// Reads the definition (a file, or `-` for standard input) and validates it.
+pub fn read_definition(path: &std::path::Path, validators: &Validators) -> Result<Read, Failure> {
+    let bytes = if path.as_os_str() == "-" {
+        super::files::read_at_most(std::io::stdin().lock(), "the definition on stdin")?
+    } else {
+        super::files::read_limited(path, "definition")?
+    };
+    let shown = if path.as_os_str() == "-" {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    checked(&shown, &bytes, validators)
+}
+
+/// `bytes`, a definition named `shown`, validated.
+pub fn checked(shown: &str, bytes: &[u8], validators: &Validators) -> Result<Read, Failure> {
+    let report = validate_definition(shown, bytes, validators, None);
+    if report.has_errors() {
+        let text: String = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.render(report.source.as_deref()))
+            .collect();
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "{shown} is not a valid workflow definition:\n{text}"
+        )));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).context("reading the definition")?;
+    Ok(Read {
+        definition: serde_json::from_value(value.clone()).context("reading the definition")?,
+        value,
+        source: String::from_utf8_lossy(bytes).into_owned(),
+        shown: shown.to_owned(),
+    })
+}
+
+/// The workflow input: JSON text, a file, or `{}`.
+pub fn input(arg: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    match arg {
+        None => Ok(serde_json::json!({})),
+        Some(text) if text.trim_start().starts_with(['{', '[']) => {
+            super::files::parse_json(text.as_bytes(), "--input")
+        }
+        Some(path) => super::files::read_json(std::path::Path::new(path), "input"),
+    }
+}
+
+/// Validates the definition, checks the run before its first write, and runs it; prints the
+/// workflow output.
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
-    // One compiled set of validators serves validation and the executor.
+    // One compiled set of validators serves validation, pre-flight and the executor.
     let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
-    let definition = definition(&args.workflow, &validators)?;
+    let read = read_definition(&args.workflow, &validators)?;
     let input = input(args.input.as_deref())?;
     let workflow_id = args.execution.workflow_id("run");
-    let (status, text) = super::runtime()?.block_on(async {
-        let mut sandbox = None;
-        let mut executor = if args.servers.is_empty() {
-            let running = usage_sandbox::start(usage_sandbox::Config::default())
-                .await
-                .context("starting the embedded sandbox")?;
-            eprintln!("embedded sandbox on {} (no --server given)", running.url());
-            let credentials = sandbox_credentials(&definition, &validators, &running)?;
-            let mut executor = Executor::new(credentials).with_validators(validators.clone());
-            for vendor in Vendor::ALL {
-                executor = executor.with_server(vendor, &running.url());
-            }
-            sandbox = Some(running);
-            executor
-        } else {
-            remote_executor(&definition, &validators, &args)?
-        };
-        executor = args
-            .execution
-            .apply(executor)?
-            .with_progress(Arc::new(retry_line));
-        if let Some(path) = &args.trace {
-            executor = with_trace(executor, path)?;
-        }
-        let runner = Runner::new(Arc::new(executor)).on_task(progress);
-        eprintln!("running {} ({workflow_id})", definition.name);
-        let result = runner.run(&definition, input, &workflow_id).await;
-        if let Some(s) = sandbox {
-            s.shutdown().await;
-        }
-        eprintln!("workflow {:?}", result.status);
-        if result.output["code"] == "OUTCOME_UNKNOWN" {
-            eprintln!(
-                "note: the outcome of task `{}` is unknown (its request may have been recorded). Run the same workflow again with --workflow-id {workflow_id} to resolve it: recorded requests are found, never recorded twice.",
-                result.output["task"].as_str().unwrap_or_default()
-            );
-        }
-        let text = format!(
-            "{}\n",
-            serde_json::to_string_pretty(&result.output).expect("outputs serialize")
-        );
-        anyhow::Ok((result.status, text))
-    })?;
-    match status {
-        RunStatus::Completed => Ok(text),
-        RunStatus::Failed => Err(Failure::data(text)),
-    }
+    let record = RunRecord {
+        definition: read.value.clone(),
+        definition_path: (args.workflow.as_os_str() != "-")
+            .then(|| args.workflow.display().to_string()),
+        input,
+        servers: super::session::servers(&args.servers)?,
+        credentials_file: super::credentials::file(args.credentials.as_deref())
+            .map(|p| p.display().to_string()),
+        usage_identity: Some(args.execution.usage_identity_name().to_owned()),
+    };
+    super::session::execute(super::session::Session {
+        validators,
+        read,
+        record,
+        journal: args.execution.journal_path(&workflow_id),
+        workflow_id,
+        recorded: Default::default(),
+        trace: args.trace,
+    })
 }

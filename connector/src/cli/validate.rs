@@ -17,10 +17,11 @@ pub struct Args {
     /// Definition files or folders, or `-` for one definition on standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Workflow input (JSON file): also prepare the requests of the tasks that receive it,
-    /// exactly as `run` will (placeholders, vendor rules, request schema).
-    #[arg(long, value_name = "FILE")]
-    input: Option<PathBuf>,
+    /// Workflow input (a JSON file, or JSON text): also run the pre-flight `run` runs before
+    /// its first write: the input against inputSchema, and every request this input resolves
+    /// prepared exactly as `run` will (placeholders, vendor rules, request schema).
+    #[arg(long, value_name = "FILE|JSON")]
+    input: Option<String>,
     /// Output format: compiler-style text, or a JSON array of diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -32,7 +33,7 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
     let input = args
         .input
         .as_deref()
-        .map(|p| files::read_json(p, "input"))
+        .map(|arg| super::run::input(Some(arg)))
         .transpose()?;
     let validators = Validators::new(catalog).context("compiling schemas")?;
     let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");

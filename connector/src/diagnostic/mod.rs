@@ -94,6 +94,12 @@ codes! {
     Request = "E-REQUEST",
     /// With an input: a placeholder names nothing.
     InputMissing = "E-INPUT-MISSING",
+    /// With an input: the workflow input fails the definition's `inputSchema`.
+    InputSchema = "E-INPUT-SCHEMA",
+    /// Before a run: a task's `credentials` id resolves to no usable credential.
+    Credentials = "E-CREDENTIALS",
+    /// A resume with an edited definition would change a completed task's request.
+    RequestChanged = "E-REQUEST-CHANGED",
     /// A placeholder that can name nothing the data reaching it can hold.
     Data = "E-DATA",
     /// A task no path reaches.
@@ -104,6 +110,8 @@ codes! {
     UnknownUrl = "N-UNKNOWN-URL",
     /// A check that has to wait for run time.
     RuntimeSkipped = "N-RUNTIME-SKIPPED",
+    /// With an input: an Http task the run does not reach.
+    NotReached = "N-NOT-REACHED",
 }
 
 impl Code {

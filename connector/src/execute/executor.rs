@@ -14,7 +14,7 @@ use super::{PriorRun, TaskContext};
 use crate::catalog::{Catalog, Vendor};
 use crate::credentials::Credentials;
 use crate::identity::{Execution, IdentityOptions};
-use crate::journal::ExecutionJournal;
+use crate::journal::{Destination, ExecutionJournal};
 use crate::output::{ErrorCode, HttpTaskOutput, TaskError};
 use crate::prepare::{self, Authenticator, PreparedRequest, Router, ValidatorSet};
 use crate::simworkflow::HttpTask;
@@ -131,12 +131,57 @@ impl Executor {
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<PreparedRequest, TaskError> {
-        let recalled = self
-            .journal
-            .as_ref()
-            .and_then(|j| j.recall(&ctx.workflow_id, &ctx.task_name));
-        let exec = ctx.execution(recalled.map_or_else(chrono::Utc::now, |r| r.at));
-        self.prepare_at(task, input, &exec)
+        let now = chrono::Utc::now();
+        let prepared = self.prepare_at(task, input, &ctx.execution(now))?;
+        let recalled = self.journal.as_ref().and_then(|j| {
+            j.recall(
+                &ctx.workflow_id,
+                &ctx.task_name,
+                &self.destination(task, &prepared),
+            )
+        });
+        match recalled {
+            Some(r) if r.at != now => self.prepare_at(task, input, &ctx.execution(r.at)),
+            _ => Ok(prepared),
+        }
+    }
+
+    /// Where `task`'s requests go before any is prepared (a bulk ingest's journal): its
+    /// endpoint and server from its URL as routed (a URL that does not parse counts by the
+    /// text before its first placeholder), and its credentials' fingerprint.
+    pub fn destination_of(&self, task: &HttpTask) -> Destination {
+        let text = &task.http_request.url;
+        let (endpoint, target) = self.router.route(text, task.http_request.method.as_str());
+        let server = match target {
+            Ok(url) => url.origin().ascii_serialization(),
+            Err(_) => {
+                let prefix = text.split("${").next().unwrap_or(text);
+                reqwest::Url::parse(prefix)
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_else(|_| prefix.to_owned())
+            }
+        };
+        Destination {
+            endpoint: endpoint.map(|e| e.id.as_str().to_owned()),
+            server,
+            credentials: task
+                .credentials
+                .as_deref()
+                .and_then(|id| self.auth.fingerprint(id)),
+        }
+    }
+
+    /// Where `request` (prepared for `task`) is delivered: its endpoint, its server (scheme,
+    /// host, port) and a fingerprint of the task's credentials.
+    pub fn destination(&self, task: &HttpTask, request: &PreparedRequest) -> Destination {
+        Destination {
+            endpoint: request.endpoint.map(|e| e.as_str().to_owned()),
+            server: request.url.origin().ascii_serialization(),
+            credentials: task
+                .credentials
+                .as_deref()
+                .and_then(|id| self.auth.fingerprint(id)),
+        }
     }
 
     /// [`Executor::prepare`] for a given execution (an engine that journals the time replays
@@ -154,6 +199,28 @@ impl Executor {
         Ok(req)
     }
 
+    /// Whether `task`'s credentials resolve: its `credentials` id names a usable credential,
+    /// or (without one) the task sets one of its catalog endpoint's auth headers itself.
+    /// `MISSING_CREDENTIALS` / `INVALID_CREDENTIALS` otherwise; nothing is sent.
+    pub fn check_credentials(&self, task: &HttpTask) -> Result<(), TaskError> {
+        let endpoint = self
+            .router
+            .validators()
+            .endpoints_for_url(&task.http_request.url)
+            .into_iter()
+            .next();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if task.credentials.is_none() {
+            for name in task.http_request.headers.iter().flatten().map(|(k, _)| k) {
+                if let Ok(name) = reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+                    headers.insert(name, reqwest::header::HeaderValue::from_static("set"));
+                }
+            }
+        }
+        self.auth
+            .apply(task.credentials.as_deref(), endpoint, &mut headers)
+    }
+
     /// Prepares, validates and sends an Http task; see the module docs for the guarantees.
     ///
     /// With a journal: a task this execution ran before is prepared with the time recalled
@@ -169,13 +236,26 @@ impl Executor {
             let prepared = Arc::new(self.prepare(task, input, ctx)?);
             return self.send_with(&prepared, ctx, &Direct(self)).await;
         };
-        let recalled = journal.recall(&ctx.workflow_id, &ctx.task_name);
-        let exec = ctx.execution(recalled.map_or_else(chrono::Utc::now, |r| r.at));
-        let prepared = self.prepare_at(task, input, &exec)?;
+        let now = chrono::Utc::now();
+        let mut prepared = self.prepare_at(task, input, &ctx.execution(now))?;
+        let to = self.destination(task, &prepared);
+        let recalled = journal.recall(&ctx.workflow_id, &ctx.task_name, &to);
+        if let Some(r) = recalled.filter(|r| r.at != now) {
+            prepared = self.prepare_at(task, input, &ctx.execution(r.at))?;
+        }
         let prior = match recalled {
+            // Only at another destination: begun here now, and looked up before it is sent.
+            Some(r) if r.elsewhere => {
+                journal
+                    .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to)
+                    .map_err(|e| {
+                        TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
+                    })?;
+                ctx.prior.max(PriorRun::Started)
+            }
             None => {
                 journal
-                    .begin(&ctx.workflow_id, &ctx.task_name, exec.now)
+                    .begin(&ctx.workflow_id, &ctx.task_name, now, &to)
                     .map_err(|e| {
                         TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
                     })?;
@@ -188,6 +268,7 @@ impl Executor {
             prior,
             ..ctx.clone()
         };
+        let digest = prepared.digest();
         let result = self
             .send_with(&Arc::new(prepared), &ctx, &Direct(self))
             .await;
@@ -195,7 +276,7 @@ impl Executor {
             Ok(_) => true,
             Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),
         };
-        if settled && let Err(e) = journal.finish(&ctx.workflow_id, &ctx.task_name) {
+        if settled && let Err(e) = journal.finish(&ctx.workflow_id, &ctx.task_name, &to, &digest) {
             tracing::warn!(task = %ctx.task_name, "could not record the final answer: {e}");
         }
         result

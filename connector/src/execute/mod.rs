@@ -55,8 +55,8 @@ use tokio::sync::watch;
 pub use crate::credentials::{Credential, CredentialSpec, Credentials, Secret};
 pub use crate::decimal::decimal_number;
 pub use crate::output::{
-    AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, QuantityReport,
-    Replay, ResponseBody, TaskError,
+    AttemptKind, AttemptRecord, DuplicateBody, DuplicateOf, ErrorCode, Headers, HttpTaskOutput,
+    Outcome, QuantityReport, Replay, ResponseBody, TaskError,
 };
 pub use crate::prepare::PreparedRequest;
 /// The retry decision (re-exported: engines apply the same policy).

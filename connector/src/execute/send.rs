@@ -22,12 +22,12 @@ use super::executor::Executor;
 use super::steps::{Answered, Direct, Exchanged, Step, Steps};
 use super::{PriorRun, TaskContext};
 use crate::output::{
-    AttemptKind, AttemptRecord, ErrorCode, Headers, HttpTaskOutput, Outcome, Replay, ResponseBody,
-    TaskError,
+    AttemptKind, AttemptRecord, DuplicateBody, DuplicateOf, ErrorCode, Headers, HttpTaskOutput,
+    Outcome, Replay, ResponseBody, TaskError,
 };
 use crate::prepare::PreparedRequest;
 use crate::retry::{Attempt, Decision, StopReason, decide, retryable_status};
-use crate::vendor::{self, Answer, Found, Recognised, VendorRules, Verdict, api_message};
+use crate::vendor::{self, Answer, Found, Original, Recognised, VendorRules, Verdict, api_message};
 
 /// What a lookup found.
 enum Lookup {
@@ -160,6 +160,20 @@ impl Executor {
                             };
                             match rules.classify(&req.identity, &answer) {
                                 Verdict::Done { outcome, quantity } => {
+                                    let (body, duplicate_of) = if outcome == Outcome::Duplicate {
+                                        let original = rules.original(&req.url, &answer);
+                                        self.original(
+                                            req,
+                                            ctx,
+                                            steps,
+                                            original,
+                                            body,
+                                            &mut attempts,
+                                        )
+                                        .await
+                                    } else {
+                                        (body, None)
+                                    };
                                     return Ok(HttpTaskOutput {
                                         status_code: status,
                                         headers,
@@ -168,6 +182,7 @@ impl Executor {
                                         idempotency_key: req.identity.idempotency_key.clone(),
                                         outcome,
                                         quantity,
+                                        duplicate_of,
                                     });
                                 }
                                 Verdict::Fail(e) => return Err(e.with_attempts(attempts, None)),
@@ -203,6 +218,70 @@ impl Executor {
                 Decision::Stop(reason) => {
                     let e = failure(req, reason, &outcome, &attempts, last.as_ref());
                     return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
+                }
+            }
+        }
+    }
+
+    /// The body of a duplicate's output: the original record where the API lets us read it
+    /// (one read, recorded as a lookup attempt), else the duplicate answer with a note.
+    async fn original(
+        &self,
+        req: &Arc<PreparedRequest>,
+        ctx: &TaskContext,
+        steps: &dyn Steps,
+        original: Original,
+        answer: ResponseBody,
+        attempts: &mut Vec<AttemptRecord>,
+    ) -> (ResponseBody, Option<DuplicateOf>) {
+        let unread = |id: Option<String>, note: String| DuplicateOf {
+            id,
+            body: DuplicateBody::Answer,
+            note: Some(note),
+            answer: None,
+        };
+        match original {
+            Original::Replayed => {
+                let id = answer.json()["id"].as_str().map(str::to_owned);
+                let of = DuplicateOf {
+                    id,
+                    body: DuplicateBody::Replayed,
+                    note: None,
+                    answer: None,
+                };
+                (answer, Some(of))
+            }
+            Original::Unreadable { id, why } => (answer, Some(unread(id, why))),
+            Original::Read { id, url } => {
+                let done = steps.step(Step::lookup(self, req, url.clone())).await;
+                let Some(read) = done.sent else {
+                    return (answer, Some(unread(Some(id), "it was not read".into())));
+                };
+                self.record(ctx, req, AttemptKind::Lookup, "GET", &url, None, &read);
+                match read {
+                    Ok(found) if found.status == 200 => {
+                        attempts.push(AttemptRecord::answered(AttemptKind::Lookup, 200));
+                        let of = DuplicateOf {
+                            id: Some(id),
+                            body: DuplicateBody::ReadBack,
+                            note: None,
+                            answer: Some(answer.json()),
+                        };
+                        (found.body, Some(of))
+                    }
+                    Ok(found) => {
+                        attempts.push(AttemptRecord::answered(AttemptKind::Lookup, found.status));
+                        let why = format!(
+                            "reading the original back was answered {}",
+                            api_message(found.status, &found.body.json())
+                        );
+                        (answer, Some(unread(Some(id), why)))
+                    }
+                    Err((_, message)) => {
+                        let why = format!("reading the original back failed: {message}");
+                        attempts.push(AttemptRecord::failed(AttemptKind::Lookup, message));
+                        (answer, Some(unread(Some(id), why)))
+                    }
                 }
             }
         }
@@ -292,6 +371,12 @@ fn found_output(
     } else {
         Outcome::Recovered
     };
+    let duplicate_of = (outcome == Outcome::Duplicate).then(|| DuplicateOf {
+        id: found.record["id"].as_str().map(str::to_owned),
+        body: DuplicateBody::Lookup,
+        note: None,
+        answer: None,
+    });
     HttpTaskOutput {
         status_code: 201,
         headers: Headers::default(),
@@ -300,6 +385,7 @@ fn found_output(
         idempotency_key: req.identity.idempotency_key.clone(),
         outcome,
         quantity: found.quantity,
+        duplicate_of,
     }
 }
 

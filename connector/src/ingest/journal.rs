@@ -1,7 +1,13 @@
-//! The ingest journal: what a second run of the same ingest must know to send nothing twice.
+//! The ingest journal: what a second run of the same ingest must know to send nothing twice,
+//! and where it delivered.
 //!
 //! Policy: an append-only JSON-lines file. Its first line names the template (the task or
 //! endpoint each record goes through); a journal written for another template is refused.
+//! A `destination` line (endpoint, server, credentials fingerprint: never a secret) starts the
+//! section of the lines that follow; a run appends one when the last section is another
+//! destination's. A record done at another destination is not done here: it is sent again
+//! with the identity it had (the same time), looked up first ([`Seen::Elsewhere`]), so a new
+//! server gets it and the same server at another address does not get it twice.
 //! Before a record's request first leaves, a `begin` line records its line number, the digest
 //! of its text, the time its request is stamped with and its idempotency identity, and is
 //! synced to disk (the writer writes at most every 5 ms, so the begins of the records prepared
@@ -23,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::synced::Synced;
 use crate::error::{Error, Result};
+use crate::journal::Destination;
 
 /// What the journal knows of a line of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +43,12 @@ pub enum Seen {
     },
     /// A final answer was recorded (the outcome as written, `created`, …).
     Done(&'static str),
+    /// Its request left for another destination only, stamped `at`: not done here; sent with
+    /// the same identity, looked up first.
+    Elsewhere {
+        /// The time its request was stamped with.
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +57,9 @@ enum Line {
     Header {
         ingest: u32,
         template: String,
+    },
+    Destination {
+        destination: Destination,
     },
     Begin {
         line: u64,
@@ -87,6 +103,11 @@ pub struct IngestJournal {
     done: Vec<(u64, u64, u8)>,
     /// Lines begun and not finished before this run: (digest, stamped at).
     begun: HashMap<u64, (u64, DateTime<Utc>)>,
+    /// Where this run delivers.
+    destination: Destination,
+    /// Lines begun at other destinations only: (line, digest, stamped at in nanoseconds),
+    /// sorted by line.
+    elsewhere: Vec<(u64, u64, i64)>,
     writer: Mutex<Writer>,
     synced: Arc<Synced>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -102,8 +123,8 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
 }
 
 impl IngestJournal {
-    /// Opens (or creates) the journal at `path` for `template`.
-    pub fn open(path: &Path, template: &str) -> Result<Self> {
+    /// Opens (or creates) the journal at `path` for `template`, delivering to `destination`.
+    pub fn open(path: &Path, template: &str, destination: &Destination) -> Result<Self> {
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -117,6 +138,10 @@ impl IngestJournal {
         };
         let mut done = Vec::new();
         let mut begun = HashMap::new();
+        let mut elsewhere = Vec::new();
+        // Whether the section being read is this destination's (lines before any
+        // destination line were written before journals knew theirs: another's).
+        let mut ours = false;
         let mut good_len = 0u64;
         let mut header = false;
         let mut reader = BufReader::new(&file);
@@ -147,14 +172,21 @@ impl IngestJournal {
                 }
                 _ if number == 1 => return Err(bad(1, "no ingest header".into())),
                 Line::Header { .. } => return Err(bad(number, "a second header".into())),
+                Line::Destination { destination: d } => ours = d == *destination,
                 Line::Begin {
                     line, digest, at, ..
                 } => {
                     let at = DateTime::parse_from_rfc3339(&at)
                         .map_err(|e| bad(number, format!("time `{at}`: {e}")))?
                         .with_timezone(&Utc);
-                    begun.insert(line, (short(&digest), at));
+                    if ours {
+                        begun.insert(line, (short(&digest), at));
+                    } else {
+                        let nanos = at.timestamp_nanos_opt().unwrap_or_default();
+                        elsewhere.push((line, short(&digest), nanos));
+                    }
                 }
+                Line::End { .. } if !ours => {}
                 Line::End { line, outcome, .. } => {
                     let index = OUTCOMES
                         .iter()
@@ -179,15 +211,30 @@ impl IngestJournal {
         }
         file.seek(std::io::SeekFrom::End(0))
             .map_err(io("opening the journal", path))?;
+        let mut opening = Vec::new();
         if !header {
-            let line = serde_json::to_string(&Line::Header {
+            opening.push(Line::Header {
                 ingest: 1,
                 template: template.to_owned(),
-            })
-            .expect("journal lines serialize");
+            });
+        }
+        if !ours {
+            opening.push(Line::Destination {
+                destination: destination.clone(),
+            });
+        }
+        for line in &opening {
+            let line = serde_json::to_string(line).expect("journal lines serialize");
             writeln!(file, "{line}").map_err(io("writing the journal", path))?;
+        }
+        if !opening.is_empty() {
             file.sync_data().map_err(io("writing the journal", path))?;
         }
+        // The first begin of a line elsewhere carries the time its identity was made with.
+        elsewhere.sort_by_key(|e: &(u64, u64, i64)| e.0);
+        elsewhere.dedup_by_key(|e| e.0);
+        elsewhere.retain(|e| !begun.contains_key(&e.0));
+        elsewhere.shrink_to_fit();
         done.sort_unstable_by_key(|d| d.0);
         done.dedup_by_key(|d| d.0);
         done.shrink_to_fit();
@@ -201,6 +248,8 @@ impl IngestJournal {
             path: path.to_owned(),
             done,
             begun,
+            destination: destination.clone(),
+            elsewhere,
             writer: Mutex::new(Writer {
                 tx: Some(tx),
                 begins: 0,
@@ -213,6 +262,11 @@ impl IngestJournal {
     /// The journal's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where this run delivers.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
     }
 
     /// What is known of input line `line` whose text has `digest`; an error when the journal
@@ -232,7 +286,13 @@ impl IngestJournal {
         match self.begun.get(&line) {
             Some((d, _)) if *d != short(digest) => Err(changed()),
             Some((_, at)) => Ok(Seen::Begun { at: *at }),
-            None => Ok(Seen::New),
+            None => match self.elsewhere.binary_search_by_key(&line, |e| e.0) {
+                Ok(i) if self.elsewhere[i].1 != short(digest) => Err(changed()),
+                Ok(i) => Ok(Seen::Elsewhere {
+                    at: DateTime::from_timestamp_nanos(self.elsewhere[i].2),
+                }),
+                Err(_) => Ok(Seen::New),
+            },
         }
     }
 

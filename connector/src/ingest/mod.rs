@@ -33,6 +33,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Result};
 use crate::execute::steps::{Direct, Step, StepResult, Steps};
 use crate::execute::{Cancellation, Executor, QuantityReport, TaskError};
+use crate::preflight::InputSchema;
 use crate::simworkflow::HttpTask;
 pub use governor::{Concurrency, Governor, Signal};
 pub use journal::{IngestJournal, Seen};
@@ -50,6 +51,10 @@ pub struct Template {
     pub task_name: String,
     /// The definition's name (`$$.StateMachine.Name`).
     pub definition: String,
+    /// The definition's `inputSchema`, compiled: a record that fails it is `invalid`, never
+    /// sent (checked where records are prepared for sending; not carried to Restate shards).
+    #[serde(skip)]
+    pub input_schema: Option<Arc<InputSchema>>,
 }
 
 /// How an ingest runs.
@@ -372,7 +377,7 @@ async fn one(
         Ok(ready) => ready,
         Err(report) => return Ok(*report),
     };
-    if seen == Seen::New {
+    if matches!(seen, Seen::New | Seen::Elsewhere { .. }) {
         journal
             .begin(
                 record.line,

@@ -44,7 +44,8 @@ impl Ready {
 }
 
 /// Prepares `record` through `template`: stamped at the journaled time when `seen` is
-/// [`Seen::Begun`] (then an earlier run may have sent it: the executor looks before sending),
+/// [`Seen::Begun`] or [`Seen::Elsewhere`] (then an earlier run may have sent it: the executor
+/// looks before sending),
 /// else now. `Err`: the record's report — `invalid` (not a record, or its request does not
 /// prepare or validate) or `failed` (a credential is missing: not the record's fault).
 pub fn prepare(
@@ -54,7 +55,7 @@ pub fn prepare(
     seen: Seen,
 ) -> Result<Ready, Box<RecordReport>> {
     let (at, prior) = match seen {
-        Seen::Begun { at } => (at, PriorRun::Started),
+        Seen::Begun { at } | Seen::Elsewhere { at } => (at, PriorRun::Started),
         _ => (Utc::now(), PriorRun::None),
     };
     let value = match &record.value {
@@ -101,6 +102,18 @@ pub fn prepare_value(
             template.task_name.clone(),
         )
     };
+    if let Some(schema) = &template.input_schema {
+        let problems = schema.check(value);
+        if !problems.is_empty() {
+            let why: Vec<String> = problems.into_iter().map(|p| p.error.message).collect();
+            let error = TaskError::new(ErrorCode::InvalidInput, why.join("; "));
+            return Err(Box::new(RecordReport::bare(
+                line,
+                RecordOutcome::Invalid,
+                Some(error),
+            )));
+        }
+    }
     let params = template.task.input_parameters.as_ref();
     let prepared = crate::runner::input_through(params, value, &ctx)
         .and_then(|input| executor.prepare_at(&template.task, &input, &ctx.execution(at)));

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::execute::Executor;
+use crate::journal::Destination;
 
 /// What `IngestShard/{id}/run` is given.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,14 +86,21 @@ pub struct RestateOptions {
     pub patience: Duration,
 }
 
-/// The workflow id of a shard of `template` (journaled as `template_spec`) sending `records`.
-pub fn shard_id(template_spec: &str, template: &Template, records: &[ShardRecord]) -> String {
+/// The workflow id of a shard of `template` (journaled as `template_spec`) sending `records`
+/// to `destination` (records done at another destination go out in shards of their own).
+pub fn shard_id(
+    template_spec: &str,
+    destination: &Destination,
+    template: &Template,
+    records: &[ShardRecord],
+) -> String {
     let template = serde_json::to_string(template).unwrap_or_default();
+    let destination = serde_json::to_string(destination).unwrap_or_default();
     let lines: Vec<String> = records
         .iter()
         .map(|r| format!("{}:{}", r.line, r.digest))
         .collect();
-    let mut parts = vec![template_spec, template.as_str()];
+    let mut parts = vec![template_spec, destination.as_str(), template.as_str()];
     parts.extend(lines.iter().map(String::as_str));
     crate::identity::hex_digest("ingest-", &parts)
 }
@@ -213,7 +221,7 @@ impl Driver {
             }
         };
         let key = ready.key();
-        if seen == Seen::New {
+        if matches!(seen, Seen::New | Seen::Elsewhere { .. }) {
             let (journal, key, digest) = (self.journal.clone(), key.clone(), record.digest.clone());
             let (n, at) = (record.line, ready.at);
             self.begins
@@ -224,7 +232,7 @@ impl Driver {
             digest: record.digest.clone(),
             value: record.value.as_ref().cloned().unwrap_or_default(),
             at: ready.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            prior: matches!(seen, Seen::Begun { .. }),
+            prior: matches!(seen, Seen::Begun { .. } | Seen::Elsewhere { .. }),
             url: ready.prepared.url.to_string(),
             key,
         }))
@@ -246,7 +254,12 @@ impl Driver {
         while self.running.len() >= self.options.shards.max(1) {
             self.finish_one().await?;
         }
-        let id = shard_id(&self.spec, &self.template, &records);
+        let id = shard_id(
+            &self.spec,
+            self.journal.destination(),
+            &self.template,
+            &records,
+        );
         let lines = records.iter().map(|r| r.line).collect();
         let request = ShardRequest {
             template: (*self.template).clone(),

@@ -90,6 +90,10 @@ error_codes! {
     DuplicateTask = "DUPLICATE_TASK",
     /// A Decision condition outside the language.
     Condition = "E-CONDITION",
+    /// The workflow input fails the definition's `inputSchema` (nothing was sent).
+    InvalidInput = "INVALID_INPUT",
+    /// A resume with an edited definition would change the request of a task that completed.
+    RequestChanged = "REQUEST_CHANGED",
 }
 
 impl ErrorCode {
@@ -194,14 +198,15 @@ impl TaskError {
     }
 
     /// The error for a placeholder that could not be resolved at `pointer` (relative to the
-    /// task): `INPUT_MISSING`, `UNSUPPORTED_EXPRESSION` for JSONata (which this connector does
-    /// not evaluate), or `INVALID_REQUEST` for a placeholder that does not parse. The message
+    /// task): `INPUT_MISSING` (naming what the path read: the workflow input, the task's input
+    /// or its response), `UNSUPPORTED_EXPRESSION` for JSONata (which this connector does not
+    /// evaluate), or `INVALID_REQUEST` for a placeholder that does not parse. The message
     /// starts with the pointer.
     pub fn unresolved(e: Unresolved, pointer: &str) -> Self {
         let (code, what) = match e {
             Unresolved::Missing(path) => (
                 ErrorCode::InputMissing,
-                format!("`{path}` names no value in the task input"),
+                format!("`{path}` names no value in {}", read_by(&path, pointer)),
             ),
             Unresolved::Jsonata => (
                 ErrorCode::UnsupportedExpression,
@@ -268,9 +273,45 @@ impl TaskError {
     }
 }
 
+/// What a path read, for messages: `$$.Execution.Input…` the workflow input, other `$$` paths
+/// the context object; a `$` path in `resultSelector` the task's response, in `workflowOutput`
+/// the Terminate task's input, in `outputPath` the task's output, elsewhere the task's input.
+fn read_by(path: &str, pointer: &str) -> &'static str {
+    if path.starts_with("$$.Execution.Input") || path.starts_with("$$['Execution']['Input']") {
+        return "the workflow input ($$.Execution.Input)";
+    }
+    if path.starts_with("$$") {
+        return "the context object ($$)";
+    }
+    if pointer.starts_with("/resultSelector") {
+        "the task's response (its result: statusCode, headers, body, outcome, …)"
+    } else if pointer.starts_with("/workflowOutput") {
+        "the Terminate task's input"
+    } else if pointer.starts_with("/outputPath") {
+        "the task's output"
+    } else if pointer.starts_with("/inputParameters") {
+        "the task's input (what the previous task passed on; the workflow input for a start task)"
+    } else {
+        "the task's input"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_value_names_what_was_read() {
+        let missing = |path: &str, at: &str| {
+            TaskError::unresolved(Unresolved::Missing(path.to_owned()), at).message
+        };
+        assert!(
+            missing("$$.Execution.Input.quantity", "/httpRequest/body")
+                .contains("names no value in the workflow input")
+        );
+        assert!(missing("$.body.details[0]", "/resultSelector").contains("in the task's response"));
+        assert!(missing("$.quantity", "/httpRequest/body").contains("in the task's input"));
+    }
 
     #[test]
     fn codes_serialize_as_their_text_and_parse_back() {

@@ -176,6 +176,42 @@ pub struct HttpTaskOutput {
     /// Quantities (Rebilly usages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<QuantityReport>,
+    /// For a `duplicate`: the record the API had already, and how `body` came to be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<DuplicateOf>,
+}
+
+/// What a duplicate's output says of the record the API had already. Where the API lets us
+/// read that record, `body` is the record itself (so what reads the task's output sees what it
+/// saw the first time); where it does not, `body` is the duplicate answer and `note` says why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DuplicateOf {
+    /// The original record's id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// How `body` came to be.
+    pub body: DuplicateBody,
+    /// Why the original could not be read (`body` is then the duplicate answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The duplicate answer as received, when `body` holds the original read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<serde_json::Value>,
+}
+
+/// How a duplicate's `body` came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DuplicateBody {
+    /// The original record, read back from the API after the duplicate answer.
+    ReadBack,
+    /// The original record: the API replayed its first answer (`Idempotent-Replayed`).
+    Replayed,
+    /// The original record, found by the lookup before sending.
+    Lookup,
+    /// The duplicate answer as received: the API offers no read of the original.
+    Answer,
 }
 
 /// Response headers as the task output shows them: secret and cookie headers removed;

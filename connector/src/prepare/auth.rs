@@ -51,6 +51,15 @@ impl Authenticator {
         &self.credentials
     }
 
+    /// A fingerprint of credential `id` (a digest of its header and secret: never the secret),
+    /// so a journal can tell one account from another; `None` when it is not usable.
+    pub fn fingerprint(&self, id: &str) -> Option<String> {
+        let c = self.credentials.get(id).ok()?;
+        let mut digest = crate::identity::hex_digest("", &[&c.header, c.value.expose()]);
+        digest.truncate(16);
+        Some(digest)
+    }
+
     /// Adds the auth header of credentials `id` (or checks that `headers` already carry one
     /// of the endpoint's auth headers when `id` is `None`), and marks the headers the
     /// credentials name sensitive.

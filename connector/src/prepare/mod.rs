@@ -80,6 +80,22 @@ impl PreparedRequest {
         })
     }
 
+    /// What identifies the request for a resume: a digest of its method, path, query and body
+    /// (not the server, which a resume may reach at another address, nor the headers, which
+    /// carry secrets and the key derived from the body).
+    pub fn digest(&self) -> String {
+        let body = self.body.as_deref().unwrap_or_default();
+        crate::identity::hex_digest(
+            "req-",
+            &[
+                self.method,
+                self.url.path(),
+                self.url.query().unwrap_or_default(),
+                &String::from_utf8_lossy(body),
+            ],
+        )
+    }
+
     /// The exact request as text, secret header values shown as `***` — what `--dry-run` prints.
     pub fn render_redacted(&self) -> String {
         let url = crate::credentials::redact_user_info(self.url.as_str());

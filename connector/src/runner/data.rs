@@ -70,7 +70,16 @@ pub(super) fn output(
             map,
             &data.scope(&result, execution_input),
             "/resultSelector",
-        )?,
+        )
+        .map_err(|mut e| {
+            // A duplicate whose original could not be read: say so where it matters.
+            if let Some(note) = result["duplicateOf"]["note"].as_str() {
+                e.message.push_str(&format!(
+                    "; the response is a duplicate answer, not the original record: {note}"
+                ));
+            }
+            e
+        })?,
         None => result,
     };
     let combined = match result_path {
@@ -109,7 +118,7 @@ fn invalid(at: &str, why: &str) -> TaskError {
 
 /// Sets `value` at `steps` inside `target`, creating objects for missing keys; an index must
 /// exist, and a step into a value that is neither object nor array is an error.
-pub(super) fn set_at(target: &mut Value, steps: &[Step], value: Value) -> Result<(), String> {
+pub(crate) fn set_at(target: &mut Value, steps: &[Step], value: Value) -> Result<(), String> {
     let Some((last, parents)) = steps.split_last() else {
         *target = value;
         return Ok(());

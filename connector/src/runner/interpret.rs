@@ -11,6 +11,7 @@
 //! ends the scope. Any task failure fails the scope. The interpreter keeps no state between
 //! tasks but what it passes on, so a durable engine can replay it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +23,8 @@ use super::TaskEvent;
 use super::data::{self, TaskData};
 use super::plan::{Plan, ScopeId};
 use crate::condition;
-use crate::execute::{ErrorCode, RunInfo, TaskContext, TaskError, TaskOutput};
+use crate::execute::{Cancellation, ErrorCode, RunInfo, TaskContext, TaskError, TaskOutput};
+use crate::journal::Recorded;
 use crate::simworkflow::{Task, TerminationStatus};
 
 /// One run of a plan: what every scope of it shares. Cheap to clone.
@@ -34,6 +36,11 @@ pub struct Run {
     pub info: Arc<RunInfo>,
     /// The execution's id (part of every derived identity).
     pub workflow_id: Arc<str>,
+    /// What an earlier attempt of this execution recorded, by task: a task with a recorded
+    /// output is not run again (a resume).
+    pub recorded: Arc<BTreeMap<String, Recorded>>,
+    /// Stops the run between tasks (and a task between its attempts).
+    pub cancel: Cancellation,
 }
 
 impl Run {
@@ -47,7 +54,22 @@ impl Run {
             plan,
             info,
             workflow_id: Arc::from(workflow_id),
+            recorded: Arc::new(BTreeMap::new()),
+            cancel: Cancellation::never(),
         }
+    }
+
+    /// This run resumes an earlier attempt: tasks with a recorded output reuse it.
+    pub fn resuming(mut self, recorded: BTreeMap<String, Recorded>) -> Self {
+        self.recorded = Arc::new(recorded);
+        self
+    }
+
+    /// This run stops when `cancel` fires: no task starts after it, and a running task stops
+    /// between attempts.
+    pub fn with_cancel(mut self, cancel: Cancellation) -> Self {
+        self.cancel = cancel;
+        self
     }
 }
 
@@ -139,6 +161,12 @@ pub trait Engine: Send + Sync {
     fn report(&self, event: &TaskEvent) {
         let _ = event;
     }
+
+    /// Records an Http or Simple task's output as its handler returned it (before
+    /// `resultSelector`), so that a resume of the execution reuses it.
+    fn record(&self, ctx: &TaskContext, output: &Value) {
+        let _ = (ctx, output);
+    }
 }
 
 /// Runs the scope `scope` of `run` from its start task with `input`, through `engine`.
@@ -188,27 +216,50 @@ pub async fn interpret<E: Engine + ?Sized>(
             attempts,
             detail,
         };
-        engine.report(&event("Started", 0, None));
-        let result = match task {
+        let reused = match task {
+            Task::Http(_) | Task::Simple(_) => {
+                run.recorded.get(&current).and_then(|r| r.output.clone())
+            }
+            _ => None,
+        };
+        if reused.is_none() {
+            engine.report(&event("Started", 0, None));
+        }
+        // The task's result, and the line that reports it once its output is passed on.
+        let (result, done) = match task {
             Task::Http(_) | Task::Simple(_) => {
                 let ctx = TaskContext {
                     run: Some(run.info.clone()),
+                    cancel: run.cancel.clone(),
                     ..TaskContext::new(&*run.workflow_id, current.clone())
                 };
-                match engine.task(task, &task_input, &ctx).await {
-                    Ok(out) => {
-                        let detail = out.outcome.map(|o| o.to_string());
-                        engine.report(&event("Completed", out.attempts, detail));
-                        out.output
+                if run.cancel.is_cancelled() {
+                    let error = TaskError::new(ErrorCode::Cancelled, "the run was interrupted");
+                    engine.report(&event("Failed", 0, Some(error.code.to_string())));
+                    return Err(fail(error));
+                }
+                match reused {
+                    Some(output) => {
+                        let detail = output["outcome"]
+                            .as_str()
+                            .map(|o| format!("recorded {o}, not sent again"));
+                        (output, ("Reused", 0, detail))
                     }
-                    Err(error) => {
-                        engine.report(&event(
-                            "Failed",
-                            error.attempts.len(),
-                            Some(error.code.to_string()),
-                        ));
-                        return Err(fail(error));
-                    }
+                    None => match engine.task(task, &task_input, &ctx).await {
+                        Ok(out) => {
+                            engine.record(&ctx, &out.output);
+                            let detail = out.outcome.map(|o| o.to_string());
+                            (out.output, ("Completed", out.attempts, detail))
+                        }
+                        Err(error) => {
+                            engine.report(&event(
+                                "Failed",
+                                error.attempts.len(),
+                                Some(error.code.to_string()),
+                            ));
+                            return Err(fail(error));
+                        }
+                    },
                 }
             }
             Task::Decision(d) => {
@@ -229,10 +280,7 @@ pub async fn interpret<E: Engine + ?Sized>(
                     .branches(run, &current, p.branches.len(), &task_input)
                     .await
                 {
-                    Branches::Completed(outputs) => {
-                        engine.report(&event("Completed", 0, None));
-                        Value::Array(outputs)
-                    }
+                    Branches::Completed(outputs) => (Value::Array(outputs), ("Completed", 0, None)),
                     Branches::Terminated(end) => {
                         engine.report(&event("Failed", 0, Some("branch terminated Failed".into())));
                         return Ok(end);
@@ -269,7 +317,15 @@ pub async fn interpret<E: Engine + ?Sized>(
                 });
             }
         };
-        let output = data::output(task, input, result, &data, &run.info.input).map_err(fail)?;
+        // A result the task's data passing cannot use fails the task, not the next one.
+        let output = match data::output(task, input, result, &data, &run.info.input) {
+            Ok(output) => output,
+            Err(error) => {
+                engine.report(&event("Failed", done.1, Some(error.code.to_string())));
+                return Err(fail(error));
+            }
+        };
+        engine.report(&event(done.0, done.1, done.2));
         if end {
             return Ok(ScopeEnd {
                 output,

@@ -15,11 +15,12 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-mod data;
+pub(crate) mod data;
 mod interpret;
 mod plan;
 
 use crate::execute::{ErrorCode, TaskContext, TaskError, TaskHandler, TaskOutput};
+use crate::journal::RunJournal;
 use crate::simworkflow::{Task, WorkflowDefinition};
 use data::TaskData;
 pub use interpret::{BranchResults, Branches, Engine, Failure, Run, ScopeEnd, interpret};
@@ -70,6 +71,7 @@ pub struct Runner {
     http: Arc<dyn TaskHandler>,
     simple: Arc<HashMap<String, Arc<dyn TaskHandler>>>,
     observer: Option<Observer>,
+    journal: Option<Arc<dyn RunJournal>>,
 }
 
 impl Runner {
@@ -79,7 +81,15 @@ impl Runner {
             http,
             simple: Arc::new(HashMap::new()),
             observer: None,
+            journal: None,
         }
+    }
+
+    /// Records every completed task's output and how each run ends in `journal`, so a
+    /// resume ([`Run::resuming`]) can reuse them.
+    pub fn with_journal(mut self, journal: Arc<dyn RunJournal>) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     /// Registers the handler of the `Simple` task with this name (a user or remote worker's
@@ -111,7 +121,15 @@ impl Runner {
 
     /// Runs a compiled plan with `input`; `timeoutSeconds` bounds the whole run.
     pub async fn run_plan(&self, plan: &Plan, input: Value, workflow_id: &str) -> RunResult {
-        let run = Run::new(plan.clone(), input.clone(), workflow_id);
+        self.execute(Run::new(plan.clone(), input, workflow_id))
+            .await
+    }
+
+    /// Runs `run` (a new run, or a resume: [`Run::resuming`]); `timeoutSeconds` bounds it.
+    /// With a journal, how it ended is recorded.
+    pub async fn execute(&self, run: Run) -> RunResult {
+        let plan = run.plan.clone();
+        let input = run.info.input.clone();
         let scope = interpret(self, &run, &ScopeId::Workflow, input);
         let result = match plan.definition().timeout_seconds.filter(|t| *t > 0) {
             Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), scope).await {
@@ -120,7 +138,17 @@ impl Runner {
             },
             None => scope.await,
         };
-        RunResult::of(result)
+        let result = RunResult::of(result);
+        if let Some(journal) = &self.journal {
+            let status = match result.status {
+                RunStatus::Completed => "Completed",
+                RunStatus::Failed => "Failed",
+            };
+            if let Err(e) = journal.end(&run.workflow_id, status) {
+                tracing::warn!("could not record how run {} ended: {e}", run.workflow_id);
+            }
+        }
+        result
     }
 
     /// The handler of an Http or Simple task.
@@ -182,6 +210,14 @@ impl Engine for Runner {
     fn report(&self, event: &TaskEvent) {
         if let Some(o) = &self.observer {
             o(event);
+        }
+    }
+
+    fn record(&self, ctx: &TaskContext, output: &Value) {
+        if let Some(journal) = &self.journal
+            && let Err(e) = journal.complete(&ctx.workflow_id, &ctx.task_name, output)
+        {
+            tracing::warn!(task = %ctx.task_name, "could not record the task's output: {e}");
         }
     }
 }

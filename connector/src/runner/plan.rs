@@ -141,7 +141,7 @@ impl Plan {
     }
 
     /// The parsed conditions of the Decision task `name` (in `choices` order).
-    pub(super) fn conditions(&self, name: &str) -> &[Expr] {
+    pub fn conditions(&self, name: &str) -> &[Expr] {
         self.conditions.get(name).map_or(&[][..], Vec::as_slice)
     }
 }

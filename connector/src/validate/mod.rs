@@ -25,6 +25,22 @@ use serde_json::Value;
 pub use crate::diagnostic::{Code, Diagnostic, Severity, locate};
 pub use runtime::{CheckedRequest, VALIDATE_WORKFLOW_ID};
 
+/// The report of a run's pre-flight on the definition `file` (its text `source`): the
+/// problems `found` as located diagnostics, as `validate --input` shows them (notes left out:
+/// a run only needs to know what stops it).
+pub fn preflight_report(file: &str, source: &str, found: &crate::preflight::Preflight) -> Report {
+    let mut diagnostics: Vec<Diagnostic> = runtime::diagnostics(found)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    place(&mut diagnostics, source, file);
+    Report {
+        diagnostics,
+        source: Some(source.to_owned()),
+        requests: Vec::new(),
+    }
+}
+
 use crate::catalog::EndpointId;
 use crate::diagnostic::locate::{child, positions};
 use crate::validators::{Validators, json_type};

@@ -1,35 +1,29 @@
-//! Run-time checks with a workflow input: the tasks that receive it are prepared by the one
-//! prepare path, exactly as `run` will prepare them.
+//! Run-time checks with a workflow input: the run's own pre-flight ([`crate::preflight`]),
+//! reported as diagnostics.
 //!
-//! Policy: an entry task's input is the workflow input (reshaped by `inputParameters`); its
-//! request goes through [`crate::prepare::prepare`] (placeholders, vendor rules such as
-//! rounding, request validation). Its failures become located diagnostics; its successes are
-//! kept as [`CheckedRequest`]s. Tasks fed by earlier outputs are checked at design time only
-//! (`N-RUNTIME-SKIPPED`). Credentials are not needed: they are added after the pure path.
+//! Policy: `validate --input` runs exactly the pre-flight `run` runs before its first write
+//! (the `inputSchema`, every Http task whose request this input resolves, through the one
+//! prepare path), without credentials (they are added after the pure path). Its problems
+//! become located diagnostics; its requests are kept as [`CheckedRequest`]s (what `run` would
+//! send). Tasks whose request needs an earlier task's response are checked at design time
+//! only (`N-RUNTIME-SKIPPED`); Http tasks this input does not reach are `N-NOT-REACHED`.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::Ctx;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::identity::Execution;
 use crate::output::{ErrorCode, TaskError};
-use crate::prepare::{self, PreparedRequest, Router, ValidatorSet};
+pub use crate::preflight::CheckedRequest;
+use crate::preflight::{self, Preflight, Problem, Subject};
+use crate::prepare::{Router, ValidatorSet};
 use crate::simworkflow::{Task, WorkflowDefinition};
-use crate::template;
 
 /// The workflow id the run-time check prepares under.
 pub const VALIDATE_WORKFLOW_ID: &str = "validate";
 
-/// A request the run-time check prepared: what `run` would send for this input.
-#[derive(Debug, Clone)]
-pub struct CheckedRequest {
-    /// The task's name.
-    pub task: String,
-    /// The request, without credentials.
-    pub request: PreparedRequest,
-}
-
-/// Prepares the entry tasks of `root` with `input`; returns the prepared requests.
+/// Runs pre-flight on `root` with `input`; returns the prepared requests.
 pub(super) fn check(ctx: &mut Ctx<'_>, root: &Value, input: &Value) -> Vec<CheckedRequest> {
     // A definition that does not deserialize has design-time errors already; its requests
     // would be guesses.
@@ -37,99 +31,110 @@ pub(super) fn check(ctx: &mut Ctx<'_>, root: &Value, input: &Value) -> Vec<Check
         return Vec::new();
     };
     let router = Router::new(ValidatorSet::Borrowed(ctx.validators));
-    let entries = definition.entry_tasks();
-    let now = chrono::Utc::now();
-    let mut out = Vec::new();
-    let mut later = Vec::new();
+    let recorded = BTreeMap::new();
+    let subject = Subject {
+        definition: &definition,
+        input,
+        workflow_id: VALIDATE_WORKFLOW_ID,
+        now: chrono::Utc::now(),
+        recorded: &recorded,
+    };
+    let found = preflight::check(&subject, &router);
+    let mut http = std::collections::HashSet::new();
     definition.walk(|t| {
-        let Task::Http(http) = t.task else { return };
-        let pointer = t.pointer();
-        if !entries.contains(&t.name) {
-            later.push((t.name.to_owned(), pointer));
-            return;
-        }
-        let task_input = match &http.input_parameters {
-            Some(params) => match template::resolve_value(&Value::Object(params.clone()), input) {
-                Ok(v) => v,
-                Err(e) => {
-                    let error = TaskError::unresolved(e, "/inputParameters");
-                    for d in diagnostics(error, &pointer, None) {
-                        push(ctx, t.name, &pointer, d);
-                    }
-                    return;
-                }
-            },
-            None => input.clone(),
-        };
-        let exec = Execution::new(VALIDATE_WORKFLOW_ID, t.name, now);
-        match prepare::prepare(&router, http, &task_input, &exec) {
-            Ok(request) => out.push(CheckedRequest {
-                task: t.name.to_owned(),
-                request,
-            }),
-            Err(e) => {
-                let body = http
-                    .http_request
-                    .body
-                    .as_ref()
-                    .and_then(|b| template::resolve_value(b, &task_input).ok());
-                for d in diagnostics(e, &pointer, body.as_ref()) {
-                    push(ctx, t.name, &pointer, d);
-                }
-            }
+        if matches!(t.task, Task::Http(_)) {
+            http.insert(t.pointer());
         }
     });
-    for (name, pointer) in later {
-        let endpoint = ctx.matched.get(&pointer).copied();
-        if let Some(endpoint) = endpoint {
-            ctx.push(
-                Diagnostic::new(
-                    Code::RuntimeSkipped,
-                    pointer,
-                    "input depends on earlier task outputs; request checked at design time only",
-                )
-                .task(&name)
-                .endpoint(Some(endpoint.as_str())),
-            );
-        }
+    for d in diagnostics(&found) {
+        let endpoint = ctx
+            .matched
+            .get(&task_pointer(&d, &found))
+            .map(|e| e.as_str());
+        ctx.push(d.endpoint(endpoint));
+    }
+    for t in found.unreached.iter().filter(|t| http.contains(&t.pointer)) {
+        let endpoint = ctx.matched.get(&t.pointer).map(|e| e.as_str());
+        ctx.push(
+            Diagnostic::new(
+                Code::NotReached,
+                t.pointer.clone(),
+                "with this input the run does not reach this task (a Decision takes another branch, or the run stops earlier); its request was not prepared",
+            )
+            .task(&t.task)
+            .endpoint(endpoint),
+        );
+    }
+    found.requests
+}
+
+/// The task pointer a diagnostic of `found` belongs to (its longest matching prefix).
+fn task_pointer(d: &Diagnostic, found: &Preflight) -> String {
+    found
+        .problems
+        .iter()
+        .filter(|p| p.task.is_some() && d.pointer.starts_with(&p.pointer))
+        .map(|p| p.pointer.clone())
+        .max_by_key(String::len)
+        .unwrap_or_default()
+}
+
+/// The diagnostics of a pre-flight: its problems (errors, with absolute pointers) and its
+/// deferred tasks (`N-RUNTIME-SKIPPED`), in no particular order (a report places and sorts
+/// them).
+pub fn diagnostics(found: &Preflight) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for problem in &found.problems {
+        out.extend(of_problem(problem));
+    }
+    for d in &found.deferred {
+        let why = match d.reason {
+            "jsonata" => "JSONata expressions are not evaluated before run time",
+            _ => "its request reads an earlier task's response: checked at design time only",
+        };
+        out.push(Diagnostic::new(Code::RuntimeSkipped, d.at.pointer.clone(), why).task(&d.at.task));
     }
     out
 }
 
-/// Adds a finding of the task at `pointer`; a pointer relative to the task is made absolute.
-fn push(ctx: &mut Ctx<'_>, task: &str, pointer: &str, mut d: Diagnostic) {
-    if !d.pointer.starts_with(pointer) {
-        d.pointer = format!("{pointer}{}", d.pointer);
-    }
-    let endpoint = ctx.matched.get(pointer).map(|e| e.as_str());
-    ctx.push(d.task(task).endpoint(endpoint));
-}
-
-/// The diagnostics of a prepare failure, with pointers inside the task; `body` is the
-/// resolved body, for showing offending values.
-fn diagnostics(e: TaskError, task_pointer: &str, body: Option<&Value>) -> Vec<Diagnostic> {
-    let at = e.pointer.clone().unwrap_or_default();
+/// The diagnostics of one problem, with pointers into the definition.
+fn of_problem(p: &Problem) -> Vec<Diagnostic> {
+    let e: &TaskError = &p.error;
+    let at = format!("{}{}", p.pointer, e.pointer.clone().unwrap_or_default());
     // The pointer is the diagnostic's own field; the message need not repeat it.
+    let relative = e.pointer.clone().unwrap_or_default();
     let message = e
         .message
-        .strip_prefix(&format!("{at}: "))
+        .strip_prefix(&format!("{relative}: "))
         .unwrap_or(&e.message)
         .to_owned();
-    match e.code {
+    let task = |d: Diagnostic| match &p.task {
+        Some(t) => d.task(t),
+        None => d,
+    };
+    let found = match e.code {
         ErrorCode::InputMissing => vec![
             Diagnostic::new(Code::InputMissing, at, message)
                 .hint("add it to the input, or fix the path"),
         ],
-        ErrorCode::UnsupportedExpression => vec![Diagnostic::new(
-            Code::RuntimeSkipped,
-            at,
-            "JSONata expressions are not evaluated before run time",
-        )],
+        ErrorCode::InvalidInput => vec![
+            Diagnostic::new(Code::InputSchema, at, message)
+                .hint("fix the workflow input (or the definition's inputSchema)"),
+        ],
+        ErrorCode::MissingCredentials | ErrorCode::InvalidCredentials => vec![
+            Diagnostic::new(Code::Credentials, at, message).hint(
+                "define the id in the credentials file (--credentials, ./credentials.json), or use `solvimon` / `rebilly` with SOLVIMON_API_KEY / REBILLY_API_KEY",
+            ),
+        ],
+        ErrorCode::RequestChanged => vec![Diagnostic::new(Code::RequestChanged, at, message)],
         ErrorCode::InvalidRequest if !e.diagnostics.is_empty() => e
             .diagnostics
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|d| {
-                let shown: String = body
+                let shown: String = p
+                    .resolved_body
+                    .as_ref()
                     .and_then(|b| b.pointer(&d.pointer))
                     .map(|v| v.to_string())
                     .unwrap_or_default()
@@ -142,7 +147,7 @@ fn diagnostics(e: TaskError, task_pointer: &str, body: Option<&Value>) -> Vec<Di
                     format!(" (resolved value {shown})")
                 };
                 Diagnostic {
-                    pointer: format!("{task_pointer}/httpRequest/body{}", d.pointer),
+                    pointer: format!("{}/httpRequest/body{}", p.pointer, d.pointer),
                     message: format!(
                         "with this input, the request is invalid: {}{resolved}",
                         d.message
@@ -154,10 +159,8 @@ fn diagnostics(e: TaskError, task_pointer: &str, body: Option<&Value>) -> Vec<Di
         _ => vec![Diagnostic::new(
             Code::Request,
             at,
-            format!(
-                "with this input, the request cannot be prepared: {}",
-                e.message
-            ),
+            format!("with this input, the request cannot be prepared: {message}"),
         )],
-    }
+    };
+    found.into_iter().map(task).collect()
 }

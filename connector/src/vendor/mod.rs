@@ -60,6 +60,27 @@ pub struct Found {
     pub quantity: Option<QuantityReport>,
 }
 
+/// Where the record a duplicate answer refers to can be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Original {
+    /// The answer is the first answer replayed: it is the original.
+    Replayed,
+    /// Readable with a GET of `url`.
+    Read {
+        /// The original's id.
+        id: String,
+        /// The read.
+        url: Url,
+    },
+    /// Not readable; the answer may name its id.
+    Unreadable {
+        /// The original's id, when the answer names it.
+        id: Option<String>,
+        /// Why it cannot be read.
+        why: String,
+    },
+}
+
 /// What a lookup's answer says about this call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recognised {
@@ -110,6 +131,15 @@ pub trait VendorRules: Send + Sync {
     /// `Found`; a look-alike is `Ambiguous`, never taken for ours.
     fn recognise(&self, _identity: &Identity, _list: &Value) -> Recognised {
         Recognised::Absent
+    }
+
+    /// For an answer judged a duplicate of `url`'s request: where the original record can be
+    /// read, if anywhere.
+    fn original(&self, _url: &Url, _answer: &Answer<'_>) -> Original {
+        Original::Unreadable {
+            id: None,
+            why: "the API offers no read of the original record".into(),
+        }
     }
 }
 

@@ -11,7 +11,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, VendorRules, Verdict, api_message, whole_seconds};
+use reqwest::Url;
+
+use super::{Answer, Original, VendorRules, Verdict, api_message, whole_seconds};
 use crate::catalog::Endpoint;
 use crate::identity::{Execution, Identity, IdentityOptions, derived_key};
 use crate::output::body::Facts;
@@ -110,6 +112,62 @@ impl VendorRules for Solvimon {
             ..TaskError::new(code, api_message(answer.status, error))
         }))
     }
+
+    /// A replayed answer is the original; a meter-data duplicate names the event it repeats,
+    /// which `GET /v{version}/ingest/meter-data/{id}` reads (documented; needs
+    /// `METER_DATA.VIEW`); a 409 on charge, adjustment or persist data names the existing
+    /// record's id, but Solvimon documents no read of those.
+    fn original(&self, url: &Url, answer: &Answer<'_>) -> Original {
+        if answer
+            .headers
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true")
+        {
+            return Original::Replayed;
+        }
+        if (200..300).contains(&answer.status) {
+            let body = answer.body.json();
+            let details = &body["processed_details"];
+            let id = details["duplicate_of_meter_data_id"]
+                .as_str()
+                .or_else(|| details["duplicate"]["of_meter_data_id"].as_str());
+            return match id.and_then(|id| Some((id, meter_data_url(url, id)?))) {
+                Some((id, url)) => Original::Read {
+                    id: id.to_owned(),
+                    url,
+                },
+                None => Original::Unreadable {
+                    id: None,
+                    why: "the answer is marked DUPLICATE but names no original event".into(),
+                },
+            };
+        }
+        let error = answer.error.unwrap_or(&Value::Null);
+        let kind = error["resource_type"].as_str().unwrap_or("this resource");
+        Original::Unreadable {
+            id: error["resource_id"].as_str().map(str::to_owned),
+            why: format!(
+                "Solvimon documents no read of {kind}: the body is the duplicate answer (its resource_id names the original)"
+            ),
+        }
+    }
+}
+
+/// The read of meter data `id` on the server and API version of `url` (its path up to the
+/// `v{N}` segment kept): `GET …/v1/ingest/meter-data/{id}`.
+fn meter_data_url(url: &Url, id: &str) -> Option<Url> {
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    let version = segments.iter().position(|s| {
+        s.len() > 1 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit())
+    })?;
+    let mut read = url.clone();
+    read.set_query(None);
+    read.path_segments_mut()
+        .ok()?
+        .clear()
+        .extend(&segments[..=version])
+        .extend(["ingest", "meter-data", id]);
+    Some(read)
 }
 
 /// Solvimon writes numbers as decimal strings (`number`, `count`, `quantity`, `value`): a JSON

@@ -23,15 +23,16 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The binary, ready for arguments; its execution journal goes in a folder of this test
-/// process (a new one per run, so no run recalls another's executions), never the user's
-/// state folder.
+/// The folder this test process's runs keep their journals in (a new one per test process,
+/// so no run recalls another's executions; never the repository's `.usage-connector`).
+pub fn state_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}", std::process::id()))
+}
+
+/// The binary, ready for arguments; its run journals go in [`state_dir`].
 pub fn bin() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_usage-connector"));
-    command.env(
-        "XDG_STATE_HOME",
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}", std::process::id())),
-    );
+    command.env("USAGE_CONNECTOR_STATE_DIR", state_dir());
     command
 }
 

@@ -1,0 +1,535 @@
+//! Pre-flight: every mistake that can be known before a run's first write is found before it.
+//!
+//! Policy: with the workflow input in hand, before anything is sent,
+//! - the input is checked against the definition's `inputSchema` (each violation names the
+//!   field and the schema keyword);
+//! - every Http task's credentials id is resolved ([`Preparer::credentials`]);
+//! - the definition is walked as the run will walk it, with what only the run can tell (a
+//!   response, a Simple task's result) left unknown ([`known`]): data carried along a chain
+//!   stays known, a Decision whose condition reads only known data takes its one branch, one
+//!   that does not takes all of them. Every Http task reached whose request reads only known
+//!   data (the workflow input, `$$`, constants, data carried from it) is prepared by the one
+//!   prepare path, so a 4-decimal quantity, a missing field or a bad enum fed from the input
+//!   is found with the task's name. Tasks whose request needs a response are `deferred`; tasks
+//!   this input provably does not reach are `unreached`.
+//!
+//! A resume passes what the earlier attempt recorded ([`Recorded`]): those outputs are known,
+//! and a completed task whose request the (edited) definition would change is a problem.
+
+mod known;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::execute::{ErrorCode, TaskError};
+use crate::identity::Execution;
+use crate::journal::Recorded;
+use crate::prepare::{self, PreparedRequest, Router};
+use crate::runner::{Plan, ScopeId};
+use crate::simworkflow::{HttpTask, Task, WorkflowDefinition};
+use crate::template::context::Frame;
+use crate::validators;
+use known::{is_unknown, unknown};
+
+/// How pre-flight prepares a request: the pure path alone (`validate --input`, which has no
+/// credentials), or with credentials (an executor).
+pub trait Preparer {
+    /// The request `task` sends for `input` in `exec`, as the run will prepare it.
+    fn prepare(
+        &self,
+        task: &HttpTask,
+        input: &Value,
+        exec: &Execution<'_>,
+    ) -> Result<PreparedRequest, TaskError>;
+
+    /// Whether `task`'s credentials resolve (`MISSING_CREDENTIALS` when not).
+    fn credentials(&self, task: &HttpTask) -> Result<(), TaskError> {
+        let _ = task;
+        Ok(())
+    }
+}
+
+impl Preparer for Router<'_> {
+    fn prepare(
+        &self,
+        task: &HttpTask,
+        input: &Value,
+        exec: &Execution<'_>,
+    ) -> Result<PreparedRequest, TaskError> {
+        prepare::prepare(self, task, input, exec)
+    }
+}
+
+impl Preparer for crate::execute::Executor {
+    fn prepare(
+        &self,
+        task: &HttpTask,
+        input: &Value,
+        exec: &Execution<'_>,
+    ) -> Result<PreparedRequest, TaskError> {
+        self.prepare_at(task, input, exec)
+    }
+
+    fn credentials(&self, task: &HttpTask) -> Result<(), TaskError> {
+        self.check_credentials(task)
+    }
+}
+
+/// A task and its place in the definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskAt {
+    /// The task's name.
+    pub task: String,
+    /// Its RFC 6901 pointer in the definition.
+    pub pointer: String,
+}
+
+/// An Http task whose request is left to the run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    /// The task.
+    pub at: TaskAt,
+    /// Why: `"response"` (it reads an earlier task's response or a Simple task's result) or
+    /// `"jsonata"` (a JSONata expression, evaluated at run time).
+    pub reason: &'static str,
+}
+
+/// A mistake found before the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The task, or `None` for the workflow input itself.
+    pub task: Option<String>,
+    /// Where in the definition (RFC 6901): the task, or `/inputSchema…`.
+    pub pointer: String,
+    /// What the run would have met (its pointer, when set, is relative to the task).
+    pub error: TaskError,
+    /// For an invalid request: its body as the placeholders resolved it (to show the values
+    /// the input gave).
+    pub resolved_body: Option<Value>,
+}
+
+/// A request pre-flight prepared: what the run will send for this input.
+#[derive(Debug, Clone)]
+pub struct CheckedRequest {
+    /// The task's name.
+    pub task: String,
+    /// The request (with credentials when the [`Preparer`] has them).
+    pub request: PreparedRequest,
+}
+
+/// What pre-flight found.
+#[derive(Debug, Clone, Default)]
+pub struct Preflight {
+    /// Mistakes: the run must not start.
+    pub problems: Vec<Problem>,
+    /// The requests prepared.
+    pub requests: Vec<CheckedRequest>,
+    /// Http tasks whose request needs what only the run can tell (a response, a JSONata
+    /// expression).
+    pub deferred: Vec<Deferred>,
+    /// Tasks this input does not reach (a Decision takes another branch, or the run stops
+    /// earlier).
+    pub unreached: Vec<TaskAt>,
+}
+
+impl Preflight {
+    /// Whether the run may start.
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// What pre-flight checks a run of.
+pub struct Subject<'a> {
+    /// The definition (validated).
+    pub definition: &'a WorkflowDefinition,
+    /// The workflow input.
+    pub input: &'a Value,
+    /// The execution id requests are prepared under.
+    pub workflow_id: &'a str,
+    /// The time requests without one of their own are stamped with.
+    pub now: DateTime<Utc>,
+    /// What an earlier attempt recorded, by task name (empty for a new run): completed
+    /// outputs are known, and their requests must not change.
+    pub recorded: &'a BTreeMap<String, Recorded>,
+}
+
+/// Checks a run before it starts; see the module docs.
+pub fn check(subject: &Subject<'_>, preparer: &dyn Preparer) -> Preflight {
+    let definition = subject.definition;
+    let mut out = Preflight::default();
+    match InputSchema::of(definition) {
+        Ok(Some(schema)) => out.problems.extend(schema.check(subject.input)),
+        Ok(None) => {}
+        Err(problem) => out.problems.push(problem),
+    }
+    let mut pointers = HashMap::new();
+    definition.walk(|t| {
+        pointers.insert(t.name.to_owned(), t.pointer());
+        if let Task::Http(h) = t.task
+            && let Err(error) = preparer.credentials(h)
+        {
+            out.problems.push(Problem {
+                task: Some(t.name.to_owned()),
+                pointer: t.pointer(),
+                error: error.at("/credentials"),
+                resolved_body: None,
+            });
+        }
+    });
+    let plan = match Plan::compile(definition) {
+        Ok(plan) => plan,
+        Err((task, error)) => {
+            out.problems.push(Problem {
+                pointer: pointers.get(&task).cloned().unwrap_or_default(),
+                task: Some(task),
+                error,
+                resolved_body: None,
+            });
+            return out;
+        }
+    };
+    let mut walker = Walker {
+        subject,
+        plan: &plan,
+        preparer,
+        pointers: &pointers,
+        seen: HashMap::new(),
+        out,
+    };
+    walker.scope(&ScopeId::Workflow, subject.input.clone());
+    let Walker { seen, mut out, .. } = walker;
+    let mut unreached: Vec<TaskAt> = pointers
+        .into_iter()
+        .filter(|(name, _)| !seen.contains_key(name))
+        .map(|(task, pointer)| TaskAt { task, pointer })
+        .collect();
+    unreached.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    out.unreached = unreached;
+    out
+}
+
+struct Walker<'a, 'p> {
+    subject: &'a Subject<'a>,
+    plan: &'p Plan,
+    preparer: &'p dyn Preparer,
+    pointers: &'p HashMap<String, String>,
+    /// Each task reached, with the input it was walked with (unknown once two paths differ).
+    seen: HashMap<String, Value>,
+    out: Preflight,
+}
+
+impl Walker<'_, '_> {
+    /// Walks scope `id` from its start; its output when one known path ends it.
+    fn scope(&mut self, id: &ScopeId, input: Value) -> Value {
+        match self.plan.scope(id) {
+            Some(scope) => self.from(id, scope.start.clone(), input),
+            None => unknown(),
+        }
+    }
+
+    fn problem(&mut self, task: &str, error: TaskError) {
+        self.out.problems.push(Problem {
+            task: Some(task.to_owned()),
+            pointer: self.pointers.get(task).cloned().unwrap_or_default(),
+            error,
+            resolved_body: None,
+        });
+    }
+
+    /// Walks scope `id` from task `current` with `input`; the scope's output (unknown when it
+    /// cannot be told, or a problem stops the walk).
+    fn from(&mut self, id: &ScopeId, mut current: String, mut input: Value) -> Value {
+        let plan = self.plan;
+        let Some(scope) = plan.scope(id) else {
+            return unknown();
+        };
+        let workflow_input = self.subject.input;
+        let definition_name = plan.definition().name.as_str();
+        loop {
+            match self.seen.get(&current) {
+                Some(prev) if *prev == input || is_unknown(prev) => return unknown(),
+                Some(_) => input = unknown(),
+                None => {}
+            }
+            self.seen.insert(current.clone(), input.clone());
+            let Some(task) = scope.tasks.get(&current) else {
+                return unknown();
+            };
+            let frames = Frame {
+                workflow_id: self.subject.workflow_id,
+                definition: definition_name,
+                task: &current,
+            }
+            .build();
+            let common = task.common();
+            let task_input = match common.input_parameters {
+                Some(params) => match known::resolve_map(
+                    params,
+                    &frames.scope(&input, workflow_input),
+                    "/inputParameters",
+                ) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.problem(&current, e);
+                        return unknown();
+                    }
+                },
+                None => input.clone(),
+            };
+            let result = match task {
+                Task::Http(h) => match self.http(&current, h, &task_input) {
+                    Some(result) => result,
+                    None => return unknown(),
+                },
+                Task::Simple(_) => self.completed(&current),
+                Task::Parallel(p) => Value::Array(
+                    (0..p.branches.len())
+                        .map(|index| {
+                            let branch = ScopeId::Branch {
+                                parallel: current.clone(),
+                                index,
+                            };
+                            self.scope(&branch, task_input.clone())
+                        })
+                        .collect(),
+                ),
+                Task::Decision(d) => {
+                    let scope_of = frames.scope(&task_input, workflow_input);
+                    let targets = decide(d, plan.conditions(&current), &scope_of);
+                    if let [one] = targets.as_slice() {
+                        current = one.clone();
+                        input = task_input;
+                        continue;
+                    }
+                    for target in targets {
+                        self.from(id, target, task_input.clone());
+                    }
+                    return unknown();
+                }
+                Task::Terminate(_) => return unknown(),
+            };
+            let selector = |result: &Value| match task_selector(task) {
+                Some(map) => known::resolve_map(
+                    map,
+                    &frames.scope(result, workflow_input),
+                    "/resultSelector",
+                ),
+                None => Ok(result.clone()),
+            };
+            let output = match known::output(task, input, result, selector) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problem(&current, e);
+                    return unknown();
+                }
+            };
+            if common.end {
+                return output;
+            }
+            match common.next_task {
+                Some(next) => {
+                    current = next.to_owned();
+                    input = output;
+                }
+                None => return unknown(),
+            }
+        }
+    }
+
+    /// The output an earlier attempt recorded for `task`, else unknown.
+    fn completed(&self, task: &str) -> Value {
+        self.subject
+            .recorded
+            .get(task)
+            .and_then(|r| r.output.clone())
+            .unwrap_or_else(unknown)
+    }
+
+    /// Prepares an Http task's request when it reads only known data; its result (recorded,
+    /// else unknown), or `None` when the run would fail there.
+    fn http(&mut self, name: &str, task: &HttpTask, input: &Value) -> Option<Value> {
+        let subject = self.subject;
+        let frames = Frame {
+            workflow_id: subject.workflow_id,
+            definition: &subject.definition.name,
+            task: name,
+        }
+        .build();
+        let scope = frames.scope(input, subject.input);
+        let request = &task.http_request;
+        let needs_run = known::value_unknown(&Value::String(request.url.clone()), &scope)
+            || request
+                .headers
+                .iter()
+                .flatten()
+                .any(|(_, v)| known::value_unknown(&Value::String(v.clone()), &scope))
+            || request
+                .body
+                .as_ref()
+                .is_some_and(|b| known::value_unknown(b, &scope));
+        let recorded = subject.recorded.get(name);
+        if needs_run {
+            let text = serde_json::to_string(request).unwrap_or_default();
+            self.out.deferred.push(Deferred {
+                at: TaskAt {
+                    task: name.to_owned(),
+                    pointer: self.pointers.get(name).cloned().unwrap_or_default(),
+                },
+                reason: if text.contains("jsonata:") {
+                    "jsonata"
+                } else {
+                    "response"
+                },
+            });
+            return Some(self.completed(name));
+        }
+        let mut exec = Execution::new(
+            subject.workflow_id,
+            name,
+            recorded.and_then(|r| r.at).unwrap_or(subject.now),
+        );
+        exec.definition = &subject.definition.name;
+        exec.execution_input = subject.input;
+        match self.preparer.prepare(task, input, &exec) {
+            Ok(prepared) => {
+                if let Some(sent) = recorded
+                    .filter(|r| r.output.is_some())
+                    .and_then(|r| r.request.as_deref())
+                    && prepared.digest() != sent
+                {
+                    self.problem(
+                        name,
+                        TaskError::new(
+                            ErrorCode::RequestChanged,
+                            format!(
+                                "task `{name}` completed in the earlier attempt, and the definition now prepares another request for it ({} {}); its recorded output would not match: resume with the definition it ran with, or start a new run",
+                                prepared.method,
+                                prepared.url.path()
+                            ),
+                        ),
+                    );
+                }
+                self.out.requests.push(CheckedRequest {
+                    task: name.to_owned(),
+                    request: prepared,
+                });
+                Some(self.completed(name))
+            }
+            // Credentials were checked for every task already.
+            Err(e)
+                if matches!(
+                    e.code,
+                    ErrorCode::MissingCredentials | ErrorCode::InvalidCredentials
+                ) =>
+            {
+                None
+            }
+            Err(e) => {
+                let body = request
+                    .body
+                    .as_ref()
+                    .filter(|_| e.code == ErrorCode::InvalidRequest)
+                    .and_then(|b| crate::template::resolve_value_in(b, &scope).ok());
+                self.problem(name, e);
+                if let Some(last) = self.out.problems.last_mut() {
+                    last.resolved_body = body;
+                }
+                None
+            }
+        }
+    }
+}
+
+/// A task's `resultSelector`.
+fn task_selector(task: &Task) -> Option<&serde_json::Map<String, Value>> {
+    match task {
+        Task::Http(t) => t.result_selector.as_ref(),
+        Task::Simple(t) => t.result_selector.as_ref(),
+        Task::Parallel(t) => t.result_selector.as_ref(),
+        Task::Decision(_) | Task::Terminate(_) => None,
+    }
+}
+
+/// The targets a Decision may take: the first choice whose condition holds, unless a choice
+/// before it reads what only the run can tell (then every such choice may be taken too); the
+/// default when no known condition holds.
+fn decide(
+    d: &crate::simworkflow::DecisionTask,
+    conditions: &[crate::condition::Expr],
+    scope: &crate::template::Scope<'_>,
+) -> Vec<String> {
+    let mut targets: Vec<String> = Vec::new();
+    let mut settled = false;
+    for (choice, expr) in d.choices.iter().zip(conditions) {
+        if known::condition_unknown(expr, scope) {
+            targets.push(choice.next_task.clone());
+        } else if crate::condition::eval_in(expr, scope) {
+            targets.push(choice.next_task.clone());
+            settled = true;
+            break;
+        }
+    }
+    if !settled {
+        targets.push(d.default_task.clone());
+    }
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert(t.clone()));
+    targets
+}
+
+/// A definition's `inputSchema`, compiled once (an ingest checks every record with it).
+pub struct InputSchema(jsonschema::Validator);
+
+impl std::fmt::Debug for InputSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InputSchema")
+    }
+}
+
+impl InputSchema {
+    /// The definition's `inputSchema` compiled; `Ok(None)` without one; `Err` (a problem at
+    /// `/inputSchema`) when it is not a usable JSON Schema.
+    pub fn of(definition: &WorkflowDefinition) -> Result<Option<Self>, Problem> {
+        let Some(schema) = &definition.input_schema else {
+            return Ok(None);
+        };
+        validators::compile("inputSchema", schema)
+            .map(|v| Some(InputSchema(v)))
+            .map_err(|e| Problem {
+                task: None,
+                pointer: "/inputSchema".to_owned(),
+                error: TaskError::new(
+                    ErrorCode::InvalidInput,
+                    format!("inputSchema is not a usable JSON Schema: {e}"),
+                ),
+                resolved_body: None,
+            })
+    }
+
+    /// One problem per violation of `input`, naming the field and the schema keyword, its
+    /// pointer at the keyword inside `inputSchema`.
+    pub fn check(&self, input: &Value) -> Vec<Problem> {
+        validators::located_violations(&self.0, input)
+            .into_iter()
+            .map(|v| {
+                let field = if v.pointer.is_empty() {
+                    "the workflow input".to_owned()
+                } else {
+                    format!("the workflow input at `{}`", v.pointer)
+                };
+                Problem {
+                    task: None,
+                    pointer: format!("/inputSchema{}", v.schema_path),
+                    error: TaskError::new(
+                        ErrorCode::InvalidInput,
+                        format!("{field} fails inputSchema `{}`: {}", v.keyword, v.message),
+                    ),
+                    resolved_body: None,
+                }
+            })
+            .collect()
+    }
+}
