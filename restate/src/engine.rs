@@ -18,15 +18,16 @@
 //! - a Parallel task's branches are invocations of the branch service, started together and
 //!   collected as they end; the first that does not complete decides.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use restate_sdk::context::{
-    Context, ContextClient, ContextSideEffects, ContextTimers, DurableFuturesUnordered, RunClosure,
-    RunFuture, WorkflowContext,
+    CallFuture, Context, ContextClient, ContextSideEffects, ContextTimers, DurableFuturesUnordered,
+    InvocationHandle, RunClosure, RunFuture, WorkflowContext,
 };
 use restate_sdk::errors::{HandlerResult, TerminalError};
 use restate_sdk::serde::{Deserialize as RestateDe, Json, Serialize as RestateSer};
@@ -34,8 +35,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usage_connector::execute::steps::{Step, StepRecord, StepResult, Steps};
 use usage_connector::execute::{
-    Cancellation, ErrorCode, Outcome, TaskContext, TaskError, TaskOutput,
+    Cancellation, ErrorCode, Outcome, PriorRun, TaskContext, TaskError, TaskOutput,
 };
+use usage_connector::journal::Recorded;
 use usage_connector::retry::Attempt;
 use usage_connector::runner::{BranchResults, Branches, Engine, Failure, Run, ScopeId, TaskEvent};
 use usage_connector::simworkflow::Task;
@@ -78,19 +80,23 @@ impl<'ctx> Ctx<'_, 'ctx> {
         }
     }
 
-    fn branch(&self, request: BranchRequest) -> BranchCall<'ctx> {
-        match self {
-            Ctx::Workflow(c) => Box::pin(
-                c.service_client::<UsageBranchClient>()
-                    .run(Json(request))
-                    .call(),
-            ),
-            Ctx::Service(c) => Box::pin(
-                c.service_client::<UsageBranchClient>()
-                    .run(Json(request))
-                    .call(),
-            ),
-        }
+    /// Starts a branch invocation: its pending result, and the handle that cancels it.
+    async fn branch(
+        &self,
+        request: BranchRequest,
+    ) -> Result<(BranchCall<'ctx>, InvocationHandle), TerminalError> {
+        let call = match self {
+            Ctx::Workflow(c) => c
+                .service_client::<UsageBranchClient>()
+                .run(Json(request))
+                .call(),
+            Ctx::Service(c) => c
+                .service_client::<UsageBranchClient>()
+                .run(Json(request))
+                .call(),
+        };
+        let handle = call.invocation_handle().await?;
+        Ok((Box::pin(call), handle))
     }
 }
 
@@ -119,6 +125,9 @@ pub(crate) struct Durable<'a, 'ctx> {
     fresh: AtomicBool,
     /// Set when a wait stopped at the deadline: the task's error is then the run's timeout.
     timed_out: AtomicBool,
+    /// What this attempt (and the attempts it resumes) recorded of each task: the time a
+    /// request was stamped with, its digest, the task's output. Rebuilt the same on a replay.
+    recorded: Mutex<BTreeMap<String, Recorded>>,
 }
 
 impl<'a, 'ctx> Durable<'a, 'ctx> {
@@ -137,7 +146,24 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             draws: AtomicU64::new(0),
             fresh: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
+            recorded: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Resumes what an earlier attempt recorded: a task that began there is stamped with the
+    /// same time and looked up before it is sent again.
+    pub(crate) fn resuming(self, recorded: BTreeMap<String, Recorded>) -> Self {
+        *self.records() = recorded;
+        self
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Recorded>> {
+        self.recorded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What every task recorded so far (the earlier attempts' records included).
+    pub(crate) fn recorded(&self) -> BTreeMap<String, Recorded> {
+        self.records().clone()
     }
 
     /// Notes that a journaled step taken outside this engine ran its closure in this attempt
@@ -181,8 +207,25 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         if self.past_deadline(now) {
             return Err(past_deadline());
         }
+        // A task an earlier attempt began keeps its time (its identity) and is looked up first.
+        let began = self.records().get(&ctx.task_name).and_then(|r| r.at);
+        let ctx = &TaskContext {
+            prior: if began.is_some() {
+                ctx.prior.max(PriorRun::Started)
+            } else {
+                ctx.prior
+            },
+            ..ctx.clone()
+        };
+        let at = began.unwrap_or(now);
         let executor = &self.connector.executor;
-        let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(now))?);
+        let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(at))?);
+        {
+            let mut records = self.records();
+            let record = records.entry(ctx.task_name.clone()).or_default();
+            record.at = Some(at);
+            record.request = Some(prepared.digest());
+        }
         match executor.send_with(&prepared, ctx, self).await {
             Ok(out) => Ok(TaskOutput::http(&out)),
             // A wait cut at the deadline ends the run as the local runner's timer does, but a
@@ -312,6 +355,8 @@ impl Engine for Durable<'_, '_> {
 
     async fn branches(&self, run: &Run, parallel: &str, count: usize, input: &Value) -> Branches {
         let mut calls = DurableFuturesUnordered::new();
+        let mut handles = Vec::with_capacity(count);
+        let recorded = self.recorded();
         for index in 0..count {
             let request = BranchRequest {
                 definition: self.definition.clone(),
@@ -323,28 +368,57 @@ impl Engine for Durable<'_, '_> {
                 },
                 input: input.clone(),
                 deadline: self.deadline.map(|d| d.to_rfc3339()),
+                recorded: recorded.clone(),
             };
-            calls.push(self.ctx.branch(request));
+            match self.ctx.branch(request).await {
+                Ok((call, handle)) => {
+                    calls.push(call);
+                    handles.push(Some(handle));
+                }
+                Err(e) => return Branches::Failed(Box::new(branch_failure(parallel, &e))),
+            }
         }
         let mut results = BranchResults::new(count);
+        let mut decided = None;
         loop {
             let (index, ended) = match calls.next().await {
                 Ok(Some(next)) => next,
-                Ok(None) => return results.finish(),
+                Ok(None) => return decided.unwrap_or_else(|| results.finish()),
                 Err(e) => (0, Err(e)),
             };
+            if let Some(h) = handles.get_mut(index) {
+                *h = None;
+            }
             let result = match ended {
-                Ok(Json(BranchEnd::Ended(end))) => Ok(end),
-                Ok(Json(BranchEnd::Failed(f))) => Err(*f),
-                Err(e) => Err(Failure {
-                    task: parallel.to_owned(),
-                    error: TaskError::new(ErrorCode::BranchPanicked, e.to_string()),
-                }),
+                Ok(Json(end)) => {
+                    self.records().extend(end.recorded);
+                    match end.outcome {
+                        BranchOutcome::Ended(end) => Ok(end),
+                        BranchOutcome::Failed(f) => Err(*f),
+                    }
+                }
+                Err(e) => Err(branch_failure(parallel, &e)),
             };
+            if decided.is_some() {
+                continue;
+            }
             if let Some(end) = results.add(index, result) {
-                return end;
+                // The first branch that does not complete decides: the others are cancelled
+                // (a call in flight finishes, or its branch ends OUTCOME_UNKNOWN and a resume
+                // looks it up), and waited for, so what they recorded is kept.
+                for handle in handles.iter().flatten() {
+                    handle.cancel();
+                }
+                decided = Some(end);
             }
         }
+    }
+
+    fn record(&self, ctx: &TaskContext, output: &Value) {
+        self.records()
+            .entry(ctx.task_name.clone())
+            .or_default()
+            .output = Some(output.clone());
     }
 
     fn report(&self, event: &TaskEvent) {
@@ -359,14 +433,34 @@ impl Engine for Durable<'_, '_> {
     }
 }
 
-/// How a branch invocation ended.
+/// How a branch invocation ended, and what its tasks recorded (kept by the run, for a resume).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BranchEnd {
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: BranchOutcome,
+    /// What its tasks recorded.
+    #[serde(default)]
+    pub recorded: BTreeMap<String, Recorded>,
+}
+
+/// How a branch's scope ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "branch")]
-pub enum BranchEnd {
+pub enum BranchOutcome {
     /// The scope ended (completed, or a Terminate ended it).
     Ended(usage_connector::runner::ScopeEnd),
     /// A task failed.
     Failed(Box<Failure>),
+}
+
+/// The failure of a Parallel task whose branch invocation itself failed.
+fn branch_failure(parallel: &str, e: &TerminalError) -> Failure {
+    Failure {
+        task: parallel.to_owned(),
+        error: TaskError::new(ErrorCode::BranchPanicked, e.to_string()),
+    }
 }
 
 /// A Simple task's journaled result.

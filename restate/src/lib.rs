@@ -12,9 +12,10 @@ mod ingest;
 mod serve;
 mod service;
 
-pub use engine::BranchEnd;
+pub use engine::{BranchEnd, BranchOutcome};
 pub use ingest::IngestShard;
 pub use serve::serve;
 pub use service::{
-    BranchRequest, Connector, DEFAULT_RETENTION, RunReply, RunRequest, UsageBranch, UsageWorkflow,
+    Attempt, BranchRequest, Connector, DEFAULT_RETENTION, RunReply, RunRequest, UsageBranch,
+    UsageWorkflow,
 };

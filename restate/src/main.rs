@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 use usage_connector::catalog::{Catalog, Vendor};
 use usage_connector::credentials::{Credential, Credentials, Secret};
 use usage_connector::execute::Executor;
-use usage_connector::validate::validate_definition;
 use usage_connector::validators::Validators;
-use usage_restate::{Connector, RunReply};
+use usage_restate::Connector;
+
+mod submit;
 
 /// Run usage-connector workflows on Restate (durable, distributed; docs/engines.md).
 #[derive(Debug, Parser)]
@@ -31,10 +32,17 @@ enum Command {
     /// register them with the Restate server at ADMIN_URL. First stdout line: `listening on
     /// http://ADDR`. Runs until interrupted (Ctrl-C or SIGTERM).
     Serve(ServeArgs),
-    /// Validate a definition and run it on Restate under an execution id: prints the workflow
-    /// output JSON. Exit 0 Completed, 1 Failed or invalid, 2 usage or I/O error. Submitting
-    /// the same id again runs nothing new: Restate answers with the first run's result.
-    Submit(SubmitArgs),
+    /// Validate a definition, check the run before its first write (pre-flight: inputSchema,
+    /// every request the input resolves) and run it on Restate under an execution id: prints
+    /// the workflow output JSON. Exit 0 Completed, 1 Failed or invalid, 2 usage or I/O error.
+    /// Submitting the same id again runs nothing new: Restate answers with the first run's
+    /// result. A run that fails in a task ends with `to resume: COMMAND` on stderr.
+    Submit(submit::SubmitArgs),
+    /// Continue a run that failed, under the same execution id: a new attempt (workflow key
+    /// `ID~2`, `ID~3`, …) reuses every task the earlier attempts completed and runs the failed
+    /// one again with the identity it had (looked up first where it may have been recorded).
+    /// Exit codes as `submit`.
+    Resume(submit::ResumeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,21 +67,6 @@ struct ServeArgs {
     retention_days: u64,
 }
 
-#[derive(Debug, clap::Args)]
-struct SubmitArgs {
-    /// The workflow definition (JSON file).
-    workflow: PathBuf,
-    /// Workflow input: a JSON file, or JSON text.
-    #[arg(long, value_name = "FILE|JSON")]
-    input: Option<String>,
-    /// The execution id (the workflow key; every derived identity comes from it).
-    #[arg(long)]
-    id: String,
-    /// Restate's ingress URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    ingress: String,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // TLS through ring (never aws-lc), as the connector's own transport.
@@ -92,7 +85,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await.map(|()| 0),
-            Command::Submit(args) => submit(args).await,
+            Command::Submit(args) => submit::submit(args).await,
+            Command::Resume(args) => submit::resume(args).await,
         }
     });
     match result {
@@ -207,82 +201,4 @@ fn credentials(path: Option<&std::path::Path>, catalog: &Catalog) -> anyhow::Res
         }
     }
     Ok(credentials)
-}
-
-#[allow(clippy::print_stdout, clippy::print_stderr)]
-async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
-    let text = std::fs::read(&args.workflow)
-        .with_context(|| format!("reading {}", args.workflow.display()))?;
-    let validators = Validators::new(&Catalog::builtin()).context("compiling schemas")?;
-    let shown = args.workflow.display().to_string();
-    let report = validate_definition(&shown, &text, &validators, None);
-    if report.has_errors() {
-        for d in &report.diagnostics {
-            eprintln!("{}", d.render(report.source.as_deref()));
-        }
-        return Ok(1);
-    }
-    let definition: Value = serde_json::from_slice(&text)?;
-    let input: Value = match args.input.as_deref() {
-        None => json!({}),
-        Some(s) if s.trim_start().starts_with(['{', '[']) => {
-            serde_json::from_str(s).context("--input is not JSON")?
-        }
-        Some(path) => serde_json::from_slice(
-            &std::fs::read(path).with_context(|| format!("reading input {path}"))?,
-        )
-        .with_context(|| format!("input {path} is not JSON"))?,
-    };
-    let url = format!(
-        "{}/UsageWorkflow/{}/run",
-        args.ingress.trim_end_matches('/'),
-        urlencode(&args.id)
-    );
-    let client = reqwest::Client::new();
-    let answer = client
-        .post(&url)
-        .json(&json!({"definition": definition, "input": input}))
-        .send()
-        .await
-        .with_context(|| format!("submitting to {}", args.ingress))?;
-    let mut status = answer.status();
-    let mut body = answer.text().await.context("reading the answer")?;
-    if status == reqwest::StatusCode::CONFLICT {
-        // This id ran (or runs) already: its result, not a second run.
-        eprintln!(
-            "note: execution {} was submitted before; its result:",
-            args.id
-        );
-        let output = format!(
-            "{}/restate/workflow/UsageWorkflow/{}/attach",
-            args.ingress.trim_end_matches('/'),
-            urlencode(&args.id)
-        );
-        let answer = client
-            .get(&output)
-            .send()
-            .await
-            .with_context(|| format!("attaching to {}", args.id))?;
-        status = answer.status();
-        body = answer.text().await.context("reading the answer")?;
-    }
-    if !status.is_success() {
-        bail!("Restate answered {status}: {body}");
-    }
-    let reply: RunReply = serde_json::from_str(&body).context("reading the run's result")?;
-    eprintln!("workflow {} ({})", reply.status, args.id);
-    println!("{}", serde_json::to_string_pretty(&reply.output)?);
-    Ok(if reply.status == "Completed" { 0 } else { 1 })
-}
-
-/// `id` as one URL path segment.
-fn urlencode(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

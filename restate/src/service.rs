@@ -6,7 +6,7 @@
 //! the execution id: every identity the connector derives (Solvimon reference and key, Rebilly
 //! usage time) comes from it and the task name, and Restate runs `run` once per key.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +17,13 @@ use restate_sdk::service::IntoServiceDefinition;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usage_connector::execute::{Executor, TaskHandler};
+use usage_connector::journal::Recorded;
 use usage_connector::runner::{Plan, Run, RunResult, RunStatus, ScopeId, interpret, timed_out};
 use usage_connector::simworkflow::WorkflowDefinition;
 use usage_connector::validate::validate_definition;
 use usage_connector::validators::Validators;
 
-use crate::engine::{BranchEnd, Ctx, Durable};
+use crate::engine::{BranchEnd, BranchOutcome, Ctx, Durable};
 
 /// What the services run with: the executor (servers, credentials), the compiled validators,
 /// and the handlers of Simple tasks. Cheap to share.
@@ -93,12 +94,38 @@ impl Connector {
 
 /// What `UsageWorkflow/{id}/run` is given.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunRequest {
     /// The workflow definition (JSON, as in a definition file).
     pub definition: Value,
     /// The workflow input.
     #[serde(default)]
     pub input: Value,
+    /// The execution every identity derives from, when this run resumes one under another
+    /// key (`{id}~2`, …); default: the workflow key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    /// What the attempts this run resumes recorded, by task: outputs reused, times kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recorded: BTreeMap<String, Recorded>,
+}
+
+/// What a run keeps in its state (key `attempt`) for a resume: set as it starts and again as it
+/// ends; read through the shared handler `attempt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// The execution the run belongs to.
+    pub execution_id: String,
+    /// The definition it ran.
+    pub definition: Value,
+    /// Its input.
+    pub input: Value,
+    /// `Running`, `Completed` or `Failed`.
+    pub status: String,
+    /// What its tasks recorded (and those of the attempts it resumed).
+    #[serde(default)]
+    pub recorded: BTreeMap<String, Recorded>,
 }
 
 /// How a run ended: the local runner's result (`{status, output}`).
@@ -138,6 +165,9 @@ pub struct BranchRequest {
     pub input: Value,
     /// The run's deadline (RFC 3339), if it has a `timeoutSeconds`.
     pub deadline: Option<String>,
+    /// What earlier attempts of the execution recorded.
+    #[serde(default)]
+    pub recorded: BTreeMap<String, Recorded>,
 }
 
 /// The workflow service: one instance per execution id.
@@ -145,20 +175,38 @@ pub struct UsageWorkflow(Arc<Connector>);
 
 #[restate_sdk::workflow]
 impl UsageWorkflow {
-    /// Runs the definition with the input, once per execution id.
+    /// Runs the definition with the input, once per workflow key.
     #[handler]
     async fn run(
         &self,
         ctx: WorkflowContext<'_>,
         request: Json<RunRequest>,
     ) -> Result<Json<RunReply>, HandlerError> {
-        let RunRequest { definition, input } = request.into_inner();
+        let RunRequest {
+            definition,
+            input,
+            execution_id,
+            recorded,
+        } = request.into_inner();
+        let execution_id = execution_id.unwrap_or_else(|| ctx.key().to_owned());
+        let mut attempt = Attempt {
+            execution_id: execution_id.clone(),
+            definition: definition.clone(),
+            input: input.clone(),
+            status: "Running".into(),
+            recorded: recorded.clone(),
+        };
+        ctx.set(ATTEMPT, Json(attempt.clone()));
         let plan = match compile(&self.0, &definition)? {
             Ok(plan) => plan,
-            Err(failed) => return Ok(Json(failed.into())),
+            Err(failed) => return Ok(Json(self.end(&ctx, attempt, failed))),
         };
+        if let Some(failed) = preflight(&self.0, &plan, &input, &execution_id, &recorded) {
+            return Ok(Json(self.end(&ctx, attempt, failed)));
+        }
         let timeout = plan.definition().timeout_seconds.filter(|t| *t > 0);
-        let mut engine = Durable::new(Ctx::Workflow(&ctx), &self.0, &definition, None);
+        let mut engine = Durable::new(Ctx::Workflow(&ctx), &self.0, &definition, None)
+            .resuming(recorded.clone());
         if let Some(secs) = timeout {
             let start = engine.now().await.map_err(terminal)?;
             // A timeout beyond what a date can hold is no deadline at all.
@@ -170,15 +218,85 @@ impl UsageWorkflow {
                 engine.set_deadline(deadline);
             }
         }
-        let run = Run::new(plan, input.clone(), ctx.key());
+        let run = Run::new(plan, input.clone(), &execution_id).resuming(recorded);
         let ended = interpret(&engine, &run, &ScopeId::Workflow, input).await;
         let ended = match (ended, timeout) {
             // A run past its deadline reports the run's timeout, as the local runner does.
             (Err(f), Some(secs)) if f.error.code == "TIMED_OUT" => Err(timed_out(secs)),
             (other, _) => other,
         };
-        Ok(Json(RunResult::of(ended).into()))
+        attempt.recorded = engine.recorded();
+        Ok(Json(self.end(&ctx, attempt, RunResult::of(ended))))
     }
+
+    /// What the run keeps for a resume (`null` for a key that never ran).
+    #[handler]
+    async fn attempt(
+        &self,
+        ctx: SharedWorkflowContext<'_>,
+    ) -> Result<Json<Option<Attempt>>, HandlerError> {
+        Ok(Json(
+            ctx.get::<Json<Attempt>>(ATTEMPT)
+                .await?
+                .map(Json::into_inner),
+        ))
+    }
+}
+
+/// The state key of a run's [`Attempt`].
+const ATTEMPT: &str = "attempt";
+
+impl UsageWorkflow {
+    /// Ends a run with `result`, keeping how it ended for a resume.
+    fn end(&self, ctx: &WorkflowContext<'_>, mut attempt: Attempt, result: RunResult) -> RunReply {
+        let reply = RunReply::from(result);
+        attempt.status = reply.status.clone();
+        ctx.set(ATTEMPT, Json(attempt));
+        reply
+    }
+}
+
+/// The run's pre-flight before its first write (as `usage-connector run` does): `None` when it
+/// passes, else the failed run naming every problem. Requests are stamped at a fixed instant,
+/// so a replay decides the same.
+fn preflight(
+    connector: &Connector,
+    plan: &Plan,
+    input: &Value,
+    execution_id: &str,
+    recorded: &BTreeMap<String, Recorded>,
+) -> Option<RunResult> {
+    let found = usage_connector::preflight::check(
+        &usage_connector::preflight::Subject {
+            definition: plan.definition(),
+            input,
+            workflow_id: execution_id,
+            now: DateTime::<Utc>::UNIX_EPOCH,
+            recorded,
+        },
+        &connector.executor,
+    );
+    let first = found.problems.first()?;
+    let problems: Vec<Value> = found
+        .problems
+        .iter()
+        .map(|p| {
+            serde_json::json!({"task": p.task, "pointer": p.pointer, "code": p.error.code,
+                               "message": p.error.message, "at": p.error.pointer})
+        })
+        .collect();
+    let mut error = first.error.clone();
+    error.message = format!(
+        "pre-flight found {} problem(s) before the run's first write; nothing was sent: {}",
+        problems.len(),
+        first.error.message
+    );
+    let mut failed = RunResult::failed(usage_connector::runner::Failure {
+        task: first.task.clone().unwrap_or_default(),
+        error,
+    });
+    failed.output["problems"] = Value::Array(problems);
+    Some(failed)
 }
 
 /// The branch service: one invocation per Parallel branch of a run.
@@ -205,14 +323,18 @@ impl UsageBranch {
             .transpose()
             .map_err(terminal)?
             .map(|d| d.with_timezone(&Utc));
-        let engine = Durable::new(Ctx::Service(&ctx), &self.0, &request.definition, deadline);
-        let run = Run::new(plan, request.workflow_input, &request.workflow_id);
-        Ok(Json(
-            match interpret(&engine, &run, &request.scope, request.input).await {
-                Ok(end) => BranchEnd::Ended(end),
-                Err(f) => BranchEnd::Failed(Box::new(f)),
-            },
-        ))
+        let engine = Durable::new(Ctx::Service(&ctx), &self.0, &request.definition, deadline)
+            .resuming(request.recorded.clone());
+        let run =
+            Run::new(plan, request.workflow_input, &request.workflow_id).resuming(request.recorded);
+        let outcome = match interpret(&engine, &run, &request.scope, request.input).await {
+            Ok(end) => BranchOutcome::Ended(end),
+            Err(f) => BranchOutcome::Failed(Box::new(f)),
+        };
+        Ok(Json(BranchEnd {
+            outcome,
+            recorded: engine.recorded(),
+        }))
     }
 }
 
