@@ -169,6 +169,14 @@ enum Line {
     },
     #[serde(rename_all = "camelCase")]
     End { workflow_id: String, status: String },
+    /// A line of a journal written before lines were tagged (and destinations recorded).
+    #[serde(untagged, rename_all = "camelCase")]
+    Legacy {
+        workflow_id: String,
+        task: String,
+        at: String,
+        done: bool,
+    },
 }
 
 fn text(at: DateTime<Utc>) -> String {
@@ -177,12 +185,25 @@ fn text(at: DateTime<Utc>) -> String {
 
 type TaskKey = (String, String);
 
+/// The destination of a legacy line: unknown, so never this one (a task it holds is looked up
+/// before it is sent again).
+fn unknown_destination() -> Destination {
+    Destination {
+        endpoint: None,
+        server: String::new(),
+        credentials: None,
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// (workflow id, task, destination) → recalled.
     entries: HashMap<(String, String, Destination), Recalled>,
     /// (workflow id, task) → what a resume reuses.
     recorded: HashMap<TaskKey, Recorded>,
+    /// (workflow id, task) → the request digest the recorded output was produced by: an
+    /// output stands only while the task's latest request is that one.
+    output_of: HashMap<TaskKey, Option<String>>,
     /// workflow id → the latest run record.
     runs: HashMap<String, RunRecord>,
     /// workflow id → how it ended last.
@@ -247,7 +268,34 @@ impl State {
                 task,
                 output,
             } => {
-                self.recorded.entry((workflow_id, task)).or_default().output = Some(output);
+                let key = (workflow_id, task);
+                let r = self.recorded.entry(key.clone()).or_default();
+                r.output = Some(output);
+                let request = r.request.clone();
+                self.output_of.insert(key, request);
+            }
+            Line::Legacy {
+                workflow_id,
+                task,
+                at,
+                done,
+            } => {
+                let begin = Line::Begin {
+                    workflow_id: workflow_id.clone(),
+                    task: task.clone(),
+                    at: at.clone(),
+                    to: unknown_destination(),
+                };
+                self.apply(begin);
+                if done {
+                    self.apply(Line::Finish {
+                        workflow_id,
+                        task,
+                        at,
+                        to: unknown_destination(),
+                        request: String::new(),
+                    });
+                }
             }
             Line::End {
                 workflow_id,
@@ -349,14 +397,38 @@ impl FileJournal {
         self.state().ends.get(workflow_id).cloned()
     }
 
-    /// What every task of `workflow_id` recorded, by task name.
+    /// What every task of `workflow_id` recorded, by task name. An output is kept only while
+    /// the task's latest request is the one that produced it (a re-run of the id with another
+    /// input sent another request: its earlier output no longer stands).
     pub fn recorded(&self, workflow_id: &str) -> BTreeMap<String, Recorded> {
-        self.state()
+        let state = self.state();
+        state
             .recorded
             .iter()
             .filter(|((wf, _), _)| wf == workflow_id)
-            .map(|((_, task), r)| (task.clone(), r.clone()))
+            .map(|(key, r)| {
+                let mut r = r.clone();
+                if state.output_of.get(key) != Some(&r.request) {
+                    r.output = None;
+                }
+                (key.1.clone(), r)
+            })
             .collect()
+    }
+
+    /// Takes the journal for one run alone (an advisory lock on its file, held until it is
+    /// dropped): `false` when another process holds it (the run is going on elsewhere).
+    pub fn lock(&self) -> Result<bool> {
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        match file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(source)) => Err(Error::Io {
+                action: "locking",
+                path: self.path.clone(),
+                source,
+            }),
+        }
     }
 
     /// The workflow ids with a run record, in the order first seen is not kept: sorted.
@@ -498,6 +570,31 @@ mod tests {
         let j = FileJournal::open(&path).unwrap();
         assert_eq!(j.recall("wf2", "t", &b), Some(here(false)));
         assert_eq!(j.ended("wf").as_deref(), Some("Failed"));
+
+        // The id run again with another request for `u`: the old output no longer stands.
+        j.finish("wf", "u", &a, "req-2").unwrap();
+        assert_eq!(j.recorded("wf")["u"].output, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn lines_of_an_older_journal_are_looked_up_before_anything_is_sent_again() {
+        let dir = std::env::temp_dir().join(format!("uc-journal-legacy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.jsonl");
+        std::fs::write(
+            &path,
+            "{\"workflowId\":\"wf\",\"task\":\"t\",\"at\":\"2026-01-02T03:04:05.678Z\",\"done\":true}\n",
+        )
+        .unwrap();
+        let j = FileJournal::open(&path).unwrap();
+        let recalled = j.recall("wf", "t", &to("http://a")).unwrap();
+        assert!(recalled.elsewhere, "{recalled:?}");
+        assert_eq!(
+            recalled.at,
+            "2026-01-02T03:04:05.678Z".parse::<DateTime<Utc>>().unwrap()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

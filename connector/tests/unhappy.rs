@@ -274,7 +274,10 @@ async fn a_duplicate_answers_with_the_record_the_api_had() {
     let again = run(&sandbox, &definition(), &good_input(), &cwd, &[]);
     let stderr = text(&again.stderr);
     assert!(
-        stderr.contains("[Completed] Calculate cost (Http)") && stderr.contains("duplicate"),
+        stderr
+            .lines()
+            .any(|l| l.starts_with("[Completed] Calculate cost (Http)")
+                && l.ends_with(", duplicate")),
         "{stderr}"
     );
     // The persist's 409 names the original, which Solvimon offers no read of: the task fails
@@ -390,6 +393,13 @@ async fn a_journal_sends_what_it_delivered_elsewhere_to_a_new_server() {
         assert_eq!(stats["usages"], 4, "{stats}");
         assert_eq!(stats["persist-data"], 1, "{stats}");
     }
+    let journal = std::fs::read_to_string(common::state_dir().join("runs/one-run.jsonl")).unwrap();
+    for server in [a.url(), b.url()] {
+        assert!(
+            journal.contains(&format!("\"server\":\"{server}\"")),
+            "each request's destination is recorded: {journal}"
+        );
+    }
 }
 
 #[test]
@@ -429,28 +439,29 @@ fn a_run_keeps_its_journal_next_to_the_work() {
 async fn an_ingest_checks_each_record_against_the_definitions_input_schema() {
     let sandbox = Sandbox::start().await;
     let dir = common::scratch("unhappy-ingest-schema");
-    let file = dir.join("inputs.ndjson");
-    let mut lines = Vec::new();
-    for quantity in [Some("4.25"), None, Some("4.2555")] {
-        let mut record = good_input();
-        match quantity {
-            Some(q) => record["quantity"] = json!(q),
-            None => {
-                record.as_object_mut().unwrap().remove("quantity");
-            }
-        }
-        lines.push(record.to_string());
-    }
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let file = dir.join("orders.ndjson");
+    // Each record is the input of an execution of `charge-then-usage`, whose start task it
+    // reaches: good; without `customer`; `quantity` a number where inputSchema says string.
+    let good = json!({"orderId": "o-1", "customer": "cust-42", "subscriptionId": "sub_unlimited", "quantity": "2.5"});
+    let mut no_customer = good.clone();
+    no_customer["orderId"] = json!("o-2");
+    no_customer.as_object_mut().unwrap().remove("customer");
+    let mut number = good.clone();
+    number["orderId"] = json!("o-3");
+    number["quantity"] = json!(2.5);
+    std::fs::write(&file, format!("{good}\n{no_customer}\n{number}\n")).unwrap();
     let report = dir.join("report.ndjson");
     let out = common::bin()
         .arg("ingest")
         .arg(&file)
         .arg("--task")
-        .arg(format!("{}#Report usage", definition().display()))
+        .arg(format!(
+            "{}#Charge",
+            root().join("workflows/charge-then-usage.json").display()
+        ))
         .args(["--server", &sandbox.url(), "--report"])
         .arg(&report)
-        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .env("SOLVIMON_API_KEY", sandbox.dev_key("solvimon"))
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
@@ -464,18 +475,22 @@ async fn an_ingest_checks_each_record_against_the_definitions_input_schema() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let by_line = |n: u64| reports.iter().find(|r| r["line"] == n).unwrap();
-    assert_eq!(by_line(2)["error"]["code"], "INVALID_INPUT", "{reports:?}");
+    let error = |n: u64| reports.iter().find(|r| r["line"] == n).unwrap()["error"].clone();
+    assert_eq!(error(2)["code"], "INVALID_INPUT", "{reports:?}");
     assert!(
-        by_line(2)["error"]["message"]
+        error(2)["message"]
             .as_str()
             .unwrap()
-            .contains("\"quantity\" is a required property"),
+            .contains("\"customer\" is a required property"),
         "{reports:?}"
     );
-    assert_eq!(by_line(3)["outcome"], "invalid");
+    assert_eq!(error(3)["code"], "INVALID_INPUT", "{reports:?}");
+    assert!(
+        error(3)["message"].as_str().unwrap().contains("`type`"),
+        "{reports:?}"
+    );
     assert_eq!(
-        sandbox.usages(&[]).await.total,
+        sandbox.stats().await["charge-data"],
         1,
         "only the valid record was sent"
     );

@@ -128,6 +128,13 @@ pub(crate) struct Durable<'a, 'ctx> {
     /// What this attempt (and the attempts it resumes) recorded of each task: the time a
     /// request was stamped with, its digest, the task's output. Rebuilt the same on a replay.
     recorded: Mutex<BTreeMap<String, Recorded>>,
+    /// The times the resumed attempts stamped tasks with, each taken by the task's first run
+    /// here (a loop's next run of a task is a new request).
+    resumed: Mutex<BTreeMap<String, DateTime<Utc>>>,
+    /// Set once Restate cancelled the invocation (a journaled step or wait ended without its
+    /// result): no step, wait or task runs after it. Restate delivers a cancellation once, to
+    /// whatever the invocation awaits at that moment.
+    cancelled: AtomicBool,
 }
 
 impl<'a, 'ctx> Durable<'a, 'ctx> {
@@ -147,14 +154,29 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             fresh: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
             recorded: Mutex::new(BTreeMap::new()),
+            resumed: Mutex::new(BTreeMap::new()),
+            cancelled: AtomicBool::new(false),
         }
     }
 
     /// Resumes what an earlier attempt recorded: a task that began there is stamped with the
     /// same time and looked up before it is sent again.
     pub(crate) fn resuming(self, recorded: BTreeMap<String, Recorded>) -> Self {
+        *self.resumed.lock().unwrap_or_else(|p| p.into_inner()) = recorded
+            .iter()
+            .filter_map(|(task, r)| Some((task.clone(), r.at?)))
+            .collect();
         *self.records() = recorded;
         self
+    }
+
+    /// Notes that Restate cancelled the invocation.
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Recorded>> {
@@ -189,7 +211,10 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
                 Ok(Utc::now().to_rfc3339())
             })
             .await
-            .map_err(|e| TaskError::new(ErrorCode::Cancelled, e.to_string()))?;
+            .map_err(|e| {
+                self.cancel();
+                TaskError::new(ErrorCode::Cancelled, e.to_string())
+            })?;
         self.fresh
             .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
         DateTime::parse_from_rfc3339(&at)
@@ -208,7 +233,11 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             return Err(past_deadline());
         }
         // A task an earlier attempt began keeps its time (its identity) and is looked up first.
-        let began = self.records().get(&ctx.task_name).and_then(|r| r.at);
+        let began = self
+            .resumed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ctx.task_name);
         let ctx = &TaskContext {
             prior: if began.is_some() {
                 ctx.prior.max(PriorRun::Started)
@@ -270,7 +299,10 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
                 Ok(Json(SimpleRecord::from(done)))
             })
             .await
-            .map_err(|e| TaskError::new(ErrorCode::Cancelled, e.to_string()))?;
+            .map_err(|e| {
+                self.cancel();
+                TaskError::new(ErrorCode::Cancelled, e.to_string())
+            })?;
         recorded.into_inner().into()
     }
 }
@@ -285,6 +317,12 @@ fn past_deadline() -> TaskError {
 #[async_trait]
 impl Steps for Durable<'_, '_> {
     async fn step(&self, step: Step) -> StepResult {
+        if self.is_cancelled() {
+            return StepResult {
+                looked: None,
+                sent: Some(Err((Attempt::Lost, "the invocation was cancelled".into()))),
+            };
+        }
         let may_repeat = !self.fresh.load(Ordering::SeqCst);
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
@@ -301,15 +339,22 @@ impl Steps for Durable<'_, '_> {
             .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
         match recorded {
             Ok(record) => record.into_inner().into(),
-            // Only a cancelled invocation ends a step without its result.
-            Err(e) => StepResult {
-                looked: None,
-                sent: Some(Err((Attempt::Lost, format!("the invocation ended: {e}")))),
-            },
+            // Only a cancelled invocation ends a step without its result: the request may have
+            // left, so it counts as a lost answer, and nothing more runs.
+            Err(e) => {
+                self.cancel();
+                StepResult {
+                    looked: None,
+                    sent: Some(Err((Attempt::Lost, format!("the invocation ended: {e}")))),
+                }
+            }
         }
     }
 
     async fn wait(&self, delay: Duration, _cancel: &Cancellation) -> bool {
+        if self.is_cancelled() {
+            return false;
+        }
         // A wait that would pass the deadline sleeps until it and ends the task.
         let mut delay = delay;
         if let Some(deadline) = self.deadline {
@@ -323,6 +368,9 @@ impl Steps for Durable<'_, '_> {
             }
         }
         let slept = self.ctx.sleep(delay).await;
+        if slept.is_err() {
+            self.cancel();
+        }
         slept.is_ok() && !self.timed_out.load(Ordering::SeqCst)
     }
 
@@ -347,6 +395,12 @@ impl Engine for Durable<'_, '_> {
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<TaskOutput, TaskError> {
+        if self.is_cancelled() {
+            return Err(TaskError::new(
+                ErrorCode::Cancelled,
+                "the invocation was cancelled",
+            ));
+        }
         match task {
             Task::Http(h) => self.http(h, input, ctx).await,
             _ => self.simple(task, input, ctx).await,
@@ -375,7 +429,12 @@ impl Engine for Durable<'_, '_> {
                     calls.push(call);
                     handles.push(Some(handle));
                 }
-                Err(e) => return Branches::Failed(Box::new(branch_failure(parallel, &e))),
+                Err(e) => {
+                    for handle in handles.iter().flatten() {
+                        handle.cancel();
+                    }
+                    return Branches::Failed(Box::new(branch_failure(parallel, &e)));
+                }
             }
         }
         let mut results = BranchResults::new(count);

@@ -197,7 +197,15 @@ impl UsageWorkflow {
             recorded: recorded.clone(),
         };
         ctx.set(ATTEMPT, Json(attempt.clone()));
-        let plan = match compile(&self.0, &definition)? {
+        // A run that ends with an error still records that it ended (a resume must not take it
+        // for one still running).
+        let ended_with = |attempt: &Attempt, e: HandlerError| {
+            let mut failed = attempt.clone();
+            failed.status = "Failed".into();
+            ctx.set(ATTEMPT, Json(failed));
+            e
+        };
+        let plan = match compile(&self.0, &definition).map_err(|e| ended_with(&attempt, e))? {
             Ok(plan) => plan,
             Err(failed) => return Ok(Json(self.end(&ctx, attempt, failed))),
         };
@@ -208,7 +216,10 @@ impl UsageWorkflow {
         let mut engine = Durable::new(Ctx::Workflow(&ctx), &self.0, &definition, None)
             .resuming(recorded.clone());
         if let Some(secs) = timeout {
-            let start = engine.now().await.map_err(terminal)?;
+            let start = engine
+                .now()
+                .await
+                .map_err(|e| ended_with(&attempt, terminal(e)))?;
             // A timeout beyond what a date can hold is no deadline at all.
             let deadline = i64::try_from(secs)
                 .ok()

@@ -122,6 +122,10 @@ fn input(arg: Option<&str>) -> anyhow::Result<Value> {
 /// `submit`: validate, pre-flight, run, print the output.
 #[allow(clippy::print_stderr)]
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
+    anyhow::ensure!(
+        !args.id.contains('~'),
+        "--id: `~` is kept for the attempts of a resumed run (ID~2, ID~3, …); choose an id without it"
+    );
     let validators = Validators::new(&Catalog::builtin()).context("compiling schemas")?;
     let Some((definition, source)) = definition(&args.workflow, &validators)? else {
         return Ok(1);

@@ -32,15 +32,26 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A sandbox at `addr` keeping its state in `state`, with `faults`.
+/// A sandbox at `addr` keeping its state in `state`, with `faults`, logging its requests.
 async fn sandbox_at(addr: SocketAddr, state: &Path, faults: &str) -> Sandbox {
     Sandbox::with(Config {
         addr,
         state: Some(state.to_owned()),
         faults: FaultSpec::parse(faults).unwrap(),
+        record_requests: true,
         ..Config::default()
     })
     .await
+}
+
+/// How many requests `sandbox` saw for `method path`.
+async fn requests_to(sandbox: &Sandbox, method: &str, path: &str) -> usize {
+    let log = sandbox.requests().await;
+    log.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == method && r["path"] == path)
+        .count()
 }
 
 /// Runs the `to resume:` line of `stderr` as printed (the binary's path has no spaces).
@@ -152,6 +163,11 @@ async fn a_failed_run_resumes_on_restate_and_a_knowable_mistake_stops_it_before_
         (&json!(1), &json!(1), &json!(1)),
         "one calculation, one usage, one persist: {stats}"
     );
+    assert_eq!(
+        requests_to(&healthy, "POST", "/v1/events/calculate").await,
+        0,
+        "the completed calculation was reused, not sent again"
+    );
     // Resuming a completed run does nothing.
     let out = restate(&["resume", "resume-1", "--ingress", &node.ingress]);
     assert_eq!(out.status.code(), Some(1));
@@ -190,19 +206,10 @@ async fn a_failed_run_resumes_on_restate_and_a_knowable_mistake_stops_it_before_
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_branch_cancels_the_others_on_restate() {
-    let sandbox = Sandbox::with(Config {
-        faults: FaultSpec::parse("503=1,prefix=/v1/ingest/charge-data").unwrap(),
-        record_requests: true,
-        ..Config::default()
-    })
-    .await;
-    let node = tokio::task::spawn_blocking(|| common::single_node("unhappy-branches"))
-        .await
-        .unwrap();
-    let _service = common::Service::for_sandbox(&node.admin, &sandbox).await;
-    let definition = json!({
+/// A Parallel task: one branch fails at once (a usage over its hard limit), the other
+/// charges (its faults decide how), then persists.
+fn one_branch_fails() -> Value {
+    json!({
         "name": "One branch fails",
         "startTask": "Both",
         "tasks": {
@@ -228,28 +235,53 @@ async fn a_failing_branch_cancels_the_others_on_restate() {
                                                  "pricing_plan_subscription_id": null, "persist_usage": "true"}}}}}
             ]}
         }
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_branch_cancels_the_others_on_restate() {
+    let node = tokio::task::spawn_blocking(|| common::single_node("unhappy-branches"))
+        .await
+        .unwrap();
     let ingress = common::Ingress::new(&node.ingress);
-    let (status, reply) = ingress.run("branches-1", &definition, &json!({})).await;
-    assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply["status"], "Failed", "{reply}");
-    assert_eq!(reply["output"]["code"], "USAGE_LIMIT_EXCEEDED", "{reply}");
-    // Uncancelled, the charge branch would go on retrying every second in the background.
-    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-    let log = sandbox.requests().await;
-    let charges = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["path"] == "/v1/ingest/charge-data")
-        .count();
-    assert!(
-        charges <= 2,
-        "the charge branch was cancelled after {charges} attempt(s), not run on: {log}"
-    );
-    let stats = sandbox.stats().await;
-    assert!(
-        stats.get("persist-data").is_none(),
-        "the cancelled branch's next task never ran: {stats}"
-    );
+    let dir = common::scratch("unhappy-branches-sandboxes");
+    // The charge is refused and retried every second (cancelled while it waits), then the
+    // charge takes 2 s to answer (cancelled while its request is in flight).
+    for (n, faults) in [
+        "503=1,prefix=/v1/ingest/charge-data",
+        "delay=2s,prefix=/v1/ingest/charge-data",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+            .parse()
+            .unwrap();
+        let sandbox = sandbox_at(addr, &dir.join(format!("{n}.state")), faults).await;
+        let service = common::Service::for_sandbox(&node.admin, &sandbox).await;
+        let id = format!("branches-{n}");
+        let (status, reply) = ingress.run(&id, &one_branch_fails(), &json!({})).await;
+        assert_eq!(status, 200, "{faults}: {reply}");
+        assert_eq!(reply["status"], "Failed", "{faults}: {reply}");
+        assert_eq!(
+            reply["output"]["code"], "USAGE_LIMIT_EXCEEDED",
+            "{faults}: {reply}"
+        );
+        // Uncancelled, the charge branch would go on in the background: retrying every second,
+        // or sending again after its lost answer and then persisting.
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let charges = requests_to(&sandbox, "POST", "/v1/ingest/charge-data").await;
+        assert_eq!(
+            charges,
+            1,
+            "{faults}: the charge branch was cancelled after its first attempt: {}",
+            sandbox.requests().await
+        );
+        let stats = sandbox.stats().await;
+        assert!(
+            stats.get("persist-data").is_none(),
+            "{faults}: the cancelled branch's next task never ran: {stats}"
+        );
+        drop(service);
+    }
 }

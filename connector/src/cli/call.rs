@@ -172,7 +172,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         .with_catalog(catalog)
         .map_err(anyhow::Error::from)?;
     let workflow_id = args.execution.workflow_id("call");
-    let (executor, _) = args.execution.apply(executor, &workflow_id)?;
+    let executor = args.execution.apply(executor, &workflow_id, args.dry_run)?;
     let mut executor = executor.with_progress(std::sync::Arc::new(super::run::retry_line));
     if let Some(server) = &args.server {
         executor = executor.with_server(endpoint.vendor, server);
@@ -213,7 +213,11 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             Err(anyhow::anyhow!("{}", err.message).into())
         }
         Err(err) => {
-            if let Some(hint) = super::execution::replay_hint(&err, "command") {
+            if let Some(hint) = super::execution::replay_hint(
+                &err,
+                "command",
+                &args.execution.journal_path(&ctx.workflow_id),
+            ) {
                 eprintln!("{hint}");
             }
             Err(Failure::data(format!(

@@ -114,8 +114,7 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
         && call.dry_run
     {
         eprintln!(
-            "note: no credentials `{id}` found (credentials file, {}): the dry run shows where its {} would go",
-            ep.vendor.api_key_env(),
+            "note: no credentials `{id}` found (docs/credentials.md): the dry run shows where its {} would go",
             ep.key_header()
         );
         credentials.insert(
@@ -128,9 +127,10 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
         );
     }
     let workflow_id = call.execution.workflow_id("call");
-    let (executor, _) = call.execution.apply(
+    let executor = call.execution.apply(
         Executor::new(credentials).with_validators(validators.clone()),
         &workflow_id,
+        call.dry_run,
     )?;
     let mut executor = executor.with_progress(Arc::new(super::run::retry_line));
     if let (Some(server), Some(ep)) = (call.server, endpoint) {
@@ -163,9 +163,13 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
     match &prepared {
         Ok(p) => eprintln!("[  Started] {name}\n{}", p.render_redacted().trim_end()),
         Err(e) if e.code == ErrorCode::MissingCredentials => {
-            let var = endpoint.map_or("", |ep| ep.vendor.api_key_env());
+            let var = endpoint
+                .filter(|ep| task.credentials.as_deref() == Some(ep.vendor.as_str()))
+                .map_or(String::new(), |ep| {
+                    format!(" or set {}", ep.vendor.api_key_env())
+                });
             return Err(anyhow::anyhow!(
-                "{}: add the entry to the credentials file (--credentials) or set {var}",
+                "{}: add the entry to the credentials file (--credentials){var} (docs/credentials.md)",
                 e.message
             )
             .into());
@@ -186,7 +190,11 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
         }
         Err(e) => {
             eprintln!("[   Failed] {name}: {}", e.code);
-            if let Some(hint) = super::execution::replay_hint(&e, "command") {
+            if let Some(hint) = super::execution::replay_hint(
+                &e,
+                "command",
+                &call.execution.journal_path(&ctx.workflow_id),
+            ) {
                 eprintln!("{hint}");
             }
             return Err(shown(e));

@@ -91,21 +91,22 @@ impl ExecutionArgs {
     }
 
     /// `executor` with the journal of execution `workflow_id` and the identity options
-    /// applied; the journal too, for the runner.
+    /// applied. A dry run reads a journal that exists (a pinned id prepares what it sent) and
+    /// creates none.
     pub fn apply(
         &self,
         executor: Executor,
         workflow_id: &str,
-    ) -> anyhow::Result<(Executor, Arc<FileJournal>)> {
+        dry_run: bool,
+    ) -> anyhow::Result<Executor> {
+        let executor = with_identity(executor, self.usage_identity_name())?;
         let path = self.journal_path(workflow_id);
-        let journal = Arc::new(
-            FileJournal::open(&path)
-                .with_context(|| format!("opening the run journal {}", path.display()))?,
-        );
-        Ok((
-            with_identity(executor, self.usage_identity_name())?.with_journal(journal.clone()),
-            journal,
-        ))
+        if dry_run && !path.exists() {
+            return Ok(executor);
+        }
+        let journal = FileJournal::open(&path)
+            .with_context(|| format!("opening the run journal {}", path.display()))?;
+        Ok(executor.with_journal(Arc::new(journal)))
     }
 }
 
@@ -120,13 +121,15 @@ pub fn with_identity(executor: Executor, mode: &str) -> anyhow::Result<Executor>
     Ok(executor.with_identity(IdentityOptions { usage }))
 }
 
-/// The line that tells a person how to resolve an unknown outcome, if `error` is one.
-pub fn replay_hint(error: &TaskError, command: &str) -> Option<String> {
+/// The line that tells a person how to resolve an unknown outcome, if `error` is one (the
+/// execution's journal, `journal`, holds the time its request was stamped with).
+pub fn replay_hint(error: &TaskError, command: &str, journal: &std::path::Path) -> Option<String> {
     let replay = error.replay.as_ref()?;
     (error.code == ErrorCode::OutcomeUnknown).then(|| {
         format!(
-            "note: the outcome is unknown (the request may have been recorded). Run the same {command} again with --workflow-id {} to resolve it: it looks the request up first and never records it twice.",
-            replay.workflow_id
+            "note: the outcome is unknown (the request may have been recorded). Run the same {command} again with --workflow-id {} to resolve it, from this folder or with --journal {} (it holds the request's time): it looks the request up first and never records it twice.",
+            replay.workflow_id,
+            journal.display()
         )
     })
 }

@@ -194,16 +194,21 @@ fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executo
         )?;
         let definition =
             super::run::definition(Path::new(path), &validators).map_err(|f| f.error)?;
-        let (task, _) = super::call_task::find(&definition, name)?;
+        let (task, entry) = super::call_task::find(&definition, name)?;
         super::credentials::fill_from_env(&mut credentials, [task], &validators);
         let vendor = validators
             .endpoints_for_url(&task.http_request.url)
             .into_iter()
             .next()
             .map(|e| e.vendor);
-        let input_schema = usage_connector::preflight::InputSchema::of(&definition)
-            .map_err(|p| anyhow::anyhow!("{path}: {}", p.error.message))?
-            .map(Arc::new);
+        // Each record is the workflow input of an execution of its own: its shape is the
+        // definition's `inputSchema` when the task is one the workflow input reaches.
+        let input_schema = match entry {
+            true => usage_connector::preflight::InputSchema::of(&definition)
+                .map_err(|p| anyhow::anyhow!("{path}: {}", p.error.message))?
+                .map(Arc::new),
+            false => None,
+        };
         let template = Template {
             task: task.clone(),
             task_name: name.to_owned(),
@@ -255,7 +260,10 @@ fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executo
     if let Some(id) = &template.task.credentials
         && !credentials.contains(id)
     {
-        let var = vendor.map_or(String::new(), |v| format!(" or set {}", v.api_key_env()));
+        // Only the id named after the vendor may come from the vendor's variable.
+        let var = vendor
+            .filter(|v| v.as_str() == id)
+            .map_or(String::new(), |v| format!(" or set {}", v.api_key_env()));
         anyhow::bail!(
             "no credentials `{id}`: add the entry to the credentials file (--credentials){var}"
         );

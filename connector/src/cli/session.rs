@@ -167,6 +167,17 @@ pub fn execute(s: Session) -> Result<String, Failure> {
         usage_connector::journal::FileJournal::open(&s.journal)
             .with_context(|| format!("opening the run journal {}", s.journal.display()))?,
     );
+    // One process per execution: two would both find a task begun and not done, and both send.
+    if !journal
+        .lock()
+        .with_context(|| format!("locking the run journal {}", s.journal.display()))?
+    {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "run `{}` is going on in another process (its journal {} is in use): wait for it to end, then resume it if it failed",
+            s.workflow_id,
+            s.journal.display()
+        )));
+    }
     let credentials_file = s.record.credentials_file.as_deref().map(Path::new);
     let (status, text) = super::runtime()?.block_on(async {
         let mut sandbox = None;
@@ -226,10 +237,18 @@ pub fn execute(s: Session) -> Result<String, Failure> {
             .on_task(progress)
             .with_journal(journal.clone());
         let (canceller, cancel) = Cancellation::new();
+        let resume_line = format!("to resume: {}", resume_command(&s.workflow_id, &s.journal));
         let interrupt = tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: no task starts now; requests in flight finish");
+                eprintln!(
+                    "interrupted: no task starts now; requests in flight finish (Ctrl-C again to stop at once)"
+                );
                 canceller.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // As a kill would: what began is in the journal, and a resume looks it up.
+                eprintln!("stopped\n{resume_line}");
+                std::process::exit(130);
             }
         });
         let verb = if s.recorded.is_empty() {

@@ -139,9 +139,16 @@ impl IngestJournal {
         let mut done = Vec::new();
         let mut begun = HashMap::new();
         let mut elsewhere = Vec::new();
-        // Whether the section being read is this destination's (lines before any
-        // destination line were written before journals knew theirs: another's).
-        let mut ours = false;
+        // Whether the section being read is this destination's. Lines before any destination
+        // line were written before journals knew theirs: they belong to the destination that
+        // first opened the journal since (the first destination line), or, when none has, to
+        // this one (as they always did).
+        let mut ours = first_destination(&file)
+            .map_err(io("reading the journal", path))?
+            .is_none_or(|d| d == *destination);
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(io("reading the journal", path))?;
+        let mut sectioned = false;
         let mut good_len = 0u64;
         let mut header = false;
         let mut reader = BufReader::new(&file);
@@ -172,7 +179,10 @@ impl IngestJournal {
                 }
                 _ if number == 1 => return Err(bad(1, "no ingest header".into())),
                 Line::Header { .. } => return Err(bad(number, "a second header".into())),
-                Line::Destination { destination: d } => ours = d == *destination,
+                Line::Destination { destination: d } => {
+                    ours = d == *destination;
+                    sectioned = true;
+                }
                 Line::Begin {
                     line, digest, at, ..
                 } => {
@@ -218,7 +228,7 @@ impl IngestJournal {
                 template: template.to_owned(),
             });
         }
-        if !ours {
+        if !ours || !sectioned {
             opening.push(Line::Destination {
                 destination: destination.clone(),
             });
@@ -365,6 +375,23 @@ impl Drop for IngestJournal {
     }
 }
 
+/// The destination of the first `destination` line of a journal, if it has one.
+fn first_destination(file: &File) -> std::io::Result<Option<Destination>> {
+    let mut reader = BufReader::new(file);
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        if reader.read_line(&mut buf)? == 0 || !buf.ends_with('\n') {
+            return Ok(None);
+        }
+        if buf.starts_with("{\"destination\"")
+            && let Ok(Line::Destination { destination }) = serde_json::from_str(&buf)
+        {
+            return Ok(Some(destination));
+        }
+    }
+}
+
 /// The least time between two writes (and syncs) of the journal: at high rates, the begins of
 /// many records share one sync instead of each few paying their own; a begin waits at most this
 /// long more (records are prepared ahead of their sends, so the wait overlaps them).
@@ -426,5 +453,61 @@ fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>, synced: &Synced) {
     }
     if !failed {
         let _ = file.sync_data();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(server: &str) -> Destination {
+        Destination {
+            endpoint: Some("rebilly.create-usage".into()),
+            server: server.into(),
+            credentials: Some("c1".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn what_one_destination_delivered_is_looked_up_at_another_and_older_lines_are_adopted() {
+        let dir = std::env::temp_dir().join(format!("uc-ingest-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.ndjson.journal");
+        let at = "2026-01-02T03:04:05.678Z";
+        // Written before destinations were recorded: line 1 delivered, line 2 begun.
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"ingest\":1,\"template\":\"t\"}}\n{{\"line\":1,\"digest\":\"aa\",\"at\":\"{at}\"}}\n{{\"line\":1,\"outcome\":\"created\"}}\n{{\"line\":2,\"digest\":\"bb\",\"at\":\"{at}\"}}\n"
+            ),
+        )
+        .unwrap();
+        let (a, b) = (to("http://a"), to("http://b"));
+        let at: DateTime<Utc> = at.parse().unwrap();
+        // The first destination to open it adopts the older lines, as before.
+        let j = IngestJournal::open(&path, "t", &a).unwrap();
+        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+        assert_eq!(j.seen(2, "bb").unwrap(), Seen::Begun { at });
+        j.begin(3, "cc", at, None).await.unwrap();
+        j.close();
+        drop(j);
+        // Another destination: nothing is done there; what began anywhere keeps its time.
+        let j = IngestJournal::open(&path, "t", &b).unwrap();
+        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Elsewhere { at });
+        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Elsewhere { at });
+        assert_eq!(j.seen(4, "dd").unwrap(), Seen::New);
+        assert!(j.seen(1, "ff").is_err(), "a changed line is still refused");
+        j.begin(1, "aa", at, None).await.unwrap();
+        j.end(1, "created", None).unwrap();
+        j.close();
+        drop(j);
+        let j = IngestJournal::open(&path, "t", &b).unwrap();
+        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+        // And the first destination still knows its own.
+        let j = IngestJournal::open(&path, "t", &a).unwrap();
+        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Begun { at });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

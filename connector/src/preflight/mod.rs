@@ -91,8 +91,7 @@ pub struct TaskAt {
 pub struct Deferred {
     /// The task.
     pub at: TaskAt,
-    /// Why: `"response"` (it reads an earlier task's response or a Simple task's result) or
-    /// `"jsonata"` (a JSONata expression, evaluated at run time).
+    /// Why: `"response"` (it reads an earlier task's response or a Simple task's result).
     pub reason: &'static str,
 }
 
@@ -126,8 +125,7 @@ pub struct Preflight {
     pub problems: Vec<Problem>,
     /// The requests prepared.
     pub requests: Vec<CheckedRequest>,
-    /// Http tasks whose request needs what only the run can tell (a response, a JSONata
-    /// expression).
+    /// Http tasks whose request needs what only the run can tell (a response).
     pub deferred: Vec<Deferred>,
     /// Tasks this input does not reach (a Decision takes another branch, or the run stops
     /// earlier).
@@ -179,6 +177,28 @@ pub fn check(subject: &Subject<'_>, preparer: &dyn Preparer) -> Preflight {
             });
         }
     });
+    // A task that completed in an earlier attempt must still be there: under another name it
+    // would run again under another identity.
+    for task in subject
+        .recorded
+        .iter()
+        .filter(|(_, r)| r.output.is_some())
+        .map(|(t, _)| t)
+    {
+        if !pointers.contains_key(task) {
+            out.problems.push(Problem {
+                task: Some(task.clone()),
+                pointer: "/tasks".to_owned(),
+                error: TaskError::new(
+                    ErrorCode::RequestChanged,
+                    format!(
+                        "task `{task}` completed in the earlier attempt and this definition has no task of that name: renamed, it would be sent again under another identity; resume with the definition it ran with, or keep its name"
+                    ),
+                ),
+                resolved_body: None,
+            });
+        }
+    }
     let plan = match Plan::compile(definition) {
         Ok(plan) => plan,
         Err((task, error)) => {
@@ -371,18 +391,25 @@ impl Walker<'_, '_> {
                 .as_ref()
                 .is_some_and(|b| known::value_unknown(b, &scope));
         let recorded = subject.recorded.get(name);
+        // JSONata is not evaluated by this connector: the run would fail at this task.
+        if serde_json::to_string(request).is_ok_and(|t| t.contains("jsonata:")) {
+            self.problem(
+                name,
+                TaskError::new(
+                    ErrorCode::UnsupportedExpression,
+                    "the request holds a JSONata expression, which this connector does not evaluate: the run would fail at this task",
+                )
+                .at("/httpRequest"),
+            );
+            return None;
+        }
         if needs_run {
-            let text = serde_json::to_string(request).unwrap_or_default();
             self.out.deferred.push(Deferred {
                 at: TaskAt {
                     task: name.to_owned(),
                     pointer: self.pointers.get(name).cloned().unwrap_or_default(),
                 },
-                reason: if text.contains("jsonata:") {
-                    "jsonata"
-                } else {
-                    "response"
-                },
+                reason: "response",
             });
             return Some(self.completed(name));
         }
@@ -405,7 +432,7 @@ impl Walker<'_, '_> {
                         TaskError::new(
                             ErrorCode::RequestChanged,
                             format!(
-                                "task `{name}` completed in the earlier attempt, and the definition now prepares another request for it ({} {}); its recorded output would not match: resume with the definition it ran with, or start a new run",
+                                "task `{name}` completed in the earlier attempt, and the request it would send now ({} {}) differs from the one recorded (an edited definition, or the run's id re-run with another input?): its recorded output would not match; resume with the definition and input it ran with, or start a new run",
                                 prepared.method,
                                 prepared.url.path()
                             ),
@@ -418,12 +445,16 @@ impl Walker<'_, '_> {
                 });
                 Some(self.completed(name))
             }
-            // Credentials were checked for every task already.
+            // A credentials problem of this task is reported once (the check of every task).
             Err(e)
                 if matches!(
                     e.code,
                     ErrorCode::MissingCredentials | ErrorCode::InvalidCredentials
-                ) =>
+                ) && self
+                    .out
+                    .problems
+                    .iter()
+                    .any(|p| p.task.as_deref() == Some(name)) =>
             {
                 None
             }

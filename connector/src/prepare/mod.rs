@@ -58,6 +58,9 @@ pub struct PreparedRequest {
     pub read_timeout: Duration,
     /// The task's retry policy.
     pub policy: RetryPolicy,
+    /// How many leading characters of `url`'s path a server override added (left out of
+    /// [`PreparedRequest::digest`]).
+    pub override_path_len: usize,
 }
 
 impl PreparedRequest {
@@ -81,15 +84,16 @@ impl PreparedRequest {
     }
 
     /// What identifies the request for a resume: a digest of its method, path, query and body
-    /// (not the server, which a resume may reach at another address, nor the headers, which
-    /// carry secrets and the key derived from the body).
+    /// (not the server, which a resume may reach at another address or through a proxy's path,
+    /// nor the headers, which carry secrets and the key derived from the body).
     pub fn digest(&self) -> String {
         let body = self.body.as_deref().unwrap_or_default();
+        let path = self.url.path();
         crate::identity::hex_digest(
             "req-",
             &[
                 self.method,
-                self.url.path(),
+                path.get(self.override_path_len..).unwrap_or(path),
                 self.url.query().unwrap_or_default(),
                 &String::from_utf8_lossy(body),
             ],
@@ -201,5 +205,6 @@ pub fn prepare(
         connect_timeout: secs(task.connection_timeout_seconds, 5),
         read_timeout: secs(task.read_timeout_seconds, 10),
         policy: RetryPolicy::from_task(task.retry.as_ref()),
+        override_path_len: router.override_path_len(endpoint),
     })
 }

@@ -51,6 +51,8 @@ pub struct Router<'a> {
     validators: ValidatorSet<'a>,
     identity: IdentityOptions,
     servers: HashMap<Vendor, String>,
+    /// Per vendor with an override: the length of the override's own path.
+    server_paths: HashMap<Vendor, usize>,
     cache: RwLock<HashMap<&'static str, HashMap<String, Route>>>,
 }
 
@@ -61,6 +63,7 @@ impl<'a> Router<'a> {
             validators,
             identity: IdentityOptions::default(),
             servers: HashMap::new(),
+            server_paths: HashMap::new(),
             cache: RwLock::new(HashMap::new()),
         }
     }
@@ -68,9 +71,21 @@ impl<'a> Router<'a> {
     /// Sends a vendor's requests to `base_url` instead of the server in the definition; the
     /// path and query are kept.
     pub fn set_server(&mut self, vendor: Vendor, base_url: &str) {
-        self.servers
-            .insert(vendor, base_url.trim_end_matches('/').to_owned());
+        let base = base_url.trim_end_matches('/');
+        let path_len = Url::parse(base).map_or(0, |u| u.path().trim_end_matches('/').len());
+        self.servers.insert(vendor, base.to_owned());
+        self.server_paths.insert(vendor, path_len);
         self.cache.get_mut().expect("route cache").clear();
+    }
+
+    /// How many leading characters of the path of a request routed to `endpoint` the server
+    /// override put there (a base URL with a path, such as a proxy's `/solvimon`); 0 without
+    /// one.
+    pub fn override_path_len(&self, endpoint: Option<&Endpoint>) -> usize {
+        endpoint
+            .and_then(|e| self.server_paths.get(&e.vendor))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// How identities are carried where an API needs a choice (Rebilly usages).

@@ -184,6 +184,9 @@ pub async fn interpret<E: Engine + ?Sized>(
     };
     let mut current = tasks.start.clone();
     let mut input = input;
+    // A recorded output stands for a task's first run in the scope only (a loop that comes
+    // back to a task runs it again).
+    let mut visited = std::collections::HashSet::<String>::new();
     loop {
         let Some(task) = tasks.tasks.get(&current) else {
             return Err(Failure {
@@ -216,8 +219,9 @@ pub async fn interpret<E: Engine + ?Sized>(
             attempts,
             detail,
         };
+        let first_visit = visited.insert(current.clone());
         let reused = match task {
-            Task::Http(_) | Task::Simple(_) => {
+            Task::Http(_) | Task::Simple(_) if first_visit => {
                 run.recorded.get(&current).and_then(|r| r.output.clone())
             }
             _ => None,

@@ -88,10 +88,7 @@ pub fn diagnostics(found: &Preflight) -> Vec<Diagnostic> {
         out.extend(of_problem(problem));
     }
     for d in &found.deferred {
-        let why = match d.reason {
-            "jsonata" => "JSONata expressions are not evaluated before run time",
-            _ => "its request reads an earlier task's response: checked at design time only",
-        };
+        let why = "its request reads an earlier task's response: checked at design time only";
         out.push(Diagnostic::new(Code::RuntimeSkipped, d.at.pointer.clone(), why).task(&d.at.task));
     }
     out
