@@ -14,6 +14,9 @@ use usage_sandbox::{Config, FaultSpec};
 
 use common::{Sandbox, root, text};
 
+/// What one run of `price-report-persist` records: a calculation, a usage, a persist.
+const PRICED_REPORTED_PERSISTED: [&str; 3] = ["meter-data", "usages", "persist-data"];
+
 fn definition() -> PathBuf {
     root().join("workflows/price-report-persist.json")
 }
@@ -245,16 +248,12 @@ async fn a_failed_run_resumes_from_the_failed_task_without_sending_a_completed_o
         output["cost"]["status"], "READY",
         "resultSelector/resultPath see the recorded answer: {output}"
     );
-    let stats = sandbox.stats().await;
     assert_eq!(
-        (
-            &stats["meter-data"],
-            &stats["usages"],
-            &stats["persist-data"]
-        ),
-        (&json!(1), &json!(1), &json!(1)),
-        "one calculation, one usage, one persist: {stats}"
+        sandbox.counts(&PRICED_REPORTED_PERSISTED).await,
+        [1, 1, 1],
+        "one calculation, one usage, one persist"
     );
+    let stats = sandbox.stats().await;
     // A completed run has nothing to resume.
     let out = pasted(&words, &cwd, &sandbox, &[]);
     assert_eq!(out.status.code(), Some(1));

@@ -39,6 +39,16 @@ impl Sandbox {
         self.admin("/_sandbox/stats").await
     }
 
+    /// How many records of each of `kinds` (`usages`, `meter-data`, `persist-data`, …) the
+    /// sandbox holds, in that order (0 for a kind it has none of).
+    pub async fn counts(&self, kinds: &[&str]) -> Vec<u64> {
+        let stats = self.stats().await;
+        kinds
+            .iter()
+            .map(|k| stats[*k].as_u64().unwrap_or(0))
+            .collect()
+    }
+
     /// `GET /_sandbox/faults`: the injected faults, in draw order.
     pub async fn faults(&self) -> Value {
         self.admin("/_sandbox/faults").await
