@@ -22,6 +22,8 @@ const PLATFORM_HEADER: &str = "x-platform-id";
 pub struct Authenticator {
     credentials: Credentials,
     headers: HashMap<String, Option<(HeaderName, HeaderValue)>>,
+    /// Each usable credential's fingerprint, made once.
+    fingerprints: HashMap<String, String>,
 }
 
 impl Authenticator {
@@ -40,9 +42,18 @@ impl Authenticator {
                 (id.to_owned(), parsed)
             })
             .collect();
+        let fingerprints = credentials
+            .usable()
+            .map(|(id, c)| {
+                let mut digest = crate::identity::hex_digest("", &[&c.header, c.value.expose()]);
+                digest.truncate(16);
+                (id.to_owned(), digest)
+            })
+            .collect();
         Authenticator {
             credentials,
             headers,
+            fingerprints,
         }
     }
 
@@ -54,10 +65,7 @@ impl Authenticator {
     /// A fingerprint of credential `id` (a digest of its header and secret: never the secret),
     /// so a journal can tell one account from another; `None` when it is not usable.
     pub fn fingerprint(&self, id: &str) -> Option<String> {
-        let c = self.credentials.get(id).ok()?;
-        let mut digest = crate::identity::hex_digest("", &[&c.header, c.value.expose()]);
-        digest.truncate(16);
-        Some(digest)
+        self.fingerprints.get(id).cloned()
     }
 
     /// Adds the auth header of credentials `id` (or checks that `headers` already carry one
