@@ -109,13 +109,14 @@ pub(super) fn condition_unknown(e: &Expr, scope: &Scope<'_>) -> bool {
 }
 
 /// What `task` passes on from its raw input `raw` and its result `result` (either possibly
-/// unknown), as the runner's data passing does: `resultSelector` over a known result,
+/// unknown), as the runner's data passing does: `select` (its `resultSelector`) over a known
+/// result,
 /// `resultPath`, `outputPath`. An error is one the run would meet whatever the response.
 pub(super) fn output(
     task: &Task,
     raw: Value,
     result: Value,
-    scope_of: impl Fn(&Value) -> Result<Value, TaskError>,
+    select: impl Fn(&Value) -> Result<Value, TaskError>,
 ) -> Result<Value, TaskError> {
     let (result_path, output_path) = match task {
         Task::Http(t) => (&t.result_path, &t.output_path),
@@ -126,7 +127,7 @@ pub(super) fn output(
     let selected = if is_unknown(&result) {
         result
     } else {
-        scope_of(&result)?
+        select(&result)?
     };
     let combined = match result_path {
         None => selected,

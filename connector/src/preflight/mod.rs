@@ -86,15 +86,6 @@ pub struct TaskAt {
     pub pointer: String,
 }
 
-/// An Http task whose request is left to the run, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deferred {
-    /// The task.
-    pub at: TaskAt,
-    /// Why: `"response"` (it reads an earlier task's response or a Simple task's result).
-    pub reason: &'static str,
-}
-
 /// A mistake found before the run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
@@ -125,8 +116,9 @@ pub struct Preflight {
     pub problems: Vec<Problem>,
     /// The requests prepared.
     pub requests: Vec<CheckedRequest>,
-    /// Http tasks whose request needs what only the run can tell (a response).
-    pub deferred: Vec<Deferred>,
+    /// Http tasks whose request reads what only the run can tell (an earlier task's response,
+    /// a Simple task's result).
+    pub deferred: Vec<TaskAt>,
     /// Tasks this input does not reach (a Decision takes another branch, or the run stops
     /// earlier).
     pub unreached: Vec<TaskAt>,
@@ -404,12 +396,9 @@ impl Walker<'_, '_> {
             return None;
         }
         if needs_run {
-            self.out.deferred.push(Deferred {
-                at: TaskAt {
-                    task: name.to_owned(),
-                    pointer: self.pointers.get(name).cloned().unwrap_or_default(),
-                },
-                reason: "response",
+            self.out.deferred.push(TaskAt {
+                task: name.to_owned(),
+                pointer: self.pointers.get(name).cloned().unwrap_or_default(),
             });
             return Some(self.completed(name));
         }

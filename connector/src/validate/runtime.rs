@@ -89,7 +89,7 @@ pub fn diagnostics(found: &Preflight) -> Vec<Diagnostic> {
     }
     for d in &found.deferred {
         let why = "its request reads an earlier task's response: checked at design time only";
-        out.push(Diagnostic::new(Code::RuntimeSkipped, d.at.pointer.clone(), why).task(&d.at.task));
+        out.push(Diagnostic::new(Code::RuntimeSkipped, d.pointer.clone(), why).task(&d.task));
     }
     out
 }
