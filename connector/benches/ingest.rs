@@ -1,13 +1,20 @@
 //! Bulk ingest, measured against baselines taken in the same run (the machine is shared: rounds
-//! interleave, medians and spreads are reported). Three parts, each selectable by name
-//! (`cargo bench -p usage-connector --bench ingest -- unlimited limited memory`; none = all):
+//! interleave, medians and spreads are reported). Five parts, each selectable by name
+//! (`cargo bench -p usage-connector --bench ingest -- unlimited faults limited shared memory`;
+//! none = all):
 //!
 //! - `unlimited`: `usage-connector ingest` (the release binary: read, prepare, journal with
 //!   fsync, send, report) against an in-process sandbox, records/s over a bare reqwest loop
 //!   posting the same record bodies at the same concurrency (target ≥ 0.8×); also the
 //!   adaptive default over the same bare loop;
-//! - `limited`: the sandbox at `--rate-limit 300/s`; achieved records/s over the limit
-//!   (target ≥ 90 %), failed records (target 0), refusals;
+//! - `faults`: the sandbox drawing refusals at random (whatever the rate), five mixes; the
+//!   adaptive default's median records/s over the best median of `--concurrency 4 / 16 / 64`
+//!   in the same interleaved rounds (target ≥ 0.8×), by wall time (where the last records'
+//!   retry chains weigh most) and until 95 % of the records were recorded (the pace held);
+//! - `limited`: the sandbox at `--rate-limit 300/s`, without faults and with `503=0.05`;
+//!   achieved records/s over the limit (target ≥ 90 %), failed records (target 0), refusals;
+//! - `shared`: two ingests at once under one `--rate-limit 300/s`: together ≥ 90 %, each
+//!   ≥ 35 % of the limit;
 //! - `memory`: 1,000,000 records through the binary; its resident memory when 10 %, 50 % and
 //!   100 % of them are recorded, and its peak (target < 100 MB, flat).
 
@@ -117,12 +124,165 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 async fn sandbox(rate_limit: Option<u32>) -> Running {
+    faulty(rate_limit, "").await
+}
+
+async fn faulty(rate_limit: Option<u32>, faults: &str) -> Running {
     usage_sandbox::start(Config {
         rate_limit,
+        faults: usage_sandbox::FaultSpec::parse(faults).expect("a fault spec"),
         ..Config::default()
     })
     .await
     .expect("sandbox")
+}
+
+/// The failed count of a summary line (`…, 0 invalid, 0 failed in 19.2 s (312 records/s)`).
+fn failed_of(summary: &str) -> u64 {
+    summary
+        .split(", ")
+        .find(|p| p.contains(" failed"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// The fault mixes of the `faults` part: (spec, records).
+const MIXES: &[(&str, usize)] = &[
+    ("503=0.2,429=0.1,reset=0.05,lost-response=0.1", 600),
+    ("429=0.1", 600),
+    ("429=0.1,lost-response=0.1", 600),
+    ("503=0.2,reset=0.05,lost-response=0.1", 600),
+    ("503=0.05,429=0.02,lost-response=0.02", 2_000),
+];
+const FAULT_ROUNDS: usize = 5;
+
+/// One faulted run: records/s by wall time (the last records' retry chains, the tail, weigh
+/// most), records/s until 95 % of them were recorded (the pace the governor held), and the
+/// summary line.
+async fn watched(file: &Path, url: &str, records: usize, extra: &[&str]) -> (f64, f64, String) {
+    let stats = format!("{url}/_sandbox/stats");
+    let usages = || async {
+        let v: serde_json::Value = reqwest::get(&stats).await.ok()?.json().await.ok()?;
+        v["usages"].as_u64()
+    };
+    let before = usages().await.expect("stats");
+    let target = before + (records as u64 * 95).div_ceil(100);
+    let (file, url, extra) = (
+        file.to_owned(),
+        url.to_owned(),
+        extra.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
+    );
+    let started = Instant::now();
+    let run = tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        ingest(&file, &url, &extra)
+    });
+    let mut at_95 = None;
+    while !run.is_finished() {
+        if at_95.is_none() && usages().await.is_some_and(|n| n >= target) {
+            at_95 = Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (rate, _, summary) = run.await.expect("the ingest ran");
+    let at_95 = at_95.unwrap_or_else(|| started.elapsed());
+    (rate, (records as f64 * 0.95) / at_95.as_secs_f64(), summary)
+}
+
+async fn faults(dir: &Path) {
+    let configs: [(&str, &[&str]); 4] = [
+        ("adaptive", &[]),
+        ("--concurrency 4", &["--concurrency", "4"]),
+        ("--concurrency 16", &["--concurrency", "16"]),
+        ("--concurrency 64", &["--concurrency", "64"]),
+    ];
+    let (mut ratios, mut ratios_95) = (vec![], vec![]);
+    for (spec, records) in MIXES {
+        let running = faulty(None, spec).await;
+        let url = running.url();
+        let file = dir.join(format!("faults-{records}.ndjson"));
+        write_usages(&file, *records);
+        let mut rates = vec![vec![]; configs.len()];
+        let mut rates_95 = vec![vec![]; configs.len()];
+        let mut failed = 0;
+        for round in 0..FAULT_ROUNDS {
+            for k in 0..configs.len() {
+                let which = (round + k) % configs.len();
+                let (rate, rate_95, summary) =
+                    watched(&file, &url, *records, configs[which].1).await;
+                failed += failed_of(&summary);
+                rates[which].push(rate);
+                rates_95[which].push(rate_95);
+            }
+        }
+        println!(
+            "faults `{spec}`, {records} records, {FAULT_ROUNDS} interleaved rounds: median (min..max) records/s, all / until 95 % recorded"
+        );
+        let mut medians = vec![];
+        for (i, (name, _)) in configs.iter().enumerate() {
+            let (m, l, h) = median(rates[i].clone());
+            let (m9, l9, h9) = median(rates_95[i].clone());
+            println!("  {name:<17} {m:>7.1} ({l:.1}..{h:.1})   {m9:>7.1} ({l9:.1}..{h9:.1})");
+            medians.push((m, m9));
+        }
+        let best = medians[1..].iter().map(|m| m.0).fold(0.0, f64::max);
+        let best_95 = medians[1..].iter().map(|m| m.1).fold(0.0, f64::max);
+        let (ratio, ratio_95) = (medians[0].0 / best, medians[0].1 / best_95);
+        println!(
+            "  RATIO adaptive/best fixed `{spec}`: {ratio:.2}x all, {ratio_95:.2}x until 95 % [target >= 0.8x]; {failed} failed in all runs"
+        );
+        ratios.push(ratio);
+        ratios_95.push(ratio_95);
+        running.shutdown().await;
+    }
+    let (m, l, h) = median(ratios);
+    let (m9, l9, h9) = median(ratios_95);
+    println!(
+        "RATIO faults over the mixes: all {m:.2}x ({l:.2}..{h:.2}); until 95 % {m9:.2}x ({l9:.2}..{h9:.2})"
+    );
+}
+
+/// Two ingests at once under one limit: each one's records/s and both together.
+async fn shared(dir: &Path) {
+    const EACH: usize = 3_000;
+    let (a, b) = (dir.join("shared-a.ndjson"), dir.join("shared-b.ndjson"));
+    write_usages(&a, EACH);
+    write_usages(&b, EACH);
+    let mut together = vec![];
+    for round in 0..3 {
+        let running = sandbox(Some(LIMIT)).await;
+        let url = running.url();
+        let started = Instant::now();
+        let (ra, rb) = tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                let ha = s.spawn(|| ingest(&a, &url, &[]));
+                let hb = s.spawn(|| ingest(&b, &url, &[]));
+                (ha.join().expect("a"), hb.join().expect("b"))
+            })
+        });
+        let all = (2 * EACH) as f64 / started.elapsed().as_secs_f64();
+        let limit = f64::from(LIMIT);
+        println!(
+            "shared round {round}: together {all:.0} records/s = {:.1} %; first {:.0}/s = {:.1} %, second {:.0}/s = {:.1} %; failed {} + {}",
+            100.0 * all / limit,
+            ra.0,
+            100.0 * ra.0 / limit,
+            rb.0,
+            100.0 * rb.0 / limit,
+            failed_of(&ra.2),
+            failed_of(&rb.2)
+        );
+        together.push(all / limit);
+        running.shutdown().await;
+    }
+    let (m, l, h) = median(together);
+    println!(
+        "RATIO shared together/limit = {:.1} % ({:.1}..{:.1}) [target >= 90 %, each >= 35 %]",
+        m * 100.0,
+        l * 100.0,
+        h * 100.0
+    );
 }
 
 async fn unlimited(dir: &Path) {
@@ -182,40 +342,38 @@ async fn unlimited(dir: &Path) {
 async fn limited(dir: &Path) {
     let file = dir.join("limited.ndjson");
     write_usages(&file, LIMITED_RECORDS);
-    let mut shares = vec![];
-    for round in 0..3 {
-        // A fresh sandbox per round: every round starts with a full bucket.
-        let running = sandbox(Some(LIMIT)).await;
-        let (rate, ok, summary) =
-            tokio::task::block_in_place(|| ingest(&file, &running.url(), &[]));
-        let stats: serde_json::Value = reqwest::get(format!("{}/_sandbox/stats", running.url()))
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("stats json");
-        // "…, 0 invalid, 0 failed in 19.2 s (312 records/s)"
-        let failed = summary
-            .split(", ")
-            .find(|p| p.contains(" failed"))
-            .and_then(|p| p.split_whitespace().next())
-            .unwrap_or("?");
+    for faults in ["", "503=0.05"] {
+        let mut shares = vec![];
+        for round in 0..3 {
+            // A fresh sandbox per round: every round starts with a full bucket.
+            let running = faulty(Some(LIMIT), faults).await;
+            let (rate, ok, summary) =
+                tokio::task::block_in_place(|| ingest(&file, &running.url(), &[]));
+            let stats: serde_json::Value =
+                reqwest::get(format!("{}/_sandbox/stats", running.url()))
+                    .await
+                    .expect("stats")
+                    .json()
+                    .await
+                    .expect("stats json");
+            println!(
+                "limited `{faults}` round {round}: {rate:.0} records/s = {:.1} % of {LIMIT}/s; exit ok {ok}; {} failed; {} refusals; usages {}",
+                100.0 * rate / f64::from(LIMIT),
+                failed_of(&summary),
+                stats["rateLimited"],
+                stats["usages"]
+            );
+            shares.push(rate / f64::from(LIMIT));
+            running.shutdown().await;
+        }
+        let (m, l, h) = median(shares);
         println!(
-            "limited round {round}: {rate:.0} records/s = {:.1} % of {LIMIT}/s; exit ok {ok}; {failed} failed; {} refusals; usages {}",
-            100.0 * rate / f64::from(LIMIT),
-            stats["rateLimited"],
-            stats["usages"]
+            "RATIO limited `{faults}` achieved/limit = {:.1} % ({:.1}..{:.1}) [target >= 90 %], {LIMITED_RECORDS} records from a full bucket of {LIMIT}",
+            m * 100.0,
+            l * 100.0,
+            h * 100.0
         );
-        shares.push(rate / f64::from(LIMIT));
-        running.shutdown().await;
     }
-    let (m, l, h) = median(shares);
-    println!(
-        "RATIO limited achieved/limit = {:.1} % ({:.1}..{:.1}) [target >= 90 %], {LIMITED_RECORDS} records from a full bucket of {LIMIT}",
-        m * 100.0,
-        l * 100.0,
-        h * 100.0
-    );
 }
 
 /// `VmRSS` and `VmHWM` of `pid`, in MiB.
@@ -322,8 +480,14 @@ fn main() {
         if wants("unlimited") {
             unlimited(&dir).await;
         }
+        if wants("faults") {
+            faults(&dir).await;
+        }
         if wants("limited") {
             limited(&dir).await;
+        }
+        if wants("shared") {
+            shared(&dir).await;
         }
         if wants("memory") {
             memory_part(&dir).await;

@@ -66,6 +66,15 @@ pub enum Error {
         /// The validator's message.
         message: String,
     },
+    /// The metrics could not be served (the address cannot be bound, or a recorder is
+    /// installed already).
+    #[error("serving metrics on {addr}: {message}")]
+    Metrics {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why not.
+        message: String,
+    },
 }
 
 /// `Result` with the library's [`Error`].

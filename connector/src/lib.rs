@@ -47,6 +47,7 @@ pub mod retry;
 pub mod runner;
 pub mod schemas;
 pub mod simworkflow;
+pub mod telemetry;
 pub mod template;
 pub mod validate;
 pub mod validators;

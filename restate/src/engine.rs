@@ -374,6 +374,10 @@ impl Steps for Durable<'_, '_> {
         slept.is_ok() && !self.timed_out.load(Ordering::SeqCst)
     }
 
+    fn replaying(&self) -> bool {
+        !self.fresh.load(Ordering::SeqCst)
+    }
+
     fn random(&self) -> f64 {
         // splitmix64 over (invocation seed, draw number): the same sequence on a replay.
         let n = self.draws.fetch_add(1, Ordering::SeqCst);

@@ -65,6 +65,11 @@ struct ServeArgs {
     /// (after that the id could run again: a Rebilly usage would be charged again).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
     retention_days: u64,
+    /// Serve metrics in Prometheus text format on ADDR (e.g. 127.0.0.1:9464): the requests,
+    /// refusals, retries, outcomes and latency of the calls this service makes
+    /// (docs/operations.md).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +107,9 @@ fn fail(code: u8, e: &anyhow::Error) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(addr) = args.metrics {
+        usage_connector::telemetry::serve(addr)?;
+    }
     let catalog = Catalog::builtin();
     let validators = Arc::new(Validators::new(&catalog).context("compiling schemas")?);
     let mut executor = Executor::new(credentials(args.credentials.as_deref(), &catalog)?)

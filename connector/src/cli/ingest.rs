@@ -98,15 +98,21 @@ pub struct Args {
     /// Stop starting records once this many are invalid or failed.
     #[arg(long, value_name = "N")]
     max_errors: Option<u64>,
-    /// Stop starting records once this many in a row failed for want of an answer (out of
-    /// retries, outcome unknown, or told to wait longer than the task allows): the API is
-    /// down, and failing every remaining record would only take hours. 0: never. The same
-    /// command resumes once the API is back.
+    /// Stop once this many records in a row failed for want of an answer (out of retries,
+    /// outcome unknown, or told to wait longer than the task allows), or, while the API has
+    /// never answered, once this many tries went unanswered (twice the records, at least 10,
+    /// when the whole input is fewer): the API is down, and failing every remaining record
+    /// would only take hours. 0: never. The same command goes on once the API is back.
     #[arg(long, value_name = "N", default_value = "100")]
     give_up_after: u64,
     /// Write one JSON line per record (line, outcome, id, quantity, error) to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Serve metrics in Prometheus text format on ADDR (e.g. 127.0.0.1:9464) while the ingest
+    /// lasts: requests, refusals, retries, records by outcome, the window and pace, latency
+    /// (docs/operations.md).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// Where the records are sent from: this process, or durable shards on Restate (each a
     /// workflow of --shard-size lines; re-running the command reaches the same shards).
     #[arg(long, value_enum, default_value = "local")]
@@ -307,6 +313,9 @@ fn input(
 #[allow(clippy::print_stderr)]
 pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     engine_options(&args)?;
+    if let Some(addr) = args.metrics {
+        usage_connector::telemetry::serve(addr).map_err(anyhow::Error::from)?;
+    }
     let (template, executor, spec) = template(catalog, &args)?;
     // On Restate the shards are part of what the journal stands for: another shard size would
     // make other shard workflows for the same records (docs/ingest.md).
@@ -353,7 +362,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         let progress = progress.clone();
         let (report, report_broken) = (report.clone(), report_broken.clone());
         Arc::new(move |r: &RecordReport| {
-            progress.record(r.outcome.delivered());
+            progress.record(r.outcome.delivered(), r.outcome == RecordOutcome::Skipped);
             if !r.outcome.delivered() && shown.fetch_add(1, Ordering::Relaxed) < 20 {
                 progress.println(&problem(r));
             }
@@ -366,17 +375,32 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         })
     };
     let runtime = super::local_runtime()?;
-    let options = Options {
-        concurrency: match args.concurrency {
-            Some(n) => ingest::Concurrency::Fixed(usize::from(n)),
-            None => ingest::Concurrency::Adaptive {
-                max: usize::from(args.max_concurrency.unwrap_or(256)),
-            },
+    let governor = Arc::new(ingest::Governor::new(match args.concurrency {
+        Some(n) => ingest::Concurrency::Fixed(usize::from(n)),
+        None => ingest::Concurrency::Adaptive {
+            max: usize::from(args.max_concurrency.unwrap_or(256)),
         },
+    }));
+    let options = Options {
+        governor: governor.clone(),
         max_errors: args.max_errors,
         give_up_after: give_up_after(&args),
     };
     let ticker = runtime.spawn(progress.clone().lines(Duration::from_secs(3)));
+    let watcher = (args.engine == EngineArg::Local).then(|| {
+        let plan = super::watch::Plan {
+            server: destination.server.clone(),
+            tries: usage_connector::retry::RetryPolicy::from_task(template.task.retry.as_ref())
+                .max_retries
+                + 1,
+            give_up_after: give_up_after(&args),
+        };
+        runtime.spawn(super::watch::watch(
+            governor.clone(),
+            progress.clone(),
+            plan,
+        ))
+    });
     let result = match args.engine {
         EngineArg::Local => runtime.block_on(ingest::ingest(
             Arc::new(executor),
@@ -407,6 +431,9 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         )),
     };
     ticker.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
     progress.finish();
     journal.close();
     let summary = result.map_err(anyhow::Error::from)?;
@@ -419,6 +446,14 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         eprintln!("report: {}", p.display());
     }
     eprintln!("{}", summary_line(&summary));
+    if let Some(Stop::Unreachable { tries }) = summary.stopped {
+        let health = governor.health();
+        eprintln!(
+            "ingest: no answer from {}: {tries} tries failed, the last: {}",
+            destination.server,
+            health.last_failure.as_deref().unwrap_or("no answer")
+        );
+    }
     if summary.all_delivered() {
         Ok(String::new())
     } else {
@@ -429,7 +464,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         };
         Err(Failure::invalid(anyhow::anyhow!(
             "{} records not delivered{stopped} (journal {}: run the same command again to retry them{go_on})",
-            summary.invalid + summary.failed,
+            summary.invalid + summary.failed + summary.abandoned,
             journal_path.display()
         )))
     }
@@ -479,9 +514,17 @@ fn summary_line(s: &Summary) -> String {
         s.failed,
         match s.stopped {
             None => String::new(),
+            Some(Stop::MaxErrors) if s.abandoned > 0 => format!(
+                ", stopped at --max-errors, then for want of an answer with {} left in progress",
+                s.abandoned
+            ),
             Some(Stop::MaxErrors) => ", stopped at --max-errors".into(),
             Some(Stop::Unanswered { streak }) => format!(
                 ", stopped after {streak} records in a row went unanswered (--give-up-after; is the API down?) with {} left in progress",
+                s.abandoned
+            ),
+            Some(Stop::Unreachable { tries }) => format!(
+                ", stopped: the API never answered ({tries} tries in a row failed; --give-up-after) with {} left in progress",
                 s.abandoned
             ),
         },

@@ -20,6 +20,7 @@ mod sandbox;
 mod schemas;
 mod session;
 mod validate;
+mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use usage_connector::catalog::{Catalog, EndpointId};

@@ -1,10 +1,12 @@
 //! Progress of a long command on stderr: on a terminal a live bar (indicatif: done / total when
-//! known, rate, ETA, records not delivered so far; no colour under `NO_COLOR`); otherwise a
-//! plain line every few seconds, which a log keeps readable.
+//! known, records delivered per second by this run, ETA, records not delivered so far, and a
+//! status such as the
+//! ingest's window, pace and refusal share; no colour under `NO_COLOR`); otherwise a plain line
+//! every few seconds, which a log keeps readable.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,30 +16,39 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     done: AtomicU64,
     bad: AtomicU64,
+    /// Delivered by this run (not those done before).
+    delivered: Arc<AtomicU64>,
+    status: Mutex<String>,
     started: Instant,
 }
 
 impl Progress {
     /// Progress over `total` records (`None`: unknown), drawn on stderr.
     pub fn new(total: Option<u64>) -> Arc<Self> {
+        let delivered = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
         let bar = std::io::stderr().is_terminal().then(|| {
+            let delivered = delivered.clone();
             let plain = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             let template = match (total.is_some(), plain) {
-                (true, false) => "{spinner:.green} [{bar:30.cyan/blue}] {pos}/{len} records, {rate}, ETA {eta} {msg}",
-                (true, true) => "{spinner} [{bar:30}] {pos}/{len} records, {rate}, ETA {eta} {msg}",
-                (false, false) => "{spinner:.green} {pos} records, {rate}, {elapsed} {msg}",
-                (false, true) => "{spinner} {pos} records, {rate}, {elapsed} {msg}",
+                (true, false) => "{spinner:.green} [{bar:30.cyan/blue}] {pos}/{len} records, {rate}, ETA {eta}, {msg}",
+                (true, true) => "{spinner} [{bar:30}] {pos}/{len} records, {rate}, ETA {eta}, {msg}",
+                (false, false) => "{spinner:.green} {pos} records, {rate}, {elapsed}, {msg}",
+                (false, true) => "{spinner} {pos} records, {rate}, {elapsed}, {msg}",
             };
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(template)
                 .expect("a valid template")
                 .with_key(
                     "rate",
-                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = write!(w, "{:.0}/s", state.per_sec());
+                    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let rate = delivered.load(Ordering::Relaxed) as f64
+                            / started.elapsed().as_secs_f64().max(1e-3);
+                        let _ = write!(w, "{rate:.0} delivered/s");
                     },
                 );
             bar.set_style(style);
+            bar.set_message("0 not delivered");
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
@@ -45,21 +56,47 @@ impl Progress {
             bar,
             done: AtomicU64::new(0),
             bad: AtomicU64::new(0),
-            started: Instant::now(),
+            delivered,
+            status: Mutex::new(String::new()),
+            started,
         })
     }
 
-    /// One record finished (`delivered` or not).
-    pub fn record(&self, delivered: bool) {
+    /// One record finished: `delivered` now, or before (`skipped`), or not.
+    pub fn record(&self, delivered: bool, skipped: bool) {
         self.done.fetch_add(1, Ordering::Relaxed);
+        if delivered && !skipped {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+        }
         if !delivered {
-            let bad = self.bad.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(bar) = &self.bar {
-                bar.set_message(format!("{bad} not delivered"));
-            }
+            self.bad.fetch_add(1, Ordering::Relaxed);
+            self.show();
         }
         if let Some(bar) = &self.bar {
             bar.inc(1);
+        }
+    }
+
+    /// Sets the status shown after the counts (e.g. `window 64, pace open, refused 0.0 %`).
+    pub fn set_status(&self, status: String) {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status;
+        self.show();
+    }
+
+    /// `B not delivered[, status]`.
+    fn message(&self) -> String {
+        let status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let bad = self.bad.load(Ordering::Relaxed);
+        if status.is_empty() {
+            format!("{bad} not delivered")
+        } else {
+            format!("{bad} not delivered, {status}")
+        }
+    }
+
+    fn show(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(self.message());
         }
     }
 
@@ -81,10 +118,11 @@ impl Progress {
         loop {
             tokio::time::sleep(every).await;
             let done = self.done.load(Ordering::Relaxed);
+            let delivered = self.delivered.load(Ordering::Relaxed);
             self.println(&format!(
-                "ingest: {done} records done, {} not delivered, {:.0} records/s",
-                self.bad.load(Ordering::Relaxed),
-                done as f64 / self.started.elapsed().as_secs_f64()
+                "ingest: {done} records done, {:.0} delivered/s, {}",
+                delivered as f64 / self.started.elapsed().as_secs_f64(),
+                self.message()
             ));
         }
     }

@@ -37,6 +37,10 @@ pub struct Args {
     /// Write every request and response as JSON lines (secrets as ***).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Serve metrics in Prometheus text format on ADDR (e.g. 127.0.0.1:9464) while the run
+    /// lasts: requests, refusals, retries, outcomes, latency (docs/operations.md).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     execution: super::execution::ExecutionArgs,
 }
@@ -158,6 +162,9 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     // One compiled set of validators serves validation, pre-flight and the executor.
     let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
     let read = read_definition(&args.workflow, &validators)?;
+    if let Some(addr) = args.metrics {
+        usage_connector::telemetry::serve(addr).map_err(anyhow::Error::from)?;
+    }
     let input = input(args.input.as_deref())?;
     let workflow_id = args.execution.workflow_id("run");
     let record = RunRecord {

@@ -60,6 +60,23 @@ impl Executor {
         ctx: &TaskContext,
         steps: &dyn Steps,
     ) -> Result<HttpTaskOutput, TaskError> {
+        let ended = self.send_loop(req, ctx, steps).await;
+        match &ended {
+            _ if steps.replaying() => {}
+            Ok(out) => crate::telemetry::call(req.endpoint, out.outcome.as_str(), false),
+            Err(e) => {
+                crate::telemetry::call(req.endpoint, "failed", e.code == ErrorCode::OutcomeUnknown)
+            }
+        }
+        ended
+    }
+
+    async fn send_loop(
+        &self,
+        req: &Arc<PreparedRequest>,
+        ctx: &TaskContext,
+        steps: &dyn Steps,
+    ) -> Result<HttpTaskOutput, TaskError> {
         let rules = vendor::rules_for(req.endpoint);
         let mut attempts: Vec<AttemptRecord> = Vec::new();
         // An earlier run may have sent this very request: look before sending.
@@ -209,6 +226,9 @@ impl Executor {
                         a.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                     }
                     self.notify_retry(req, ctx, tries, &attempts, delay, not_before);
+                    if !steps.replaying() {
+                        crate::telemetry::retry(req.endpoint);
+                    }
                     tracing::debug!(task = %ctx.task_name, ?outcome, delay_ms = delay.as_millis() as u64, "retrying");
                     if !steps.wait(delay, &ctx.cancel).await {
                         let e = TaskError::new(ErrorCode::Cancelled, "the task was cancelled");

@@ -104,10 +104,15 @@ impl Step {
         let Some(lookup_url) = lookup_url else {
             return StepResult {
                 looked: None,
-                sent: Some(self.exchange(self.method(), &self.url, self.body()).await),
+                sent: Some(
+                    self.exchange(self.kind, self.method(), &self.url, self.body())
+                        .await,
+                ),
             };
         };
-        let looked = self.exchange("GET", &lookup_url, None).await;
+        let looked = self
+            .exchange(AttemptKind::Lookup, "GET", &lookup_url, None)
+            .await;
         let absent = match &looked {
             Ok(a) if a.status == 200 => matches!(
                 rules.recognise(&self.req.identity, &a.body.json()),
@@ -116,7 +121,10 @@ impl Step {
             _ => false,
         };
         let sent = if absent {
-            Some(self.exchange(self.method(), &self.url, self.body()).await)
+            Some(
+                self.exchange(self.kind, self.method(), &self.url, self.body())
+                    .await,
+            )
         } else {
             None
         };
@@ -140,7 +148,13 @@ impl Step {
         }
     }
 
-    async fn exchange(&self, method: &str, url: &Url, body: Option<&bytes::Bytes>) -> Exchanged {
+    async fn exchange(
+        &self,
+        kind: AttemptKind,
+        method: &str,
+        url: &Url,
+        body: Option<&bytes::Bytes>,
+    ) -> Exchanged {
         let exchange = Exchange {
             method,
             url,
@@ -149,14 +163,23 @@ impl Step {
             connect_timeout: self.req.connect_timeout,
             read_timeout: self.req.read_timeout,
         };
-        let reply = self
-            .transport
-            .exchange(exchange)
-            .await
-            .map_err(|e| match e {
-                TransportError::Connect(m) => (Attempt::ConnectError, m),
-                TransportError::Lost(m) => (Attempt::Lost, m),
-            })?;
+        let started = std::time::Instant::now();
+        let reply = self.transport.exchange(exchange).await;
+        let (status, connected) = match &reply {
+            Ok(r) => (Some(r.status), true),
+            Err(e) => (None, matches!(e, TransportError::Lost(_))),
+        };
+        crate::telemetry::exchange(
+            self.req.endpoint,
+            kind,
+            status,
+            connected,
+            started.elapsed(),
+        );
+        let reply = reply.map_err(|e| match e {
+            TransportError::Connect(m) => (Attempt::ConnectError, m),
+            TransportError::Lost(m) => (Attempt::Lost, m),
+        })?;
         let headers = Headers::shown(reply.headers);
         let not_before = server_wait(headers.iter(), SystemTime::now());
         Ok(Answered {
@@ -179,6 +202,12 @@ pub trait Steps: Send + Sync {
 
     /// A number in `[0, 1)` for jitter (a durable engine: the same on a replay).
     fn random(&self) -> f64;
+
+    /// Whether the call is being replayed from a journal (a durable engine before its first
+    /// new step): its decisions were made, and counted, before.
+    fn replaying(&self) -> bool {
+        false
+    }
 }
 
 /// Steps run in this process, now: the local runtime.

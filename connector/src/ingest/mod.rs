@@ -10,8 +10,9 @@
 //! same identity: a duplicate or a recovery, never a second record). A record that is not
 //! valid JSON, or whose request does not prepare or validate, is `invalid`; one the API refuses
 //! or that exhausts its retries is `failed`; neither stops the run unless a [`Stopper`] limit
-//! is reached (`max_errors`, or `give_up_after` unanswered records in a row: then no new record
-//! starts and the run ends after those in flight). Every exchange
+//! is reached: at `max_errors` no new record starts and the run ends after those in flight; for
+//! want of an answer (`give_up_after`) the records in flight are dropped as a `kill -9` would
+//! drop them (begun in the journal, resolved by the next run). Every exchange
 //! goes through the run's [`Governor`], which sets how many are in flight and how fast.
 
 pub mod governor;
@@ -58,10 +59,11 @@ pub struct Template {
 }
 
 /// How an ingest runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// Exchanges in flight at once: fixed, or adapting up to a maximum.
-    pub concurrency: Concurrency,
+    /// Sets how many exchanges are in flight and how fast (fixed, or adapting up to a
+    /// maximum); the caller may watch it ([`Governor::snapshot`], [`Governor::health`]).
+    pub governor: Arc<Governor>,
     /// Stop starting records once this many are invalid or failed.
     pub max_errors: Option<u64>,
     /// Stop starting records once this many in a row failed for want of an answer.
@@ -178,6 +180,7 @@ impl Summary {
     /// Counts one record's report.
     pub fn add(&mut self, r: &RecordReport) {
         self.records += 1;
+        crate::telemetry::record(r.outcome.as_str());
         match r.outcome {
             RecordOutcome::Created => self.created += 1,
             RecordOutcome::Duplicate => self.duplicate += 1,
@@ -201,7 +204,7 @@ impl Summary {
 pub type Observer = Arc<dyn Fn(&RecordReport) + Send + Sync>;
 
 /// Ingests `input` (records as [`records`] reads them) through `template`, journaling in
-/// `journal`, every exchange under one [`Governor`] of `options.concurrency`. Records are
+/// `journal`, every exchange under `options.governor`. Records are
 /// prepared and journaled up to [`lookahead`] ahead of the exchanges in flight, so the
 /// journal's syncs overlap the sends. Errors: the input cannot be read, changed under the
 /// journal, or the journal cannot be written (then nothing more is sent).
@@ -214,10 +217,21 @@ pub async fn ingest(
     observe: Observer,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let governor = Arc::new(Governor::new(options.concurrency));
-    let concurrency = lookahead(options.concurrency);
+    let governor = options.governor.clone();
+    let _gauges = AbortOnDrop(tokio::spawn({
+        let governor = governor.clone();
+        async move {
+            loop {
+                let now = governor.snapshot();
+                crate::telemetry::governor(now.window, now.in_flight, now.pace);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }));
+    let concurrency = lookahead(governor.concurrency());
     let (mut rx, reader) = read_ahead(input, concurrency * 2);
     let mut stopper = Stopper::new(options.max_errors, options.give_up_after);
+    let mut started_records = 0u64;
     let mut summary = Summary::default();
     let mut running: JoinSet<Result<RecordReport>> = JoinSet::new();
     let mut failure = None;
@@ -231,9 +245,36 @@ pub async fn ingest(
     // Records are taken from the reader in batches: the reader thread then wakes once a batch,
     // not once a record.
     let mut batch = Vec::with_capacity(READ_BATCH);
-    'records: while rx.recv_many(&mut batch, READ_BATCH).await > 0 {
+    'records: loop {
+        // Records that finish while the reader waits (a slow standard input) are reported
+        // now, not when the next record comes.
+        let read = tokio::select! {
+            biased;
+            read = rx.recv_many(&mut batch, READ_BATCH) => read,
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                if let Err(e) = finish(
+                    &mut summary,
+                    &mut stopper,
+                    done.expect("record tasks do not panic"),
+                ) {
+                    failure = Some(e);
+                    break 'records;
+                }
+                continue;
+            }
+            () = tokio::time::sleep(WATCH), if !running.is_empty() => {
+                if let Some(stop) = stopper.unanswered(Some(governor.answers()), None) {
+                    summary.stopped = Some(stop);
+                    break 'records;
+                }
+                continue;
+            }
+        };
+        if read == 0 {
+            break;
+        }
         for record in batch.drain(..) {
-            if let Some(stop) = stopper.stop() {
+            if let Some(stop) = stopper.stop(Some(governor.answers()), None) {
                 summary.stopped = Some(stop);
                 break 'records;
             }
@@ -249,7 +290,14 @@ pub async fn ingest(
                 }
             };
             while running.len() >= concurrency {
-                let done = running.join_next().await.expect("a record in flight");
+                let done = match next_done(&mut running, &governor, &stopper, None).await {
+                    Ok(Some(done)) => done,
+                    Ok(None) => break,
+                    Err(stop) => {
+                        summary.stopped = Some(stop);
+                        break 'records;
+                    }
+                };
                 if let Err(e) = finish(
                     &mut summary,
                     &mut stopper,
@@ -259,6 +307,7 @@ pub async fn ingest(
                     break 'records;
                 }
             }
+            started_records += 1;
             let (executor, template, journal, governor) = (
                 executor.clone(),
                 template.clone(),
@@ -275,12 +324,21 @@ pub async fn ingest(
         }
     }
     drop(rx);
-    // An API that does not answer would hold each record in progress for all its tries: they
-    // are left as a `kill -9` leaves them (begun in the journal, resolved by the next run).
-    if matches!(summary.stopped, Some(Stop::Unanswered { .. })) {
-        running.abort_all();
-    }
-    while let Some(done) = running.join_next().await {
+    // The whole input is read (or no more is wanted): a small one may end early.
+    let all_read = Some(started_records);
+    loop {
+        // An API that does not answer would hold each record in progress for all its tries:
+        // they are left as a `kill -9` leaves them (begun in the journal, resolved by the next
+        // run), whatever else stopped the run.
+        let done = match next_done(&mut running, &governor, &stopper, all_read).await {
+            Ok(done) => done,
+            Err(stop) => {
+                summary.stopped.get_or_insert(stop);
+                running.abort_all();
+                running.join_next().await
+            }
+        };
+        let Some(done) = done else { break };
         let done = match done {
             Err(e) if e.is_cancelled() => {
                 summary.abandoned += 1;
@@ -299,6 +357,42 @@ pub async fn ingest(
         None => Ok(summary),
     }
 }
+
+/// The next record to finish (`None`: none is running), or the stop for want of an answer
+/// `stopper` sees first (checked every [`WATCH`] while records wait; `all_read`: the records
+/// started, once the whole input is read).
+async fn next_done(
+    running: &mut JoinSet<Result<RecordReport>>,
+    governor: &Governor,
+    stopper: &Stopper,
+    all_read: Option<u64>,
+) -> std::result::Result<Option<Joined>, Stop> {
+    loop {
+        if let Some(stop) = stopper.unanswered(Some(governor.answers()), all_read) {
+            return Err(stop);
+        }
+        tokio::select! {
+            biased;
+            done = running.join_next() => return Ok(done),
+            () = tokio::time::sleep(WATCH) => {}
+        }
+    }
+}
+
+/// A record task's end.
+type Joined = std::result::Result<Result<RecordReport>, tokio::task::JoinError>;
+
+/// Aborts its task when dropped (the run's future may be dropped before its end).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often records that wait are checked against an API that does not answer.
+const WATCH: Duration = Duration::from_millis(200);
 
 /// Records taken from the reader at once.
 const READ_BATCH: usize = 64;
@@ -341,10 +435,9 @@ struct Governed<'a> {
 #[async_trait]
 impl Steps for Governed<'_> {
     async fn step(&self, step: Step) -> StepResult {
-        let lookup = step.kind() == crate::output::AttemptKind::Lookup;
         let permit = self.governor.acquire().await;
         let result = step.run(false).await;
-        permit.done(Signal::of(&result, lookup));
+        permit.done(&result);
         result
     }
 

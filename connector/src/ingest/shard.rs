@@ -247,7 +247,8 @@ impl Driver {
         if records.is_empty() {
             return Ok(());
         }
-        if let Some(stop) = self.stopper.stop() {
+        // The exchanges happen in the service: only records in a row count here.
+        if let Some(stop) = self.stopper.stop(None, None) {
             self.summary.stopped = Some(stop);
             return Ok(());
         }

@@ -1,7 +1,10 @@
-//! When an ingest stops starting records: once `max_errors` records are invalid or failed, or
-//! once `give_up_after` records in a row failed for want of an answer (the API down, or
-//! throttling past the records' retries), so that an API outage ends a long run with a clear
-//! error instead of failing every remaining record one by one.
+//! When an ingest stops starting records: once `max_errors` records are invalid or failed, once
+//! `give_up_after` records in a row failed for want of an answer (the API down, or throttling
+//! past the records' retries), or, while the API has not answered a single exchange of the
+//! run, once the tries without an answer reach `give_up_after` or, once the whole input is read,
+//! twice the records started (at least [`FEWEST_TRIES`]), whichever is fewer (an address
+//! nothing answers at: a small file ends in seconds, not after every record spent its tries). An outage ends a run with a clear error instead of failing
+//! every remaining record one by one.
 //!
 //! Policy: only records that reached the API move the streak. A delivered record, or one the
 //! API refused (it answered), ends the streak; a record out of retries, of unknown outcome or
@@ -11,6 +14,7 @@
 
 use serde::Serialize;
 
+use super::governor::Answers;
 use super::{RecordOutcome, RecordReport};
 use crate::execute::ErrorCode;
 
@@ -25,6 +29,19 @@ pub enum Stop {
         /// The records in a row.
         streak: u64,
     },
+    /// The API never answered: this many tries failed.
+    Unreachable {
+        /// The tries without an answer.
+        tries: u64,
+    },
+}
+
+impl Stop {
+    /// Whether it stopped for want of an answer (records in progress are then dropped, as a
+    /// `kill -9` would, for the next run to resolve).
+    pub fn unanswered(self) -> bool {
+        matches!(self, Stop::Unanswered { .. } | Stop::Unreachable { .. })
+    }
 }
 
 /// Counts records as they finish and says when to stop starting new ones.
@@ -59,19 +76,39 @@ impl Stopper {
         }
     }
 
-    /// Whether to stop starting records, and why.
-    pub fn stop(&self) -> Option<Stop> {
+    /// Whether to stop starting records, and why, given what the run's exchanges met
+    /// (`answers`; `None`: not known here, as on Restate, where the service makes them) and,
+    /// once the whole input is read, how many records were started.
+    pub fn stop(&self, answers: Option<Answers>, all_read: Option<u64>) -> Option<Stop> {
         if self.max_errors.is_some_and(|m| self.errors >= m) {
             Some(Stop::MaxErrors)
-        } else if self.give_up_after.is_some_and(|n| self.streak >= n) {
-            Some(Stop::Unanswered {
-                streak: self.streak,
-            })
         } else {
-            None
+            self.unanswered(answers, all_read)
         }
     }
+
+    /// [`Stopper::stop`] for want of an answer only (records in progress are then dropped).
+    pub fn unanswered(&self, answers: Option<Answers>, all_read: Option<u64>) -> Option<Stop> {
+        let n = self.give_up_after?;
+        if self.streak >= n {
+            return Some(Stop::Unanswered {
+                streak: self.streak,
+            });
+        }
+        let a = answers?;
+        // Twice the records, for a whole input smaller than the limit; never fewer than
+        // [`FEWEST_TRIES`], so one slow record's first failures are not an outage.
+        let limit = all_read.map_or(n, |started| {
+            n.min(started.saturating_mul(2).max(FEWEST_TRIES))
+        });
+        (a.answered == 0 && a.unanswered_in_a_row >= limit.max(1)).then_some(Stop::Unreachable {
+            tries: a.unanswered_in_a_row,
+        })
+    }
 }
+
+/// The fewest tries without an answer that end a small input's run.
+pub const FEWEST_TRIES: u64 = 10;
 
 /// Whether a failed record failed for want of an answer rather than by the API's refusal.
 fn unanswered(report: &RecordReport) -> bool {
@@ -96,6 +133,66 @@ mod tests {
         RecordReport::bare(1, outcome, None)
     }
 
+    fn answered() -> Option<Answers> {
+        Some(Answers {
+            exchanges: 1,
+            answered: 1,
+            unanswered_in_a_row: 0,
+        })
+    }
+
+    #[test]
+    fn an_api_that_never_answered_stops_after_twice_the_records_started_in_tries() {
+        let s = Stopper::new(None, Some(100));
+        let silent = |tries| {
+            Some(Answers {
+                exchanges: tries,
+                answered: 0,
+                unanswered_in_a_row: tries,
+            })
+        };
+        assert_eq!(s.stop(silent(99), Some(50)), None);
+        assert_eq!(
+            s.stop(silent(100), Some(50)),
+            Some(Stop::Unreachable { tries: 100 })
+        );
+        assert_eq!(s.stop(silent(9), Some(3)), None, "at least 10 tries");
+        assert_eq!(
+            s.stop(silent(10), Some(3)),
+            Some(Stop::Unreachable { tries: 10 }),
+            "a small file"
+        );
+        assert_eq!(
+            s.stop(silent(99), Some(1000)),
+            None,
+            "at most --give-up-after tries"
+        );
+        assert_eq!(
+            s.stop(silent(99), None),
+            None,
+            "still reading: --give-up-after tries"
+        );
+        assert_eq!(
+            s.stop(silent(100), None),
+            Some(Stop::Unreachable { tries: 100 })
+        );
+        let once = Some(Answers {
+            answered: 1,
+            ..silent(500).unwrap()
+        });
+        assert_eq!(
+            s.stop(once, Some(1000)),
+            None,
+            "it answered once: records in a row decide"
+        );
+        assert_eq!(s.stop(None, Some(10)), None, "exchanges not known here");
+        assert_eq!(
+            Stopper::new(None, None).stop(silent(500), Some(10)),
+            None,
+            "0: never"
+        );
+    }
+
     #[test]
     fn a_streak_of_unanswered_records_stops_and_an_answer_ends_it() {
         let mut s = Stopper::new(None, Some(3));
@@ -104,16 +201,19 @@ mod tests {
         // Records that never reached the API neither add to nor end the streak.
         s.note(&bare(RecordOutcome::Skipped));
         s.note(&bare(RecordOutcome::Invalid));
-        assert_eq!(s.stop(), None);
+        assert_eq!(s.stop(answered(), None), None);
         // A refusal is an answer: the API is up.
         s.note(&failed(ErrorCode::HttpError));
         s.note(&failed(ErrorCode::RateLimited));
         s.note(&failed(ErrorCode::RetriesExhausted));
-        assert_eq!(s.stop(), None);
+        assert_eq!(s.stop(answered(), None), None);
         s.note(&failed(ErrorCode::RetriesExhausted));
-        assert_eq!(s.stop(), Some(Stop::Unanswered { streak: 3 }));
+        assert_eq!(
+            s.stop(answered(), None),
+            Some(Stop::Unanswered { streak: 3 })
+        );
         s.note(&bare(RecordOutcome::Created));
-        assert_eq!(s.stop(), None);
+        assert_eq!(s.stop(answered(), None), None);
     }
 
     #[test]
@@ -122,10 +222,10 @@ mod tests {
         s.note(&bare(RecordOutcome::Invalid));
         s.note(&failed(ErrorCode::HttpError));
         s.note(&bare(RecordOutcome::Created));
-        assert_eq!(s.stop(), None);
+        assert_eq!(s.stop(answered(), None), None);
         s.note(&failed(ErrorCode::RetriesExhausted));
-        assert_eq!(s.stop(), Some(Stop::MaxErrors));
+        assert_eq!(s.stop(answered(), None), Some(Stop::MaxErrors));
         let never = Stopper::new(None, None);
-        assert_eq!(never.stop(), None);
+        assert_eq!(never.stop(answered(), None), None);
     }
 }
