@@ -458,7 +458,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         Ok(String::new())
     } else {
         let (stopped, go_on) = if summary.stopped.is_some() {
-            (", and the input was not read to its end", " and go on")
+            (", and the run stopped before its end", " and go on")
         } else {
             ("", "")
         };
