@@ -11,6 +11,7 @@
 //!   adaptive default's median records/s over the best median of `--concurrency 4 / 16 / 64`
 //!   in the same interleaved rounds (target ≥ 0.8×), by wall time (where the last records'
 //!   retry chains weigh most) and until 95 % of the records were recorded (the pace held);
+//!   `INGEST_BENCH_MIXES=0,3 INGEST_BENCH_ROUNDS=9` looks longer at chosen mixes;
 //! - `limited`: the sandbox at `--rate-limit 300/s`, without faults and with `503=0.05`;
 //!   achieved records/s over the limit (target ≥ 90 %), failed records (target 0), refusals;
 //! - `shared`: two ingests at once under one `--rate-limit 300/s`: together ≥ 90 %, each
@@ -157,6 +158,23 @@ const MIXES: &[(&str, usize)] = &[
 ];
 const FAULT_ROUNDS: usize = 5;
 
+/// The mixes to run (`INGEST_BENCH_MIXES=0,3`: the first and the fourth; default all) and the
+/// rounds (`INGEST_BENCH_ROUNDS`, default [`FAULT_ROUNDS`]): a longer look at chosen mixes.
+fn chosen_mixes() -> (Vec<(&'static str, usize)>, usize) {
+    let mixes = match std::env::var("INGEST_BENCH_MIXES") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|i| MIXES.get(i.trim().parse::<usize>().ok()?).copied())
+            .collect(),
+        Err(_) => MIXES.to_vec(),
+    };
+    let rounds = std::env::var("INGEST_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(FAULT_ROUNDS);
+    (mixes, rounds)
+}
+
 /// One faulted run: records/s by wall time (the last records' retry chains, the tail, weigh
 /// most), records/s until 95 % of them were recorded (the pace the governor held), and the
 /// summary line.
@@ -198,7 +216,8 @@ async fn faults(dir: &Path) {
         ("--concurrency 64", &["--concurrency", "64"]),
     ];
     let (mut ratios, mut ratios_95) = (vec![], vec![]);
-    for (spec, records) in MIXES {
+    let (mixes, rounds) = chosen_mixes();
+    for (spec, records) in &mixes {
         let running = faulty(None, spec).await;
         let url = running.url();
         let file = dir.join(format!("faults-{records}.ndjson"));
@@ -206,7 +225,7 @@ async fn faults(dir: &Path) {
         let mut rates = vec![vec![]; configs.len()];
         let mut rates_95 = vec![vec![]; configs.len()];
         let mut failed = 0;
-        for round in 0..FAULT_ROUNDS {
+        for round in 0..rounds {
             for k in 0..configs.len() {
                 let which = (round + k) % configs.len();
                 let (rate, rate_95, summary) =
@@ -217,7 +236,7 @@ async fn faults(dir: &Path) {
             }
         }
         println!(
-            "faults `{spec}`, {records} records, {FAULT_ROUNDS} interleaved rounds: median (min..max) records/s, all / until 95 % recorded"
+            "faults `{spec}`, {records} records, {rounds} interleaved rounds: median (min..max) records/s, all / until 95 % recorded"
         );
         let mut medians = vec![];
         for (i, (name, _)) in configs.iter().enumerate() {
