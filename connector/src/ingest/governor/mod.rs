@@ -5,8 +5,10 @@
 //!
 //! Policy (adaptive, the default):
 //! - the window starts at [`START_WINDOW`] and grows while sends are accepted fast (within
-//!   twice the fastest answer seen, plus 5 ms): by one per answer until the first cut, then by
-//!   one per window of answers, up to the maximum (not during the trial of a window cut);
+//!   twice the base latency, the lowest mean of a window's worth of answers, plus 1 ms): by one
+//!   per answer until the first cut or slow answer, then by one per window of answers, up to
+//!   the maximum (not during the trial of a window cut); a window's worth of answers whose mean
+//!   is slower than that narrows it by the ratio (at most by half): a queue of our own;
 //! - once an epoch (about a second) is judged, a share of failed exchanges (5xx, no answer)
 //!   above its noise floor halves the window, and a share of refused sends (429, or 503 with a
 //!   retry instant) above its floor paces the run at 9/10 of what was delivered, each as a

@@ -18,6 +18,10 @@ const REMAINING_CUT: f64 = 0.95;
 /// The fewest answers in the last second that can show a used-up window (one refusal among
 /// the first few answers is not one).
 const USED_UP_ANSWERS: u32 = 10;
+/// The slack over twice the base latency within which an answer counts as fast.
+const LATENCY_SLACK: Duration = Duration::from_millis(1);
+/// The fewest answers a latency round averages.
+const ROUND_ANSWERS: u32 = 4;
 /// The last-second clock: ten buckets of 100 ms.
 const BUCKETS: usize = 10;
 const BUCKET: Duration = Duration::from_millis(100);
@@ -32,7 +36,12 @@ pub(super) struct State {
     pub pace: Option<f64>,
     pub health: Health,
     slow_start: bool,
-    fastest: Option<Duration>,
+    /// The lowest mean latency of a round (a window's worth of accepted sends): the API's
+    /// latency without our queue in it.
+    base: Option<Duration>,
+    /// The current round: its length (the window when it began), accepted sends and their
+    /// summed latency.
+    round: (u32, u32, Duration),
     ceiling: f64,
     reason: PaceReason,
     last_wait: Option<Duration>,
@@ -59,7 +68,8 @@ impl State {
             pace: None,
             health: Health::default(),
             slow_start: true,
-            fastest: None,
+            base: None,
+            round: (ROUND_ANSWERS, 0, Duration::ZERO),
             ceiling: f64::INFINITY,
             reason: PaceReason::Open,
             last_wait: None,
@@ -156,8 +166,7 @@ impl State {
             Signal::Accepted { remaining, limit } => {
                 self.count(now, true);
                 self.tally(signal);
-                let fastest = *self.fastest.get_or_insert(latency);
-                self.fastest = Some(fastest.min(latency));
+                let fast = self.latency(latency);
                 let low = match (remaining, limit) {
                     (Some(r), Some(l)) => r.saturating_mul(20) <= l,
                     (Some(r), None) => r == 0,
@@ -173,7 +182,6 @@ impl State {
                         self.reason = PaceReason::Remaining(remaining.unwrap_or(0));
                     }
                 } else {
-                    let fast = latency <= fastest * 2 + Duration::from_millis(5);
                     if fast && !self.failures.trying() {
                         let step = if self.slow_start {
                             1.0
@@ -207,6 +215,32 @@ impl State {
             self.judge(now);
         }
         (self.window as usize).max(1).saturating_sub(before)
+    }
+
+    /// Learns an accepted send's latency; whether it was fast (within twice the base latency
+    /// plus [`LATENCY_SLACK`]). A slow answer ends the slow start; a round whose mean is slow
+    /// (our own queue at the API or on this machine) narrows the window by the ratio of the
+    /// fast bound to that mean, at most by half.
+    fn latency(&mut self, latency: Duration) -> bool {
+        let bound = |base: Duration| base * 2 + LATENCY_SLACK;
+        let fast = self.base.is_none_or(|b| latency <= bound(b));
+        if !fast {
+            self.slow_start = false;
+        }
+        let (length, answers, sum) = &mut self.round;
+        *answers += 1;
+        *sum += latency;
+        if *answers >= *length {
+            let mean = *sum / *answers;
+            self.round = (ROUND_ANSWERS.max(self.window as u32), 0, Duration::ZERO);
+            let base = self.base.map_or(mean, |b| b.min(mean));
+            self.base = Some(base);
+            if mean > bound(base) {
+                let ratio = (bound(base).as_secs_f64() / mean.as_secs_f64()).max(0.5);
+                self.window = (self.window * ratio).max(1.0);
+            }
+        }
+        fast
     }
 
     /// Counts `signal` in the epoch alone.

@@ -339,3 +339,48 @@ fn health_counts_answers_and_unanswered_exchanges_in_a_row() {
     assert_eq!((a.exchanges, a.answered, a.unanswered_in_a_row), (2, 0, 2));
     assert_eq!(h.last_failure.as_deref(), Some("refused"));
 }
+
+/// Drives `s` like a pool that always has records to send: fills the window, then answers the
+/// oldest exchange after `latency(in_flight, draw)`; returns the window after each 1,000 answers.
+fn queue(s: &mut State, answers: usize, mut latency: impl FnMut(usize) -> Duration) -> Vec<usize> {
+    let start = Instant::now();
+    let mut now = start;
+    let mut windows = Vec::new();
+    for i in 1..=answers {
+        while let Next::Go(_) = s.try_take(now) {}
+        let took = latency(s.in_flight);
+        now += took / s.in_flight.max(1) as u32;
+        s.in_flight -= 1;
+        s.learn(now - took, now, accepted(), Some(256));
+        if i % 1000 == 0 {
+            windows.push((s.window as usize).max(1));
+        }
+    }
+    windows
+}
+
+#[test]
+fn a_queue_of_our_own_narrows_the_window_and_jitter_does_not() {
+    // An API that serves 20 exchanges per ms after 1 ms: what waits beyond that is our queue.
+    let start = Instant::now();
+    let mut s = State::new(4.0, start);
+    let windows = queue(&mut s, 20_000, |in_flight| {
+        Duration::from_micros(1000 + 50 * in_flight as u64)
+    });
+    let late = &windows[5..];
+    assert!(
+        late.iter().all(|w| (20..=80).contains(w)),
+        "held where the latency stays within twice the base plus 1 ms (about 60), not at 256: {windows:?}"
+    );
+    // An API whose latency is 20..120 ms whatever is in flight: the window keeps growing (by
+    // one per window of fast answers once a slow one ended the slow start), never narrowed.
+    let mut s = State::new(4.0, start);
+    let mut draw = draws(3);
+    let windows = queue(&mut s, 20_000, |_| {
+        Duration::from_micros(20_000 + (100_000.0 * draw()) as u64)
+    });
+    assert!(
+        windows.windows(2).all(|w| w[0] <= w[1]) && windows[windows.len() - 1] >= 150,
+        "{windows:?}"
+    );
+}
