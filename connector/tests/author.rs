@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use serde_json::{Value, json};
 use usage_sandbox::{Config, FaultSpec};
 
@@ -235,4 +237,59 @@ async fn run_with_servers_takes_keys_from_the_vendor_variables_as_call_does() {
         "{shown}"
     );
     assert_eq!(sandbox.stats().await, before, "nothing was written");
+}
+
+/// A JSONata quantity is computed in doubles: `$sum([0.1, 0.2])` is `0.30000000000000004`.
+/// It is never sent as a float: without a rounding policy the run stops before its first
+/// write (the request is invalid: more than 3 decimals), and with `rounding: halfEven` the sandbox records 0.3 and the output
+/// reports what was rounded away.
+#[test]
+fn a_jsonata_quantity_is_rounded_by_the_task_policy_or_refused_never_sent_as_a_float() {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("jsonata-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut definition: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("workflows/rebilly-create-usage.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let task = &mut definition["tasks"]["Report usage"];
+    task["httpRequest"]["body"]["quantity"] = json!("jsonata:$sum(lines.price)");
+    let mut input: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::root().join("workflows/examples/rebilly-create-usage.input.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    input["lines"] = json!([{"price": 0.1}, {"price": 0.2}]);
+    let input_file = dir.join("in.json");
+    std::fs::write(&input_file, input.to_string()).unwrap();
+    let run = |definition: &Value, name: &str| {
+        let file = dir.join(name);
+        std::fs::write(&file, definition.to_string()).unwrap();
+        common::bin()
+            .arg("run")
+            .arg(&file)
+            .arg("--input")
+            .arg(&input_file)
+            .output()
+            .unwrap()
+    };
+    let out = run(&definition, "reject.json");
+    let stderr = common::text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("more than 3 decimal places") && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
+    definition["tasks"]["Report usage"]["rounding"] = json!("halfEven");
+    let out = run(&definition, "round.json");
+    let stdout = common::text(&out.stdout);
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    assert!(stdout.contains(r#""accepted": "0.3""#), "{stdout}");
+    assert!(
+        stdout.contains(r#""roundedAway": "0.00000000000000004""#),
+        "{stdout}"
+    );
 }

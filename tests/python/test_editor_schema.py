@@ -41,6 +41,7 @@ VALIDATE_ONLY = {
     "E-END-NOT-ALLOWED": "routing",
     "E-NO-END": "routing",
     "E-PLACEHOLDER": "placeholder syntax",
+    "E-JSONATA": "JSONata syntax",
     "E-CONDITION": "Decision condition language",
     "E-NAME-DUPLICATE": "duplicate names (a JSON parser keeps one; across branches)",
     "E-DUPLICATE-KEY": "duplicate keys (a JSON parser keeps one)",

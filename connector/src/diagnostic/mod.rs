@@ -77,6 +77,8 @@ codes! {
     NoEnd = "E-NO-END",
     /// A malformed placeholder.
     Placeholder = "E-PLACEHOLDER",
+    /// A JSONata expression that does not parse.
+    Jsonata = "E-JSONATA",
     /// An unsupported HTTP method.
     Method = "E-METHOD",
     /// A URL that is not http(s).

@@ -52,7 +52,7 @@ error_codes! {
     /// A placeholder names nothing in the task input.
     InputMissing = "INPUT_MISSING",
     /// A JSONata expression (not evaluated by this connector).
-    UnsupportedExpression = "UNSUPPORTED_EXPRESSION",
+    ExpressionFailed = "EXPRESSION_FAILED",
     /// No credentials for a catalog endpoint.
     MissingCredentials = "MISSING_CREDENTIALS",
     /// Credentials that cannot be put in a header.
@@ -199,8 +199,9 @@ impl TaskError {
 
     /// The error for a placeholder that could not be resolved at `pointer` (relative to the
     /// task): `INPUT_MISSING` (naming what the path read: the workflow input, the task's input
-    /// or its response), `UNSUPPORTED_EXPRESSION` for JSONata (which this connector does not
-    /// evaluate), or `INVALID_REQUEST` for a placeholder that does not parse. The message
+    /// or its response; also a JSONata expression that yields nothing), `EXPRESSION_FAILED` for
+    /// a JSONata expression that fails or runs over its budget, or `INVALID_REQUEST` for a
+    /// placeholder that does not parse. The message
     /// starts with the pointer.
     pub fn unresolved(e: Unresolved, pointer: &str) -> Self {
         let (code, what) = match e {
@@ -208,9 +209,16 @@ impl TaskError {
                 ErrorCode::InputMissing,
                 format!("`{path}` names no value in {}", read_by(&path, pointer)),
             ),
-            Unresolved::Jsonata => (
-                ErrorCode::UnsupportedExpression,
-                "JSONata expressions are not evaluated by this connector".to_owned(),
+            Unresolved::Nothing(expr) => (
+                ErrorCode::InputMissing,
+                format!(
+                    "the JSONata expression `{expr}` yielded nothing (JSONata gives no value, not an error, when a path matches nothing in {})",
+                    read_by("$", pointer)
+                ),
+            ),
+            Unresolved::Jsonata(expr, e) => (
+                ErrorCode::ExpressionFailed,
+                format!("the JSONata expression `{expr}` failed: {e}"),
             ),
             Unresolved::Malformed(p) => (
                 ErrorCode::InvalidRequest,

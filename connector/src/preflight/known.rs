@@ -50,8 +50,9 @@ fn path_unknown(p: &JsonPath, scope: &Scope<'_>) -> bool {
     }) || p.lookup_in(scope).is_some_and(holds_unknown)
 }
 
-/// Whether resolving the string `s` needs what only the run can tell (a JSONata expression is
-/// not evaluated before run time; a malformed placeholder is left to the run, which reports it).
+/// Whether resolving the string `s` needs what only the run can tell (a JSONata expression may
+/// read anything in the input or the context object, so it waits while any of it is unknown;
+/// a malformed placeholder is left to the run, which reports it).
 fn text_unknown(s: &str, scope: &Scope<'_>) -> bool {
     if !s.contains("${") && !s.starts_with("jsonata:") {
         return false;
@@ -61,11 +62,17 @@ fn text_unknown(s: &str, scope: &Scope<'_>) -> bool {
         Ok(Template::Whole(p)) => path_unknown(&p, scope),
         Ok(Template::Interpolated(parts)) => parts.iter().any(|part| match part {
             Part::Path(p) => path_unknown(p, scope),
-            Part::Jsonata(_) => true,
+            Part::Jsonata(_) => jsonata_unknown(scope),
             Part::Text(_) => false,
         }),
-        Ok(Template::Jsonata(_)) | Err(_) => true,
+        Ok(Template::Jsonata(_)) => jsonata_unknown(scope),
+        Err(_) => true,
     }
+}
+
+/// Whether a JSONata expression in `scope` may read what only the run can tell.
+fn jsonata_unknown(scope: &Scope<'_>) -> bool {
+    holds_unknown(scope.input) || holds_unknown(scope.execution_input)
 }
 
 /// Whether resolving any string of `v` needs what only the run can tell.
@@ -190,6 +197,11 @@ mod tests {
             "a miss is known"
         );
         assert!(value_unknown(&json!("jsonata:$sum(x)"), &scope));
+        let known = json!({"quantity": "2.5"});
+        assert!(
+            !value_unknown(&json!("jsonata:$sum(x)"), &Scope::input(&known)),
+            "an input without unknowns: the expression runs before the first write"
+        );
         let map = json!({"q": "${$.quantity}", "id": "${$.charge.body.id}"});
         let resolved = resolve_map(map.as_object().unwrap(), &scope, "/inputParameters").unwrap();
         assert_eq!(resolved["q"], "2.5");

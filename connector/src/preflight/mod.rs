@@ -383,18 +383,6 @@ impl Walker<'_, '_> {
                 .as_ref()
                 .is_some_and(|b| known::value_unknown(b, &scope));
         let recorded = subject.recorded.get(name);
-        // JSONata is not evaluated by this connector: the run would fail at this task.
-        if serde_json::to_string(request).is_ok_and(|t| t.contains("jsonata:")) {
-            self.problem(
-                name,
-                TaskError::new(
-                    ErrorCode::UnsupportedExpression,
-                    "the request holds a JSONata expression, which this connector does not evaluate: the run would fail at this task",
-                )
-                .at("/httpRequest"),
-            );
-            return None;
-        }
         if needs_run {
             self.out.deferred.push(TaskAt {
                 task: name.to_owned(),

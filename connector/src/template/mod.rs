@@ -4,12 +4,15 @@
 //!
 //! Policy (SimWorkflow, with Amazon States Language semantics where it is silent):
 //! - a placeholder holds a JSONPath of the [`path`] subset; `${jsonata:…}` and strings
-//!   starting `jsonata:` are JSONata expressions, recognised but not evaluated;
+//!   starting `jsonata:` are JSONata expressions, evaluated by [`jsonata`] with the task input
+//!   as `$` (a whole one keeps the JSON type of its result, one inside text interpolates like
+//!   a path);
 //! - `$${` is an escape for a literal `${`;
 //! - a string that is exactly one placeholder keeps the JSON type of the value it resolves to;
 //!   a placeholder inside text interpolates as text (strings raw, other values as JSON).
 
 pub mod context;
+pub mod jsonata;
 pub mod path;
 
 use serde_json::Value;
@@ -154,8 +157,11 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
 pub enum Unresolved {
     /// The path names nothing in the input.
     Missing(String),
-    /// A JSONata expression (not evaluated by this connector).
-    Jsonata,
+    /// A JSONata expression yielded nothing (JSONata's answer, not an error, for a path that
+    /// matches nothing): the expression.
+    Nothing(String),
+    /// A JSONata expression failed: the expression and why.
+    Jsonata(String, jsonata::JsonataError),
     /// A placeholder that does not parse (a definition that skipped validation).
     Malformed(PlaceholderError),
 }
@@ -175,21 +181,38 @@ pub fn resolve_in(template: &Template, scope: &Scope<'_>) -> Result<Value, Unres
     match template {
         Template::Literal(s) => Ok(Value::String(s.clone())),
         Template::Whole(p) => get(p),
-        Template::Jsonata(_) => Err(Unresolved::Jsonata),
+        Template::Jsonata(expr) => evaluate(expr, scope),
         Template::Interpolated(parts) => {
             let mut out = String::new();
             for part in parts {
-                match part {
-                    Part::Text(t) => out.push_str(t),
-                    Part::Jsonata(_) => return Err(Unresolved::Jsonata),
-                    Part::Path(p) => match get(p)? {
-                        Value::String(s) => out.push_str(&s),
-                        other => out.push_str(&other.to_string()),
-                    },
+                let value = match part {
+                    Part::Text(t) => {
+                        out.push_str(t);
+                        continue;
+                    }
+                    Part::Jsonata(expr) => evaluate(expr, scope)?,
+                    Part::Path(p) => get(p)?,
+                };
+                match value {
+                    Value::String(s) => out.push_str(&s),
+                    other => out.push_str(&other.to_string()),
                 }
             }
             Ok(Value::String(out))
         }
+    }
+}
+
+/// Evaluates a JSONata expression in `scope`: the task input is `$` and `$states.input`, the
+/// context object `$states.context`.
+pub fn evaluate(expr: &str, scope: &Scope<'_>) -> Result<Value, Unresolved> {
+    let bindings = serde_json::json!({
+        "states": { "input": scope.input, "context": scope.context_object() }
+    });
+    match jsonata::evaluate(expr, scope.input, &bindings) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(Unresolved::Nothing(expr.to_owned())),
+        Err(e) => Err(Unresolved::Jsonata(expr.to_owned(), e)),
     }
 }
 
@@ -302,10 +325,27 @@ mod tests {
             resolve_value(&json!("${$.nope}"), &input),
             Err(Unresolved::Missing("$.nope".into()))
         );
+        // JSONata, in both placements: whole (type kept) and inside text.
         assert_eq!(
-            resolve_value(&json!("jsonata:1"), &input),
-            Err(Unresolved::Jsonata)
+            resolve_value(&json!("jsonata:q * 2"), &input).unwrap(),
+            json!(10.25)
         );
+        assert_eq!(
+            resolve_value(&json!("${jsonata:$count(n)}"), &input).unwrap(),
+            json!(2)
+        );
+        assert_eq!(
+            resolve_value(&json!("evt-${jsonata:$uppercase(id)}-${$.q}"), &input).unwrap(),
+            json!("evt-A1-5.125")
+        );
+        assert_eq!(
+            resolve_value(&json!("jsonata:nope.deeper"), &input),
+            Err(Unresolved::Nothing("nope.deeper".into()))
+        );
+        assert!(matches!(
+            resolve_value(&json!("jsonata:id + 1"), &input),
+            Err(Unresolved::Jsonata(e, _)) if e == "id + 1"
+        ));
     }
 
     /// Strings around the fast paths: placeholder-shaped ones (mostly well-formed paths, with

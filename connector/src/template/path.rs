@@ -71,6 +71,21 @@ impl<'a> Scope<'a> {
         self.frames.map_or(&NULL, |f| f.context())
     }
 
+    /// The whole context object, `Execution.Input` included, as JSONata reads it
+    /// (`$states.context`).
+    pub fn context_object(&self) -> Value {
+        let mut context = self.context().clone();
+        if !self.execution_input.is_null()
+            && let Some(execution) = context
+                .as_object_mut()
+                .and_then(|c| c.get_mut("Execution"))
+                .and_then(Value::as_object_mut)
+        {
+            execution.insert("Input".into(), self.execution_input.clone());
+        }
+        context
+    }
+
     /// The system keys (`Value::Null` outside a frame).
     fn system(&self) -> &'a Value {
         self.frames.map_or(&NULL, |f| f.system())

@@ -412,14 +412,41 @@ fn check_task(ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Value) -> Opt
 pub(super) fn check_strings(ctx: &mut Ctx<'_>, value: &Value, pointer: &str, task: Option<&str>) {
     match value {
         Value::String(s) => {
-            if let Err(e) = template::parse(s) {
-                let mut d = Diagnostic::new(
-                    Code::Placeholder,
-                    pointer,
-                    format!("{} (at character {})", e.message, e.offset + 1),
-                );
-                d.task = task.map(str::to_owned);
-                ctx.push(d);
+            let expressions = match template::parse(s) {
+                Err(e) => {
+                    let mut d = Diagnostic::new(
+                        Code::Placeholder,
+                        pointer,
+                        format!("{} (at character {})", e.message, e.offset + 1),
+                    );
+                    d.task = task.map(str::to_owned);
+                    ctx.push(d);
+                    return;
+                }
+                Ok(template::Template::Jsonata(e)) => vec![e],
+                Ok(template::Template::Interpolated(parts)) => parts
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        template::Part::Jsonata(e) => Some(e),
+                        _ => None,
+                    })
+                    .collect(),
+                Ok(_) => vec![],
+            };
+            for expr in expressions {
+                if let Err(e) = template::jsonata::check(&expr) {
+                    let at = e.position.map_or(String::new(), |p| {
+                        format!(" at character {p} of the expression")
+                    });
+                    let mut d = Diagnostic::new(
+                        Code::Jsonata,
+                        pointer,
+                        format!("JSONata `{expr}` does not parse{at}: {}", e.message),
+                    )
+                    .hint("JSONata's syntax: https://docs.jsonata.org/overview");
+                    d.task = task.map(str::to_owned);
+                    ctx.push(d);
+                }
             }
         }
         Value::Array(items) => {

@@ -1,0 +1,413 @@
+//! JSONata expressions, evaluated by the reference implementation (jsonata-js 2.2.2, the one
+//! pinned third-party file in `connector/third_party/jsonata/`) on an embedded QuickJS engine.
+//!
+//! Policy:
+//! - one engine per thread, built on first use (about 15 ms) and kept; compiled expressions
+//!   are cached in it;
+//! - the expression reads the task input as `$` and `$states.input`, and the context object
+//!   (`$$` of a JSONPath) as `$states.context` (Step Functions' names; SimWorkflow's are
+//!   unknown, see `docs/templates.md`);
+//! - values cross as JSON text, so a number keeps the shortest decimal form of its double
+//!   (`$sum([0.1, 0.2])` is `0.30000000000000004`): the endpoint's decimal rules then round it
+//!   (the task's rounding policy) or refuse it (`E-DECIMALS`), never send it as a float;
+//! - a result of "nothing" (JSONata's `undefined`: a path that matched nothing) is `None`;
+//! - `$now()`, `$millis()`, `$random()` and `$uuid()` fail (`UNSTABLE`): a value that differs
+//!   on every evaluation would change the request on a retry or re-run, and with it its
+//!   identity;
+//! - every evaluation has a budget: [`TIME_BUDGET`] of run time, [`STACK_BUDGET`] of stack
+//!   (depth) and [`MEMORY_BUDGET`] of heap. An expression over budget fails with
+//!   [`Failure::Budget`] and the thread's engine is rebuilt, so no run hangs or aborts.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rquickjs::{CatchResultExt, Context, Function, Promise, Runtime};
+use serde_json::Value;
+
+/// The reference implementation, unmodified.
+const JSONATA_JS: &str = include_str!("../../third_party/jsonata/jsonata.min.js");
+
+/// How long one evaluation may run.
+pub const TIME_BUDGET: Duration = Duration::from_secs(1);
+/// The stack one evaluation may use (deep recursion stops here).
+pub const STACK_BUDGET: usize = 1 << 20;
+/// The heap the engine may hold.
+pub const MEMORY_BUDGET: usize = 256 << 20;
+/// The most compiled expressions an engine keeps.
+const CACHED: usize = 1024;
+
+/// The glue: compile (cached), evaluate, and answer with one string: `R` + JSON result, `U`
+/// (undefined), or `E` + JSON of the error (`code`, `message`, `position`).
+const GLUE: &str = r#"
+var __cache = new Map();
+function __error(e) {
+  return "E" + JSON.stringify({ code: e && e.code, message: e && (e.message || String(e)), position: e && e.position });
+}
+function __compile(expr) {
+  var c = __cache.get(expr);
+  if (!c) {
+    if (__cache.size >= CACHED) { __cache.clear(); }
+    c = jsonata(expr);
+    __cache.set(expr, c);
+  }
+  return c;
+}
+function __check(expr) {
+  try { __compile(expr); return ""; } catch (e) { return __error(e); }
+}
+function __unstable(name) {
+  return function () {
+    throw { code: "UNSTABLE", message: "$" + name + "() gives another value on every run, so a re-run or a retry would send another request (and could charge twice); read a time or id from the input or $states.context instead" };
+  };
+}
+function __eval(expr, input, bindings) {
+  var c;
+  try { c = __compile(expr); } catch (e) { return Promise.resolve(__error(e)); }
+  try {
+    var b = JSON.parse(bindings);
+    ["now", "millis", "random", "uuid"].forEach(function (n) { b[n] = __unstable(n); });
+    return c.evaluate(input === "" ? undefined : JSON.parse(input), b).then(
+      function (r) { return r === undefined ? "U" : "R" + JSON.stringify(r); },
+      __error);
+  } catch (e) { return Promise.resolve(__error(e)); }
+}
+"#;
+
+/// Why an expression gave no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It does not parse.
+    Syntax,
+    /// It parsed, and failed on this input (a type error, a function's own error).
+    Evaluation,
+    /// It ran over its time, depth or memory budget.
+    Budget,
+}
+
+/// A JSONata error: its kind, the implementation's code (`S0201`, `T2001`, …) and message,
+/// and where in the expression (a character offset; JSONata's `position`, counted from 0 at
+/// the token's end) when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonataError {
+    /// What went wrong.
+    pub failure: Failure,
+    /// JSONata's error code, when it gave one.
+    pub code: Option<String>,
+    /// The message.
+    pub message: String,
+    /// Character offset in the expression, when known.
+    pub position: Option<usize>,
+}
+
+impl std::fmt::Display for JsonataError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.code, self.position) {
+            (Some(code), Some(at)) => write!(f, "{code} at character {at}: {}", self.message),
+            (Some(code), None) => write!(f, "{code}: {}", self.message),
+            (None, _) => f.write_str(&self.message),
+        }
+    }
+}
+
+struct Engine {
+    // Dropped after the context (field order): the context holds the runtime.
+    context: Context,
+    _runtime: Runtime,
+    deadline: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Engine {
+    fn new() -> Result<Self, JsonataError> {
+        let broken = |e: rquickjs::Error| JsonataError {
+            failure: Failure::Evaluation,
+            code: None,
+            message: format!("the JSONata engine did not start: {e}"),
+            position: None,
+        };
+        let runtime = Runtime::new().map_err(broken)?;
+        runtime.set_max_stack_size(STACK_BUDGET);
+        runtime.set_memory_limit(MEMORY_BUDGET);
+        let deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let watched = deadline.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            watched
+                .lock()
+                .map(|d| d.is_some_and(|d| Instant::now() > d))
+                .unwrap_or(true)
+        })));
+        let context = Context::full(&runtime).map_err(broken)?;
+        context.with(|ctx| -> Result<(), JsonataError> {
+            let load = |code: &str| {
+                ctx.eval::<(), _>(code)
+                    .catch(&ctx)
+                    .map_err(|e| broken_text(&e.to_string()))
+            };
+            load("var module, exports, define, self = globalThis;")?;
+            load(JSONATA_JS)?;
+            load(&GLUE.replace("CACHED", &CACHED.to_string()))
+        })?;
+        Ok(Engine {
+            context,
+            _runtime: runtime,
+            deadline,
+        })
+    }
+
+    fn arm(&self, budget: Option<Duration>) {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = budget.map(|b| Instant::now() + b);
+        }
+    }
+
+    fn over_time(&self) -> bool {
+        self.deadline
+            .lock()
+            .map(|d| d.is_some_and(|d| Instant::now() > d))
+            .unwrap_or(true)
+    }
+}
+
+fn broken_text(message: &str) -> JsonataError {
+    JsonataError {
+        failure: Failure::Evaluation,
+        code: None,
+        message: format!("the JSONata engine did not start: {message}"),
+        position: None,
+    }
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on this thread's engine (built on first use); a budget overrun drops the engine.
+fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T, JsonataError>) -> Result<T, JsonataError> {
+    ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Engine::new()?);
+        }
+        let engine = slot.as_ref().expect("built above");
+        let out = f(engine);
+        if matches!(&out, Err(e) if e.failure == Failure::Budget) {
+            *slot = None;
+        }
+        out
+    })
+}
+
+/// Reads the glue's answer.
+fn answer(text: &str, budget_hit: bool) -> Result<Option<Value>, JsonataError> {
+    let parse = |json: &str| serde_json::from_str::<Value>(json);
+    match text.split_at_checked(1) {
+        Some(("R", json)) => parse(json).map(Some).map_err(|e| JsonataError {
+            failure: Failure::Evaluation,
+            code: None,
+            message: format!("the result is not JSON: {e}"),
+            position: None,
+        }),
+        Some(("U", _)) => Ok(None),
+        Some(("E", json)) => {
+            let e = parse(json).unwrap_or(Value::Null);
+            let code = e["code"].as_str().map(str::to_owned);
+            let message = e["message"].as_str().unwrap_or("failed").to_owned();
+            let lower = message.to_ascii_lowercase();
+            let failure = if budget_hit
+                || lower.contains("stack overflow")
+                || lower.contains("call stack")
+                || lower.contains("out of memory")
+                || lower.contains("interrupted")
+                || code.as_deref() == Some("U1001")
+            {
+                Failure::Budget
+            } else if code.as_deref().is_some_and(|c| c.starts_with('S')) {
+                Failure::Syntax
+            } else {
+                Failure::Evaluation
+            };
+            Err(JsonataError {
+                failure,
+                code,
+                message,
+                position: e["position"].as_u64().map(|p| p as usize),
+            })
+        }
+        _ => Err(JsonataError {
+            failure: Failure::Evaluation,
+            code: None,
+            message: format!("unexpected answer from the JSONata engine: {text}"),
+            position: None,
+        }),
+    }
+}
+
+fn over_budget(what: &str) -> JsonataError {
+    JsonataError {
+        failure: Failure::Budget,
+        code: None,
+        message: format!(
+            "the expression ran over its budget ({what}: {} s of run time, {} KiB of stack, {} MiB of memory)",
+            TIME_BUDGET.as_secs_f64(),
+            STACK_BUDGET >> 10,
+            MEMORY_BUDGET >> 20
+        ),
+        position: None,
+    }
+}
+
+/// Checks that `expr` parses (nothing is evaluated).
+pub fn check(expr: &str) -> Result<(), JsonataError> {
+    with_engine(|engine| {
+        engine.arm(Some(TIME_BUDGET));
+        let text = engine.context.with(|ctx| -> Result<String, JsonataError> {
+            let f: Function = ctx
+                .globals()
+                .get("__check")
+                .map_err(|e| broken_text(&e.to_string()))?;
+            f.call((expr,))
+                .catch(&ctx)
+                .map_err(|e| broken_text(&e.to_string()))
+        });
+        engine.arm(None);
+        let text = text?;
+        if text.is_empty() {
+            return Ok(());
+        }
+        answer(&text, false).map(|_| ())
+    })
+}
+
+/// Evaluates `expr` with `input` as `$` and `bindings` as variables (`{"states": …}` binds
+/// `$states`); `None` when it yields nothing. See the module docs for the budget.
+pub fn evaluate(
+    expr: &str,
+    input: &Value,
+    bindings: &Value,
+) -> Result<Option<Value>, JsonataError> {
+    evaluate_within(expr, Some(input), bindings, TIME_BUDGET)
+}
+
+/// [`evaluate`] with another time budget; `input` `None`: no input at all (JSONata's
+/// `undefined`, not `null`).
+pub fn evaluate_within(
+    expr: &str,
+    input: Option<&Value>,
+    bindings: &Value,
+    budget: Duration,
+) -> Result<Option<Value>, JsonataError> {
+    let input = input.map_or_else(String::new, Value::to_string);
+    let bindings = bindings.to_string();
+    with_engine(|engine| {
+        engine.arm(Some(budget));
+        let text = engine.context.with(|ctx| -> Result<String, String> {
+            let f: Function = ctx.globals().get("__eval").map_err(|e| e.to_string())?;
+            let promise: Promise = f
+                .call((expr, input.as_str(), bindings.as_str()))
+                .catch(&ctx)
+                .map_err(|e| e.to_string())?;
+            promise
+                .finish::<String>()
+                .catch(&ctx)
+                .map_err(|e| e.to_string())
+        });
+        let hit = engine.over_time();
+        engine.arm(None);
+        match text {
+            Ok(text) => answer(&text, hit),
+            Err(_) if hit => Err(over_budget("time")),
+            Err(message) => {
+                let lower = message.to_ascii_lowercase();
+                if lower.contains("stack") || lower.contains("memory") {
+                    Err(over_budget("depth or memory"))
+                } else {
+                    // The engine's state is unknown after an uncaught error: rebuild it.
+                    Err(JsonataError {
+                        failure: Failure::Budget,
+                        code: None,
+                        message: format!("the expression stopped the engine: {message}"),
+                        position: None,
+                    })
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(expr: &str, input: Value) -> Result<Option<Value>, JsonataError> {
+        evaluate(expr, &input, &json!({}))
+    }
+
+    #[test]
+    fn evaluates_paths_functions_and_constructors_with_numbers_in_their_shortest_form() {
+        let order =
+            json!({"lines": [{"qty": 2, "price": 0.1}, {"qty": 1, "price": 0.2}], "plan": "pro"});
+        assert_eq!(
+            eval("$sum(lines.(qty * price))", order.clone()).unwrap(),
+            Some(json!(0.4))
+        );
+        let sum = eval("$sum([0.1, 0.2])", json!({})).unwrap().unwrap();
+        assert_eq!(
+            sum.to_string(),
+            "0.30000000000000004",
+            "the double, exactly"
+        );
+        assert_eq!(
+            eval(
+                "{'id': plan = 'pro' ? 'price_pro' : 'price_basic', 'n': $count(lines)}",
+                order
+            )
+            .unwrap(),
+            Some(json!({"id": "price_pro", "n": 2}))
+        );
+        assert_eq!(eval("missing.field", json!({})).unwrap(), None, "nothing");
+        assert_eq!(
+            evaluate(
+                "$states.context.Task.Name",
+                &json!({}),
+                &json!({"states": {"context": {"Task": {"Name": "t"}}}})
+            )
+            .unwrap(),
+            Some(json!("t"))
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_says_where_and_an_evaluation_error_says_what() {
+        let e = check("lines.(qty *").unwrap_err();
+        assert_eq!(e.failure, Failure::Syntax, "{e:?}");
+        assert!(e.position.is_some() && e.code.is_some(), "{e:?}");
+        assert!(check("$sum(lines.qty)").is_ok());
+        let e = eval("'a' + 1", json!({})).unwrap_err();
+        assert_eq!(e.failure, Failure::Evaluation, "{e:?}");
+        assert_eq!(e.code.as_deref(), Some("T2001"), "{e:?}");
+        let e = eval("{'at': $now()}", json!({})).unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("UNSTABLE"), "{e:?}");
+    }
+
+    #[test]
+    fn an_expression_over_its_budget_fails_and_the_next_one_runs() {
+        let started = Instant::now();
+        let e = evaluate_within(
+            "$reduce([1..10000000], function($a, $b) { $a + $b })",
+            Some(&json!({})),
+            &json!({}),
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert_eq!(e.failure, Failure::Budget, "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(30), "it stopped");
+        let e = eval(
+            "($f := function($n) { $n = 0 ? 0 : 1 + $f($n - 1) }; $f(10000000))",
+            json!({}),
+        )
+        .unwrap_err();
+        assert_eq!(e.failure, Failure::Budget, "deep recursion: {e:?}");
+        assert_eq!(eval("1 + 1", json!({})).unwrap(), Some(json!(2)), "rebuilt");
+    }
+}
