@@ -55,9 +55,44 @@ pub enum Error {
         /// The journal file.
         journal: PathBuf,
     },
-    /// An ingest on Restate could not submit a shard or get its answer.
-    #[error("ingest on Restate: {0}")]
-    Restate(String),
+    /// An ingest on Restate could not build its HTTP client.
+    #[error("ingest on Restate: building the HTTP client: {0}")]
+    RestateClient(#[source] reqwest::Error),
+    /// A task of an ingest on Restate (journaling a begin, waiting for a shard) ended without
+    /// its result (it panicked).
+    #[error("ingest on Restate: {what} ended abnormally: {message}")]
+    IngestTask {
+        /// Which task.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The Restate ingress refused a shard outright (a 4xx).
+    #[error("ingest on Restate: submitting shard {shard}: {status} {body}")]
+    ShardRefused {
+        /// The shard's workflow id.
+        shard: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body.
+        body: String,
+    },
+    /// A shard answered with something that is not a shard reply.
+    #[error("ingest on Restate: shard {shard}: its answer cannot be read: {message}")]
+    ShardAnswer {
+        /// The shard's workflow id.
+        shard: String,
+        /// Why.
+        message: String,
+    },
+    /// A shard could not be submitted or answered before the patience ran out.
+    #[error("ingest on Restate: shard {shard}: no answer within the patience; last: {last}")]
+    ShardPatience {
+        /// The shard's workflow id.
+        shard: String,
+        /// The last failure seen.
+        last: String,
+    },
     /// A generated schema failed to compile (a bug in the generator).
     #[error("schema {name} does not compile: {message}")]
     SchemaCompile {

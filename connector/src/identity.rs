@@ -25,6 +25,8 @@ pub struct Execution<'a> {
     pub definition: &'a str,
     /// The workflow's input (`$$.Execution.Input`; `Null` when unknown).
     pub execution_input: &'a serde_json::Value,
+    /// The execution's number (`swf:sequenceNumber`), when its engine gives one.
+    pub sequence: Option<u64>,
 }
 
 static NO_INPUT: serde_json::Value = serde_json::Value::Null;
@@ -38,6 +40,7 @@ impl<'a> Execution<'a> {
             now,
             definition: "",
             execution_input: &NO_INPUT,
+            sequence: None,
         }
     }
 }

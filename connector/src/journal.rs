@@ -106,6 +106,43 @@ pub struct RunRecord {
     /// How Rebilly usages carried their identity (`time-fraction`, `whole-seconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_identity: Option<String>,
+    /// The execution's number (`swf:sequenceNumber`), given when it first ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_number: Option<u64>,
+}
+
+/// The next execution number of the counter file at `path` (created, and the folder with it,
+/// when missing; its text is the last number given). The file is locked while it is read and
+/// written, so processes sharing it never get the same number.
+pub fn next_sequence(path: &Path) -> Result<u64> {
+    let io = |action: &'static str| {
+        move |source| Error::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io("creating the folder of"))?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io("opening"))?;
+    file.lock().map_err(io("locking"))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(io("reading"))?;
+    let last: u64 = text.trim().parse().unwrap_or(0);
+    let next = last + 1;
+    // Fixed width, written in place: the file is never empty or shorter between two numbers.
+    std::io::Seek::rewind(&mut file).map_err(io("writing"))?;
+    file.write_all(format!("{next:020}\n").as_bytes())
+        .and_then(|()| file.sync_data())
+        .map_err(io("writing"))?;
+    Ok(next)
 }
 
 /// Where executions are remembered across processes: what the executor needs to re-send the

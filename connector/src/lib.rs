@@ -9,15 +9,17 @@
 //!   with stable codes), [`credentials`] (ids → auth header + secret), [`identity`]
 //!   (idempotency identity, derived from the execution), [`journal`] (what a re-run of an
 //!   execution reuses), [`error`] (the library's error type);
-//! - [`template`]: the one template language (`${…}` placeholders over JSONPath);
-//!   [`condition`]: the Decision condition language on the same paths;
+//! - [`template`]: the one template language (`${…}` placeholders over JSONPath, JSONata,
+//!   spread); [`condition`]: the Decision condition language on the same paths;
 //! - [`model`]: typed requests and responses carrying every constraint of the vendor pages;
 //! - [`simworkflow`]: SimWorkflow's workflow-definition model and its one task walker;
 //!   [`retry`]: the pure retry decision for a task's retry block;
 //! - [`schemas`]: JSON Schema emission (draft 2020-12) and drift checking; [`validators`]:
 //!   the compiled validators, built once per process;
 //! - [`output`]: what a task reports (outputs, outcomes, quantities, typed errors);
-//! - [`vendor`]: each API's rules behind one trait (prepare, classify, recover);
+//! - [`data`]: data passing (`inputParameters`, `resultSelector`, `resultPath`, `outputPath`,
+//!   the context object): the one way from a task and its raw input to what it receives;
+//! - [`vendor_rules`]: each API's rules behind one trait (prepare, classify, recover);
 //! - [`prepare`]: the one pure prepare path (placeholders → vendor rules → validation);
 //! - [`validate`]: workflow validation at design time and, through [`prepare`], run time;
 //! - [`execute`]: the plugin trait and the Http executor (send loop, retries, tracing);
@@ -32,6 +34,7 @@
 pub mod catalog;
 pub mod condition;
 pub mod credentials;
+pub mod data;
 pub mod decimal;
 pub mod diagnostic;
 pub mod error;
@@ -51,7 +54,7 @@ pub mod telemetry;
 pub mod template;
 pub mod validate;
 pub mod validators;
-pub mod vendor;
+pub mod vendor_rules;
 
 pub use catalog::{Catalog, Endpoint, EndpointId, Vendor};
 pub use error::{Error, Result};

@@ -1,7 +1,7 @@
 //! The retry decision: a pure function of the policy, the attempt number, what happened and
 //! the response headers — no clock reads, no randomness of its own, no I/O.
 //!
-//! Policy (DESIGN.md §Execution semantics):
+//! Policy (docs/execution.md, "Retry policy"):
 //! - retry only what can succeed later: connect errors, timeouts, lost connections, and
 //!   408, 425, 429, 500, 502, 503, 504; never 400/401/403/404/409/422 or any other status;
 //! - delay before retry n (1-based) = `intervalSeconds × backoffRate^(n−1)`, capped at

@@ -194,7 +194,8 @@ impl Validators {
     }
 
     /// Checks a concrete request body against an endpoint's request schema: the check the
-    /// prepare path makes before anything is sent. Diagnostics (`E-REQUEST`) carry the
+    /// prepare path makes before anything is sent. Diagnostics (`E-DECIMALS` for a number with
+    /// more decimals than its field allows, else `E-REQUEST`) carry the
     /// endpoint id, pointers into `body` and a hint where one is known; `file` and `task` are
     /// empty.
     pub fn check_request(
@@ -210,8 +211,13 @@ impl Validators {
             .into_iter()
             .map(|v| {
                 let hint = hint_for(&v, body.pointer(&v.pointer));
-                let mut d = Diagnostic::new(Code::Request, v.pointer, v.message)
-                    .endpoint(Some(endpoint.as_str()));
+                let code = if v.keyword == decimals::KEYWORD {
+                    Code::Decimals
+                } else {
+                    Code::Request
+                };
+                let mut d =
+                    Diagnostic::new(code, v.pointer, v.message).endpoint(Some(endpoint.as_str()));
                 d.hint = hint;
                 d
             })
@@ -437,17 +443,7 @@ fn de<T: DeserializeOwned>(value: &Value) -> std::result::Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The JSON type name of a value (`object`, `array`, `string`, …).
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
+pub use crate::template::json_type;
 
 /// Deserializes `body` into the endpoint's typed request; `Err` holds serde's message,
 /// prefixed by the path of the value it is about (`period: …`, `meter_values[0].amount: …`).

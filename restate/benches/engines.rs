@@ -18,7 +18,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 #![allow(missing_docs)] // restate_sdk::service generates undocumented methods
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

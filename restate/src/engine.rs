@@ -219,7 +219,12 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
         DateTime::parse_from_rfc3339(&at)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| TaskError::new(ErrorCode::Other("JOURNAL".into()), e.to_string()))
+            .map_err(|e| {
+                TaskError::new(
+                    ErrorCode::JournalFailed,
+                    format!("the journaled time `{at}` does not read back: {e}"),
+                )
+            })
     }
 
     async fn http(
@@ -427,6 +432,7 @@ impl Engine for Durable<'_, '_> {
                 input: input.clone(),
                 deadline: self.deadline.map(|d| d.to_rfc3339()),
                 recorded: recorded.clone(),
+                sequence: run.info.sequence,
             };
             match self.ctx.branch(request).await {
                 Ok((call, handle)) => {

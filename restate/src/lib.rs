@@ -8,14 +8,16 @@
 //! `usage-connector ingest --engine restate`). See docs/engines.md and docs/ingest.md.
 
 mod engine;
+mod error;
 mod ingest;
 mod serve;
 mod service;
 
 pub use engine::{BranchEnd, BranchOutcome};
+pub use error::Error;
 pub use ingest::IngestShard;
 pub use serve::serve;
 pub use service::{
     Attempt, BranchRequest, Connector, DEFAULT_RETENTION, RunReply, RunRequest, UsageBranch,
-    UsageWorkflow,
+    UsageSequence, UsageWorkflow,
 };

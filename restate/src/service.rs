@@ -4,7 +4,9 @@
 //! Policy: a definition with validation errors is refused before anything runs (a terminal
 //! error naming the first problems), as `usage-connector run` refuses it. The workflow's key is
 //! the execution id: every identity the connector derives (Solvimon reference and key, Rebilly
-//! usage time) comes from it and the task name, and Restate runs `run` once per key.
+//! usage time) comes from it and the task name, and Restate runs `run` once per key. A run
+//! takes its number (`swf:sequenceNumber`) from `UsageSequence`, one journaled call, so a
+//! replay reads the same number; a resume carries the number of the run it resumes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use usage_connector::simworkflow::WorkflowDefinition;
 use usage_connector::validate::validate_definition;
 use usage_connector::validators::Validators;
 
+use crate::Error;
 use crate::engine::{BranchEnd, BranchOutcome, Ctx, Durable};
 
 /// What the services run with: the executor (servers, credentials), the compiled validators,
@@ -88,6 +91,11 @@ impl Connector {
                     .into_service_definition()
                     .options(ServiceOptions::new().ingress_private(true)),
             )
+            .bind(
+                UsageSequence
+                    .into_service_definition()
+                    .options(ServiceOptions::new().ingress_private(true)),
+            )
             .build()
     }
 }
@@ -108,6 +116,10 @@ pub struct RunRequest {
     /// What the attempts this run resumes recorded, by task: outputs reused, times kept.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub recorded: BTreeMap<String, Recorded>,
+    /// The number of the execution this run resumes; default: a new one from
+    /// `UsageSequence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 }
 
 /// What a run keeps in its state (key `attempt`) for a resume: set as it starts and again as it
@@ -126,6 +138,9 @@ pub struct Attempt {
     /// What its tasks recorded (and those of the attempts it resumed).
     #[serde(default)]
     pub recorded: BTreeMap<String, Recorded>,
+    /// The execution's number (`swf:sequenceNumber`).
+    #[serde(default)]
+    pub sequence: Option<u64>,
 }
 
 /// How a run ended: the local runner's result (`{status, output}`).
@@ -168,6 +183,9 @@ pub struct BranchRequest {
     /// What earlier attempts of the execution recorded.
     #[serde(default)]
     pub recorded: BTreeMap<String, Recorded>,
+    /// The execution's number (`swf:sequenceNumber`).
+    #[serde(default)]
+    pub sequence: Option<u64>,
 }
 
 /// The workflow service: one instance per execution id.
@@ -187,14 +205,25 @@ impl UsageWorkflow {
             input,
             execution_id,
             recorded,
+            sequence,
         } = request.into_inner();
         let execution_id = execution_id.unwrap_or_else(|| ctx.key().to_owned());
+        let sequence = match sequence {
+            Some(n) => n,
+            None => {
+                ctx.object_client::<UsageSequenceClient>(SEQUENCE_KEY)
+                    .next()
+                    .call()
+                    .await?
+            }
+        };
         let mut attempt = Attempt {
             execution_id: execution_id.clone(),
             definition: definition.clone(),
             input: input.clone(),
             status: "Running".into(),
             recorded: recorded.clone(),
+            sequence: Some(sequence),
         };
         ctx.set(ATTEMPT, Json(attempt.clone()));
         // A run that ends with an error still records that it ended (a resume must not take it
@@ -209,7 +238,9 @@ impl UsageWorkflow {
             Ok(plan) => plan,
             Err(failed) => return Ok(Json(self.end(&ctx, attempt, failed))),
         };
-        if let Some(failed) = preflight(&self.0, &plan, &input, &execution_id, &recorded) {
+        if let Some(failed) =
+            preflight(&self.0, &plan, &input, (&execution_id, sequence), &recorded)
+        {
             return Ok(Json(self.end(&ctx, attempt, failed)));
         }
         let timeout = plan.definition().timeout_seconds.filter(|t| *t > 0);
@@ -219,7 +250,7 @@ impl UsageWorkflow {
             let start = engine
                 .now()
                 .await
-                .map_err(|e| ended_with(&attempt, terminal(e)))?;
+                .map_err(|e| ended_with(&attempt, Error::Clock(e).terminal()))?;
             // A timeout beyond what a date can hold is no deadline at all.
             let deadline = i64::try_from(secs)
                 .ok()
@@ -229,7 +260,9 @@ impl UsageWorkflow {
                 engine.set_deadline(deadline);
             }
         }
-        let run = Run::new(plan, input.clone(), &execution_id).resuming(recorded);
+        let run = Run::new(plan, input.clone(), &execution_id)
+            .numbered(sequence)
+            .resuming(recorded);
         let ended = interpret(&engine, &run, &ScopeId::Workflow, input).await;
         let ended = match (ended, timeout) {
             // A run past its deadline reports the run's timeout, as the local runner does.
@@ -274,7 +307,7 @@ fn preflight(
     connector: &Connector,
     plan: &Plan,
     input: &Value,
-    execution_id: &str,
+    (execution_id, sequence): (&str, u64),
     recorded: &BTreeMap<String, Recorded>,
 ) -> Option<RunResult> {
     let found = usage_connector::preflight::check(
@@ -284,6 +317,7 @@ fn preflight(
             workflow_id: execution_id,
             now: DateTime::<Utc>::UNIX_EPOCH,
             recorded,
+            sequence: Some(sequence),
         },
         &connector.executor,
     );
@@ -310,6 +344,24 @@ fn preflight(
     Some(failed)
 }
 
+/// The key of the one counter `UsageSequence` keeps.
+const SEQUENCE_KEY: &str = "executions";
+
+/// Numbers executions (`swf:sequenceNumber`): one counter, its state `last`. Called by runs
+/// only (private to the ingress).
+pub struct UsageSequence;
+
+#[restate_sdk::object]
+impl UsageSequence {
+    /// The next number (the first is 1).
+    #[handler]
+    async fn next(&self, ctx: ObjectContext<'_>) -> Result<u64, HandlerError> {
+        let next = ctx.get::<u64>("last").await?.unwrap_or(0) + 1;
+        ctx.set("last", next);
+        Ok(next)
+    }
+}
+
 /// The branch service: one invocation per Parallel branch of a run.
 pub struct UsageBranch(Arc<Connector>);
 
@@ -323,21 +375,24 @@ impl UsageBranch {
         request: Json<BranchRequest>,
     ) -> Result<Json<BranchEnd>, HandlerError> {
         let request = request.into_inner();
-        let definition: WorkflowDefinition =
-            serde_json::from_value(request.definition.clone()).map_err(terminal)?;
-        let plan =
-            Plan::compile(&definition).map_err(|(task, e)| terminal(format!("{task}: {e}")))?;
+        let definition: WorkflowDefinition = serde_json::from_value(request.definition.clone())
+            .map_err(|e| Error::Definition(e).terminal())?;
+        let plan = Plan::compile(&definition)
+            .map_err(|(task, error)| Error::Plan { task, error }.terminal())?;
         let deadline = request
             .deadline
             .as_deref()
             .map(DateTime::parse_from_rfc3339)
             .transpose()
-            .map_err(terminal)?
+            .map_err(|e| Error::Deadline(e).terminal())?
             .map(|d| d.with_timezone(&Utc));
         let engine = Durable::new(Ctx::Service(&ctx), &self.0, &request.definition, deadline)
             .resuming(request.recorded.clone());
-        let run =
-            Run::new(plan, request.workflow_input, &request.workflow_id).resuming(request.recorded);
+        let mut run = Run::new(plan, request.workflow_input, &request.workflow_id);
+        if let Some(n) = request.sequence {
+            run = run.numbered(n);
+        }
+        let run = run.resuming(request.recorded);
         let outcome = match interpret(&engine, &run, &request.scope, request.input).await {
             Ok(end) => BranchOutcome::Ended(end),
             Err(f) => BranchOutcome::Failed(Box::new(f)),
@@ -355,7 +410,7 @@ fn compile(
     connector: &Connector,
     definition: &Value,
 ) -> Result<Result<Plan, RunResult>, HandlerError> {
-    let text = serde_json::to_vec(definition).map_err(terminal)?;
+    let text = serde_json::to_vec(definition).map_err(|e| Error::Definition(e).terminal())?;
     let report = validate_definition("<submitted>", &text, &connector.validators, None);
     if report.has_errors() {
         let problems: Vec<String> = report
@@ -365,19 +420,11 @@ fn compile(
             .take(5)
             .map(|d| format!("{} {}: {}", d.code.as_str(), d.pointer, d.message))
             .collect();
-        return Err(terminal(format!(
-            "the definition has errors: {}",
-            problems.join("; ")
-        )));
+        return Err(Error::Invalid(problems).terminal());
     }
     let parsed: WorkflowDefinition =
-        serde_json::from_value(definition.clone()).map_err(terminal)?;
+        serde_json::from_value(definition.clone()).map_err(|e| Error::Definition(e).terminal())?;
     Ok(Plan::compile(&parsed).map_err(|(task, error)| {
         RunResult::failed(usage_connector::runner::Failure { task, error })
     }))
-}
-
-/// A terminal error (Restate does not retry it).
-fn terminal(e: impl std::fmt::Display) -> HandlerError {
-    TerminalError::new(e.to_string()).into()
 }

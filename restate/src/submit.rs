@@ -89,6 +89,8 @@ fn preflight_passes(
             workflow_id: execution_id,
             now: chrono::Utc::now(),
             recorded,
+            // The service numbers the execution; any number prepares the same way.
+            sequence: Some(usage_connector::validate::VALIDATE_SEQUENCE),
         },
         &router,
     );
@@ -148,6 +150,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
         input,
         execution_id: None,
         recorded: BTreeMap::new(),
+        sequence: None,
     };
     let reply = run(&client, &args.ingress, &args.id, &request).await?;
     Ok(report(&reply, &args.id, &args.ingress))
@@ -313,6 +316,7 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
         input: attempt.input,
         execution_id: Some(attempt.execution_id),
         recorded: attempt.recorded,
+        sequence: attempt.sequence,
     };
     let reply = run(&client, &args.ingress, &next, &request).await?;
     Ok(report(&reply, &args.id, &args.ingress))

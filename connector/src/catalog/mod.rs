@@ -300,7 +300,8 @@ impl Endpoint {
         self.auth[0].header
     }
 
-    /// The path as DESIGN.md writes it, with an optional prefix in brackets.
+    /// The path as `endpoints` lists it, with an optional prefix in brackets
+    /// (`[/organizations/{organizationId}]/usages`).
     pub fn display_path(&self) -> String {
         match self.optional_prefix {
             Some(prefix) => format!("[{prefix}]{}", self.path),

@@ -26,7 +26,7 @@ use usage_connector::ingest::{
 use usage_connector::validators::Validators;
 
 use super::Failure;
-use super::call::{LimitArg, RoundingArg, endpoint_task};
+use crate::cli::shared::task_args::{LimitArg, RoundingArg, endpoint_task};
 
 /// Retries per record of `--endpoint` (maxAttempts): at 45 % failed attempts, 20 tries leave
 /// about one record in ten million behind.
@@ -193,15 +193,15 @@ const MAX_HELD: u64 = 100_000;
 /// The template and the executor for it.
 fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executor, String)> {
     let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
-    let mut credentials = super::credentials::load(args.credentials.as_deref())?;
+    let mut credentials = crate::cli::shared::credentials::load(args.credentials.as_deref())?;
     let (template, vendor, spec) = if let Some(spec) = &args.task {
         let (path, name) = spec.rsplit_once('#').context(
             "--task expects DEFINITION#TASK, e.g. workflows/rebilly-create-usage.json#Report usage",
         )?;
-        let definition =
-            super::run::definition(Path::new(path), &validators).map_err(|f| f.error)?;
-        let (task, entry) = super::call_task::find(&definition, name)?;
-        super::credentials::fill_from_env(&mut credentials, [task], &validators);
+        let definition = crate::cli::shared::definition::definition(Path::new(path), &validators)
+            .map_err(|f| f.error)?;
+        let (task, entry) = crate::cli::shared::task_args::find(&definition, name)?;
+        crate::cli::shared::credentials::fill_from_env(&mut credentials, [task], &validators);
         let vendor = validators
             .endpoints_for_url(&task.http_request.url)
             .into_iter()
@@ -225,7 +225,7 @@ fn template(catalog: &Catalog, args: &Args) -> anyhow::Result<(Template, Executo
     } else {
         let id: EndpointId = args.endpoint.as_deref().unwrap_or_default().parse()?;
         let endpoint = catalog.get(id);
-        let credential = super::credentials::for_call(
+        let credential = crate::cli::shared::credentials::for_call(
             catalog,
             endpoint.vendor,
             args.credential.clone(),
@@ -348,13 +348,13 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let total = match (args.input.as_str(), args.format) {
         ("-", _) => None,
         // A CSV's header row is not a record.
-        (path, f) => super::progress::count_lines(Path::new(path)).map(|n| {
+        (path, f) => crate::cli::shared::progress::count_lines(Path::new(path)).map(|n| {
             let csv = matches!(f, Some(FormatArg::Csv))
                 || (f.is_none() && ingest::Format::from_name(path) == Some(ingest::Format::Csv));
             n.saturating_sub(u64::from(csv))
         }),
     };
-    let progress = super::progress::Progress::new(total);
+    let progress = crate::cli::shared::progress::Progress::new(total);
     let shown = AtomicU64::new(0);
     let report = Arc::new(report);
     let report_broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -388,14 +388,14 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     };
     let ticker = runtime.spawn(progress.clone().lines(Duration::from_secs(3)));
     let watcher = (args.engine == EngineArg::Local).then(|| {
-        let plan = super::watch::Plan {
+        let plan = crate::cli::shared::watch::Plan {
             server: destination.server.clone(),
             tries: usage_connector::retry::RetryPolicy::from_task(template.task.retry.as_ref())
                 .max_retries
                 + 1,
             give_up_after: give_up_after(&args),
         };
-        runtime.spawn(super::watch::watch(
+        runtime.spawn(crate::cli::shared::watch::watch(
             governor.clone(),
             progress.clone(),
             plan,

@@ -1,5 +1,5 @@
 //! The command line: argument types, the exit-code contract and dispatch, one module per
-//! command.
+//! command; what commands share is in [`shared`].
 //!
 //! Policy: data goes to stdout, logs and progress to stderr. Exit codes: 0 ok, 1 the input is
 //! invalid or the call failed, 2 usage or I/O error. The binary holds no vendor facts: header
@@ -7,20 +7,14 @@
 //! running sandbox.
 
 mod call;
-mod call_task;
-mod credentials;
 mod endpoints;
-mod execution;
-mod files;
 mod ingest;
-mod progress;
 mod resume;
 mod run;
 mod sandbox;
 mod schemas;
-mod session;
+mod shared;
 mod validate;
-mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use usage_connector::catalog::{Catalog, EndpointId};

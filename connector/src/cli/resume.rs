@@ -49,7 +49,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     let path = args
         .journal
         .clone()
-        .unwrap_or_else(|| super::execution::default_journal(id));
+        .unwrap_or_else(|| crate::cli::shared::execution::default_journal(id));
     if !path.is_file() {
         return Err(Failure::invalid(anyhow::anyhow!(
             "no journal of run `{id}` at {} (resume from the folder the run started in, or give --journal)",
@@ -71,7 +71,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     }
     let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
     let read = match &args.definition {
-        Some(file) => super::run::read_definition(file, &validators)?,
+        Some(file) => crate::cli::shared::definition::read_definition(file, &validators)?,
         None => {
             let shown = record.definition_path.clone().map_or_else(
                 || "<recorded definition>".to_owned(),
@@ -79,7 +79,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             );
             let text =
                 serde_json::to_vec_pretty(&record.definition).context("the recorded definition")?;
-            super::run::checked(&shown, &text, &validators)?
+            crate::cli::shared::definition::checked(&shown, &text, &validators)?
         }
     };
     if let Some(file) = &args.definition {
@@ -87,14 +87,14 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         record.definition_path = Some(file.display().to_string());
     }
     if !args.servers.is_empty() {
-        record.servers = super::session::servers(&args.servers)?;
+        record.servers = crate::cli::shared::session::servers(&args.servers)?;
     }
     if let Some(file) = &args.credentials {
         record.credentials_file = Some(file.display().to_string());
     }
     let recorded = journal.recorded(id);
     drop(journal);
-    super::session::execute(super::session::Session {
+    crate::cli::shared::session::execute(crate::cli::shared::session::Session {
         validators,
         read,
         record,

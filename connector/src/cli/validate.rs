@@ -9,7 +9,8 @@ use usage_connector::validate::{
 };
 use usage_connector::validators::Validators;
 
-use super::{Failure, Format, files};
+use super::shared::files;
+use super::{Failure, Format};
 
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +34,7 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
     let input = args
         .input
         .as_deref()
-        .map(|arg| super::run::input(Some(arg)))
+        .map(|arg| crate::cli::shared::definition::input(Some(arg)))
         .transpose()?;
     let validators = Validators::new(catalog).context("compiling schemas")?;
     let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");

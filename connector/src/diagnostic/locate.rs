@@ -47,6 +47,66 @@ pub fn positions(text: &str, wanted: &HashSet<String>) -> HashMap<String, (usize
     scan(text, wanted).0
 }
 
+/// The line and column of character `offset` (counted in the decoded string) of the string
+/// value at `pointer`: where a mistake inside a long string is. `None` when the pointer does
+/// not name a string in `text`.
+pub fn inside_string(text: &str, pointer: &str, offset: usize) -> Option<(usize, usize)> {
+    let wanted = HashSet::from([pointer.to_owned()]);
+    let (line, col) = *positions(text, &wanted).get(pointer)?;
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    let chars: Vec<char> = text[line_start..].chars().collect();
+    // Characters from the start of the line, then from the position found.
+    let mut i = col - 1;
+    let string_end = |mut i: usize| -> Option<usize> {
+        if chars.get(i) != Some(&'"') {
+            return None;
+        }
+        i += 1;
+        while let Some(&c) = chars.get(i) {
+            match c {
+                '\\' => i += 2,
+                '"' => return Some(i + 1),
+                _ => i += 1,
+            }
+        }
+        None
+    };
+    // A member is found at its key: step over it and the `:`.
+    let mut after = string_end(i)?;
+    while chars.get(after).is_some_and(|c| c.is_whitespace()) {
+        after += 1;
+    }
+    if chars.get(after) == Some(&':') {
+        i = after + 1;
+        while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+            i += 1;
+        }
+        string_end(i)?;
+    }
+    // Walk the value's characters, an escape counting as one.
+    let (mut at, mut decoded) = (i + 1, 0);
+    while decoded < offset {
+        match chars.get(at)? {
+            '"' => return None,
+            '\\' if chars.get(at + 1) == Some(&'u') => at += 6,
+            '\\' => at += 2,
+            _ => at += 1,
+        }
+        decoded += 1;
+    }
+    // The value may start on a later line than its key (JSON strings hold no raw newline).
+    let lines = chars[..at].iter().filter(|&&c| c == '\n').count();
+    let column = match chars[..at].iter().rposition(|&c| c == '\n') {
+        Some(newline) => at - newline,
+        None => at + 1,
+    };
+    Some((line + lines, column))
+}
+
 /// Keys that appear more than once in the same object, in text order.
 pub fn duplicate_keys(text: &str) -> Vec<DuplicateKey> {
     scan(text, &HashSet::new()).1
@@ -232,5 +292,14 @@ mod tests {
         let text = format!("{}{}", "[".repeat(3_000), "]".repeat(3_000));
         let wanted: HashSet<String> = ["/0/0".to_owned()].into();
         assert_eq!(positions(&text, &wanted)["/0/0"], (1, 3));
+    }
+
+    #[test]
+    fn a_character_inside_a_string_is_placed_with_escapes_counted_once() {
+        let text = "{\n  \"a\": {\"k\":  \"jsonata:\\\"x\\\" & y\"},\n  \"b\": [\"\\u00e9z\"]\n}";
+        // `y` is character 15 of the decoded value `jsonata:"x" & y`.
+        assert_eq!(inside_string(text, "/a/k", 14), Some((2, 32)));
+        assert_eq!(inside_string(text, "/b/0", 1), Some((3, 16)));
+        assert_eq!(inside_string(text, "/a", 0), None, "not a string");
     }
 }

@@ -106,6 +106,9 @@ codes! {
     Data = "E-DATA",
     /// A task no path reaches.
     Unreachable = "W-UNREACHABLE",
+    /// A JSONata expression reads a name the data reaching it can never hold (JSONata yields
+    /// nothing there rather than failing).
+    JsonataData = "W-JSONATA-DATA",
     /// A literal secret in a header.
     Secret = "W-SECRET",
     /// A URL outside the catalog.

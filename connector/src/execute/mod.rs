@@ -3,7 +3,7 @@
 //! Policy: nothing invalid leaves the machine (every request comes from the one prepare path,
 //! [`crate::prepare`], which validates it); retries follow [`retry::decide`]; every attempt of
 //! one logical call carries the same idempotency identity ([`crate::identity`]; the vendor
-//! rules in [`crate::vendor`] decide what it is and how an ambiguous failure is resolved);
+//! rules in [`crate::vendor_rules`] decide what it is and how an ambiguous failure is resolved);
 //! quantities stay exact decimals; secrets never reach output, logs or errors.
 //!
 //! Rooms: `executor.rs` (configuration, prepare + credentials), `send.rs` (the vendor-blind
@@ -152,6 +152,8 @@ pub struct RunInfo {
     pub input: Value,
     /// The definition's name (`$$.StateMachine.Name`).
     pub definition: String,
+    /// The execution's number (`swf:sequenceNumber`), when its engine gives one.
+    pub sequence: Option<u64>,
 }
 
 impl TaskContext {
@@ -166,12 +168,29 @@ impl TaskContext {
         }
     }
 
+    /// The data of the task this context describes ([`crate::data`]; a task run on its own:
+    /// no execution input, no sequence number).
+    pub fn data(&self) -> crate::data::TaskData<'_> {
+        static NO_INPUT: Value = Value::Null;
+        let run = self.run.as_deref();
+        crate::data::TaskData::new(
+            crate::data::Frame {
+                workflow_id: &self.workflow_id,
+                definition: run.map_or("", |r| r.definition.as_str()),
+                task: &self.task_name,
+                sequence: run.and_then(|r| r.sequence),
+            },
+            run.map_or(&NO_INPUT, |r| &r.input),
+        )
+    }
+
     /// The execution this context describes, stamped `now`.
     pub fn execution(&self, now: chrono::DateTime<chrono::Utc>) -> crate::identity::Execution<'_> {
         let mut exec = crate::identity::Execution::new(&self.workflow_id, &self.task_name, now);
         if let Some(run) = &self.run {
             exec.definition = &run.definition;
             exec.execution_input = &run.input;
+            exec.sequence = run.sequence;
         }
         exec
     }

@@ -27,7 +27,9 @@ use crate::output::{
 };
 use crate::prepare::PreparedRequest;
 use crate::retry::{Attempt, Decision, StopReason, decide, retryable_status};
-use crate::vendor::{self, Answer, Found, Original, Recognised, VendorRules, Verdict, api_message};
+use crate::vendor_rules::{
+    self, Answer, Found, Original, Recognised, VendorRules, Verdict, api_message,
+};
 
 /// What a lookup found.
 enum Lookup {
@@ -77,7 +79,7 @@ impl Executor {
         ctx: &TaskContext,
         steps: &dyn Steps,
     ) -> Result<HttpTaskOutput, TaskError> {
-        let rules = vendor::rules_for(req.endpoint);
+        let rules = vendor_rules::rules_for(req.endpoint);
         let mut attempts: Vec<AttemptRecord> = Vec::new();
         // An earlier run may have sent this very request: look before sending.
         let mut lookup: Option<Url> = match ctx.prior {

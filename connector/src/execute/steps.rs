@@ -22,7 +22,7 @@ use super::transport::{Exchange, Transport, TransportError};
 use crate::output::{AttemptKind, Headers, ResponseBody};
 use crate::prepare::PreparedRequest;
 use crate::retry::{Attempt, server_wait};
-use crate::vendor::{self, Recognised};
+use crate::vendor_rules::{self, Recognised};
 
 /// An answer: status, shown headers, body, and the wait the server asked for (read when the
 /// answer came).
@@ -96,7 +96,7 @@ impl Step {
     /// cannot tell); then, when the API cannot deduplicate the write, it is looked up first and
     /// sent only if it is surely absent.
     pub async fn run(self, may_repeat: bool) -> StepResult {
-        let rules = vendor::rules_for(self.req.endpoint);
+        let rules = vendor_rules::rules_for(self.req.endpoint);
         let lookup_url = match (self.kind, may_repeat) {
             (AttemptKind::Send, true) => rules.lookup_url(&self.req.identity, &self.req.url),
             _ => None,

@@ -96,6 +96,8 @@ pub fn prepare_value(
         run: Some(Arc::new(RunInfo {
             input: value.clone(),
             definition: template.definition.clone(),
+            // Each record is one execution, numbered by its line: the same on every re-run.
+            sequence: Some(line),
         })),
         ..TaskContext::new(
             format!("ingest-{line}-{digest}"),
@@ -115,7 +117,9 @@ pub fn prepare_value(
         }
     }
     let params = template.task.input_parameters.as_ref();
-    let prepared = crate::runner::input_through(params, value, &ctx)
+    let prepared = ctx
+        .data()
+        .input(params, value)
         .and_then(|input| executor.prepare_at(&template.task, &input, &ctx.execution(at)));
     match prepared {
         Ok(prepared) => Ok(Ready {

@@ -122,7 +122,7 @@ pub async fn ingest_on_restate(
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .build()
-        .map_err(|e| Error::Restate(format!("building the HTTP client: {e}")))?;
+        .map_err(Error::RestateClient)?;
     let size = options.shard_size.max(1);
     let (mut rx, reader) = super::read_ahead(input, size);
     let stopper = super::Stopper::new(options.max_errors, options.give_up_after);
@@ -242,7 +242,10 @@ impl Driver {
     /// free; a shard with nothing to send is not submitted.
     async fn submit(&mut self, records: Vec<ShardRecord>) -> Result<()> {
         while let Some(done) = self.begins.join_next().await {
-            done.map_err(|e| Error::Restate(format!("journaling a begin: {e}")))??;
+            done.map_err(|e| Error::IngestTask {
+                what: "journaling a begin",
+                message: e.to_string(),
+            })??;
         }
         if records.is_empty() {
             return Ok(());
@@ -284,7 +287,10 @@ impl Driver {
         let Some(done) = self.running.join_next().await else {
             return Ok(());
         };
-        let (id, lines, reply) = done.map_err(|e| Error::Restate(format!("a shard task: {e}")))?;
+        let (id, lines, reply) = done.map_err(|e| Error::IngestTask {
+            what: "waiting for a shard",
+            message: e.to_string(),
+        })?;
         let mut reports: std::collections::HashMap<u64, RecordReport> =
             reply?.reports.into_iter().map(|r| (r.line, r)).collect();
         for line in lines {
@@ -373,7 +379,7 @@ async fn submit_and_wait(
     let base = ingress.trim_end_matches('/');
     let send = format!("{base}/IngestShard/{id}/run/send");
     let attach = format!("{base}/restate/workflow/IngestShard/{id}/attach");
-    let wait = |what: String| pause(deadline, format!("shard {id}: {what}"));
+    let wait = |last: String| pause(deadline, id, last);
     let new = loop {
         match client.post(&send).json(request).send().await {
             Ok(a) if a.status().is_success() => {
@@ -385,9 +391,11 @@ async fn submit_and_wait(
                 let status = a.status();
                 let text = a.text().await.unwrap_or_default();
                 if status.is_client_error() {
-                    return Err(Error::Restate(format!(
-                        "submitting shard {id}: {status} {text}"
-                    )));
+                    return Err(Error::ShardRefused {
+                        shard: id.to_owned(),
+                        status: status.as_u16(),
+                        body: text,
+                    });
                 }
                 wait(format!("submitting: {status} {text}")).await?;
             }
@@ -403,7 +411,10 @@ async fn submit_and_wait(
                 match body.map(|b| serde_json::from_slice::<ShardReply>(&b)) {
                     Ok(Ok(reply)) => return Ok((new, reply)),
                     Ok(Err(e)) => {
-                        return Err(Error::Restate(format!("shard {id}: its answer: {e}")));
+                        return Err(Error::ShardAnswer {
+                            shard: id.to_owned(),
+                            message: e.to_string(),
+                        });
                     }
                     Err(e) => wait(format!("reading its answer: {e}")).await?,
                 }
@@ -418,10 +429,14 @@ async fn submit_and_wait(
     }
 }
 
-/// Waits a second before asking again, unless `deadline` passed (then `what` is the error).
-async fn pause(deadline: Instant, what: String) -> Result<()> {
+/// Waits a second before asking shard `shard` again, unless `deadline` passed (then `last`,
+/// the last failure, is the error's).
+async fn pause(deadline: Instant, shard: &str, last: String) -> Result<()> {
     if Instant::now() >= deadline {
-        return Err(Error::Restate(what));
+        return Err(Error::ShardPatience {
+            shard: shard.to_owned(),
+            last,
+        });
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(())

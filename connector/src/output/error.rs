@@ -220,6 +220,12 @@ impl TaskError {
                 ErrorCode::ExpressionFailed,
                 format!("the JSONata expression `{expr}` failed: {e}"),
             ),
+            Unresolved::NotIterable(source, kind) => (
+                ErrorCode::InvalidRequest,
+                format!(
+                    "the spread `${{...{source}}}` gave a {kind}; a spread expands an array (its items) or a string (its characters)"
+                ),
+            ),
             Unresolved::Malformed(p) => (
                 ErrorCode::InvalidRequest,
                 format!(

@@ -7,7 +7,8 @@
 //! - the definition is walked as the run will walk it, with what only the run can tell (a
 //!   response, a Simple task's result) left unknown ([`known`]): data carried along a chain
 //!   stays known, a Decision whose condition reads only known data takes its one branch, one
-//!   that does not takes all of them. Every Http task reached whose request reads only known
+//!   that does not takes all of them (data passing reads as [`crate::data`] does, with
+//!   [`crate::data::known`]'s marker for the unknown). Every Http task reached whose request reads only known
 //!   data (the workflow input, `$$`, constants, data carried from it) is prepared by the one
 //!   prepare path, so a 4-decimal quantity, a missing field or a bad enum fed from the input
 //!   is found with the task's name. Tasks whose request needs a response are `deferred`; tasks
@@ -16,22 +17,20 @@
 //! A resume passes what the earlier attempt recorded ([`Recorded`]): those outputs are known,
 //! and a completed task whose request the (edited) definition would change is a problem.
 
-mod known;
-
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::data::known::{self, is_unknown, unknown};
+use crate::data::{Frame, TaskData};
 use crate::execute::{ErrorCode, TaskError};
 use crate::identity::Execution;
 use crate::journal::Recorded;
 use crate::prepare::{self, PreparedRequest, Router};
 use crate::runner::{Plan, ScopeId};
 use crate::simworkflow::{HttpTask, Task, WorkflowDefinition};
-use crate::template::context::Frame;
 use crate::validators;
-use known::{is_unknown, unknown};
 
 /// How pre-flight prepares a request: the pure path alone (`validate --input`, which has no
 /// credentials), or with credentials (an executor).
@@ -144,6 +143,8 @@ pub struct Subject<'a> {
     /// What an earlier attempt recorded, by task name (empty for a new run): completed
     /// outputs are known, and their requests must not change.
     pub recorded: &'a BTreeMap<String, Recorded>,
+    /// The execution's number (`swf:sequenceNumber`), when its engine gives one.
+    pub sequence: Option<u64>,
 }
 
 /// Checks a run before it starts; see the module docs.
@@ -258,8 +259,6 @@ impl Walker<'_, '_> {
         let Some(scope) = plan.scope(id) else {
             return unknown();
         };
-        let workflow_input = self.subject.input;
-        let definition_name = plan.definition().name.as_str();
         loop {
             match self.seen.get(&current) {
                 Some(prev) if *prev == input || is_unknown(prev) => return unknown(),
@@ -270,26 +269,14 @@ impl Walker<'_, '_> {
             let Some(task) = scope.tasks.get(&current) else {
                 return unknown();
             };
-            let frames = Frame {
-                workflow_id: self.subject.workflow_id,
-                definition: definition_name,
-                task: &current,
-            }
-            .build();
+            let data = Walker::data(self.subject, &current);
             let common = task.common();
-            let task_input = match common.input_parameters {
-                Some(params) => match known::resolve_map(
-                    params,
-                    &frames.scope(&input, workflow_input),
-                    "/inputParameters",
-                ) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        self.problem(&current, e);
-                        return unknown();
-                    }
-                },
-                None => input.clone(),
+            let task_input = match data.input(common.input_parameters, &input) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problem(&current, e);
+                    return unknown();
+                }
             };
             let result = match task {
                 Task::Http(h) => match self.http(&current, h, &task_input) {
@@ -309,8 +296,7 @@ impl Walker<'_, '_> {
                         .collect(),
                 ),
                 Task::Decision(d) => {
-                    let scope_of = frames.scope(&task_input, workflow_input);
-                    let targets = decide(d, plan.conditions(&current), &scope_of);
+                    let targets = decide(d, plan.conditions(&current), &data.scope(&task_input));
                     if let [one] = targets.as_slice() {
                         current = one.clone();
                         input = task_input;
@@ -323,15 +309,7 @@ impl Walker<'_, '_> {
                 }
                 Task::Terminate(_) => return unknown(),
             };
-            let selector = |result: &Value| match task_selector(task) {
-                Some(map) => known::resolve_map(
-                    map,
-                    &frames.scope(result, workflow_input),
-                    "/resultSelector",
-                ),
-                None => Ok(result.clone()),
-            };
-            let output = match known::output(task, input, result, selector) {
+            let output = match data.output(task, input, result) {
                 Ok(v) => v,
                 Err(e) => {
                     self.problem(&current, e);
@@ -351,6 +329,20 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// The data of task `task` of this run, read as far as it is known.
+    fn data<'s>(subject: &'s Subject<'s>, task: &'s str) -> TaskData<'s> {
+        TaskData::new(
+            Frame {
+                workflow_id: subject.workflow_id,
+                definition: &subject.definition.name,
+                task,
+                sequence: subject.sequence,
+            },
+            subject.input,
+        )
+        .known_only()
+    }
+
     /// The output an earlier attempt recorded for `task`, else unknown.
     fn completed(&self, task: &str) -> Value {
         self.subject
@@ -364,13 +356,8 @@ impl Walker<'_, '_> {
     /// else unknown), or `None` when the run would fail there.
     fn http(&mut self, name: &str, task: &HttpTask, input: &Value) -> Option<Value> {
         let subject = self.subject;
-        let frames = Frame {
-            workflow_id: subject.workflow_id,
-            definition: &subject.definition.name,
-            task: name,
-        }
-        .build();
-        let scope = frames.scope(input, subject.input);
+        let data = Walker::data(subject, name);
+        let scope = data.scope(input);
         let request = &task.http_request;
         let needs_run = known::value_unknown(&Value::String(request.url.clone()), &scope)
             || request
@@ -397,6 +384,7 @@ impl Walker<'_, '_> {
         );
         exec.definition = &subject.definition.name;
         exec.execution_input = subject.input;
+        exec.sequence = subject.sequence;
         match self.preparer.prepare(task, input, &exec) {
             Ok(prepared) => {
                 if let Some(sent) = recorded
@@ -448,16 +436,6 @@ impl Walker<'_, '_> {
                 None
             }
         }
-    }
-}
-
-/// A task's `resultSelector`.
-fn task_selector(task: &Task) -> Option<&serde_json::Map<String, Value>> {
-    match task {
-        Task::Http(t) => t.result_selector.as_ref(),
-        Task::Simple(t) => t.result_selector.as_ref(),
-        Task::Parallel(t) => t.result_selector.as_ref(),
-        Task::Decision(_) | Task::Terminate(_) => None,
     }
 }
 

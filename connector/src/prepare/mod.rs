@@ -4,7 +4,7 @@
 //! randomness) shared by `validate --input`, `call` (and its dry run), `run` and every engine:
 //! it resolves placeholders ([`crate::template`]: the task input, the context object `$$` and
 //! the system keys of [`Execution`]), routes the URL ([`Router`]), applies the
-//! vendor's rules ([`crate::vendor`]: rounding, `onLimit`, `usageTime`, reference,
+//! vendor's rules ([`crate::vendor_rules`]: rounding, `onLimit`, `usageTime`, reference,
 //! `Idempotency-Key`, whole-second timestamps), validates the request against the endpoint's
 //! schema (nothing invalid leaves) and builds the headers. [`Authenticator::apply`] then adds
 //! the credentials. Given the same task, input and execution it returns the same request, so
@@ -26,14 +26,15 @@ pub use route::{Router, ValidatorSet};
 
 use crate::catalog::EndpointId;
 use crate::credentials::SECRET_HEADERS;
+use crate::data::Frame;
 use crate::diagnostic::locate::escape_token;
 pub use crate::identity::Execution;
 use crate::identity::Identity;
 use crate::output::{ErrorCode, TaskError};
 use crate::retry::RetryPolicy;
 use crate::simworkflow::HttpTask;
-use crate::template::{self, Scope, context::Frame};
-use crate::vendor;
+use crate::template::{self, Scope};
+use crate::vendor_rules;
 
 /// A request ready to send: the exact bytes, with secret header values marked sensitive.
 #[derive(Debug, Clone)]
@@ -146,6 +147,7 @@ pub fn prepare(
         workflow_id: exec.workflow_id,
         definition: exec.definition,
         task: exec.task_name,
+        sequence: exec.sequence,
     }
     .build();
     let scope = frames.scope(input, exec.execution_input);
@@ -159,7 +161,7 @@ pub fn prepare(
         ),
         None => None,
     };
-    let rules = vendor::rules_for(endpoint.map(|e| e.id));
+    let rules = vendor_rules::rules_for(endpoint.map(|e| e.id));
     let mut identity = Identity::default();
     if let (Some(ep), Some(b)) = (endpoint, body.as_mut()) {
         identity = rules.prepare(ep, task, b, exec, router.identity())?;

@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::TaskEvent;
-use super::data::{self, TaskData};
 use super::plan::{Plan, ScopeId};
 use crate::condition;
+use crate::data::{Frame, TaskData};
 use crate::execute::{Cancellation, ErrorCode, RunInfo, TaskContext, TaskError, TaskOutput};
 use crate::journal::Recorded;
 use crate::simworkflow::{Task, TerminationStatus};
@@ -49,6 +49,7 @@ impl Run {
         let info = Arc::new(RunInfo {
             input,
             definition: plan.definition().name.clone(),
+            sequence: None,
         });
         Run {
             plan,
@@ -57,6 +58,12 @@ impl Run {
             recorded: Arc::new(BTreeMap::new()),
             cancel: Cancellation::never(),
         }
+    }
+
+    /// This run is execution number `n` (`swf:sequenceNumber`), as its engine numbered it.
+    pub fn numbered(mut self, n: u64) -> Self {
+        Arc::make_mut(&mut self.info).sequence = Some(n);
+        self
     }
 
     /// This run resumes an earlier attempt: tasks with a recorded output reuse it.
@@ -197,20 +204,20 @@ pub async fn interpret<E: Engine + ?Sized>(
         let started = Instant::now();
         let common = task.common();
         let (end, next) = (common.end, common.next_task.map(str::to_owned));
-        let data = TaskData::new(&run.workflow_id, &run.info.definition, &current);
+        let data = TaskData::new(
+            Frame {
+                workflow_id: &run.workflow_id,
+                definition: &run.info.definition,
+                task: &current,
+                sequence: run.info.sequence,
+            },
+            &run.info.input,
+        );
         let fail = |error: TaskError| Failure {
             task: current.clone(),
             error,
         };
-        let task_input = match common.input_parameters {
-            Some(params) => data::resolve_map(
-                params,
-                &data.scope(&input, &run.info.input),
-                "/inputParameters",
-            )
-            .map_err(fail)?,
-            None => input.clone(),
-        };
+        let task_input = data.input(common.input_parameters, &input).map_err(fail)?;
         let event = |status: &'static str, attempts: usize, detail: Option<String>| TaskEvent {
             task: current.clone(),
             kind: task.type_name(),
@@ -267,7 +274,7 @@ pub async fn interpret<E: Engine + ?Sized>(
                 }
             }
             Task::Decision(d) => {
-                let scope = data.scope(&task_input, &run.info.input);
+                let scope = data.scope(&task_input);
                 let target = d
                     .choices
                     .iter()
@@ -300,15 +307,9 @@ pub async fn interpret<E: Engine + ?Sized>(
                 }
             }
             Task::Terminate(t) => {
-                let output = match &t.workflow_output {
-                    Some(map) => data::resolve_map(
-                        map,
-                        &data.scope(&task_input, &run.info.input),
-                        "/workflowOutput",
-                    )
-                    .map_err(fail)?,
-                    None => task_input,
-                };
+                let output = data
+                    .workflow_output(t.workflow_output.as_ref(), task_input)
+                    .map_err(fail)?;
                 let failed = t.termination_status == TerminationStatus::Failed;
                 engine.report(&event(
                     if failed { "Failed" } else { "Completed" },
@@ -322,7 +323,7 @@ pub async fn interpret<E: Engine + ?Sized>(
             }
         };
         // A result the task's data passing cannot use fails the task, not the next one.
-        let output = match data::output(task, input, result, &data, &run.info.input) {
+        let output = match data.output(task, input, result) {
             Ok(output) => output,
             Err(error) => {
                 engine.report(&event("Failed", done.1, Some(error.code.to_string())));

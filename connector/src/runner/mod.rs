@@ -3,7 +3,7 @@
 //! tasks through registered handlers, Parallel branches as tokio tasks (one failing branch
 //! cancels the others), `timeoutSeconds` as a deadline on the whole run.
 //!
-//! Data passing follows Amazon States Language (docs/runner.md; `interpret.rs`, `data.rs`).
+//! Data passing follows Amazon States Language (docs/runner.md; [`crate::data`]).
 //! Decision conditions are parsed once per definition ([`Plan`]), before the first task: a
 //! definition whose condition cannot be parsed fails before anything is sent, never halfway.
 
@@ -13,16 +13,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-pub(crate) mod data;
 mod interpret;
 mod plan;
 
 use crate::execute::{ErrorCode, TaskContext, TaskError, TaskHandler, TaskOutput};
 use crate::journal::RunJournal;
 use crate::simworkflow::{Task, WorkflowDefinition};
-use data::TaskData;
 pub use interpret::{BranchResults, Branches, Engine, Failure, Run, ScopeEnd, interpret};
 pub use plan::{Plan, Scope, ScopeId};
 
@@ -72,6 +70,8 @@ pub struct Runner {
     simple: Arc<HashMap<String, Arc<dyn TaskHandler>>>,
     observer: Option<Observer>,
     journal: Option<Arc<dyn RunJournal>>,
+    /// The last number given to a run that came without one.
+    numbered: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runner {
@@ -82,6 +82,7 @@ impl Runner {
             simple: Arc::new(HashMap::new()),
             observer: None,
             journal: None,
+            numbered: Arc::default(),
         }
     }
 
@@ -126,8 +127,19 @@ impl Runner {
     }
 
     /// Runs `run` (a new run, or a resume: [`Run::resuming`]); `timeoutSeconds` bounds it.
-    /// With a journal, how it ended is recorded.
+    /// With a journal, how it ended is recorded. A run without a number ([`Run::numbered`])
+    /// gets this runner's next one, from 1.
     pub async fn execute(&self, run: Run) -> RunResult {
+        let run = match run.info.sequence {
+            Some(_) => run,
+            None => {
+                let n = self
+                    .numbered
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                run.numbered(n)
+            }
+        };
         let plan = run.plan.clone();
         let input = run.info.input.clone();
         let scope = interpret(self, &run, &ScopeId::Workflow, input);
@@ -256,44 +268,4 @@ impl RunResult {
             output: json!({ "task": f.task, "code": f.error.code, "message": f.error.message, "error": f.error }),
         }
     }
-}
-
-/// The input `task` receives from `raw` (its `inputParameters` resolved in the task's scope:
-/// `raw`, the context object of `ctx`, the system keys): what the runner hands a handler, for
-/// a runtime that runs one task on its own (`call --task`, an engine).
-pub fn task_input(task: &Task, raw: &Value, ctx: &TaskContext) -> Result<Value, TaskError> {
-    input_through(task.common().input_parameters, raw, ctx)
-}
-
-/// [`task_input`] of a task whose `inputParameters` are `params`.
-pub fn input_through(
-    params: Option<&Map<String, Value>>,
-    raw: &Value,
-    ctx: &TaskContext,
-) -> Result<Value, TaskError> {
-    let definition = ctx.run.as_ref().map_or("", |r| r.definition.as_str());
-    let execution_input = ctx.run.as_ref().map_or(&Value::Null, |r| &r.input);
-    let data = TaskData::new(&ctx.workflow_id, definition, &ctx.task_name);
-    match params {
-        Some(params) => data::resolve_map(
-            params,
-            &data.scope(raw, execution_input),
-            "/inputParameters",
-        ),
-        None => Ok(raw.clone()),
-    }
-}
-
-/// What `task` passes on, from its raw input and its result (`resultSelector`, `resultPath`,
-/// `outputPath`), as the runner does.
-pub fn task_output(
-    task: &Task,
-    raw: Value,
-    result: Value,
-    ctx: &TaskContext,
-) -> Result<Value, TaskError> {
-    let definition = ctx.run.as_ref().map_or("", |r| r.definition.as_str());
-    let execution_input = ctx.run.as_ref().map_or(&Value::Null, |r| &r.input);
-    let data = TaskData::new(&ctx.workflow_id, definition, &ctx.task_name);
-    data::output(task, raw, result, &data, execution_input)
 }

@@ -56,6 +56,37 @@ function __compile(expr) {
 function __check(expr) {
   try { __compile(expr); return ""; } catch (e) { return __error(e); }
 }
+// The names an expression reads at the top of its input (`a` in `a.b`, `$.a`, `$$.a`,
+// `$states.input.a`), outside predicates, later path steps and lambdas (where the context is
+// another value): what data flow can check.
+function __names(expr) {
+  var out = [];
+  function first(steps) {
+    var s0 = steps[0], s1 = steps[1], s2 = steps[2];
+    if (!s0) { return; }
+    if (s0.type === "name") { out.push(s0.value); }
+    else if (s0.type === "variable" && (s0.value === "" || s0.value === "$") && s1 && s1.type === "name") { out.push(s1.value); }
+    else if (s0.type === "variable" && s0.value === "states" && s1 && s1.type === "name" && s1.value === "input" && s2 && s2.type === "name") { out.push(s2.value); }
+    else { walk(s0); }
+  }
+  function walk(n) {
+    if (!n || typeof n !== "object") { return; }
+    if (Array.isArray(n)) { n.forEach(walk); return; }
+    switch (n.type) {
+      case "path": first(n.steps || []); return;
+      case "name": if (!n.stages && !n.predicate) { out.push(n.value); } return;
+      case "lambda": return;
+      case "binary": walk(n.lhs); walk(n.rhs); return;
+      case "unary": if (n.value === "[" || n.value === "{") { walk(n.expressions); walk(n.lhs); } else { walk(n.expression); } return;
+      case "function": case "partial": walk(n.arguments); return;
+      case "condition": walk(n.condition); walk(n.then); walk(n["else"]); return;
+      case "block": walk(n.expressions); return;
+      case "bind": walk(n.rhs); return;
+      default: return;
+    }
+  }
+  try { walk(__compile(expr).ast()); return JSON.stringify(out); } catch (e) { return __error(e); }
+}
 function __unstable(name) {
   return function () {
     throw { code: "UNSTABLE", message: "$" + name + "() gives another value on every run, so a re-run or a retry would send another request (and could charge twice); read a time or id from the input or $states.context instead" };
@@ -256,26 +287,41 @@ fn over_budget(what: &str) -> JsonataError {
     }
 }
 
-/// Checks that `expr` parses (nothing is evaluated).
-pub fn check(expr: &str) -> Result<(), JsonataError> {
+/// Calls the glue's function `name` with `expr`, within the time budget.
+fn call_glue(name: &str, expr: &str) -> Result<String, JsonataError> {
     with_engine(|engine| {
         engine.arm(Some(TIME_BUDGET));
         let text = engine.context.with(|ctx| -> Result<String, JsonataError> {
             let f: Function = ctx
                 .globals()
-                .get("__check")
+                .get(name)
                 .map_err(|e| broken_text(&e.to_string()))?;
             f.call((expr,))
                 .catch(&ctx)
                 .map_err(|e| broken_text(&e.to_string()))
         });
         engine.arm(None);
-        let text = text?;
-        if text.is_empty() {
-            return Ok(());
-        }
-        answer(&text, false).map(|_| ())
+        text
     })
+}
+
+/// Checks that `expr` parses (nothing is evaluated).
+pub fn check(expr: &str) -> Result<(), JsonataError> {
+    let text = call_glue("__check", expr)?;
+    if text.is_empty() {
+        return Ok(());
+    }
+    answer(&text, false).map(|_| ())
+}
+
+/// The names `expr` reads at the top of its input (`a` in `a.b[0]`, `$.a`, `$states.input.a`;
+/// not inside predicates, later path steps or lambdas, where the context is another value).
+pub fn input_names(expr: &str) -> Result<Vec<String>, JsonataError> {
+    let text = call_glue("__names", expr)?;
+    if text.starts_with('E') {
+        return answer(&text, false).map(|_| Vec::new());
+    }
+    serde_json::from_str(&text).map_err(|e| broken_text(&e.to_string()))
 }
 
 /// Evaluates `expr` with `input` as `$` and `bindings` as variables (`{"states": …}` binds
@@ -388,6 +434,30 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("T2001"), "{e:?}");
         let e = eval("{'at': $now()}", json!({})).unwrap_err();
         assert_eq!(e.code.as_deref(), Some("UNSTABLE"), "{e:?}");
+    }
+
+    #[test]
+    fn names_read_at_the_top_of_the_input_are_found_and_inner_ones_are_not() {
+        let names = |e: &str| input_names(e).unwrap();
+        assert_eq!(names("$sum(lines.(qty * price))"), ["lines"]);
+        assert_eq!(
+            names("plan = 'pro' ? price_pro : $.fallback"),
+            ["plan", "price_pro", "fallback"]
+        );
+        assert_eq!(
+            names("{'q': quantity, 'id': $states.input.subscription}"),
+            ["quantity", "subscription"]
+        );
+        assert_eq!(
+            names("items[price > 3].sku"),
+            ["items"],
+            "price is an item's"
+        );
+        assert!(
+            names("$map([1, 2], function($v) { $v * k })").is_empty(),
+            "lambdas are skipped"
+        );
+        assert!(input_names("lines.(").is_err());
     }
 
     #[test]

@@ -7,17 +7,20 @@
 //!   starting `jsonata:` are JSONata expressions, evaluated by [`jsonata`] with the task input
 //!   as `$` (a whole one keeps the JSON type of its result, one inside text interpolates like
 //!   a path);
+//! - `${swf:key}` reads a system key (`${swf:sequenceNumber}`), as `${$.swf:key}` does;
+//! - `${...$.items}` (or `${...jsonata:…}`) is a spread: as an array item it stands for the
+//!   items of the array it names (a string: its characters); anywhere else it is an error
+//!   (inferred from SimWorkflow's one line on spread; docs/templates.md);
 //! - `$${` is an escape for a literal `${`;
 //! - a string that is exactly one placeholder keeps the JSON type of the value it resolves to;
 //!   a placeholder inside text interpolates as text (strings raw, other values as JSON).
 
-pub mod context;
 pub mod jsonata;
 pub mod path;
 
 use serde_json::Value;
 
-pub use path::{JsonPath, PathError, Root, Scope, Step};
+pub use path::{Context, JsonPath, PathError, Root, Scope, Step};
 
 /// A piece of an interpolated string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,9 @@ pub enum Template {
     Interpolated(Vec<Part>),
     /// A JSONata expression (`jsonata:` prefix or `${jsonata:…}` alone).
     Jsonata(String),
+    /// `${...source}` alone: an array item that stands for the items of what `source` (a
+    /// [`Template::Whole`] or [`Template::Jsonata`]) gives.
+    Spread(Box<Template>),
 }
 
 /// A malformed placeholder: where in the string (character offset) and what is wrong.
@@ -74,8 +80,21 @@ fn whole_path(s: &str) -> Option<&str> {
     }
     let close = closing_brace(s, 2)?;
     let inner = s[2..close].trim();
-    (close + 1 == s.len() && !inner.is_empty() && !inner.starts_with("jsonata:")).then_some(inner)
+    (close + 1 == s.len() && inner.starts_with('$')).then_some(inner)
 }
+
+/// The path of a placeholder's inner text: a JSONPath, or `swf:key` for `$.swf:key`.
+fn placeholder_path(inner: &str) -> Result<JsonPath, PathError> {
+    if inner.starts_with("swf:") {
+        let mut path = path::parse(&format!("$.{inner}"))?;
+        path.text = inner.to_owned();
+        return Ok(path);
+    }
+    path::parse(inner)
+}
+
+/// The message for a spread that is not a whole array item.
+pub const SPREAD_PLACE: &str = "a spread `${...}` stands alone as an array item (`[\"${...$.items}\"]`): it expands into that array";
 
 /// Parses a string from a definition, in one pass (linear in its length, however many
 /// placeholders it holds).
@@ -115,10 +134,30 @@ pub fn parse(s: &str) -> Result<Template, PlaceholderError> {
             if !text.is_empty() {
                 parts.push(Part::Text(std::mem::take(&mut text)));
             }
+            if let Some(source) = inner.strip_prefix("...") {
+                if offset != 0 || close + 1 != s.len() {
+                    return Err(PlaceholderError {
+                        offset,
+                        message: SPREAD_PLACE.into(),
+                    });
+                }
+                let source = match source.trim_start().strip_prefix("jsonata:") {
+                    Some(expr) => Template::Jsonata(expr.to_owned()),
+                    None => {
+                        Template::Whole(placeholder_path(source.trim_start()).map_err(|e| {
+                            PlaceholderError {
+                                offset,
+                                message: format!("spread: {}", e.message),
+                            }
+                        })?)
+                    }
+                };
+                return Ok(Template::Spread(Box::new(source)));
+            }
             if let Some(expr) = inner.strip_prefix("jsonata:") {
                 parts.push(Part::Jsonata(expr.to_owned()));
             } else {
-                let path = path::parse(inner).map_err(|e| PlaceholderError {
+                let path = placeholder_path(inner).map_err(|e| PlaceholderError {
                     offset,
                     message: e.message,
                 })?;
@@ -162,8 +201,12 @@ pub enum Unresolved {
     Nothing(String),
     /// A JSONata expression failed: the expression and why.
     Jsonata(String, jsonata::JsonataError),
-    /// A placeholder that does not parse (a definition that skipped validation).
+    /// A placeholder that does not parse (a definition that skipped validation), or a spread
+    /// outside an array.
     Malformed(PlaceholderError),
+    /// A spread over a value that is neither an array nor a string: the source and its JSON
+    /// type.
+    NotIterable(String, &'static str),
 }
 
 /// Resolves a template against a task input.
@@ -182,6 +225,10 @@ pub fn resolve_in(template: &Template, scope: &Scope<'_>) -> Result<Value, Unres
         Template::Literal(s) => Ok(Value::String(s.clone())),
         Template::Whole(p) => get(p),
         Template::Jsonata(expr) => evaluate(expr, scope),
+        Template::Spread(_) => Err(Unresolved::Malformed(PlaceholderError {
+            offset: 0,
+            message: SPREAD_PLACE.into(),
+        })),
         Template::Interpolated(parts) => {
             let mut out = String::new();
             for part in parts {
@@ -238,12 +285,16 @@ pub fn resolve_value_in(value: &Value, scope: &Scope<'_>) -> Result<Value, Unres
             }
             resolve_in(&parse(s).map_err(Unresolved::Malformed)?, scope)?
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| resolve_value_in(v, scope))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match spread_of(item) {
+                    Some(source) => out.extend(spread(&source, scope)?),
+                    None => out.push(resolve_value_in(item, scope)?),
+                }
+            }
+            Value::Array(out)
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), resolve_value_in(v, scope)?)))
@@ -251,6 +302,47 @@ pub fn resolve_value_in(value: &Value, scope: &Scope<'_>) -> Result<Value, Unres
         ),
         other => other.clone(),
     })
+}
+
+/// The source of an array item that is a spread (`"${...$.items}"`), if it is one.
+pub fn spread_of(item: &Value) -> Option<Template> {
+    match item {
+        Value::String(s) if s.starts_with("${") && s[2..].trim_start().starts_with("...") => {
+            match parse(s) {
+                Ok(Template::Spread(source)) => Some(*source),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The items a spread of `source` stands for: an array's items, a string's characters.
+fn spread(source: &Template, scope: &Scope<'_>) -> Result<Vec<Value>, Unresolved> {
+    match resolve_in(source, scope)? {
+        Value::Array(items) => Ok(items),
+        Value::String(s) => Ok(s.chars().map(|c| Value::String(c.into())).collect()),
+        other => {
+            let named = match source {
+                Template::Whole(p) => p.text.clone(),
+                Template::Jsonata(e) => format!("jsonata:{e}"),
+                _ => String::new(),
+            };
+            Err(Unresolved::NotIterable(named, json_type(&other)))
+        }
+    }
+}
+
+/// The JSON type name of a value (`object`, `array`, `string`, …).
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 #[cfg(test)]
@@ -346,6 +438,61 @@ mod tests {
             resolve_value(&json!("jsonata:id + 1"), &input),
             Err(Unresolved::Jsonata(e, _)) if e == "id + 1"
         ));
+    }
+
+    #[test]
+    fn a_spread_expands_an_iterable_as_an_array_item_and_nowhere_else() {
+        let input = json!({"more": ["b", "c"], "none": [], "word": "hé", "n": 2, "o": {"k": 1}});
+        let spread = |v: Value| resolve_value(&v, &input);
+        assert_eq!(
+            spread(json!(["a", "${...$.more}", "z"])).unwrap(),
+            json!(["a", "b", "c", "z"])
+        );
+        assert_eq!(spread(json!(["${...$.none}"])).unwrap(), json!([]));
+        assert_eq!(spread(json!(["${... $.word}"])).unwrap(), json!(["h", "é"]));
+        assert_eq!(
+            spread(json!({"x": ["${...jsonata:more.$uppercase($)}", 1]})).unwrap(),
+            json!({"x": ["B", "C", 1]})
+        );
+        assert!(matches!(
+            spread(json!(["${...$.n}"])),
+            Err(Unresolved::NotIterable(p, "number")) if p == "$.n"
+        ));
+        assert!(matches!(
+            spread(json!(["${...$.o}"])),
+            Err(Unresolved::NotIterable(_, "object"))
+        ));
+        assert_eq!(
+            spread(json!(["${...$.nope}"])),
+            Err(Unresolved::Missing("$.nope".into()))
+        );
+        // Not an array item: an error, never a silent string.
+        assert!(matches!(
+            spread(json!({"x": "${...$.more}"})),
+            Err(Unresolved::Malformed(_))
+        ));
+        assert_eq!(parse("a ${...$.more}").unwrap_err().message, SPREAD_PLACE);
+        assert_eq!(parse("${...$.more} b").unwrap_err().message, SPREAD_PLACE);
+        assert!(
+            parse("${...$.a b}")
+                .unwrap_err()
+                .message
+                .starts_with("spread:")
+        );
+    }
+
+    #[test]
+    fn a_bare_system_key_reads_like_its_path() {
+        let Template::Whole(p) = parse("${swf:sequenceNumber}").unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.steps, vec![Step::Key("swf:sequenceNumber".into())]);
+        assert_eq!(p.text, "swf:sequenceNumber");
+        let input = json!({"swf:taskName": "own"});
+        assert_eq!(
+            resolve_value(&json!("${swf:taskName}"), &input).unwrap(),
+            "own"
+        );
     }
 
     /// Strings around the fast paths: placeholder-shaped ones (mostly well-formed paths, with

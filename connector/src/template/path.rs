@@ -11,8 +11,6 @@
 
 use serde_json::Value;
 
-use super::context::Frames;
-
 /// One step of a JSONPath.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -42,14 +40,23 @@ pub struct JsonPath {
     pub steps: Vec<Step>,
 }
 
+/// What a task reads besides its input: the context object and the system keys (built by data
+/// passing, [`crate::data::context`]).
+pub trait Context: std::fmt::Debug {
+    /// The context object (`$$`) without the execution's input.
+    fn object(&self) -> &Value;
+    /// The system keys (`swf:workflowId`, `swf:taskName`, `swf:sequenceNumber`, …).
+    fn system(&self) -> &Value;
+}
+
 /// What paths read: the task input (`$`), the context object (`$$`), and the system keys
 /// (`swf:workflowId`, `swf:taskName`, …) that `$.swf:…` reads when the input has no such key.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     /// The task input.
     pub input: &'a Value,
-    /// The context object and system keys, when the task runs in a frame.
-    pub frames: Option<&'a Frames<'a>>,
+    /// The context object and system keys, when the task runs in an execution.
+    pub context: Option<&'a dyn Context>,
     /// The execution's input, read as `$$.Execution.Input` (`Value::Null` when unknown).
     pub execution_input: &'a Value,
 }
@@ -61,20 +68,20 @@ impl<'a> Scope<'a> {
     pub fn input(input: &'a Value) -> Self {
         Scope {
             input,
-            frames: None,
+            context: None,
             execution_input: &NULL,
         }
     }
 
     /// The context object without the execution's input (`Value::Null` outside a frame).
-    fn context(&self) -> &'a Value {
-        self.frames.map_or(&NULL, |f| f.context())
+    fn object(&self) -> &'a Value {
+        self.context.map_or(&NULL, |c| c.object())
     }
 
     /// The whole context object, `Execution.Input` included, as JSONata reads it
     /// (`$states.context`).
     pub fn context_object(&self) -> Value {
-        let mut context = self.context().clone();
+        let mut context = self.object().clone();
         if !self.execution_input.is_null()
             && let Some(execution) = context
                 .as_object_mut()
@@ -88,7 +95,7 @@ impl<'a> Scope<'a> {
 
     /// The system keys (`Value::Null` outside a frame).
     fn system(&self) -> &'a Value {
-        self.frames.map_or(&NULL, |f| f.system())
+        self.context.map_or(&NULL, |c| c.system())
     }
 }
 
@@ -112,7 +119,7 @@ impl JsonPath {
                 [Step::Key(e), Step::Key(i), rest @ ..] if e == "Execution" && i == "Input" => {
                     follow(scope.execution_input, rest)
                 }
-                steps => follow(scope.context(), steps),
+                steps => follow(scope.object(), steps),
             },
             Root::Input => follow(scope.input, &self.steps).or_else(|| match self.steps.first() {
                 Some(Step::Key(k)) if k.starts_with("swf:") => follow(scope.system(), &self.steps),
@@ -366,10 +373,11 @@ mod tests {
         );
         assert_eq!(lookup_text("$.nope", &scope).unwrap(), None);
         assert!(lookup_text("$.a b", &scope).is_err());
-        let frames = crate::template::context::Frame {
+        let frames = crate::data::Frame {
             workflow_id: "wf",
             definition: "d",
             task: "t",
+            sequence: None,
         }
         .build();
         let execution_input = json!({"q": 2});

@@ -7,7 +7,10 @@
 //! `outputPath` shape the data as the runner does (docs/runner.md). Only what can *never* be
 //! there is flagged: unknown data (no `inputSchema`, a Simple task's output, a response body)
 //! is never an error. `$$.Execution.Input…` is checked against the declared input; the system
-//! keys `$.swf:…` always exist.
+//! keys `$.swf:…` always exist. A JSONata expression reading, at the top of its input, a name
+//! that can never be there is a warning (`W-JSONATA-DATA`): JSONata yields nothing for it
+//! rather than failing, which a run reports as `INPUT_MISSING` only where nothing is the
+//! whole result.
 
 use std::collections::BTreeMap;
 
@@ -183,6 +186,8 @@ impl Flow<'_> {
         let keys = map.iter().map(|(k, v)| {
             let shape = match v.as_str().map(template::parse) {
                 Some(Ok(Template::Whole(path))) => self.read(&path, from).unwrap_or(Shape::Any),
+                // JSONata may build any value.
+                Some(Ok(Template::Jsonata(_))) => Shape::Any,
                 Some(_) => Shape::Scalar,
                 None => Shape::Any,
             };
@@ -228,9 +233,13 @@ impl Flow<'_> {
     fn check_task(&self, ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Task, raw: &Shape) {
         let step = self.step(task, raw);
         let mut report = |at: String, value: &Value, data: &Shape, what: &str| {
-            for (path, at) in paths(value, at) {
+            for (path, at, jsonata) in paths(value, at) {
                 if let Err(why) = self.read(&path, data) {
-                    ctx.push(self.diagnostic(name, at, &path, &why, what));
+                    let d = self.diagnostic(name, at, &path, &why, what);
+                    ctx.push(match jsonata {
+                        Some(expr) => jsonata_warning(d, &expr, &path),
+                        None => d,
+                    });
                 }
             }
         };
@@ -298,9 +307,13 @@ impl Flow<'_> {
         }
         if let (Some(result), Some(selector)) = (&step.result, result_selector(task)) {
             let mut report = |at: String, value: &Value| {
-                for (path, at) in paths(value, at) {
+                for (path, at, jsonata) in paths(value, at) {
                     if let Err(why) = self.read(&path, result) {
-                        ctx.push(self.diagnostic(name, at, &path, &why, "the task's result"));
+                        let d = self.diagnostic(name, at, &path, &why, "the task's result");
+                        ctx.push(match jsonata {
+                            Some(expr) => jsonata_warning(d, &expr, &path),
+                            None => d,
+                        });
                     }
                 }
             };
@@ -368,18 +381,60 @@ fn successors(task: &Task) -> Vec<&str> {
     out
 }
 
+/// `d` (an `E-DATA` finding of a name JSONata expression `expr` reads) as the warning it is.
+fn jsonata_warning(d: Diagnostic, expr: &str, path: &JsonPath) -> Diagnostic {
+    let why = d.message.split_once(": ").map_or("", |(_, why)| why);
+    Diagnostic {
+        code: Code::JsonataData,
+        severity: Code::JsonataData.severity(),
+        message: format!(
+            "the JSONata expression `{expr}` reads `{}`, which can never be there: {why}; JSONata yields nothing for it rather than failing",
+            path.text
+        ),
+        hint: Some("read a name the data holds (the task's input is `$`, the workflow input `$states.context.Execution.Input`)".into()),
+        ..d
+    }
+}
+
+/// A placeholder path in the strings below a value: the path, its pointer, and the JSONata
+/// expression it was read from (a name at the top of the expression's input).
+type Read = (JsonPath, String, Option<String>);
+
+/// The names a JSONata expression reads at the top of its input, as paths.
+fn jsonata_reads(expr: &str, at: &str, out: &mut Vec<Read>) {
+    let mut names = template::jsonata::input_names(expr).unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    for name in names {
+        let path = JsonPath {
+            text: format!("$.{name}"),
+            root: Root::Input,
+            steps: vec![Step::Key(name)],
+        };
+        out.push((path, at.to_owned(), Some(expr.to_owned())));
+    }
+}
+
 /// Every placeholder path in the strings below `value`, with its pointer.
-fn paths(value: &Value, at: String) -> Vec<(JsonPath, String)> {
+fn paths(value: &Value, at: String) -> Vec<Read> {
     let mut out = Vec::new();
     let mut stack = vec![(value, at)];
     while let Some((v, at)) = stack.pop() {
         match v {
             Value::String(s) => match template::parse(s) {
-                Ok(Template::Whole(p)) => out.push((p, at)),
+                Ok(Template::Whole(p)) => out.push((p, at, None)),
+                Ok(Template::Spread(source)) => match *source {
+                    Template::Whole(p) => out.push((p, at, None)),
+                    Template::Jsonata(e) => jsonata_reads(&e, &at, &mut out),
+                    _ => {}
+                },
+                Ok(Template::Jsonata(e)) => jsonata_reads(&e, &at, &mut out),
                 Ok(Template::Interpolated(parts)) => {
                     for part in parts {
-                        if let Part::Path(p) = part {
-                            out.push((p, at.clone()));
+                        match part {
+                            Part::Path(p) => out.push((p, at.clone(), None)),
+                            Part::Jsonata(e) => jsonata_reads(&e, &at, &mut out),
+                            Part::Text(_) => {}
                         }
                     }
                 }

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 pub use crate::diagnostic::{Code, Diagnostic, Severity, locate};
-pub use runtime::{CheckedRequest, VALIDATE_WORKFLOW_ID};
+pub use runtime::{CheckedRequest, VALIDATE_SEQUENCE, VALIDATE_WORKFLOW_ID};
 
 /// The report of a run's pre-flight on the definition `file` (its text `source`): the
 /// problems `found` as located diagnostics, as `validate --input` shows them (notes left out:
@@ -96,6 +96,8 @@ impl Report {
 
 struct Ctx<'a> {
     validators: &'a Validators,
+    /// The definition's text (to place a finding inside a string).
+    text: &'a str,
     out: Vec<Diagnostic>,
     /// Task name → pointer of its first definition, across all scopes.
     names: HashMap<String, String>,
@@ -189,6 +191,7 @@ pub fn validate_definition(
     };
     let mut ctx = Ctx {
         validators,
+        text,
         out: Vec::new(),
         names: HashMap::new(),
         matched: HashMap::new(),

@@ -23,6 +23,10 @@ use crate::simworkflow::{Task, WorkflowDefinition};
 /// The workflow id the run-time check prepares under.
 pub const VALIDATE_WORKFLOW_ID: &str = "validate";
 
+/// The execution number (`swf:sequenceNumber`) the run-time check prepares under (a run gets
+/// its own when it starts).
+pub const VALIDATE_SEQUENCE: u64 = 1;
+
 /// Runs pre-flight on `root` with `input`; returns the prepared requests.
 pub(super) fn check(ctx: &mut Ctx<'_>, root: &Value, input: &Value) -> Vec<CheckedRequest> {
     // A definition that does not deserialize has design-time errors already; its requests
@@ -38,6 +42,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, root: &Value, input: &Value) -> Vec<Check
         workflow_id: VALIDATE_WORKFLOW_ID,
         now: chrono::Utc::now(),
         recorded: &recorded,
+        sequence: Some(VALIDATE_SEQUENCE),
     };
     let found = preflight::check(&subject, &router);
     let mut http = std::collections::HashSet::new();

@@ -14,7 +14,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::simworkflow::{HttpTask, Task};
 use crate::template;
 use crate::validators::{TASK_TYPES, decimals, detailed_violations, hint_for, json_type};
-use crate::vendor;
+use crate::vendor_rules;
 
 /// Maps a failing schema keyword to a code: the exact-decimals rule has its own (external
 /// validators cannot see it); other keywords inside a body or headers are `E-SCHEMA`.
@@ -63,7 +63,7 @@ pub(super) fn schema_diagnostics(
     for v in detailed_violations(validator, instance) {
         if let (Some(id), Some(http), Some(in_body)) =
             (endpoint, &http, v.pointer.strip_prefix("/httpRequest/body"))
-            && vendor::rules(id.vendor()).fixes(http, in_body, &v.keyword)
+            && vendor_rules::rules(id.vendor()).fixes(http, in_body, &v.keyword)
         {
             continue;
         }
@@ -412,15 +412,23 @@ fn check_task(ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Value) -> Opt
 pub(super) fn check_strings(ctx: &mut Ctx<'_>, value: &Value, pointer: &str, task: Option<&str>) {
     match value {
         Value::String(s) => {
+            let misplaced = |offset: usize, message: &str| {
+                let mut d = Diagnostic::new(
+                    Code::Placeholder,
+                    pointer,
+                    format!("{message} (at character {})", offset + 1),
+                );
+                d.task = task.map(str::to_owned);
+                d
+            };
             let expressions = match template::parse(s) {
                 Err(e) => {
-                    let mut d = Diagnostic::new(
-                        Code::Placeholder,
-                        pointer,
-                        format!("{} (at character {})", e.message, e.offset + 1),
-                    );
-                    d.task = task.map(str::to_owned);
-                    ctx.push(d);
+                    ctx.push(misplaced(e.offset, &e.message));
+                    return;
+                }
+                // An array item that is a spread is checked by the array.
+                Ok(template::Template::Spread(_)) => {
+                    ctx.push(misplaced(0, template::SPREAD_PLACE));
                     return;
                 }
                 Ok(template::Template::Jsonata(e)) => vec![e],
@@ -434,24 +442,19 @@ pub(super) fn check_strings(ctx: &mut Ctx<'_>, value: &Value, pointer: &str, tas
                 Ok(_) => vec![],
             };
             for expr in expressions {
-                if let Err(e) = template::jsonata::check(&expr) {
-                    let at = e.position.map_or(String::new(), |p| {
-                        format!(" at character {p} of the expression")
-                    });
-                    let mut d = Diagnostic::new(
-                        Code::Jsonata,
-                        pointer,
-                        format!("JSONata `{expr}` does not parse{at}: {}", e.message),
-                    )
-                    .hint("JSONata's syntax: https://docs.jsonata.org/overview");
-                    d.task = task.map(str::to_owned);
-                    ctx.push(d);
-                }
+                check_jsonata(ctx, s, &expr, pointer, task);
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                check_strings(ctx, v, &format!("{pointer}/{i}"), task);
+                let at = format!("{pointer}/{i}");
+                match template::spread_of(v) {
+                    Some(template::Template::Jsonata(expr)) => {
+                        check_jsonata(ctx, v.as_str().unwrap_or_default(), &expr, &at, task);
+                    }
+                    Some(_) => {}
+                    None => check_strings(ctx, v, &at, task),
+                }
             }
         }
         Value::Object(map) => {
@@ -461,4 +464,36 @@ pub(super) fn check_strings(ctx: &mut Ctx<'_>, value: &Value, pointer: &str, tas
         }
         _ => {}
     }
+}
+
+/// `E-JSONATA` for `expr` (written inside the string `s` at `pointer`) when it does not parse,
+/// placed at the character of the expression where JSONata stopped.
+fn check_jsonata(ctx: &mut Ctx<'_>, s: &str, expr: &str, pointer: &str, task: Option<&str>) {
+    let Err(e) = template::jsonata::check(expr) else {
+        return;
+    };
+    let at = e.position.map_or(String::new(), |p| {
+        format!(" at character {p} of the expression")
+    });
+    let mut d = Diagnostic::new(
+        Code::Jsonata,
+        pointer,
+        format!("JSONata `{expr}` does not parse{at}: {}", e.message),
+    )
+    .hint("JSONata's syntax: https://docs.jsonata.org/overview");
+    d.task = task.map(str::to_owned);
+    // JSONata's position is just past the token it stopped at: point at that token's end.
+    let start = s
+        .find(&format!("jsonata:{expr}"))
+        .map(|i| s[..i].chars().count() + "jsonata:".len());
+    if let (Some(start), Some(p)) = (start, e.position) {
+        let inside = start + p.saturating_sub(1).min(expr.chars().count());
+        if let Some((line, column)) =
+            crate::diagnostic::locate::inside_string(ctx.text, pointer, inside)
+        {
+            d.line = Some(line);
+            d.column = Some(column);
+        }
+    }
+    ctx.push(d);
 }

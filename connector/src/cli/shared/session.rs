@@ -1,0 +1,355 @@
+//! What `run` and `resume` share: the executor (an embedded sandbox, or the given servers and
+//! credentials), the pre-flight before the first write, the run with its journal, and the line
+//! that says how to resume a run that did not complete.
+//!
+//! Policy: nothing is sent before pre-flight passes (its problems are shown as `validate`
+//! shows them; exit 1). The run journal records the run (definition, input, servers,
+//! credentials file: never a secret), each request's time and destination and each completed
+//! task's output. Ctrl-C stops the run between tasks (a request in flight finishes). A run that
+//! fails in a task, or is interrupted, ends with `to resume: COMMAND` on stderr.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use usage_connector::catalog::Vendor;
+use usage_connector::credentials::{Credential, Credentials, Secret};
+use usage_connector::execute::{Cancellation, Executor};
+use usage_connector::journal::{Recorded, RunRecord};
+use usage_connector::preflight::{self, Subject};
+use usage_connector::runner::{Plan, Run, RunStatus, Runner};
+use usage_connector::simworkflow::WorkflowDefinition;
+use usage_connector::validators::Validators;
+
+use crate::cli::Failure;
+use crate::cli::shared::definition::Read;
+use crate::cli::shared::lines::{retry_line, task_line as progress};
+
+/// A run to carry out: new, or resumed.
+pub struct Session {
+    /// The compiled validators (shared with the executor).
+    pub validators: Arc<Validators>,
+    /// The definition.
+    pub read: Read,
+    /// What the journal records of the run (its input, servers, credentials file).
+    pub record: RunRecord,
+    /// The run journal.
+    pub journal: PathBuf,
+    /// The execution id.
+    pub workflow_id: String,
+    /// What an earlier attempt recorded (a resume), by task.
+    pub recorded: BTreeMap<String, Recorded>,
+    /// `--trace FILE`.
+    pub trace: Option<PathBuf>,
+}
+
+/// `--server VENDOR=URL` items, by vendor name.
+pub fn servers(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (vendor, url) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--server expects VENDOR=URL, got `{item}`"))?;
+        let vendor: Vendor = vendor
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--server: {e}"))?;
+        out.insert(vendor.as_str().to_owned(), url.to_owned());
+    }
+    Ok(out)
+}
+
+/// Credentials for the embedded sandbox: every credentials id a catalog Http task uses that is
+/// its vendor's name or an entry of the credentials file gets the sandbox's dev key for that
+/// vendor. Any other id is left out, so pre-flight names it.
+fn sandbox_credentials(
+    definition: &WorkflowDefinition,
+    validators: &Validators,
+    sandbox: &usage_sandbox::Running,
+    file: &Credentials,
+) -> anyhow::Result<Credentials> {
+    let mut credentials = Credentials::new();
+    for (_, task) in definition.http_tasks() {
+        let endpoint = validators
+            .endpoints_for_url(&task.http_request.url)
+            .into_iter()
+            .next();
+        let (Some(id), Some(endpoint)) = (&task.credentials, endpoint) else {
+            continue;
+        };
+        if id != endpoint.vendor.as_str() && !file.contains(id) {
+            continue;
+        }
+        let key = sandbox
+            .dev_key(endpoint.vendor.as_str())
+            .with_context(|| format!("the embedded sandbox has no key for {}", endpoint.vendor))?;
+        credentials.insert(
+            id.clone(),
+            Credential {
+                header: endpoint.key_header().to_owned(),
+                value: Secret::new(key.key.clone()),
+                platform_id: None,
+            },
+        );
+    }
+    Ok(credentials)
+}
+
+/// An executor for the given servers and the credentials file.
+fn remote_executor(
+    definition: &WorkflowDefinition,
+    validators: &Arc<Validators>,
+    servers: &BTreeMap<String, String>,
+    credentials_file: Option<&Path>,
+) -> anyhow::Result<Executor> {
+    let mut credentials = crate::cli::shared::credentials::load(credentials_file)?;
+    crate::cli::shared::credentials::fill_from_env(
+        &mut credentials,
+        definition.http_tasks().into_iter().map(|(_, t)| t),
+        validators,
+    );
+    let mut executor = Executor::new(credentials).with_validators(validators.clone());
+    for (vendor, url) in servers {
+        let vendor: Vendor = vendor.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        executor = executor.with_server(vendor, url);
+    }
+    Ok(executor)
+}
+
+/// Writes each exchange as a JSON line to `path`.
+fn with_trace(executor: Executor, path: &Path) -> anyhow::Result<Executor> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("creating trace {}", path.display()))?;
+    let file = Mutex::new(std::io::BufWriter::new(file));
+    Ok(executor.with_trace(Arc::new(move |record| {
+        let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(f, "{record}");
+        let _ = f.flush();
+    })))
+}
+
+/// `text` as one shell word.
+pub fn quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The command that resumes execution `workflow_id` whose journal is `journal`: this program
+/// as it was invoked, `resume ID`, and `--journal` when the journal is not the default one.
+pub fn resume_command(workflow_id: &str, journal: &Path) -> String {
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "usage-connector".to_owned());
+    let mut line = format!("{} resume {}", quote(&program), quote(workflow_id));
+    if journal != crate::cli::shared::execution::default_journal(workflow_id) {
+        line.push_str(&format!(
+            " --journal {}",
+            quote(&journal.display().to_string())
+        ));
+    }
+    line
+}
+
+/// Checks the run before its first write, then runs it; prints the workflow output.
+#[allow(clippy::print_stderr)]
+pub fn execute(mut s: Session) -> Result<String, Failure> {
+    let definition = &s.read.definition;
+    let plan = Plan::compile(definition)
+        .map_err(|(task, e)| Failure::invalid(anyhow::anyhow!("task `{task}`: {e}")))?;
+    let journal = Arc::new(
+        usage_connector::journal::FileJournal::open(&s.journal)
+            .with_context(|| format!("opening the run journal {}", s.journal.display()))?,
+    );
+    // One process per execution: two would both find a task begun and not done, and both send.
+    if !journal
+        .lock()
+        .with_context(|| format!("locking the run journal {}", s.journal.display()))?
+    {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "run `{}` is going on in another process (its journal {} is in use): wait for it to end, then resume it if it failed",
+            s.workflow_id,
+            s.journal.display()
+        )));
+    }
+    // The execution's number: the one it was given when it first ran (a resume, a re-run of a
+    // pinned id), else the next of this state folder.
+    if s.record.sequence_number.is_none() {
+        let earlier = journal
+            .run_record(&s.workflow_id)
+            .and_then(|r| r.sequence_number);
+        s.record.sequence_number = Some(match earlier {
+            Some(n) => n,
+            None => {
+                let counter = crate::cli::shared::execution::state_dir().join("sequence");
+                usage_connector::journal::next_sequence(&counter)
+                    .with_context(|| format!("numbering the execution ({})", counter.display()))?
+            }
+        });
+    }
+    let credentials_file = s.record.credentials_file.as_deref().map(Path::new);
+    let (status, text) = crate::cli::runtime()?.block_on(async {
+        let mut sandbox = None;
+        let mut executor = if s.record.servers.is_empty() {
+            let running = usage_sandbox::start(usage_sandbox::Config::default())
+                .await
+                .context("starting the embedded sandbox")?;
+            eprintln!("embedded sandbox on {} (no --server given)", running.url());
+            let file = crate::cli::shared::credentials::load(credentials_file)?;
+            let credentials = sandbox_credentials(definition, &s.validators, &running, &file)?;
+            let mut executor = Executor::new(credentials).with_validators(s.validators.clone());
+            for vendor in Vendor::ALL {
+                executor = executor.with_server(vendor, &running.url());
+            }
+            sandbox = Some(running);
+            executor
+        } else {
+            remote_executor(
+                definition,
+                &s.validators,
+                &s.record.servers,
+                credentials_file,
+            )?
+        };
+        let mode = s.record.usage_identity.as_deref().unwrap_or("time-fraction");
+        executor = crate::cli::shared::execution::with_identity(executor, mode)?
+            .with_journal(journal.clone())
+            .with_progress(Arc::new(retry_line));
+        if let Some(path) = &s.trace {
+            executor = with_trace(executor, path)?;
+        }
+        let found = preflight::check(
+            &Subject {
+                definition,
+                input: &s.record.input,
+                workflow_id: &s.workflow_id,
+                now: chrono::Utc::now(),
+                recorded: &s.recorded,
+                sequence: s.record.sequence_number,
+            },
+            &executor,
+        );
+        if !found.passed() {
+            if let Some(running) = sandbox {
+                running.shutdown().await;
+            }
+            let report =
+                usage_connector::validate::preflight_report(&s.read.shown, &s.read.source, &found);
+            for d in &report.diagnostics {
+                eprint!("{}", d.render(report.source.as_deref()));
+            }
+            anyhow::bail!(PreflightFailed(report.diagnostics.len()));
+        }
+        journal
+            .start(&s.workflow_id, &s.record)
+            .context("recording the run in its journal")?;
+        let runner = Runner::new(Arc::new(executor))
+            .on_task(progress)
+            .with_journal(journal.clone());
+        let (canceller, cancel) = Cancellation::new();
+        let resume_line = format!("to resume: {}", resume_command(&s.workflow_id, &s.journal));
+        let interrupt = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "interrupted: no task starts now; requests in flight finish (Ctrl-C again to stop at once)"
+                );
+                canceller.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // As a kill would: what began is in the journal, and a resume looks it up.
+                eprintln!("stopped\n{resume_line}");
+                std::process::exit(130);
+            }
+        });
+        let verb = if s.recorded.is_empty() {
+            "running"
+        } else {
+            "resuming"
+        };
+        eprintln!(
+            "{verb} {} ({}), journal {}",
+            definition.name,
+            s.workflow_id,
+            s.journal.display()
+        );
+        let mut run = Run::new(plan, s.record.input.clone(), &s.workflow_id);
+        if let Some(n) = s.record.sequence_number {
+            run = run.numbered(n);
+        }
+        let run = run
+            .resuming(s.recorded.clone())
+            .with_cancel(cancel);
+        let result = runner.execute(run).await;
+        interrupt.abort();
+        if let Some(running) = sandbox {
+            running.shutdown().await;
+        }
+        eprintln!("workflow {:?}", result.status);
+        // A task failed (not a Terminate that ends the run as Failed): it can be resumed.
+        if result.status == RunStatus::Failed && result.output.get("code").is_some() {
+            let task = result.output["task"].as_str().unwrap_or_default();
+            if result.output["code"] == "OUTCOME_UNKNOWN" {
+                eprintln!(
+                    "note: the outcome of task `{task}` is unknown (its request may have been recorded); resuming looks it up first and never records it twice"
+                );
+            }
+            eprintln!(
+                "to resume: {}",
+                resume_command(&s.workflow_id, &s.journal)
+            );
+        }
+        let text = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&result.output).expect("outputs serialize")
+        );
+        anyhow::Ok((result.status, text))
+    })
+    .map_err(|e| match e.downcast_ref::<PreflightFailed>() {
+        Some(_) => Failure::invalid(e),
+        None => Failure::from(e),
+    })?;
+    match status {
+        RunStatus::Completed => Ok(text),
+        RunStatus::Failed => Err(Failure::data(text)),
+    }
+}
+
+/// Pre-flight found problems (shown already): nothing was sent.
+#[derive(Debug)]
+struct PreflightFailed(usize);
+
+impl std::fmt::Display for PreflightFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pre-flight found {} problem(s) before the run's first write; nothing was sent",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PreflightFailed {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(quote("run-1765-42"), "run-1765-42");
+        assert_eq!(
+            quote("target/debug/usage-connector"),
+            "target/debug/usage-connector"
+        );
+        assert_eq!(quote("my run"), "'my run'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+}

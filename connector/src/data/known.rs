@@ -1,0 +1,155 @@
+//! Values known in part before a run: the workflow input is known, a task's response is not.
+//!
+//! Policy: what only the run can tell (a response, a Simple task's result, a Parallel task's
+//! outputs) is one marker value; data passing places it where the result goes (`resultPath`),
+//! so data carried along a chain stays known. A read that meets the marker is unknown (the
+//! template is left for run time); a read that misses in a known part is a real mistake, the
+//! same error the run would meet. The marker is a string no input holds in practice: it never
+//! leaves this module's callers (nothing unknown is prepared or sent).
+
+use serde_json::{Map, Value};
+
+use crate::condition::Expr;
+use crate::output::TaskError;
+use crate::template::path::JsonPath;
+use crate::template::{self, Part, Scope, Template};
+
+const MARK: &str = "\u{0}usage-connector: known at run time only\u{0}";
+
+/// What only the run can tell.
+pub(crate) fn unknown() -> Value {
+    Value::String(MARK.to_owned())
+}
+
+/// Whether `v` is the marker itself.
+pub(crate) fn is_unknown(v: &Value) -> bool {
+    matches!(v, Value::String(s) if s == MARK)
+}
+
+/// Whether `v` holds the marker anywhere.
+pub(crate) fn holds_unknown(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s == MARK,
+        Value::Array(items) => items.iter().any(holds_unknown),
+        Value::Object(map) => map.values().any(holds_unknown),
+        _ => false,
+    }
+}
+
+/// Whether reading `p` in `scope` meets what only the run can tell.
+pub(crate) fn path_unknown(p: &JsonPath, scope: &Scope<'_>) -> bool {
+    (0..p.steps.len()).any(|n| {
+        let prefix = JsonPath {
+            text: String::new(),
+            root: p.root,
+            steps: p.steps[..n].to_vec(),
+        };
+        prefix.lookup_in(scope).is_some_and(is_unknown)
+    }) || p.lookup_in(scope).is_some_and(holds_unknown)
+}
+
+/// Whether resolving the string `s` needs what only the run can tell (a JSONata expression may
+/// read anything in the input or the context object, so it waits while any of it is unknown;
+/// a malformed placeholder is left to the run, which reports it).
+fn text_unknown(s: &str, scope: &Scope<'_>) -> bool {
+    if !s.contains("${") && !s.starts_with("jsonata:") {
+        return false;
+    }
+    match template::parse(s) {
+        Ok(Template::Literal(_)) => false,
+        Ok(Template::Whole(p)) => path_unknown(&p, scope),
+        Ok(Template::Interpolated(parts)) => parts.iter().any(|part| match part {
+            Part::Path(p) => path_unknown(p, scope),
+            Part::Jsonata(_) => jsonata_unknown(scope),
+            Part::Text(_) => false,
+        }),
+        Ok(Template::Jsonata(_)) => jsonata_unknown(scope),
+        Ok(Template::Spread(source)) => match *source {
+            Template::Whole(p) => path_unknown(&p, scope),
+            _ => jsonata_unknown(scope),
+        },
+        Err(_) => true,
+    }
+}
+
+/// Whether a JSONata expression in `scope` may read what only the run can tell.
+fn jsonata_unknown(scope: &Scope<'_>) -> bool {
+    holds_unknown(scope.input) || holds_unknown(scope.execution_input)
+}
+
+/// Whether resolving any string of `v` needs what only the run can tell.
+pub(crate) fn value_unknown(v: &Value, scope: &Scope<'_>) -> bool {
+    match v {
+        Value::String(s) => text_unknown(s, scope),
+        Value::Array(items) => items.iter().any(|i| value_unknown(i, scope)),
+        Value::Object(map) => map.values().any(|i| value_unknown(i, scope)),
+        _ => false,
+    }
+}
+
+/// `map` resolved in `scope` as far as it is known: a value whose reads meet the unknown is
+/// the marker; `at` names the field in errors (a read that misses in a known part).
+pub(crate) fn resolve_map(
+    map: &Map<String, Value>,
+    scope: &Scope<'_>,
+    at: &str,
+) -> Result<Value, TaskError> {
+    let mut out = Map::new();
+    for (key, v) in map {
+        let resolved = match v {
+            Value::Object(inner) => resolve_map(inner, scope, at)?,
+            v if value_unknown(v, scope) => unknown(),
+            v => template::resolve_value_in(v, scope).map_err(|e| TaskError::unresolved(e, at))?,
+        };
+        out.insert(key.clone(), resolved);
+    }
+    Ok(Value::Object(out))
+}
+
+/// Whether a Decision condition reads what only the run can tell.
+pub(crate) fn condition_unknown(e: &Expr, scope: &Scope<'_>) -> bool {
+    match e {
+        Expr::Literal(_) => false,
+        Expr::Path(p) => path_unknown(p, scope),
+        Expr::Not(x) => condition_unknown(x, scope),
+        Expr::And(terms) | Expr::Or(terms) => terms.iter().any(|t| condition_unknown(t, scope)),
+        Expr::Compare(a, _, b) => condition_unknown(a, scope) || condition_unknown(b, scope),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::ErrorCode;
+    use serde_json::json;
+
+    #[test]
+    fn reads_through_the_unknown_are_unknown_and_misses_in_known_parts_are_not() {
+        let input = json!({"quantity": "2.5", "charge": unknown()});
+        let scope = Scope::input(&input);
+        assert!(!value_unknown(&json!({"q": "${$.quantity}"}), &scope));
+        assert!(value_unknown(&json!("${$.charge.body.id}"), &scope));
+        assert!(value_unknown(&json!("id ${$.charge}"), &scope));
+        assert!(
+            value_unknown(&json!("${$}"), &scope),
+            "the whole input holds the unknown"
+        );
+        assert!(
+            !value_unknown(&json!("${$.nope}"), &scope),
+            "a miss is known"
+        );
+        assert!(value_unknown(&json!("jsonata:$sum(x)"), &scope));
+        let known = json!({"quantity": "2.5"});
+        assert!(
+            !value_unknown(&json!("jsonata:$sum(x)"), &Scope::input(&known)),
+            "an input without unknowns: the expression runs before the first write"
+        );
+        let map = json!({"q": "${$.quantity}", "id": "${$.charge.body.id}"});
+        let resolved = resolve_map(map.as_object().unwrap(), &scope, "/inputParameters").unwrap();
+        assert_eq!(resolved["q"], "2.5");
+        assert!(is_unknown(&resolved["id"]));
+        let missing = json!({"x": "${$.nope}"});
+        let e = resolve_map(missing.as_object().unwrap(), &scope, "/inputParameters").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InputMissing);
+    }
+}
