@@ -70,14 +70,15 @@ fn definition(path: &PathBuf, validators: &Validators) -> anyhow::Result<Option<
     )))
 }
 
-/// The run's pre-flight here (no credentials: the service checks those); `false` when it
-/// found problems (shown on stderr).
+/// The run's pre-flight here (no credentials: the service checks those), as execution
+/// `execution_id` numbered `sequence` (a new run's number is the service's to give: any number
+/// prepares alike); `false` when it found problems (shown on stderr).
 #[allow(clippy::print_stderr)]
 fn preflight_passes(
     validators: &Validators,
     (definition, source, shown): (&Value, &str, &str),
     input: &Value,
-    execution_id: &str,
+    (execution_id, sequence): (&str, Option<u64>),
     recorded: &BTreeMap<String, Recorded>,
 ) -> anyhow::Result<bool> {
     let typed: WorkflowDefinition = serde_json::from_value(definition.clone())?;
@@ -89,8 +90,7 @@ fn preflight_passes(
             workflow_id: execution_id,
             now: chrono::Utc::now(),
             recorded,
-            // The service numbers the execution; any number prepares the same way.
-            sequence: Some(usage_connector::validate::VALIDATE_SEQUENCE),
+            sequence: sequence.or(Some(usage_connector::validate::VALIDATE_SEQUENCE)),
         },
         &router,
     );
@@ -139,7 +139,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<u8> {
         &validators,
         (&definition, &source, &shown),
         &input,
-        &args.id,
+        (&args.id, None),
         &none,
     )? {
         return Ok(1);
@@ -296,7 +296,7 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
         &validators,
         (&definition, &source, &shown),
         &attempt.input,
-        &attempt.execution_id,
+        (&attempt.execution_id, attempt.sequence),
         &attempt.recorded,
     )? {
         return Ok(1);

@@ -128,7 +128,7 @@ impl Runner {
 
     /// Runs `run` (a new run, or a resume: [`Run::resuming`]); `timeoutSeconds` bounds it.
     /// With a journal, how it ended is recorded. A run without a number ([`Run::numbered`])
-    /// gets this runner's next one, from 1.
+    /// gets this runner's next one, from 1 (a resume should carry the number its run had).
     pub async fn execute(&self, run: Run) -> RunResult {
         let run = match run.info.sequence {
             Some(_) => run,

@@ -317,10 +317,12 @@ pub fn spread_of(item: &Value) -> Option<Template> {
     }
 }
 
-/// The items a spread of `source` stands for: an array's items, a string's characters.
+/// The items a spread of `source` stands for: an array's items, a string's characters. A
+/// JSONata source's lone value is one item (JSONata gives a one-item sequence as its item).
 fn spread(source: &Template, scope: &Scope<'_>) -> Result<Vec<Value>, Unresolved> {
     match resolve_in(source, scope)? {
         Value::Array(items) => Ok(items),
+        other if matches!(source, Template::Jsonata(_)) => Ok(vec![other]),
         Value::String(s) => Ok(s.chars().map(|c| Value::String(c.into())).collect()),
         other => {
             let named = match source {
@@ -453,6 +455,11 @@ mod tests {
         assert_eq!(
             spread(json!({"x": ["${...jsonata:more.$uppercase($)}", 1]})).unwrap(),
             json!({"x": ["B", "C", 1]})
+        );
+        // JSONata gives a one-item sequence as its item: still one item, never its letters.
+        assert_eq!(
+            spread(json!(["${...jsonata:more[0]}", "${...jsonata:o}"])).unwrap(),
+            json!(["b", {"k": 1}])
         );
         assert!(matches!(
             spread(json!(["${...$.n}"])),

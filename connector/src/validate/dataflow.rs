@@ -196,6 +196,15 @@ impl Flow<'_> {
         Shape::object(keys)
     }
 
+    /// [`Flow::read`], or for a name a JSONata expression reads (`jsonata`): JSONata maps a
+    /// name over an array's items, so only an object without it (or a single value) misses.
+    fn read_by(&self, path: &JsonPath, from: &Shape, jsonata: bool) -> Result<Shape, String> {
+        match from {
+            Shape::Array(_) if jsonata => Ok(Shape::Any),
+            _ => self.read(path, from),
+        }
+    }
+
     /// The shape `path` reads in `from` (or the context), or why it can read nothing.
     fn read(&self, path: &JsonPath, from: &Shape) -> Result<Shape, String> {
         match (path.root, path.steps.as_slice()) {
@@ -234,7 +243,7 @@ impl Flow<'_> {
         let step = self.step(task, raw);
         let mut report = |at: String, value: &Value, data: &Shape, what: &str| {
             for (path, at, jsonata) in paths(value, at) {
-                if let Err(why) = self.read(&path, data) {
+                if let Err(why) = self.read_by(&path, data, jsonata.is_some()) {
                     let d = self.diagnostic(name, at, &path, &why, what);
                     ctx.push(match jsonata {
                         Some(expr) => jsonata_warning(d, &expr, &path),
@@ -308,7 +317,7 @@ impl Flow<'_> {
         if let (Some(result), Some(selector)) = (&step.result, result_selector(task)) {
             let mut report = |at: String, value: &Value| {
                 for (path, at, jsonata) in paths(value, at) {
-                    if let Err(why) = self.read(&path, result) {
+                    if let Err(why) = self.read_by(&path, result, jsonata.is_some()) {
                         let d = self.diagnostic(name, at, &path, &why, "the task's result");
                         ctx.push(match jsonata {
                             Some(expr) => jsonata_warning(d, &expr, &path),
