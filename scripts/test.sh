@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: Rust tests (cargo nextest if present, else cargo test), then the Python tests
 # (an independent JSON Schema validator; Solvimon's Python SDK against the sandbox) and the
-# Node tests (ajv on the published schemas; Rebilly's JS SDK against the sandbox). Installs
+# Node tests (ajv on the published schemas; Rebilly's JS SDK against the sandbox), then the
+# studio's end-to-end tests in Debian's chromium (installed with apt-get when missing). Installs
 # .venv, tests/js/node_modules and the pinned Restate server (restate/server/node_modules, which
 # the usage-restate tests start) on first use (again when a package is missing).
 set -euo pipefail
@@ -28,3 +29,18 @@ fi
 
 .venv/bin/python -m pytest -q tests/python
 (cd tests/js && npm test --silent)
+
+# The studio in a real browser: Debian's chromium (Playwright's own downloads are not used).
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+cargo build --quiet --locked -p usage-connector
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+(cd tests/e2e && STUDIO_BIN="$target_dir/debug/usage-connector" npm test --silent)

@@ -14,6 +14,7 @@ mod run;
 mod sandbox;
 mod schemas;
 mod shared;
+mod studio;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -90,6 +91,11 @@ enum Command {
     /// and tests. Prints `listening on http://HOST:PORT`, then one `api key KEY permissions
     /// P1,P2` line per dev key; runs until interrupted (Ctrl-C). Behaviour: docs/sandbox.md.
     Sandbox(sandbox::Args),
+    /// A local web page for authors: the catalog, the definitions of DIR with `validate`'s
+    /// diagnostics as they are typed and a graph of each, and one task tested against the
+    /// embedded sandbox (or --server). Prints `listening on http://127.0.0.1:PORT/?token=…`
+    /// first; every request needs that token. Runs until interrupted. docs/studio.md.
+    Studio(studio::Args),
 }
 
 /// Output format of commands whose output is data.
@@ -167,6 +173,7 @@ pub fn run(cli: Cli) -> Result<String, Failure> {
         Command::Resume(args) => resume::run(&catalog, args),
         Command::Ingest(args) => ingest::run(&catalog, args),
         Command::Sandbox(args) => Ok(sandbox::run(args)?),
+        Command::Studio(args) => Ok(studio::run(&catalog, args)?),
     }
 }
 

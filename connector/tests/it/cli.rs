@@ -241,6 +241,7 @@ fn every_option_in_help_is_documented() {
         ("resume", "docs/runner.md"),
         ("ingest", "docs/ingest.md"),
         ("sandbox", "docs/sandbox.md"),
+        ("studio", "docs/studio.md"),
     ];
     let help = text(&bin(&["--help"]).stdout);
     let commands: Vec<&str> = help

@@ -7,7 +7,8 @@
 //! Run: `cargo run [--locked] -p usage-connector -- ARGS` is the built binary with ARGS, in a
 //! scratch copy of the repository (so `schemas --out schemas` writes there and a developer's
 //! `./credentials.json` or API key variables play no part). The README's `sandbox` lines start
-//! first and serve every `http://127.0.0.1:PORT`; Ctrl-C (SIGINT) must stop them with exit 0.
+//! first and serve every `http://127.0.0.1:PORT`; its `studio` lines start too, and serve their
+//! page only with the token they print; Ctrl-C (SIGINT) must stop them all with exit 0.
 //! Every command must exit 0 (or, where the README shows a failure, as [`NOT_ZERO`] says), and
 //! what the README says of its output must hold.
 
@@ -494,14 +495,22 @@ fn every_readme_command_runs_as_written() {
     let mut servers = Vec::new();
     for line in &lines {
         if let Form::Cli(args) = form(line)
-            && subcommand(&args) == "sandbox"
+            && ["sandbox", "studio"].contains(&subcommand(&args))
         {
             servers.push(start_server(line, &args, &cwd));
         }
     }
+    // "open the address it prints": the page with the token, nothing without it.
+    for server in servers.iter().filter(|s| s.url.contains("?token=")) {
+        let (status, page) = http_get(&server.url);
+        assert_eq!(status, 200, "{}", server.url);
+        assert!(page.contains("usage-connector studio"), "{page}");
+        let bare = server.url.split("?token=").next().unwrap();
+        assert_eq!(http_get(bare).0, 401, "{bare} without the token");
+    }
     for line in &lines {
         let args = match form(line) {
-            Form::Cli(args) if subcommand(&args) == "sandbox" => continue,
+            Form::Cli(args) if ["sandbox", "studio"].contains(&subcommand(&args)) => continue,
             Form::Cli(args) => args,
             Form::NotRun(key) => {
                 assert!(NOT_RUN.iter().any(|(k, _)| *k == key));
@@ -559,8 +568,34 @@ fn every_readme_command_runs_as_written() {
             .unwrap();
         assert!(killed.success());
         let status = server.child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "the sandbox after Ctrl-C");
+        assert_eq!(status.code(), Some(0), "{} after Ctrl-C", server.url);
     }
+}
+
+/// `GET url` over a plain connection: the status and the body.
+fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
 }
 
 #[test]

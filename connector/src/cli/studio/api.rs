@@ -1,0 +1,346 @@
+//! The studio's HTTP surface: the page and its assets, and a small JSON API (catalog, files,
+//! diagnostics, one task tested). Every route passes the guard first.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use usage_connector::execute::{RunInfo, TaskContext};
+use usage_connector::simworkflow::{Task, WorkflowDefinition};
+use usage_connector::validate::{MAX_DEFINITION_BYTES, validate_definition};
+
+use super::Studio;
+use super::guard::{self, Refusal};
+
+const PAGE: &str = include_str!("../../../studio/index.html");
+const SCRIPT: &str = include_str!("../../../studio/studio.js");
+const STYLE: &str = include_str!("../../../studio/studio.css");
+
+/// The routes, behind the guard.
+pub fn router(studio: Arc<Studio>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route(
+            "/studio.js",
+            get(|| async { asset("text/javascript", SCRIPT) }),
+        )
+        .route("/studio.css", get(|| async { asset("text/css", STYLE) }))
+        .route("/api/catalog", get(catalog))
+        .route("/api/files", get(files))
+        .route("/api/file", get(read_file).put(write_file))
+        .route("/api/validate", post(validate))
+        .route("/api/test", post(test_task))
+        .layer(middleware::from_fn_with_state(studio.clone(), check))
+        .with_state(studio)
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The guard, before any route.
+async fn check(State(studio): State<Arc<Studio>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let query = Query::<TokenQuery>::try_from_uri(request.uri())
+        .ok()
+        .and_then(|q| q.0.token);
+    let verdict = studio.guard.check(
+        text(header::HOST),
+        text(header::ORIGIN),
+        &[
+            headers.get("x-studio-token").and_then(|v| v.to_str().ok()),
+            guard::cookie(text(header::COOKIE), "studio_token"),
+            query.as_deref(),
+        ],
+    );
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(Refusal::Token) => failure(
+            StatusCode::UNAUTHORIZED,
+            "this studio needs its token: open the address it printed (…/?token=…)",
+        ),
+        Err(Refusal::Place(why)) => failure(StatusCode::FORBIDDEN, &why),
+    }
+}
+
+fn failure(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+}
+
+/// The page; it sets the token as a same-site cookie for its assets and calls.
+async fn page(State(studio): State<Arc<Studio>>) -> Response {
+    let cookie = format!(
+        "studio_token={}; HttpOnly; SameSite=Strict; Path=/",
+        studio.guard.token()
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (header::SET_COOKIE, cookie),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:"
+                    .to_owned(),
+            ),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+/// The five endpoints: what they are and their published request schema.
+async fn catalog(State(studio): State<Arc<Studio>>) -> Response {
+    let files = usage_connector::schemas::generate(&studio.catalog);
+    let endpoints: Vec<Value> = studio
+        .catalog
+        .endpoints
+        .iter()
+        .map(|e| {
+            let schema = files
+                .get(&format!("{}/request.schema.json", e.id))
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .unwrap_or(Value::Null);
+            json!({
+                "id": e.id.as_str(), "vendor": e.vendor.as_str(), "title": e.title,
+                "method": e.method, "path": e.display_path(),
+                "url": e.url_for(&[], &[]).unwrap_or_default(),
+                "credentials": e.vendor.as_str(), "keyHeader": e.key_header(),
+                "request": schema,
+            })
+        })
+        .collect();
+    Json(json!({"endpoints": endpoints, "sandbox": studio.sandbox})).into_response()
+}
+
+/// The definitions of the folder (`*.json`, `examples/` left out), relative paths.
+async fn files(State(studio): State<Arc<Studio>>) -> Response {
+    let mut found = Vec::new();
+    let mut stack = vec![studio.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() && !name.starts_with('.') && name != "examples" {
+                stack.push(path);
+            } else if kind.is_file()
+                && name.ends_with(".json")
+                && let Ok(rel) = path.strip_prefix(&studio.dir)
+            {
+                found.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    Json(json!({"files": found})).into_response()
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    path: String,
+}
+
+async fn read_file(State(studio): State<Arc<Studio>>, Query(q): Query<FileQuery>) -> Response {
+    let path = match guard::inside(&studio.dir, &q.path) {
+        Ok(p) => p,
+        Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.len() > MAX_DEFINITION_BYTES as u64 => {
+            return failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "over the definition size limit",
+            );
+        }
+        Ok(m) if m.is_file() => {}
+        _ => return failure(StatusCode::NOT_FOUND, &format!("no file `{}`", q.path)),
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Json(json!({"path": q.path, "text": text})).into_response(),
+        Err(e) => failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("`{}`: {e}", q.path),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct Written {
+    text: String,
+}
+
+async fn write_file(
+    State(studio): State<Arc<Studio>>,
+    Query(q): Query<FileQuery>,
+    Json(body): Json<Written>,
+) -> Response {
+    let path = match guard::inside(&studio.dir, &q.path) {
+        Ok(p) => p,
+        Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
+    };
+    if body.text.len() > MAX_DEFINITION_BYTES {
+        return failure(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "over the definition size limit",
+        );
+    }
+    if let Some(parent) = path.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        return failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
+    }
+    // Written beside, then renamed: a crash never leaves half a definition.
+    let temporary = path.with_extension("json.studio-tmp");
+    let written =
+        std::fs::write(&temporary, &body.text).and_then(|()| std::fs::rename(&temporary, &path));
+    match written {
+        Ok(()) => Json(json!({"path": q.path, "saved": true})).into_response(),
+        Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ValidateBody {
+    text: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+/// `validate` (with `--input` when an input is given) on the text as typed.
+async fn validate(State(studio): State<Arc<Studio>>, Json(body): Json<ValidateBody>) -> Response {
+    let name = body.name.unwrap_or_else(|| "<editor>".to_owned());
+    let report = validate_definition(
+        &name,
+        body.text.as_bytes(),
+        &studio.validators,
+        body.input.as_ref(),
+    );
+    Json(json!({"diagnostics": report.diagnostics, "valid": !report.has_errors()})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TestBody {
+    text: String,
+    task: String,
+    #[serde(default)]
+    input: Option<Value>,
+    #[serde(default)]
+    state_input: Option<Value>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// One Http task of the text, as `call --task` runs it: its input (the workflow input for a
+/// start task, else the state input given), the resolved request (redacted), each attempt, the
+/// answer and the task output after its data passing.
+async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>) -> Response {
+    let report = validate_definition("<editor>", body.text.as_bytes(), &studio.validators, None);
+    if report.has_errors() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": "the definition has errors", "diagnostics": report.diagnostics})),
+        )
+            .into_response();
+    }
+    let definition: WorkflowDefinition = match serde_json::from_str(&body.text) {
+        Ok(d) => d,
+        Err(e) => return failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+    };
+    let (task, entry) = match crate::cli::shared::task_args::find(&definition, &body.task) {
+        Ok(found) => found,
+        Err(e) => return failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+    };
+    let workflow_input = body.input.unwrap_or_else(|| json!({}));
+    let (raw, from) = match (body.state_input, entry) {
+        (Some(state), _) => (state, "the state input given"),
+        (None, true) => (workflow_input.clone(), "the workflow input"),
+        (None, false) => {
+            return failure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "this task receives the output of earlier tasks: give its state input",
+            );
+        }
+    };
+    let millis = chrono::Utc::now().timestamp_millis();
+    let ctx = TaskContext {
+        run: Some(Arc::new(RunInfo {
+            input: workflow_input,
+            definition: definition.name.clone(),
+            sequence: None,
+        })),
+        ..TaskContext::new(format!("studio-{millis}"), body.task.clone())
+    };
+    let shown = |stage: &str, e: usage_connector::execute::TaskError| {
+        Json(json!({"inputFrom": from, "stage": stage, "error": e})).into_response()
+    };
+    let input = match ctx.data().input(task.input_parameters.as_ref(), &raw) {
+        Ok(v) => v,
+        Err(e) => return shown("input", e),
+    };
+    let request = match studio.executor.prepare(task, &input, &ctx) {
+        Ok(p) => json!({
+            "method": p.method, "url": p.url.as_str(),
+            "headers": p.redacted_headers().collect::<std::collections::BTreeMap<_, _>>(),
+            "body": p.body_json(),
+        }),
+        Err(e) => return shown("request", e),
+    };
+    if body.dry_run {
+        return Json(json!({"inputFrom": from, "input": input, "request": request}))
+            .into_response();
+    }
+    let result = match studio.executor.execute_http(task, &input, &ctx).await {
+        Ok(out) => serde_json::to_value(&out).unwrap_or(Value::Null),
+        Err(e) => {
+            return Json(
+                json!({"inputFrom": from, "input": input, "request": request,
+                               "stage": "send", "error": e}),
+            )
+            .into_response();
+        }
+    };
+    let output = ctx
+        .data()
+        .output(&Task::Http(task.clone()), raw, result.clone());
+    Json(json!({
+        "inputFrom": from, "input": input, "request": request, "result": result,
+        "output": output.as_ref().ok(), "outputError": output.err(),
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_loads_only_its_own_assets() {
+        assert!(super::PAGE.contains("src=\"/studio.js\""));
+        assert!(!super::PAGE.contains("http://") && !super::PAGE.contains("https://"));
+    }
+}

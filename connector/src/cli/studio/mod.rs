@@ -1,0 +1,138 @@
+//! `usage-connector studio [DIR]`: a local web page for authors (docs/studio.md): the catalog,
+//! definitions of DIR with the diagnostics of `validate` as they are typed, and one task tested
+//! against the embedded sandbox (or the given servers).
+//!
+//! Policy: loopback only unless `--listen` says otherwise; the first stdout line is
+//! `listening on http://127.0.0.1:PORT/?token=TOKEN`; every request is checked by
+//! [`guard::Guard`] (token, `Host`, `Origin`); files stay inside DIR ([`guard::inside`]);
+//! secrets stay in this process (requests are shown redacted); a malformed request is a 4xx.
+//! The page is HTML, CSS and one ES module embedded at compile time: no CDN, no build step.
+
+mod api;
+mod guard;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use usage_connector::catalog::{Catalog, Vendor};
+use usage_connector::execute::Executor;
+use usage_connector::validators::Validators;
+
+use crate::cli::shared::{credentials, session};
+
+/// Arguments of `studio`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The folder of the definitions to open and save (files outside it are never read).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Address to listen on (port 0 picks a free one). Anything but a loopback address makes
+    /// the studio reachable from other machines: the token is then all that guards it.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Send a vendor's calls to URL (repeatable), e.g. rebilly=http://127.0.0.1:8080; without
+    /// any, an embedded sandbox serves both vendors with its dev keys.
+    #[arg(long = "server", value_name = "VENDOR=URL")]
+    servers: Vec<String>,
+    /// Credentials file (with --server; default ./credentials.json if present).
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
+}
+
+/// What the handlers share.
+pub struct Studio {
+    /// The canonical folder of the definitions.
+    pub dir: PathBuf,
+    /// Who may call.
+    pub guard: guard::Guard,
+    /// The compiled validators.
+    pub validators: Arc<Validators>,
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Http tasks go through this executor.
+    pub executor: Executor,
+    /// The embedded sandbox's URL, when there is one.
+    pub sandbox: Option<String>,
+}
+
+/// Serves the studio until Ctrl-C.
+pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
+    let dir = args
+        .dir
+        .canonicalize()
+        .with_context(|| format!("opening the studio's folder {}", args.dir.display()))?;
+    anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
+    let validators = Arc::new(Validators::new(catalog).context("compiling schemas")?);
+    crate::cli::runtime()?.block_on(async {
+        let servers = session::servers(&args.servers)?;
+        let mut sandbox = None;
+        let executor = if servers.is_empty() {
+            let running = usage_sandbox::start(usage_sandbox::Config::default())
+                .await
+                .context("starting the embedded sandbox")?;
+            let mut credentials = usage_connector::credentials::Credentials::new();
+            for vendor in Vendor::ALL {
+                let endpoint = catalog.first_of(vendor);
+                if let Some(key) = running.dev_key(vendor.as_str()) {
+                    credentials.insert(
+                        vendor.as_str().to_owned(),
+                        usage_connector::credentials::Credential {
+                            header: endpoint.key_header().to_owned(),
+                            value: usage_connector::credentials::Secret::new(key.key.clone()),
+                            platform_id: None,
+                        },
+                    );
+                }
+            }
+            let mut executor = Executor::new(credentials).with_validators(validators.clone());
+            for vendor in Vendor::ALL {
+                executor = executor.with_server(vendor, &running.url());
+            }
+            sandbox = Some(running);
+            executor
+        } else {
+            let mut executor = Executor::new(credentials::load(args.credentials.as_deref())?)
+                .with_validators(validators.clone());
+            for (vendor, url) in &servers {
+                let vendor: Vendor = vendor.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                executor = executor.with_server(vendor, url);
+            }
+            executor
+        };
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let bound = listener.local_addr()?;
+        let token = guard::new_token()?;
+        let studio = Arc::new(Studio {
+            dir,
+            guard: guard::Guard::new(token.clone(), bound),
+            validators,
+            catalog: catalog.clone(),
+            executor,
+            sandbox: sandbox.as_ref().map(usage_sandbox::Running::url),
+        });
+        let host = if bound.ip().is_loopback() {
+            format!("127.0.0.1:{}", bound.port())
+        } else {
+            bound.to_string()
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{host}/?token={token}")?;
+        out.flush()?;
+        drop(out);
+        axum::serve(listener, api::router(studio))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving the studio")?;
+        if let Some(running) = sandbox {
+            running.shutdown().await;
+        }
+        anyhow::Ok(String::new())
+    })
+}

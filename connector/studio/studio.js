@@ -1,0 +1,334 @@
+// usage-connector studio: the page. Plain ES module, no dependencies; every call goes to this
+// studio's own API with its token (a same-site cookie set by the page, and the header).
+const token = new URLSearchParams(location.search).get('token') || '';
+const $ = (id) => document.getElementById(id);
+const state = { path: null, catalog: null, diagnostics: [], timer: null, dirty: false };
+
+async function api(path, options = {}) {
+  const headers = { 'x-studio-token': token, ...(options.body ? { 'content-type': 'application/json' } : {}) };
+  const answer = await fetch(path, { ...options, headers });
+  const body = await answer.json().catch(() => ({}));
+  if (!answer.ok && !body.diagnostics) throw new Error(body.error || `${answer.status}`);
+  return body;
+}
+
+function status(text) { $('status').textContent = text; }
+
+function escape(text) {
+  return text.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
+}
+
+// --- the editor: a textarea over a mirror that underlines each diagnostic's token ------------
+function offsetOf(text, line, column) {
+  let at = 0;
+  for (let l = 1; l < line; l++) {
+    const next = text.indexOf('\n', at);
+    if (next < 0) return text.length;
+    at = next + 1;
+  }
+  // Columns count characters (code points).
+  const rest = Array.from(text.slice(at));
+  return at + rest.slice(0, Math.max(column - 1, 0)).join('').length;
+}
+
+function tokenEnd(text, start) {
+  if (text[start] === '"') {
+    for (let i = start + 1; i < text.length; i++) {
+      if (text[i] === '\\') { i++; continue; }
+      if (text[i] === '"' || text[i] === '\n') return i + 1;
+    }
+  }
+  const m = /^[^\s,\]}:]+/.exec(text.slice(start));
+  return start + Math.max(m ? m[0].length : 1, 1);
+}
+
+function paint() {
+  const text = $('editor').value;
+  const marks = state.diagnostics
+    .filter((d) => d.line && d.column)
+    .map((d) => {
+      const start = offsetOf(text, d.line, d.column);
+      return { start, end: tokenEnd(text, start), kind: d.severity };
+    })
+    .sort((a, b) => a.start - b.start);
+  let html = '';
+  let at = 0;
+  for (const m of marks) {
+    if (m.start < at) continue;
+    html += escape(text.slice(at, m.start));
+    html += `<mark class="${m.kind}">${escape(text.slice(m.start, m.end))}</mark>`;
+    at = m.end;
+  }
+  html += escape(text.slice(at)) + '\n';
+  $('highlight').innerHTML = html;
+  $('highlight').scrollTop = $('editor').scrollTop;
+  $('highlight').scrollLeft = $('editor').scrollLeft;
+}
+
+function showDiagnostics(list) {
+  state.diagnostics = list;
+  const ol = $('diagnostics');
+  ol.innerHTML = '';
+  for (const d of list) {
+    const li = document.createElement('li');
+    li.className = d.severity;
+    li.dataset.code = d.code;
+    const at = d.line ? `${d.line}:${d.column}` : '';
+    li.innerHTML = `<span class="code">${escape(d.code)}</span> <span class="at">${at}</span> ${escape(d.message)}` +
+      (d.hint ? `<span class="hint">hint: ${escape(d.hint)}</span>` : '');
+    li.addEventListener('click', () => {
+      if (!d.line) return;
+      const offset = offsetOf($('editor').value, d.line, d.column);
+      $('editor').focus();
+      $('editor').setSelectionRange(offset, offset);
+    });
+    ol.appendChild(li);
+  }
+  const errors = list.filter((d) => d.severity === 'error').length;
+  $('verdict').textContent = errors ? `${errors} error(s)` : 'valid';
+  $('verdict').className = errors ? 'bad' : 'ok';
+  paint();
+}
+
+async function check() {
+  const text = $('editor').value;
+  const started = performance.now();
+  try {
+    const report = await api('/api/validate', { method: 'POST', body: JSON.stringify({ text, name: state.path || '<editor>' }) });
+    if ($('editor').value !== text) return; // typed on meanwhile: the next check shows it
+    showDiagnostics(report.diagnostics);
+    status(`checked in ${Math.round(performance.now() - started)} ms`);
+  } catch (e) { status(`check failed: ${e.message}`); }
+  drawGraph(text);
+  fillTasks(text);
+}
+
+function edited() {
+  state.dirty = true;
+  $('save').disabled = !state.path;
+  paint();
+  clearTimeout(state.timer);
+  state.timer = setTimeout(check, 150);
+}
+
+// --- files -----------------------------------------------------------------------------------
+async function listFiles() {
+  const { files } = await api('/api/files');
+  const ul = $('file-list');
+  ul.innerHTML = '';
+  for (const f of files) {
+    const li = document.createElement('li');
+    li.textContent = f;
+    li.className = f === state.path ? 'open' : '';
+    li.addEventListener('click', () => openFile(f));
+    ul.appendChild(li);
+  }
+}
+
+async function openFile(path) {
+  const { text } = await api(`/api/file?path=${encodeURIComponent(path)}`);
+  state.path = path;
+  state.dirty = false;
+  $('file-name').textContent = path;
+  $('editor').value = text;
+  $('save').disabled = true;
+  await listFiles();
+  await check();
+}
+
+async function save() {
+  if (!state.path) return;
+  await api(`/api/file?path=${encodeURIComponent(state.path)}`, { method: 'PUT', body: JSON.stringify({ text: $('editor').value }) });
+  state.dirty = false;
+  $('save').disabled = true;
+  status(`saved ${state.path}`);
+  await listFiles();
+}
+
+async function newFile() {
+  let name = $('new-name').value.trim() || 'new-definition.json';
+  if (!name.endsWith('.json')) name += '.json';
+  const skeleton = { name: name.replace(/\.json$/, ''), startTask: 'Done', tasks: { Done: { type: 'Terminate', terminationStatus: 'Completed' } } };
+  await api(`/api/file?path=${encodeURIComponent(name)}`, { method: 'PUT', body: JSON.stringify({ text: JSON.stringify(skeleton, null, 2) + '\n' }) });
+  await openFile(name);
+}
+
+// --- the graph -------------------------------------------------------------------------------
+function drawGraph(text) {
+  const svg = $('graph');
+  let def;
+  try { def = JSON.parse(text); } catch { svg.innerHTML = ''; return; }
+  const tasks = (def && def.tasks) || {};
+  const edges = [];
+  const layer = {};
+  const queue = [[def.startTask, 0]];
+  while (queue.length) {
+    const [name, depth] = queue.shift();
+    if (!(name in tasks) || name in layer) continue;
+    layer[name] = depth;
+    const t = tasks[name] || {};
+    const next = [t.nextTask, t.defaultTask, ...((t.choices || []).map((c) => c.nextTask))].filter(Boolean);
+    for (const n of next) { edges.push([name, n]); queue.push([n, depth + 1]); }
+  }
+  Object.keys(tasks).forEach((n) => { if (!(n in layer)) layer[n] = Math.max(0, ...Object.values(layer)) + 1; });
+  const rows = {};
+  const pos = {};
+  for (const [n, d] of Object.entries(layer)) {
+    rows[d] = (rows[d] || 0) + 1;
+    pos[n] = { x: 10 + (rows[d] - 1) * 170, y: 10 + d * 60 };
+  }
+  const height = 20 + (Math.max(0, ...Object.values(layer)) + 1) * 60;
+  let out = '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#8792a8"/></marker></defs>';
+  for (const [a, b] of edges) {
+    if (!pos[a] || !pos[b]) continue;
+    out += `<line x1="${pos[a].x + 75}" y1="${pos[a].y + 30}" x2="${pos[b].x + 75}" y2="${pos[b].y}"/>`;
+  }
+  for (const [n, p] of Object.entries(pos)) {
+    const type = (tasks[n] && tasks[n].type) || '';
+    out += `<g data-task="${escape(n)}"><rect class="${escape(type)}" x="${p.x}" y="${p.y}" width="150" height="30"/>` +
+      `<text x="${p.x + 6}" y="${p.y + 19}">${escape(n.slice(0, 22))} · ${escape(type)}</text></g>`;
+  }
+  // Drawn at its own size (no zoom), scrolled when wider than the pane.
+  const width = Math.max(200, 20 + 170 * Math.max(1, ...Object.values(rows)));
+  svg.setAttribute('width', width);
+  svg.setAttribute('height', height);
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.innerHTML = out;
+}
+
+// --- test one task ---------------------------------------------------------------------------
+function fillTasks(text) {
+  let def;
+  try { def = JSON.parse(text); } catch { return; }
+  const select = $('test-task');
+  const chosen = select.value;
+  const names = [];
+  const walk = (tasks) => {
+    for (const [name, t] of Object.entries(tasks || {})) {
+      if (t && t.type === 'Http') names.push(name);
+      for (const b of (t && t.branches) || []) walk(b.tasks);
+    }
+  };
+  walk(def && def.tasks);
+  select.innerHTML = names.map((n) => `<option>${escape(n)}</option>`).join('');
+  if (names.includes(chosen)) select.value = chosen;
+}
+
+function parsed(id, fallback) {
+  const text = $(id).value.trim();
+  if (!text) return fallback;
+  return JSON.parse(text);
+}
+
+async function test(dryRun) {
+  const report = $('test-report');
+  report.textContent = dryRun ? 'preparing…' : 'sending…';
+  let body;
+  try {
+    body = { text: $('editor').value, task: $('test-task').value, input: parsed('test-input', {}), stateInput: parsed('test-state', undefined), dryRun };
+  } catch (e) { report.textContent = `input is not JSON: ${e.message}`; return; }
+  try {
+    const r = await api('/api/test', { method: 'POST', body: JSON.stringify(body) });
+    const part = (title, value) => value === undefined || value === null ? '' : `<h4>${title}</h4><pre>${escape(JSON.stringify(value, null, 2))}</pre>`;
+    const attempts = r.result && r.result.attempts ? r.result.attempts : [];
+    report.innerHTML =
+      (r.inputFrom ? `<p class="from">input: ${escape(r.inputFrom)}</p>` : '') +
+      (r.error ? `<p class="failed">${escape(r.error.code || '')}: ${escape(r.error.message || JSON.stringify(r.error))}</p>` : '') +
+      (r.result ? `<p class="answer">HTTP ${r.result.statusCode} · ${escape(r.result.outcome || '')} · ${attempts.length} attempt(s)</p>` : '') +
+      part('Request', r.request) + part('Attempts', attempts.length ? attempts : undefined) +
+      part('Response body', r.result && r.result.body) + part('Task output', r.output) +
+      part('Diagnostics', r.diagnostics);
+  } catch (e) { report.textContent = `failed: ${e.message}`; }
+}
+
+// --- the catalog -----------------------------------------------------------------------------
+function constraints(schema) {
+  const keys = ['pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems', 'format', 'enum', 'const'];
+  const out = keys.filter((k) => schema && schema[k] !== undefined).map((k) => `${k}: ${JSON.stringify(schema[k])}`);
+  if (schema && schema.$comment) out.push(schema.$comment);
+  return out.join('; ');
+}
+
+function typeOf(schema) {
+  if (!schema) return '';
+  if (schema.type) return [].concat(schema.type).join(' | ');
+  const alt = schema.anyOf || schema.oneOf;
+  if (alt) return alt.map(typeOf).filter(Boolean).join(' | ');
+  if (schema.$ref) return schema.$ref.split('/').pop();
+  return '';
+}
+
+function example(endpoint) {
+  const schema = endpoint.request || {};
+  const body = {};
+  for (const field of schema.required || []) body[field] = `\${$.${field}}`;
+  return body;
+}
+
+function insertTask(endpoint) {
+  let def;
+  try { def = JSON.parse($('editor').value); } catch { def = null; }
+  if (!def || typeof def !== 'object') def = { name: 'new', startTask: '', tasks: {} };
+  def.tasks = def.tasks || {};
+  let name = endpoint.title.replace(/[^A-Za-z0-9 ]/g, '').slice(0, 60) || 'Call';
+  for (let i = 2; name in def.tasks; i++) name = `${name.replace(/ \d+$/, '')} ${i}`;
+  def.tasks[name] = {
+    type: 'Http', credentials: endpoint.credentials,
+    httpRequest: { url: endpoint.url, method: endpoint.method, body: example(endpoint) },
+    end: true,
+  };
+  if (!def.startTask) def.startTask = name;
+  $('editor').value = JSON.stringify(def, null, 2) + '\n';
+  showView('editor');
+  edited();
+}
+
+function renderCatalog() {
+  const root = $('catalog');
+  root.innerHTML = '';
+  for (const e of state.catalog.endpoints) {
+    const div = document.createElement('div');
+    div.className = 'endpoint';
+    div.dataset.endpoint = e.id;
+    const props = (e.request && e.request.properties) || {};
+    const required = new Set((e.request && e.request.required) || []);
+    const rows = Object.entries(props).map(([name, s]) =>
+      `<tr><td><code>${escape(name)}</code></td><td>${escape(typeOf(s))}</td><td>${required.has(name) ? 'required' : ''}</td>` +
+      `<td>${escape(constraints(s))}</td><td>${escape((s && s.description) || '')}</td></tr>`).join('');
+    div.innerHTML = `<h3>${escape(e.title)} <small>(${escape(e.id)})</small></h3>` +
+      `<p><span class="method">${escape(e.method)}</span> <code>${escape(e.path)}</code> · credentials <code>${escape(e.credentials)}</code> (${escape(e.keyHeader)})</p>` +
+      `<p>${escape((e.request && e.request.description) || '')}</p>` +
+      `<table><thead><tr><th>field</th><th>type</th><th></th><th>constraints</th><th>description</th></tr></thead><tbody>${rows}</tbody></table>` +
+      `<h4>Example body</h4><pre>${escape(JSON.stringify(example(e), null, 2))}</pre>`;
+    const button = document.createElement('button');
+    button.textContent = 'New Http task from this endpoint';
+    button.addEventListener('click', () => insertTask(e));
+    div.appendChild(button);
+    root.appendChild(div);
+  }
+}
+
+function showView(view) {
+  for (const v of ['editor', 'catalog']) {
+    $(`view-${v}`).hidden = v !== view;
+    $(`tab-${v}`).classList.toggle('active', v === view);
+  }
+}
+
+async function start() {
+  document.querySelectorAll('.tab').forEach((b) => b.addEventListener('click', () => showView(b.dataset.view)));
+  $('editor').addEventListener('input', edited);
+  $('editor').addEventListener('scroll', paint);
+  $('save').addEventListener('click', save);
+  $('new-file').addEventListener('click', newFile);
+  $('dry-run').addEventListener('click', () => test(true));
+  $('send').addEventListener('click', () => test(false));
+  try {
+    state.catalog = await api('/api/catalog');
+    renderCatalog();
+    await listFiles();
+    status(state.catalog.sandbox ? `embedded sandbox ${state.catalog.sandbox}` : 'your servers');
+  } catch (e) { status(`cannot reach the studio: ${e.message}`); }
+}
+
+start();
