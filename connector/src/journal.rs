@@ -109,6 +109,23 @@ pub struct RunRecord {
     /// The execution's number (`swf:sequenceNumber`), given when it first ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_number: Option<u64>,
+    /// When this attempt started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+}
+
+/// A run a journal holds, as a list of executions shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// The execution id.
+    pub workflow_id: String,
+    /// Its latest attempt's record.
+    pub record: RunRecord,
+    /// How that attempt ended (`Completed`, `Failed`); `None` while it runs, or when it was
+    /// killed.
+    pub ended: Option<String>,
+    /// When it ended (RFC 3339), when recorded.
+    pub ended_at: Option<String>,
 }
 
 /// The next execution number of the counter file at `path` (created, and the folder with it,
@@ -205,7 +222,13 @@ enum Line {
         output: Value,
     },
     #[serde(rename_all = "camelCase")]
-    End { workflow_id: String, status: String },
+    End {
+        workflow_id: String,
+        status: String,
+        /// RFC 3339 (absent in journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+    },
     /// A line of a journal written before lines were tagged (and destinations recorded).
     #[serde(untagged, rename_all = "camelCase")]
     Legacy {
@@ -245,6 +268,8 @@ struct State {
     runs: HashMap<String, RunRecord>,
     /// workflow id → how it ended last.
     ends: HashMap<String, String>,
+    /// workflow id → when it ended last (RFC 3339), when recorded.
+    ended_at: HashMap<String, Option<String>>,
 }
 
 impl State {
@@ -255,6 +280,7 @@ impl State {
                 record,
             } => {
                 self.ends.remove(&workflow_id);
+                self.ended_at.remove(&workflow_id);
                 self.runs.insert(workflow_id, record);
             }
             Line::Begin {
@@ -337,7 +363,9 @@ impl State {
             Line::End {
                 workflow_id,
                 status,
+                at,
             } => {
+                self.ended_at.insert(workflow_id.clone(), at);
                 self.ends.insert(workflow_id, status);
             }
         }
@@ -427,6 +455,23 @@ impl FileJournal {
     /// The latest run record of `workflow_id`, if a run of it started here.
     pub fn run_record(&self, workflow_id: &str) -> Option<RunRecord> {
         self.state().runs.get(workflow_id).cloned()
+    }
+
+    /// Every run this journal holds (usually one), by id.
+    pub fn listed(&self) -> Vec<Listed> {
+        let state = self.state();
+        let mut out: Vec<Listed> = state
+            .runs
+            .iter()
+            .map(|(id, record)| Listed {
+                workflow_id: id.clone(),
+                record: record.clone(),
+                ended: state.ends.get(id).cloned(),
+                ended_at: state.ended_at.get(id).cloned().flatten(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.workflow_id.cmp(&b.workflow_id));
+        out
     }
 
     /// How the last attempt of `workflow_id` ended, if it ended (a killed run did not).
@@ -540,6 +585,7 @@ impl RunJournal for FileJournal {
         self.append(Line::End {
             workflow_id: workflow_id.to_owned(),
             status: status.to_owned(),
+            at: Some(text(Utc::now())),
         })
     }
 }

@@ -154,8 +154,7 @@ async function newFile() {
 }
 
 // --- the graph -------------------------------------------------------------------------------
-function drawGraph(text) {
-  const svg = $('graph');
+function drawGraph(text, svg = $('graph'), visited = new Set()) {
   let def;
   try { def = JSON.parse(text); } catch { svg.innerHTML = ''; return; }
   const tasks = (def && def.tasks) || {};
@@ -185,7 +184,8 @@ function drawGraph(text) {
   }
   for (const [n, p] of Object.entries(pos)) {
     const type = (tasks[n] && tasks[n].type) || '';
-    out += `<g data-task="${escape(n)}"><rect class="${escape(type)}" x="${p.x}" y="${p.y}" width="150" height="30"/>` +
+    const seen = visited.has(n) ? ' visited' : '';
+    out += `<g data-task="${escape(n)}"><rect class="${escape(type)}${seen}" x="${p.x}" y="${p.y}" width="150" height="30"/>` +
       `<text x="${p.x + 6}" y="${p.y + 19}">${escape(n.slice(0, 22))} · ${escape(type)}</text></g>`;
   }
   // Drawn at its own size (no zoom), scrolled when wider than the pane.
@@ -308,8 +308,103 @@ function renderCatalog() {
   }
 }
 
+// --- runs, their timelines and the executions -------------------------------------------------
+const run = { id: null, timer: null, definition: null };
+
+function describe(e) {
+  if (e.status === 'Retry') {
+    const what = e.answer ? `HTTP ${e.answer}` : (e.error || 'no answer');
+    return `attempt ${e.attempt}: ${what}; next in ${(e.delayMs / 1000).toFixed(1)} s (${e.rule})`;
+  }
+  const parts = [];
+  if (e.kind) parts.push(e.kind);
+  if (e.status !== 'Started' && e.durationMs !== undefined) parts.push(`${e.durationMs} ms`);
+  if (e.attempts) parts.push(`${e.attempts} attempt(s)`);
+  if (e.detail) parts.push(e.detail);
+  return parts.join(', ');
+}
+
+function showRun(view) {
+  $('run-id').textContent = view.id || run.id || '';
+  $('run-state').textContent = view.status;
+  const ol = $('timeline');
+  ol.innerHTML = '';
+  const events = view.events && view.events.length ? view.events
+    : Object.entries(view.tasks || {}).map(([task, t]) => ({ task, status: t.output ? 'Recorded' : 'Begun', detail: t.output && t.output.outcome }));
+  for (const e of events) {
+    const li = document.createElement('li');
+    li.className = e.status;
+    li.dataset.task = e.task;
+    li.textContent = `${e.atMs !== undefined ? `+${e.atMs} ms ` : ''}[${e.status}] ${e.task}${describe(e) ? ' — ' + describe(e) : ''}`;
+    ol.appendChild(li);
+  }
+  const visited = new Set(events.filter((e) => ['Completed', 'Reused', 'Recorded', 'Failed'].includes(e.status)).map((e) => e.task));
+  const definition = view.definition ? JSON.stringify(view.definition) : run.definition;
+  if (definition) drawGraph(definition, $('run-graph'), visited);
+  $('run-output').textContent = view.output ? JSON.stringify(view.output, null, 2) : '';
+  $('run-resume').hidden = !['Failed', 'Interrupted'].includes(view.status);
+}
+
+async function follow(id) {
+  clearTimeout(run.timer);
+  run.id = id;
+  const view = await api(`/api/runs/${encodeURIComponent(id)}`);
+  showRun(view);
+  if (view.status === 'Running') run.timer = setTimeout(() => follow(id), 250);
+  else listRuns();
+}
+
+async function startRun() {
+  let input;
+  try { input = parsed('run-input', {}); } catch (e) { $('run-state').textContent = `input is not JSON: ${e.message}`; return; }
+  const body = state.path && !state.dirty ? { path: state.path, input } : { text: $('editor').value, input };
+  run.definition = $('editor').value;
+  $('timeline').innerHTML = '';
+  $('run-output').textContent = '';
+  const answer = await fetch('/api/runs', { method: 'POST', headers: { 'x-studio-token': token, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await answer.json();
+  if (!answer.ok) {
+    $('run-state').textContent = r.error || `${answer.status}`;
+    $('run-output').textContent = r.diagnostics ? r.diagnostics.map((d) => `${d.code} ${d.line || ''}:${d.column || ''} ${d.message}`).join('\n') : '';
+    return;
+  }
+  await follow(r.id);
+}
+
+async function resumeRun() {
+  if (!run.id) return;
+  const body = $('resume-edited').checked ? { text: $('editor').value } : {};
+  const answer = await fetch(`/api/runs/${encodeURIComponent(run.id)}/resume`, { method: 'POST', headers: { 'x-studio-token': token, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await answer.json();
+  if (!answer.ok) { $('run-state').textContent = r.error || `${answer.status}`; return; }
+  await follow(run.id);
+}
+
+async function listRuns() {
+  const { runs } = await api('/api/runs');
+  const filter = $('run-filter').value;
+  const body = $('executions').querySelector('tbody');
+  body.innerHTML = '';
+  for (const r of runs.filter((r) => !filter || r.status === filter)) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = r.id;
+    tr.dataset.status = r.status;
+    const duration = r.started && r.ended ? `${((Date.parse(r.ended) - Date.parse(r.started)) / 1000).toFixed(1)} s` : '';
+    tr.innerHTML = `<td>${escape(r.id)}</td><td>${escape(String(r.definition || ''))}</td><td>${escape(r.status)}</td>` +
+      `<td>${escape((r.started || '').replace('T', ' ').slice(0, 19))}</td><td>${duration}</td><td>${r.sequenceNumber ?? ''}</td>`;
+    tr.addEventListener('click', () => follow(r.id));
+    body.appendChild(tr);
+  }
+}
+
+async function sandboxStats() {
+  try { $('sandbox-view').textContent = JSON.stringify(await api('/api/sandbox'), null, 2); }
+  catch (e) { $('sandbox-view').textContent = e.message; }
+}
+
 function showView(view) {
-  for (const v of ['editor', 'catalog']) {
+  if (view === 'runs') listRuns();
+  for (const v of ['editor', 'runs', 'catalog']) {
     $(`view-${v}`).hidden = v !== view;
     $(`tab-${v}`).classList.toggle('active', v === view);
   }
@@ -323,6 +418,10 @@ async function start() {
   $('new-file').addEventListener('click', newFile);
   $('dry-run').addEventListener('click', () => test(true));
   $('send').addEventListener('click', () => test(false));
+  $('run-start').addEventListener('click', startRun);
+  $('run-resume').addEventListener('click', resumeRun);
+  $('run-filter').addEventListener('change', listRuns);
+  $('sandbox-stats').addEventListener('click', sandboxStats);
   try {
     state.catalog = await api('/api/catalog');
     renderCatalog();

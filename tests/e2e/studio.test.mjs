@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,8 +22,15 @@ before(async () => {
   for (const name of ['rebilly-create-usage.json', 'usage-with-overage.json']) {
     cpSync(path.join(root, 'workflows', name), path.join(dir, name));
   }
+  // A run that fails after its write: the response has `id`, not `idd`.
+  const typo = readFileSync(path.join(root, 'workflows/rebilly-create-usage.json'), 'utf8')
+    .replace('"end": true', '"resultSelector": {"usageId": "${$.body.idd}"},\n      "end": true');
+  writeFileSync(path.join(dir, 'selector-typo.json'), typo);
   const bin = process.env.STUDIO_BIN || path.join(root, 'target/debug/usage-connector');
-  studio = spawn(bin, ['studio', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  studio = spawn(bin, ['studio', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, USAGE_CONNECTOR_STATE_DIR: path.join(dir, '.state') },
+  });
   url = await new Promise((resolve, reject) => {
     let seen = '';
     studio.stdout.on('data', (chunk) => {
@@ -107,6 +114,62 @@ test('testing the Rebilly task shows the request and a 201', async () => {
   assert.match(sent, /HTTP 201 · created/);
   assert.match(sent, /Task output/);
   await page.screenshot({ path: path.join(shots, 'test-task.png') });
+  await page.close();
+});
+
+async function usages() {
+  const token = new URL(url).searchParams.get('token');
+  const stats = await (await fetch(`${base}/api/sandbox`, { headers: { 'x-studio-token': token } })).json();
+  return stats.usages;
+}
+
+test('running usage-with-overage shows the partial quantity and the overage charge on the timeline', async () => {
+  const page = await open();
+  await page.click('#file-list li:has-text("usage-with-overage.json")');
+  await page.waitForSelector('#verdict.ok');
+  await page.click('#tab-runs');
+  await page.fill('#run-input', readFileSync(path.join(root, 'workflows/examples/usage-with-overage.input.json'), 'utf8'));
+  await page.click('#run-start');
+  await page.waitForFunction(() => ['Completed', 'Failed'].includes(document.getElementById('run-state').textContent), null, { timeout: 30000 });
+  assert.equal(await page.textContent('#run-state'), 'Completed');
+  const timeline = await page.innerText('#timeline');
+  assert.match(timeline, /\[Started\] Report usage/);
+  assert.match(timeline, /\[Completed\] Report usage — Http, .*partial/);
+  assert.match(timeline, /\[Completed\] Charge overage/);
+  assert.match(await page.innerText('#run-output'), /"overageUnits": "2.5"/);
+  assert.ok(await page.locator('#run-graph g[data-task="Charge overage"] rect.visited').count() === 1, 'the path taken is drawn');
+  await page.screenshot({ path: path.join(shots, 'run-timeline.png'), fullPage: true });
+  await page.close();
+});
+
+test('a run that failed after its write is resumed from the executions page and records its usage once', async () => {
+  const page = await open();
+  await page.click('#file-list li:has-text("selector-typo.json")');
+  await page.waitForSelector('#verdict.ok');
+  await page.click('#tab-runs');
+  await page.fill('#run-input', readFileSync(path.join(root, 'workflows/examples/rebilly-create-usage.input.json'), 'utf8'));
+  const before = await usages();
+  await page.click('#run-start');
+  await page.waitForFunction(() => ['Completed', 'Failed'].includes(document.getElementById('run-state').textContent), null, { timeout: 30000 });
+  assert.equal(await page.textContent('#run-state'), 'Failed');
+  assert.match(await page.innerText('#run-output'), /INPUT_MISSING/);
+  assert.equal(await usages(), before + 1, 'the usage was recorded before the selector failed');
+  const id = await page.textContent('#run-id');
+  // The fix, in the editor; the resume takes it.
+  await page.click('#tab-editor');
+  await page.fill('#editor', (await page.inputValue('#editor')).replace('$.body.idd', '$.body.id'));
+  await page.click('#tab-runs');
+  await page.selectOption('#run-filter', 'Failed');
+  await page.click(`#executions tr[data-id="${id}"]`);
+  await page.waitForSelector('#run-resume:not([hidden])');
+  await page.check('#resume-edited');
+  await page.click('#run-resume');
+  await page.waitForFunction(() => document.getElementById('run-state').textContent === 'Completed', null, { timeout: 30000 });
+  assert.match(await page.innerText('#timeline'), /\[Reused\] Report usage/);
+  assert.match(await page.innerText('#run-output'), /"usageId": "/);
+  assert.equal(await usages(), before + 1, 'resumed: not sent again');
+  await page.selectOption('#run-filter', 'Completed');
+  await page.waitForSelector(`#executions tr[data-id="${id}"][data-status="Completed"]`);
   await page.close();
 });
 

@@ -64,6 +64,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
             .map(|p| p.display().to_string()),
         usage_identity: Some(args.execution.usage_identity_name().to_owned()),
         sequence_number: None,
+        started: None,
     };
     session::execute(session::Session {
         validators,

@@ -20,6 +20,7 @@ use usage_connector::execute::{Cancellation, Executor};
 use usage_connector::journal::{Recorded, RunRecord};
 use usage_connector::preflight::{self, Subject};
 use usage_connector::runner::{Plan, Run, RunStatus, Runner};
+
 use usage_connector::simworkflow::WorkflowDefinition;
 use usage_connector::validators::Validators;
 
@@ -158,12 +159,40 @@ pub fn resume_command(workflow_id: &str, journal: &Path) -> String {
     line
 }
 
-/// Checks the run before its first write, then runs it; prints the workflow output.
-#[allow(clippy::print_stderr)]
-pub fn execute(mut s: Session) -> Result<String, Failure> {
+/// A run ready to start: its journal (open and locked by this process), the executor with
+/// the journal and the run's identity options, and the numbered [`Run`].
+pub struct Ready {
+    /// The run journal.
+    pub journal: Arc<usage_connector::journal::FileJournal>,
+    /// The executor for its Http tasks.
+    pub executor: Executor,
+    /// The run (a resume when the session recorded tasks).
+    pub run: Run,
+}
+
+/// Why a session did not become a run.
+pub enum NotReady {
+    /// Pre-flight found problems (nothing was sent): the report of them.
+    Preflight(usage_connector::validate::Report),
+    /// Anything else (a journal in use, a definition that cannot run).
+    Failed(Failure),
+}
+
+impl From<anyhow::Error> for NotReady {
+    fn from(e: anyhow::Error) -> Self {
+        NotReady::Failed(e.into())
+    }
+}
+
+/// Opens and locks the session's journal, numbers the execution (the number it had, or the
+/// next of the state folder), gives `executor` the journal and the identity options, checks
+/// the run before its first write and records its start: what `run`, `resume` and the studio
+/// share before a run starts.
+pub fn ready(s: &mut Session, executor: Executor) -> Result<Ready, NotReady> {
     let definition = &s.read.definition;
-    let plan = Plan::compile(definition)
-        .map_err(|(task, e)| Failure::invalid(anyhow::anyhow!("task `{task}`: {e}")))?;
+    let plan = Plan::compile(definition).map_err(|(task, e)| {
+        NotReady::Failed(Failure::invalid(anyhow::anyhow!("task `{task}`: {e}")))
+    })?;
     let journal = Arc::new(
         usage_connector::journal::FileJournal::open(&s.journal)
             .with_context(|| format!("opening the run journal {}", s.journal.display()))?,
@@ -173,11 +202,11 @@ pub fn execute(mut s: Session) -> Result<String, Failure> {
         .lock()
         .with_context(|| format!("locking the run journal {}", s.journal.display()))?
     {
-        return Err(Failure::invalid(anyhow::anyhow!(
+        return Err(NotReady::Failed(Failure::invalid(anyhow::anyhow!(
             "run `{}` is going on in another process (its journal {} is in use): wait for it to end, then resume it if it failed",
             s.workflow_id,
             s.journal.display()
-        )));
+        ))));
     }
     // The execution's number: the one it was given when it first ran (a resume, a re-run of a
     // pinned id), else the next of this state folder.
@@ -188,22 +217,69 @@ pub fn execute(mut s: Session) -> Result<String, Failure> {
         s.record.sequence_number = Some(match earlier {
             Some(n) => n,
             None => {
-                let counter = crate::cli::shared::execution::state_dir().join("sequence");
+                let counter = super::execution::state_dir().join("sequence");
                 usage_connector::journal::next_sequence(&counter)
                     .with_context(|| format!("numbering the execution ({})", counter.display()))?
             }
         });
     }
-    let credentials_file = s.record.credentials_file.as_deref().map(Path::new);
+    let mode = s
+        .record
+        .usage_identity
+        .as_deref()
+        .unwrap_or("time-fraction");
+    let mut executor =
+        super::execution::with_identity(executor, mode)?.with_journal(journal.clone());
+    if let Some(path) = &s.trace {
+        executor = with_trace(executor, path)?;
+    }
+    let found = preflight::check(
+        &Subject {
+            definition,
+            input: &s.record.input,
+            workflow_id: &s.workflow_id,
+            now: chrono::Utc::now(),
+            recorded: &s.recorded,
+            sequence: s.record.sequence_number,
+        },
+        &executor,
+    );
+    if !found.passed() {
+        return Err(NotReady::Preflight(
+            usage_connector::validate::preflight_report(&s.read.shown, &s.read.source, &found),
+        ));
+    }
+    s.record.started =
+        Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    journal
+        .start(&s.workflow_id, &s.record)
+        .context("recording the run in its journal")?;
+    let mut run = Run::new(plan, s.record.input.clone(), &s.workflow_id);
+    if let Some(n) = s.record.sequence_number {
+        run = run.numbered(n);
+    }
+    Ok(Ready {
+        journal,
+        executor,
+        run: run.resuming(s.recorded.clone()),
+    })
+}
+
+/// Checks the run before its first write, then runs it; prints the workflow output.
+#[allow(clippy::print_stderr)]
+pub fn execute(mut s: Session) -> Result<String, Failure> {
+    let definition = s.read.definition.clone();
+    let credentials_file = s.record.credentials_file.clone();
+    let credentials_file = credentials_file.as_deref().map(Path::new);
     let (status, text) = crate::cli::runtime()?.block_on(async {
         let mut sandbox = None;
-        let mut executor = if s.record.servers.is_empty() {
+        let executor = if s.record.servers.is_empty() {
             let running = usage_sandbox::start(usage_sandbox::Config::default())
                 .await
                 .context("starting the embedded sandbox")?;
             eprintln!("embedded sandbox on {} (no --server given)", running.url());
-            let file = crate::cli::shared::credentials::load(credentials_file)?;
-            let credentials = sandbox_credentials(definition, &s.validators, &running, &file)?;
+            let file = super::credentials::load(credentials_file)?;
+            let credentials = sandbox_credentials(&definition, &s.validators, &running, &file)?;
             let mut executor = Executor::new(credentials).with_validators(s.validators.clone());
             for vendor in Vendor::ALL {
                 executor = executor.with_server(vendor, &running.url());
@@ -212,47 +288,33 @@ pub fn execute(mut s: Session) -> Result<String, Failure> {
             executor
         } else {
             remote_executor(
-                definition,
+                &definition,
                 &s.validators,
                 &s.record.servers,
                 credentials_file,
             )?
         };
-        let mode = s.record.usage_identity.as_deref().unwrap_or("time-fraction");
-        executor = crate::cli::shared::execution::with_identity(executor, mode)?
-            .with_journal(journal.clone())
-            .with_progress(Arc::new(retry_line));
-        if let Some(path) = &s.trace {
-            executor = with_trace(executor, path)?;
-        }
-        let found = preflight::check(
-            &Subject {
-                definition,
-                input: &s.record.input,
-                workflow_id: &s.workflow_id,
-                now: chrono::Utc::now(),
-                recorded: &s.recorded,
-                sequence: s.record.sequence_number,
-            },
-            &executor,
-        );
-        if !found.passed() {
-            if let Some(running) = sandbox {
-                running.shutdown().await;
+        let executor = executor.with_progress(Arc::new(retry_line));
+        let ready = match ready(&mut s, executor) {
+            Ok(ready) => ready,
+            Err(not) => {
+                if let Some(running) = sandbox {
+                    running.shutdown().await;
+                }
+                return Err(match not {
+                    NotReady::Preflight(report) => {
+                        for d in &report.diagnostics {
+                            eprint!("{}", d.render(report.source.as_deref()));
+                        }
+                        anyhow::anyhow!(PreflightFailed(report.diagnostics.len()))
+                    }
+                    NotReady::Failed(f) => f.error,
+                });
             }
-            let report =
-                usage_connector::validate::preflight_report(&s.read.shown, &s.read.source, &found);
-            for d in &report.diagnostics {
-                eprint!("{}", d.render(report.source.as_deref()));
-            }
-            anyhow::bail!(PreflightFailed(report.diagnostics.len()));
-        }
-        journal
-            .start(&s.workflow_id, &s.record)
-            .context("recording the run in its journal")?;
-        let runner = Runner::new(Arc::new(executor))
+        };
+        let runner = Runner::new(Arc::new(ready.executor))
             .on_task(progress)
-            .with_journal(journal.clone());
+            .with_journal(ready.journal.clone());
         let (canceller, cancel) = Cancellation::new();
         let resume_line = format!("to resume: {}", resume_command(&s.workflow_id, &s.journal));
         let interrupt = tokio::spawn(async move {
@@ -279,14 +341,7 @@ pub fn execute(mut s: Session) -> Result<String, Failure> {
             s.workflow_id,
             s.journal.display()
         );
-        let mut run = Run::new(plan, s.record.input.clone(), &s.workflow_id);
-        if let Some(n) = s.record.sequence_number {
-            run = run.numbered(n);
-        }
-        let run = run
-            .resuming(s.recorded.clone())
-            .with_cancel(cancel);
-        let result = runner.execute(run).await;
+        let result = runner.execute(ready.run.with_cancel(cancel)).await;
         interrupt.abort();
         if let Some(running) = sandbox {
             running.shutdown().await;

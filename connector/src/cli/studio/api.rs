@@ -37,6 +37,10 @@ pub fn router(studio: Arc<Studio>) -> Router {
         .route("/api/file", get(read_file).put(write_file))
         .route("/api/validate", post(validate))
         .route("/api/test", post(test_task))
+        .route("/api/runs", get(list_runs).post(start_run))
+        .route("/api/runs/{id}", get(show_run))
+        .route("/api/runs/{id}/resume", post(resume_run))
+        .route("/api/sandbox", get(sandbox_stats))
         .layer(middleware::from_fn_with_state(studio.clone(), check))
         .with_state(studio)
 }
@@ -304,7 +308,8 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         Ok(v) => v,
         Err(e) => return shown("input", e),
     };
-    let request = match studio.executor.prepare(task, &input, &ctx) {
+    let executor = studio.executor();
+    let request = match executor.prepare(task, &input, &ctx) {
         Ok(p) => json!({
             "method": p.method, "url": p.url.as_str(),
             "headers": p.redacted_headers().collect::<std::collections::BTreeMap<_, _>>(),
@@ -316,7 +321,7 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         return Json(json!({"inputFrom": from, "input": input, "request": request}))
             .into_response();
     }
-    let result = match studio.executor.execute_http(task, &input, &ctx).await {
+    let result = match executor.execute_http(task, &input, &ctx).await {
         Ok(out) => serde_json::to_value(&out).unwrap_or(Value::Null),
         Err(e) => {
             return Json(
@@ -334,6 +339,100 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         "output": output.as_ref().ok(), "outputError": output.err(),
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct RunBody {
+    /// A file of the folder, or …
+    #[serde(default)]
+    path: Option<String>,
+    /// … the definition's text as typed.
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+/// Starts a run: its id, or why it did not start (pre-flight's diagnostics among them).
+async fn start_run(State(studio): State<Arc<Studio>>, Json(body): Json<RunBody>) -> Response {
+    let read = match (&body.path, &body.text) {
+        (Some(path), _) => {
+            let file = match guard::inside(&studio.dir, path) {
+                Ok(p) => p,
+                Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
+            };
+            match std::fs::read(&file) {
+                Ok(bytes) => {
+                    crate::cli::shared::definition::checked(path, &bytes, &studio.validators)
+                }
+                Err(e) => return failure(StatusCode::NOT_FOUND, &format!("`{path}`: {e}")),
+            }
+        }
+        (None, Some(text)) => {
+            crate::cli::shared::definition::checked("<editor>", text.as_bytes(), &studio.validators)
+        }
+        (None, None) => return failure(StatusCode::BAD_REQUEST, "give `path` or `text`"),
+    };
+    let read = match read {
+        Ok(read) => read,
+        Err(f) => return failure(StatusCode::UNPROCESSABLE_ENTITY, &format!("{:#}", f.error)),
+    };
+    match super::runs::start(&studio, read, body.input.unwrap_or_else(|| json!({}))) {
+        Ok(id) => Json(json!({"id": id})).into_response(),
+        Err((status, body)) => (status, Json(body)).into_response(),
+    }
+}
+
+async fn list_runs(State(studio): State<Arc<Studio>>) -> Response {
+    Json(json!({"runs": super::runs::list(&studio)})).into_response()
+}
+
+async fn show_run(
+    State(studio): State<Arc<Studio>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match super::runs::show(&studio, &id) {
+        Some(view) => Json(view).into_response(),
+        None => failure(StatusCode::NOT_FOUND, &format!("no run `{id}`")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ResumeBody {
+    /// An edited definition to resume with.
+    #[serde(default)]
+    text: Option<String>,
+}
+
+async fn resume_run(
+    State(studio): State<Arc<Studio>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(body): Json<ResumeBody>,
+) -> Response {
+    match super::runs::resume(&studio, &id, body.text.as_deref()) {
+        Ok(()) => Json(json!({"id": id})).into_response(),
+        Err((status, body)) => (status, Json(body)).into_response(),
+    }
+}
+
+/// What the embedded sandbox holds (its own counts; no key needed, none shown).
+async fn sandbox_stats(State(studio): State<Arc<Studio>>) -> Response {
+    let Some(url) = &studio.sandbox else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "no embedded sandbox (--server was given)",
+        );
+    };
+    let answer = async {
+        reqwest::get(format!("{url}/_sandbox/stats"))
+            .await?
+            .json::<Value>()
+            .await
+    };
+    match answer.await {
+        Ok(stats) => Json(stats).into_response(),
+        Err(e) => failure(StatusCode::BAD_GATEWAY, &e.to_string()),
+    }
 }
 
 #[cfg(test)]

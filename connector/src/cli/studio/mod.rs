@@ -10,6 +10,7 @@
 
 mod api;
 mod guard;
+mod runs;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -52,10 +53,27 @@ pub struct Studio {
     pub validators: Arc<Validators>,
     /// The catalog.
     pub catalog: Catalog,
-    /// Http tasks go through this executor.
-    pub executor: Executor,
+    /// The credentials Http tasks are sent with.
+    pub credentials: usage_connector::credentials::Credentials,
+    /// Where each vendor's calls go.
+    pub servers: Vec<(Vendor, String)>,
     /// The embedded sandbox's URL, when there is one.
     pub sandbox: Option<String>,
+    /// The runs started here.
+    pub runs: runs::Runs,
+}
+
+impl Studio {
+    /// A new executor (each run gets its own journal) with the studio's credentials and
+    /// servers.
+    pub fn executor(&self) -> Executor {
+        let mut executor =
+            Executor::new(self.credentials.clone()).with_validators(self.validators.clone());
+        for (vendor, url) in &self.servers {
+            executor = executor.with_server(*vendor, url);
+        }
+        executor
+    }
 }
 
 /// Serves the studio until Ctrl-C.
@@ -69,7 +87,7 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
     crate::cli::runtime()?.block_on(async {
         let servers = session::servers(&args.servers)?;
         let mut sandbox = None;
-        let executor = if servers.is_empty() {
+        let (credentials, servers) = if servers.is_empty() {
             let running = usage_sandbox::start(usage_sandbox::Config::default())
                 .await
                 .context("starting the embedded sandbox")?;
@@ -87,20 +105,16 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
                     );
                 }
             }
-            let mut executor = Executor::new(credentials).with_validators(validators.clone());
-            for vendor in Vendor::ALL {
-                executor = executor.with_server(vendor, &running.url());
-            }
+            let servers = Vendor::ALL.map(|v| (v, running.url())).to_vec();
             sandbox = Some(running);
-            executor
+            (credentials, servers)
         } else {
-            let mut executor = Executor::new(credentials::load(args.credentials.as_deref())?)
-                .with_validators(validators.clone());
+            let mut given = Vec::new();
             for (vendor, url) in &servers {
                 let vendor: Vendor = vendor.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-                executor = executor.with_server(vendor, url);
+                given.push((vendor, url.clone()));
             }
-            executor
+            (credentials::load(args.credentials.as_deref())?, given)
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -112,8 +126,10 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
             guard: guard::Guard::new(token.clone(), bound),
             validators,
             catalog: catalog.clone(),
-            executor,
+            credentials,
+            servers,
             sandbox: sandbox.as_ref().map(usage_sandbox::Running::url),
+            runs: runs::Runs::default(),
         });
         let host = if bound.ip().is_loopback() {
             format!("127.0.0.1:{}", bound.port())
