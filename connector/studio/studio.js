@@ -111,6 +111,93 @@ function edited() {
   state.timer = setTimeout(check, 150);
 }
 
+// --- completion of body fields, from the endpoint's published request schema ----------------
+function endpointOf(url) {
+  const path = url.split('?')[0].replace(/^[a-z]+:\/\/[^/]+/, '');
+  for (const e of (state.catalog && state.catalog.endpoints) || []) {
+    // `[/organizations/{organizationId}]/usages`: an optional prefix, parameters any segment.
+    const literal = (part) => part.replace(/[.*+?^$()|\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+    const pattern = e.path
+      .split(/(\[[^\]]*\])/)
+      .map((part) => (part.startsWith('[') ? `(?:${literal(part.slice(1, -1))})?` : literal(part)))
+      .join('');
+    if (new RegExp(`${pattern}$`).test(path)) return e;
+  }
+  return null;
+}
+
+// The body object the caret is in (its start), if any: the last `"body": {` still open.
+function bodyAt(text, caret) {
+  const before = text.slice(0, caret);
+  let at = before.lastIndexOf('"body"');
+  while (at >= 0) {
+    const open = before.indexOf('{', at);
+    if (open >= 0 && /^"body"\s*:\s*$/.test(before.slice(at, open))) {
+      let depth = 0;
+      let inString = false;
+      for (let i = open; i < caret; i++) {
+        const c = text[i];
+        if (inString) { if (c === '\\') i++; else if (c === '"') inString = false; continue; }
+        if (c === '"') inString = true;
+        else if (c === '{') depth++;
+        else if (c === '}') depth--;
+      }
+      if (depth === 1 && !inString) return open;
+      return -1;
+    }
+    at = before.lastIndexOf('"body"', at - 1);
+  }
+  return -1;
+}
+
+function complete() {
+  const box = $('completion');
+  const text = $('editor').value;
+  const caret = $('editor').selectionStart;
+  const open = bodyAt(text, caret);
+  const url = open >= 0 ? /"url"\s*:\s*"([^"]*)"[^]*$/.exec(text.slice(0, open)) : null;
+  const endpoint = url ? endpointOf(url[1]) : null;
+  if (!endpoint || !endpoint.request) { box.hidden = true; return; }
+  // Keys already written at the body's top level.
+  let depth = 0;
+  let end = open;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    if (text[i] === '}' && --depth === 0) { end = i; break; }
+  }
+  const present = new Set([...text.slice(open, end).matchAll(/"([^"]+)"\s*:/g)].map((m) => m[1]));
+  const required = new Set(endpoint.request.required || []);
+  const fields = Object.entries(endpoint.request.properties || {}).filter(([name]) => !present.has(name));
+  box.hidden = fields.length === 0;
+  box.innerHTML = `<span>${escape(endpoint.id)} fields:</span> `;
+  for (const [name, schema] of fields) {
+    const b = document.createElement('button');
+    b.textContent = name;
+    b.title = `${typeOf(schema)}${required.has(name) ? ', required' : ''}: ${(schema && schema.description) || ''}`;
+    if (required.has(name)) b.className = 'required';
+    b.addEventListener('mousedown', (e) => e.preventDefault());
+    b.addEventListener('click', () => insertField(name, schema, caret));
+    box.appendChild(b);
+  }
+}
+
+function insertField(name, schema, caret) {
+  const editor = $('editor');
+  const text = editor.value;
+  const type = typeOf(schema);
+  const value = type.startsWith('number') || type.startsWith('integer') ? '0'
+    : type.startsWith('boolean') ? 'false' : type.startsWith('object') ? '{}' : type.startsWith('array') ? '[]' : '""';
+  const rest = text.slice(caret).trimStart();
+  const comma = rest.startsWith('}') ? '' : ',';
+  const before = text.slice(0, caret).trimEnd();
+  const lead = before.endsWith('{') || before.endsWith(',') ? '' : ',';
+  const insert = `${lead}"${name}": ${value}${comma}`;
+  editor.value = text.slice(0, caret) + insert + text.slice(caret);
+  editor.focus();
+  editor.setSelectionRange(caret + insert.length, caret + insert.length);
+  edited();
+}
+
 // --- files -----------------------------------------------------------------------------------
 async function listFiles() {
   const { files } = await api('/api/files');
@@ -157,7 +244,17 @@ async function newFile() {
 function drawGraph(text, svg = $('graph'), visited = new Set()) {
   let def;
   try { def = JSON.parse(text); } catch { svg.innerHTML = ''; return; }
-  const tasks = (def && def.tasks) || {};
+  // Branch tasks join the graph: a Parallel task points at each branch's start.
+  const tasks = {};
+  const branchStarts = {};
+  const gather = (scope) => {
+    for (const [name, t] of Object.entries(scope || {})) {
+      tasks[name] = t;
+      const starts = ((t && t.branches) || []).map((b) => { gather(b.tasks); return b.startTask; });
+      if (starts.length) branchStarts[name] = starts;
+    }
+  };
+  gather(def && def.tasks);
   const edges = [];
   const layer = {};
   const queue = [[def.startTask, 0]];
@@ -166,7 +263,7 @@ function drawGraph(text, svg = $('graph'), visited = new Set()) {
     if (!(name in tasks) || name in layer) continue;
     layer[name] = depth;
     const t = tasks[name] || {};
-    const next = [t.nextTask, t.defaultTask, ...((t.choices || []).map((c) => c.nextTask))].filter(Boolean);
+    const next = [t.nextTask, t.defaultTask, ...((t.choices || []).map((c) => c.nextTask)), ...(branchStarts[name] || [])].filter(Boolean);
     for (const n of next) { edges.push([name, n]); queue.push([n, depth + 1]); }
   }
   Object.keys(tasks).forEach((n) => { if (!(n in layer)) layer[n] = Math.max(0, ...Object.values(layer)) + 1; });
@@ -226,16 +323,18 @@ async function test(dryRun) {
   let body;
   try {
     body = { text: $('editor').value, task: $('test-task').value, input: parsed('test-input', {}), stateInput: parsed('test-state', undefined), dryRun };
+    state.pinnedFrom = $('test-pin').value;
   } catch (e) { report.textContent = `input is not JSON: ${e.message}`; return; }
   try {
     const r = await api('/api/test', { method: 'POST', body: JSON.stringify(body) });
     const part = (title, value) => value === undefined || value === null ? '' : `<h4>${title}</h4><pre>${escape(JSON.stringify(value, null, 2))}</pre>`;
     const attempts = r.result && r.result.attempts ? r.result.attempts : [];
     report.innerHTML =
-      (r.inputFrom ? `<p class="from">input: ${escape(r.inputFrom)}</p>` : '') +
+      (r.inputFrom ? `<p class="from">input: ${escape(r.inputFrom)}${state.pinnedFrom ? `, pinned from execution ${escape(state.pinnedFrom)}` : ''}</p>` : '') +
       (r.error ? `<p class="failed">${escape(r.error.code || '')}: ${escape(r.error.message || JSON.stringify(r.error))}</p>` : '') +
       (r.result ? `<p class="answer">HTTP ${r.result.statusCode} · ${escape(r.result.outcome || '')} · ${attempts.length} attempt(s)</p>` : '') +
       part('Request', r.request) + part('Attempts', attempts.length ? attempts : undefined) +
+      part('Retries (the rule that set each wait)', r.retries && r.retries.length ? r.retries : undefined) +
       part('Response body', r.result && r.result.body) + part('Task output', r.output) +
       part('Diagnostics', r.diagnostics);
   } catch (e) { report.textContent = `failed: ${e.message}`; }
@@ -342,6 +441,9 @@ function showRun(view) {
   const definition = view.definition ? JSON.stringify(view.definition) : run.definition;
   if (definition) drawGraph(definition, $('run-graph'), visited);
   $('run-output').textContent = view.output ? JSON.stringify(view.output, null, 2) : '';
+  const tasks = Object.entries(view.tasks || {}).filter(([, t]) => t.output);
+  $('run-tasks').innerHTML = tasks.map(([task, t]) =>
+    `<details data-task="${escape(task)}"><summary>${escape(task)}: ${escape(String(t.output.outcome || 'recorded'))}</summary><pre>${escape(JSON.stringify(t.output, null, 2))}</pre></details>`).join('');
   $('run-resume').hidden = !['Failed', 'Interrupted'].includes(view.status);
 }
 
@@ -397,6 +499,23 @@ async function listRuns() {
   }
 }
 
+// The workflow input of a recorded execution, pinned into the test panel.
+async function pinnable() {
+  const { runs } = await api('/api/runs');
+  const select = $('test-pin');
+  const chosen = select.value;
+  select.innerHTML = '<option value="">(typed in)</option>' +
+    runs.map((r) => `<option value="${escape(r.id)}">${escape(r.id)} · ${escape(String(r.definition || ''))} · ${escape(r.status)}</option>`).join('');
+  select.value = chosen;
+}
+
+async function pin() {
+  const id = $('test-pin').value;
+  if (!id) return;
+  const view = await api(`/api/runs/${encodeURIComponent(id)}`);
+  $('test-input').value = JSON.stringify(view.input, null, 2);
+}
+
 async function sandboxStats() {
   try { $('sandbox-view').textContent = JSON.stringify(await api('/api/sandbox'), null, 2); }
   catch (e) { $('sandbox-view').textContent = e.message; }
@@ -413,12 +532,15 @@ function showView(view) {
 async function start() {
   document.querySelectorAll('.tab').forEach((b) => b.addEventListener('click', () => showView(b.dataset.view)));
   $('editor').addEventListener('input', edited);
+  for (const ev of ['click', 'keyup', 'input']) $('editor').addEventListener(ev, complete);
   $('editor').addEventListener('scroll', paint);
   $('save').addEventListener('click', save);
   $('new-file').addEventListener('click', newFile);
   $('dry-run').addEventListener('click', () => test(true));
   $('send').addEventListener('click', () => test(false));
   $('run-start').addEventListener('click', startRun);
+  $('test-pin').addEventListener('focus', pinnable);
+  $('test-pin').addEventListener('change', pin);
   $('run-resume').addEventListener('click', resumeRun);
   $('run-filter').addEventListener('change', listRuns);
   $('sandbox-stats').addEventListener('click', sandboxStats);

@@ -173,6 +173,42 @@ test('a run that failed after its write is resumed from the executions page and 
   await page.close();
 });
 
+test('inside a body, the endpoint\'s missing fields are offered and one click inserts a field', async () => {
+  const page = await open();
+  await page.click('#file-list li:has-text("rebilly-create-usage.json")');
+  await page.waitForSelector('#verdict.ok');
+  const text = await page.inputValue('#editor');
+  const caret = text.indexOf('"usageTime": "${$.usageTime}"') + '"usageTime": "${$.usageTime}"'.length;
+  await page.evaluate((at) => {
+    const editor = document.getElementById('editor');
+    editor.focus();
+    editor.setSelectionRange(at, at);
+    editor.dispatchEvent(new Event('click'));
+  }, caret);
+  const offered = page.locator('#completion button', { hasText: 'acceptPartialQuantity' });
+  await offered.waitFor();
+  assert.equal(await page.locator('#completion button', { hasText: /^quantity$/ }).count(), 0, 'present fields are not offered');
+  await offered.click();
+  assert.match(await page.inputValue('#editor'), /"usageTime": "\$\{\$\.usageTime\}","acceptPartialQuantity": false/);
+  await page.waitForSelector('#verdict.ok');
+  await page.close();
+});
+
+test('a test input can be pinned from a recorded execution, and the page says so', async () => {
+  const page = await open();
+  await page.click('#file-list li:has-text("usage-with-overage.json")');
+  await page.waitForSelector('#test-task option', { state: 'attached' });
+  await page.focus('#test-pin');
+  await page.waitForSelector('#test-pin option[value^="studio-"]', { state: 'attached' });
+  const id = await page.getAttribute('#test-pin option[value^="studio-"]', 'value');
+  await page.selectOption('#test-pin', id);
+  await page.waitForFunction(() => document.getElementById('test-input').value.includes('subscriptionId'));
+  await page.click('#dry-run');
+  await page.waitForSelector('#test-report .from');
+  assert.match(await page.innerText('#test-report .from'), new RegExp(`the workflow input, pinned from execution ${id}`));
+  await page.close();
+});
+
 test('a request without the token, from another origin or for a file outside the folder is refused', async () => {
   assert.equal((await fetch(`${base}/api/files`)).status, 401);
   assert.equal((await fetch(base + '/')).status, 401);

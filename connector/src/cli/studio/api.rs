@@ -308,7 +308,15 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         Ok(v) => v,
         Err(e) => return shown("input", e),
     };
-    let executor = studio.executor();
+    // Each retry with its answer, its wait and the rule that set the wait.
+    let retries = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let heard = retries.clone();
+    let executor = studio.executor().with_progress(Arc::new(move |n| {
+        heard.lock().unwrap_or_else(|p| p.into_inner()).push(json!({
+            "attempt": n.attempt, "answer": n.status, "error": n.error,
+            "delayMs": n.delay.as_millis() as u64, "rule": n.rule,
+        }));
+    }));
     let request = match executor.prepare(task, &input, &ctx) {
         Ok(p) => json!({
             "method": p.method, "url": p.url.as_str(),
@@ -321,13 +329,13 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         return Json(json!({"inputFrom": from, "input": input, "request": request}))
             .into_response();
     }
-    let result = match executor.execute_http(task, &input, &ctx).await {
+    let sent = executor.execute_http(task, &input, &ctx).await;
+    let retries = std::mem::take(&mut *retries.lock().unwrap_or_else(|p| p.into_inner()));
+    let result = match sent {
         Ok(out) => serde_json::to_value(&out).unwrap_or(Value::Null),
         Err(e) => {
-            return Json(
-                json!({"inputFrom": from, "input": input, "request": request,
-                               "stage": "send", "error": e}),
-            )
+            return Json(json!({"inputFrom": from, "input": input, "request": request,
+                               "retries": retries, "stage": "send", "error": e}))
             .into_response();
         }
     };
@@ -336,7 +344,7 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         .output(&Task::Http(task.clone()), raw, result.clone());
     Json(json!({
         "inputFrom": from, "input": input, "request": request, "result": result,
-        "output": output.as_ref().ok(), "outputError": output.err(),
+        "retries": retries, "output": output.as_ref().ok(), "outputError": output.err(),
     }))
     .into_response()
 }
