@@ -323,6 +323,7 @@ async function test(dryRun) {
   let body;
   try {
     body = { text: $('editor').value, task: $('test-task').value, input: parsed('test-input', {}), stateInput: parsed('test-state', undefined), dryRun };
+    if (state.pinned && state.pinned.task === body.task) body.taskInput = state.pinned.input;
     state.pinnedFrom = $('test-pin').value;
   } catch (e) { report.textContent = `input is not JSON: ${e.message}`; return; }
   try {
@@ -509,11 +510,16 @@ async function pinnable() {
   select.value = chosen;
 }
 
+// The execution's workflow input, and the input the chosen task received in it (when the run
+// was watched here: journals keep no inputs).
 async function pin() {
   const id = $('test-pin').value;
+  state.pinned = null;
   if (!id) return;
   const view = await api(`/api/runs/${encodeURIComponent(id)}`);
   $('test-input').value = JSON.stringify(view.input, null, 2);
+  const task = $('test-task').value;
+  if (view.inputs && task in view.inputs) state.pinned = { task, input: view.inputs[task] };
 }
 
 async function sandboxStats() {

@@ -194,18 +194,30 @@ test('inside a body, the endpoint\'s missing fields are offered and one click in
   await page.close();
 });
 
-test('a test input can be pinned from a recorded execution, and the page says so', async () => {
+test('a test input can be pinned from a recorded execution\'s step, and the page says so', async () => {
   const page = await open();
   await page.click('#file-list li:has-text("usage-with-overage.json")');
   await page.waitForSelector('#test-task option', { state: 'attached' });
   await page.focus('#test-pin');
-  await page.waitForSelector('#test-pin option[value^="studio-"]', { state: 'attached' });
-  const id = await page.getAttribute('#test-pin option[value^="studio-"]', 'value');
+  const option = '#test-pin option:has-text("Usage report with partial-quantity fallback")';
+  await page.waitForSelector(option, { state: 'attached' });
+  const id = await page.getAttribute(option, 'value');
+  // The start task: the execution's workflow input, which is the input it received.
   await page.selectOption('#test-pin', id);
-  await page.waitForFunction(() => document.getElementById('test-input').value.includes('subscriptionId'));
+  await page.waitForFunction(() => document.getElementById('test-input').value.includes('sub_near_limit'));
   await page.click('#dry-run');
   await page.waitForSelector('#test-report .from');
-  assert.match(await page.innerText('#test-report .from'), new RegExp(`the workflow input, pinned from execution ${id}`));
+  assert.match(await page.innerText('#test-report .from'), new RegExp(`the input this task received in the execution, pinned from execution ${id}`));
+  // A later task: the very input it received in that run (the usage's answer, 2.5 over).
+  await page.selectOption('#test-task', 'Charge overage');
+  await page.selectOption('#test-pin', '');
+  await page.selectOption('#test-pin', id);
+  await page.waitForTimeout(300);
+  await page.click('#dry-run');
+  await page.waitForSelector('#test-report .from:has-text("received")');
+  const report = await page.innerText('#test-report');
+  assert.match(report, new RegExp(`the input this task received in the execution, pinned from execution ${id}`));
+  assert.match(report, /"number": "2.5"/);
   await page.close();
 });
 

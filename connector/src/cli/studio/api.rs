@@ -257,6 +257,10 @@ struct TestBody {
     input: Option<Value>,
     #[serde(default)]
     state_input: Option<Value>,
+    /// The input the task itself received in a recorded run (`inputParameters` applied
+    /// already), pinned.
+    #[serde(default)]
+    task_input: Option<Value>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -282,7 +286,9 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         Err(e) => return failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     };
     let workflow_input = body.input.unwrap_or_else(|| json!({}));
-    let (raw, from) = match (body.state_input, entry) {
+    let pinned = body.task_input.is_some();
+    let (raw, from) = match (body.task_input.or(body.state_input), entry) {
+        (Some(given), _) if pinned => (given, "the input this task received in the execution"),
         (Some(state), _) => (state, "the state input given"),
         (None, true) => (workflow_input.clone(), "the workflow input"),
         (None, false) => {
@@ -304,7 +310,8 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
     let shown = |stage: &str, e: usage_connector::execute::TaskError| {
         Json(json!({"inputFrom": from, "stage": stage, "error": e})).into_response()
     };
-    let input = match ctx.data().input(task.input_parameters.as_ref(), &raw) {
+    let params = task.input_parameters.as_ref().filter(|_| !pinned);
+    let input = match ctx.data().input(params, &raw) {
         Ok(v) => v,
         Err(e) => return shown("input", e),
     };
@@ -334,8 +341,10 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
     let result = match sent {
         Ok(out) => serde_json::to_value(&out).unwrap_or(Value::Null),
         Err(e) => {
-            return Json(json!({"inputFrom": from, "input": input, "request": request,
-                               "retries": retries, "stage": "send", "error": e}))
+            return Json(
+                json!({"inputFrom": from, "input": input, "request": request,
+                               "retries": retries, "stage": "send", "error": e}),
+            )
             .into_response();
         }
     };

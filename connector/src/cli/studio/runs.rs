@@ -6,15 +6,19 @@
 //! task's start and end and each retry (status or error, delay, the rule that set it) are kept
 //! in memory for the page's timeline; the journal keeps what outlives the studio. A resume may
 //! take an edited definition, refused before anything is sent when it would change the
-//! request of a task that completed (as `resume --definition`).
+//! request of a task that completed (as `resume --definition`). The input each Http or Simple
+//! task received (after `inputParameters`) is kept too, so a test of one task can be pinned to
+//! it; journals do not hold inputs, so only runs watched here offer them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use usage_connector::execute::{TaskContext, TaskError, TaskHandler, TaskOutput};
 use usage_connector::journal::{FileJournal, RunRecord};
 use usage_connector::runner::{RunResult, RunStatus, Runner};
+use usage_connector::simworkflow::Task;
 
 use super::Studio;
 use crate::cli::shared::definition::{Read, checked};
@@ -25,7 +29,31 @@ use crate::cli::shared::session::{self, NotReady, Session};
 #[derive(Default)]
 pub struct Watched {
     events: Mutex<Vec<Value>>,
+    inputs: Mutex<serde_json::Map<String, Value>>,
     result: Mutex<Option<RunResult>>,
+}
+
+/// A task handler that notes each task's input, then hands the task on.
+struct Noting {
+    inner: Arc<dyn TaskHandler>,
+    watched: Arc<Watched>,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for Noting {
+    async fn execute(
+        &self,
+        task: &Task,
+        input: &Value,
+        ctx: &TaskContext,
+    ) -> Result<TaskOutput, TaskError> {
+        self.watched
+            .inputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ctx.task_name.clone(), input.clone());
+        self.inner.execute(task, input, ctx).await
+    }
 }
 
 impl Watched {
@@ -43,13 +71,18 @@ impl Watched {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let inputs = self
+            .inputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let result = self.result.lock().unwrap_or_else(|p| p.into_inner());
         let status = match result.as_ref().map(|r| r.status) {
             None => "Running",
             Some(RunStatus::Completed) => "Completed",
             Some(RunStatus::Failed) => "Failed",
         };
-        json!({"status": status, "events": events,
+        json!({"status": status, "events": events, "inputs": inputs,
                "output": result.as_ref().map(|r| r.output.clone())})
     }
 }
@@ -175,7 +208,11 @@ fn go(studio: &Arc<Studio>, mut session: Session) -> Result<(), Refused> {
         }
     };
     let tasks = watched.clone();
-    let runner = Runner::new(Arc::new(ready.executor))
+    let noting = Noting {
+        inner: Arc::new(ready.executor),
+        watched: watched.clone(),
+    };
+    let runner = Runner::new(Arc::new(noting))
         .on_task(move |e| {
             tasks.push(json!({
                 "atMs": at(), "task": e.task, "kind": e.kind, "status": e.status,
