@@ -1,5 +1,5 @@
 // usage-connector studio: the page. Plain ES module, no dependencies; every call goes to this
-// studio's own API with its token (a same-site cookie set by the page, and the header).
+// studio's own API with its token (the header; the page's own address carries it too).
 const token = new URLSearchParams(location.search).get('token') || '';
 const $ = (id) => document.getElementById(id);
 const state = { path: null, catalog: null, diagnostics: [], timer: null, dirty: false };
@@ -15,7 +15,7 @@ async function api(path, options = {}) {
 function status(text) { $('status').textContent = text; }
 
 function escape(text) {
-  return text.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
+  return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 }
 
 // --- the editor: a textarea over a mirror that underlines each diagnostic's token ------------
@@ -442,9 +442,13 @@ function showRun(view) {
   const definition = view.definition ? JSON.stringify(view.definition) : run.definition;
   if (definition) drawGraph(definition, $('run-graph'), visited);
   $('run-output').textContent = view.output ? JSON.stringify(view.output, null, 2) : '';
+  // Each task's output as recorded, and its input when this studio watched the run.
+  const inputs = view.inputs || {};
   const tasks = Object.entries(view.tasks || {}).filter(([, t]) => t.output);
   $('run-tasks').innerHTML = tasks.map(([task, t]) =>
-    `<details data-task="${escape(task)}"><summary>${escape(task)}: ${escape(String(t.output.outcome || 'recorded'))}</summary><pre>${escape(JSON.stringify(t.output, null, 2))}</pre></details>`).join('');
+    `<details data-task="${escape(task)}"><summary>${escape(task)}: ${escape(String(t.output.outcome || 'recorded'))}</summary>` +
+    (task in inputs ? `<h5>input</h5><pre>${escape(JSON.stringify(inputs[task], null, 2))}</pre>` : '') +
+    `<h5>output</h5><pre>${escape(JSON.stringify(t.output, null, 2))}</pre></details>`).join('');
   $('run-resume').hidden = !['Failed', 'Interrupted'].includes(view.status);
 }
 

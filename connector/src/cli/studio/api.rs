@@ -62,7 +62,6 @@ async fn check(State(studio): State<Arc<Studio>>, request: Request, next: Next) 
         text(header::ORIGIN),
         &[
             headers.get("x-studio-token").and_then(|v| v.to_str().ok()),
-            guard::cookie(text(header::COOKIE), "studio_token"),
             query.as_deref(),
         ],
     );
@@ -90,23 +89,21 @@ fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
     )
 }
 
-/// The page; it sets the token as a same-site cookie for its assets and calls.
+/// The page, its asset URLs carrying the token (no cookie: browsers share cookies across the
+/// ports of one host); it may not be framed, and sends no referrer.
 async fn page(State(studio): State<Arc<Studio>>) -> Response {
-    let cookie = format!(
-        "studio_token={}; HttpOnly; SameSite=Strict; Path=/",
-        studio.guard.token()
-    );
+    let page = PAGE.replace("TOKEN", studio.guard.token());
     (
         [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
-            (header::SET_COOKIE, cookie),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:"
-                    .to_owned(),
+                "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
             ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
         ],
-        PAGE,
+        page,
     )
         .into_response()
 }
@@ -217,10 +214,24 @@ async fn write_file(
     {
         return failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string());
     }
-    // Written beside, then renamed: a crash never leaves half a definition.
+    // Written beside, then renamed: a crash never leaves half a definition. The temporary file
+    // is created new (whatever stood at its name, a link included, is removed first, never
+    // followed).
     let temporary = path.with_extension("json.studio-tmp");
-    let written =
-        std::fs::write(&temporary, &body.text).and_then(|()| std::fs::rename(&temporary, &path));
+    let written = (|| {
+        use std::io::Write;
+        match std::fs::remove_file(&temporary) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(body.text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)
+    })();
     match written {
         Ok(()) => Json(json!({"path": q.path, "saved": true})).into_response(),
         Err(e) => failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
@@ -326,7 +337,8 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
     }));
     let request = match executor.prepare(task, &input, &ctx) {
         Ok(p) => json!({
-            "method": p.method, "url": p.url.as_str(),
+            "method": p.method,
+            "url": usage_connector::credentials::redact_user_info(p.url.as_str()),
             "headers": p.redacted_headers().collect::<std::collections::BTreeMap<_, _>>(),
             "body": p.body_json(),
         }),
@@ -378,11 +390,11 @@ async fn start_run(State(studio): State<Arc<Studio>>, Json(body): Json<RunBody>)
                 Ok(p) => p,
                 Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
             };
-            match std::fs::read(&file) {
+            match crate::cli::shared::files::read_limited(&file, "definition") {
                 Ok(bytes) => {
                     crate::cli::shared::definition::checked(path, &bytes, &studio.validators)
                 }
-                Err(e) => return failure(StatusCode::NOT_FOUND, &format!("`{path}`: {e}")),
+                Err(e) => return failure(StatusCode::NOT_FOUND, &format!("`{path}`: {e:#}")),
             }
         }
         (None, Some(text)) => {
@@ -456,7 +468,7 @@ async fn sandbox_stats(State(studio): State<Arc<Studio>>) -> Response {
 mod tests {
     #[test]
     fn the_page_loads_only_its_own_assets() {
-        assert!(super::PAGE.contains("src=\"/studio.js\""));
+        assert!(super::PAGE.contains("src=\"/studio.js?token=TOKEN\""));
         assert!(!super::PAGE.contains("http://") && !super::PAGE.contains("https://"));
     }
 }

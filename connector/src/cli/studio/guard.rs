@@ -1,9 +1,10 @@
 //! What every studio request must pass before it is served, and where its files may be.
 //!
 //! Policy: the token printed at start is required on every request (the `X-Studio-Token`
-//! header, the `studio_token` cookie the page sets, or `?token=` on the page itself); the
-//! `Host` must be the address the studio listens on (by IP or as `localhost`), so a DNS name
-//! rebound to 127.0.0.1 is refused; an `Origin`, when sent, must be that same place (no
+//! header of the page's calls, or `?token=` on the page and its two assets; no cookie, since
+//! browsers share cookies across the ports of a host); the `Host` must be the address the
+//! studio listens on (by IP or as `localhost`; listening on all addresses, any IP literal with
+//! its port), so a DNS name rebound to it is refused; an `Origin`, when sent, must be that same place (no
 //! cross-site requests). Files are named relative to the studio's folder: no absolute path, no
 //! `..`, no link on the way, and the file must end in `.json`.
 
@@ -23,6 +24,8 @@ pub enum Refusal {
 pub struct Guard {
     token: String,
     hosts: Vec<String>,
+    /// Listening on all addresses: any IP literal with this port is this studio.
+    any_ip: Option<u16>,
 }
 
 impl Guard {
@@ -38,7 +41,12 @@ impl Guard {
         if !bound.ip().is_loopback() {
             hosts.push(bound.to_string());
         }
-        Guard { token, hosts }
+        let any_ip = bound.ip().is_unspecified().then_some(port);
+        Guard {
+            token,
+            hosts,
+            any_ip,
+        }
     }
 
     /// The token.
@@ -46,7 +54,7 @@ impl Guard {
         &self.token
     }
 
-    /// Checks a request's `Host`, `Origin` and token (`given`: header, cookie or query).
+    /// Checks a request's `Host`, `Origin` and token (`given`: the header or the query).
     pub fn check(
         &self,
         host: Option<&str>,
@@ -54,13 +62,11 @@ impl Guard {
         given: &[Option<&str>],
     ) -> Result<(), Refusal> {
         let host = host.unwrap_or_default();
-        if !self.hosts.iter().any(|h| h == host) {
+        if !self.ours(host) {
             return Err(Refusal::Place(format!("Host `{host}` is not this studio")));
         }
         if let Some(origin) = origin {
-            let same = origin
-                .strip_prefix("http://")
-                .is_some_and(|o| self.hosts.iter().any(|h| h == o));
+            let same = origin.strip_prefix("http://").is_some_and(|o| self.ours(o));
             if !same {
                 return Err(Refusal::Place(format!(
                     "Origin `{origin}` is not this studio"
@@ -75,17 +81,20 @@ impl Guard {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+impl Guard {
+    /// Whether `host` (`HOST:PORT`) names this studio: one of its names, or (listening on all
+    /// addresses) an IP literal with its port, which no DNS answer can stand for.
+    fn ours(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h == host)
+            || self.any_ip.is_some_and(|port| {
+                host.parse::<std::net::SocketAddr>()
+                    .is_ok_and(|a| a.port() == port)
+            })
+    }
 }
 
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
-    header?
-        .split(';')
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A new token: 128 random bits, hex.
@@ -171,6 +180,16 @@ mod tests {
             g.check(None, None, &[Some("t0k")]),
             Err(Refusal::Place(_))
         ));
+        // Listening on all addresses: an IP literal is this studio, a name never is.
+        let all = Guard::new("t0k".into(), "0.0.0.0:4000".parse().unwrap());
+        assert_eq!(
+            all.check(Some("192.168.1.9:4000"), None, &[Some("t0k")]),
+            Ok(())
+        );
+        assert!(matches!(
+            all.check(Some("rebound.example:4000"), None, &[Some("t0k")]),
+            Err(Refusal::Place(_))
+        ));
     }
 
     #[test]
@@ -196,10 +215,6 @@ mod tests {
             let _ = std::os::unix::fs::symlink("/tmp", root.join("out"));
             assert!(inside(&root, "out/x.json").unwrap_err().contains("link"));
         }
-        assert_eq!(
-            cookie(Some("a=1; studio_token=x"), "studio_token"),
-            Some("x")
-        );
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -119,7 +119,15 @@ pub fn start(studio: &Arc<Studio>, read: Read, input: Value) -> Result<String, R
         definition: read.value.clone(),
         definition_path: Some(read.shown.clone()),
         input,
-        servers: Default::default(),
+        // Empty: the embedded sandbox (a resume from the terminal starts its own).
+        servers: match &studio.sandbox {
+            Some(_) => Default::default(),
+            None => studio
+                .servers
+                .iter()
+                .map(|(v, url)| (v.as_str().to_owned(), url.clone()))
+                .collect(),
+        },
         credentials_file: None,
         usage_identity: Some("time-fraction".to_owned()),
         sequence_number: None,
@@ -143,6 +151,9 @@ pub fn start(studio: &Arc<Studio>, read: Read, input: Value) -> Result<String, R
 pub fn resume(studio: &Arc<Studio>, id: &str, edited: Option<&str>) -> Result<(), Refused> {
     use axum::http::StatusCode;
     let path = default_journal(id);
+    if !path.is_file() {
+        return Err(refused(StatusCode::NOT_FOUND, format!("no run `{id}`")));
+    }
     let journal = FileJournal::open(&path).map_err(|e| refused(StatusCode::NOT_FOUND, e))?;
     let Some(mut record) = journal.run_record(id) else {
         return Err(refused(StatusCode::NOT_FOUND, format!("no run `{id}`")));
@@ -274,7 +285,11 @@ pub fn list(studio: &Studio) -> Vec<Value> {
 
 /// One execution: what the page watched (if it ran here) and what its journal recorded.
 pub fn show(studio: &Studio, id: &str) -> Option<Value> {
-    let journal = FileJournal::open(&default_journal(id)).ok()?;
+    let path = default_journal(id);
+    if !path.is_file() {
+        return None;
+    }
+    let journal = FileJournal::open(&path).ok()?;
     let record = journal.run_record(id)?;
     let recorded: serde_json::Map<String, Value> = journal
         .recorded(id)
