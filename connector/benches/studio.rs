@@ -48,6 +48,7 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() {
+    usage_test_support::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = std::env::temp_dir().join(format!("studio-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
