@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Sandbox, text};
-use serde_json::{Value, json};
+use serde_json::Value;
 use usage_sandbox::{Config, FaultSpec};
 
 const FAULTS: &str = "503=0.2,429=0.1,reset=0.05,lost-response=0.1";
@@ -238,71 +238,6 @@ async fn gzip_csv_through_a_definitions_task_keeps_quantities_exact() {
         .collect();
     quantities.sort();
     assert_eq!(quantities, ["1.001", "2.675"]);
-}
-
-/// `ingest --task` reads the whole template language: each record is one execution numbered
-/// by its line (`swf:sequenceNumber`, the same on a re-run), and JSONata sums its lines and
-/// counts them inside text.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_template_numbers_records_by_line_and_evaluates_jsonata() {
-    let sandbox = Sandbox::start().await;
-    let dir = common::scratch("ingest-numbered");
-    let definition = dir.join("charges.json");
-    std::fs::write(
-        &definition,
-        json!({"name": "Numbered charges", "startTask": "Charge", "tasks": {"Charge": {
-            "type": "Http", "credentials": "solvimon", "end": true,
-            "httpRequest": {"url": "https://test.api.solvimon.com/v1/ingest/charge-data",
-                "method": "POST", "body": {
-                    "product_item_id": "pit_usage", "pricing_id": "prc_1",
-                    "pricing_item_id": "prci_1", "pricing_item_config_id": "pric_1",
-                    "customer_reference": "${$.customer}",
-                    "reference": "chg-line-${swf:sequenceNumber}",
-                    "value": {"number": "jsonata:$string($sum(lines))"},
-                    "description": "${jsonata:$count(lines)} lines"}}}}})
-        .to_string(),
-    )
-    .unwrap();
-    let file = dir.join("orders.ndjson");
-    let record = |n: u32| json!({"customer": "cust-42", "lines": [n, 0.5]}).to_string();
-    std::fs::write(
-        &file,
-        format!("{}\n{}\n{}\n", record(1), record(2), record(3)),
-    )
-    .unwrap();
-    let run = || {
-        let mut command = common::bin();
-        command
-            .arg("ingest")
-            .arg(&file)
-            .arg("--task")
-            .arg(format!("{}#Charge", definition.display()))
-            .arg("--server")
-            .arg(sandbox.url())
-            .env("SOLVIMON_API_KEY", sandbox.dev_key("solvimon"));
-        tokio::task::block_in_place(|| command.output().unwrap())
-    };
-    let out = run();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    for line in 1..=3u32 {
-        let charge = sandbox
-            .solvimon_record("charge-data", &format!("chg-line-{line}"))
-            .await
-            .unwrap_or_else(|| panic!("no charge numbered {line}"));
-        assert_eq!(charge["value"]["number"], format!("{}.5", line), "{charge}");
-        assert_eq!(charge["description"], "2 lines", "{charge}");
-    }
-    let again = run();
-    assert!(again.status.success(), "{}", text(&again.stderr));
-    assert_eq!(
-        sandbox
-            .solvimon_records("charge-data", &[])
-            .await
-            .data
-            .len(),
-        3,
-        "the same numbers on a re-run: nothing sent twice"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

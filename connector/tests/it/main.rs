@@ -8,6 +8,7 @@ mod exactly_once;
 mod execute;
 mod ingest;
 mod ingest_pace;
+mod ingest_template;
 mod prepare;
 mod readme;
 mod retry_loop;

@@ -502,11 +502,11 @@ fn every_readme_command_runs_as_written() {
     }
     // "open the address it prints": the page with the token, nothing without it.
     for server in servers.iter().filter(|s| s.url.contains("?token=")) {
-        let (status, page) = http_get(&server.url);
+        let (status, page) = common::http_get(&server.url);
         assert_eq!(status, 200, "{}", server.url);
         assert!(page.contains("usage-connector studio"), "{page}");
         let bare = server.url.split("?token=").next().unwrap();
-        assert_eq!(http_get(bare).0, 401, "{bare} without the token");
+        assert_eq!(common::http_get(bare).0, 401, "{bare} without the token");
     }
     for line in &lines {
         let args = match form(line) {
@@ -570,32 +570,6 @@ fn every_readme_command_runs_as_written() {
         let status = server.child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "{} after Ctrl-C", server.url);
     }
-}
-
-/// `GET url` over a plain connection: the status and the body.
-fn http_get(url: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
 }
 
 #[test]
