@@ -81,6 +81,10 @@ pub struct Identity {
     pub idempotency_key: Option<String>,
     /// A metered usage: what a lookup after an ambiguous failure matches (Rebilly).
     pub usage: Option<UsageIdentity>,
+    /// Whether the request carries the execution's time ([`Execution::now`], e.g. a Rebilly
+    /// usage without a time of its own): prepared at another time it is another request, so
+    /// an engine must fix the time before the first send (a durable one: journal it).
+    pub stamped: bool,
 }
 
 /// A usage report's identity and quantities.

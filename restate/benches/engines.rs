@@ -5,7 +5,10 @@
 //! - `local`: the local runner (`runner::Runner` over the executor);
 //! - `floor`: a minimal Restate service doing one journaled POST per invocation (`ctx.run`),
 //!   the engine's own floor;
-//! - `restate`: the connector's `UsageWorkflow` on the same Restate node.
+//! - `restate`: the connector's `UsageWorkflow` on the same Restate node, the usage time left
+//!   to the connector (the identity rides in it, so the time is journaled before the POST);
+//! - `solvimon`: `UsageWorkflow` running `workflows/solvimon-ingest-charge.json` (one POST to
+//!   an API that deduplicates by key): the clock read rides in the POST's own step.
 //!
 //! Rounds are interleaved (the order rotates) and the medians and spreads are printed, with
 //! the ratios to `local` taken within a round. Two measures: throughput at [`CONCURRENCY`]
@@ -27,8 +30,7 @@ use std::time::{Duration, Instant};
 
 use restate_sdk::prelude::*;
 use serde_json::{Value, json};
-use usage_connector::catalog::{Catalog, Vendor};
-use usage_connector::execute::{Credential, Credentials, Executor, Secret};
+use usage_connector::catalog::Catalog;
 use usage_connector::runner::{RunStatus, Runner};
 use usage_connector::simworkflow::WorkflowDefinition;
 use usage_connector::validators::Validators;
@@ -39,7 +41,7 @@ const CONCURRENCY: usize = 16;
 const THROUGHPUT_RUNS: usize = 300;
 const LATENCY_RUNS: usize = 40;
 const ROUNDS: usize = 5;
-const MODES: [&str; 4] = ["bare", "local", "floor", "restate"];
+const MODES: [&str; 5] = ["bare", "local", "floor", "restate", "solvimon"];
 
 /// The engine's floor: one journaled POST per invocation.
 struct Floor {
@@ -84,6 +86,8 @@ struct Setup {
     runner: Runner,
     definition: WorkflowDefinition,
     document: Value,
+    /// `workflows/solvimon-ingest-charge.json` and its example input.
+    solvimon: (Value, Value),
     ingress: String,
 }
 
@@ -128,10 +132,18 @@ async fn execute(setup: &Setup, mode: &str, id: &str, i: usize) -> bool {
             }
         }
         _ => {
+            let request = if mode == "solvimon" {
+                let (definition, input) = &setup.solvimon;
+                let mut input = input.clone();
+                input["reference"] = json!(id);
+                json!({"definition": definition, "input": input})
+            } else {
+                json!({"definition": setup.document, "input": input(i)})
+            };
             let reply = setup
                 .client
                 .post(format!("{}/UsageWorkflow/{id}/run", setup.ingress))
-                .json(&json!({"definition": setup.document, "input": input(i)}))
+                .json(&request)
                 .send()
                 .await;
             match reply {
@@ -196,12 +208,23 @@ async fn sql(client: &reqwest::Client, admin: &str, query: &str) -> Option<Value
         .ok()
 }
 
-/// Journal entries of the invocations of `service`, per invocation (`None` when the server
-/// kept no journal of finished invocations).
-async fn journal_entries(client: &reqwest::Client, admin: &str, service: &str) -> Option<f64> {
+/// Journal entries of the invocations of `service` in `mode`, per invocation (`None` when the
+/// server kept no journal of finished invocations).
+async fn journal_entries(
+    client: &reqwest::Client,
+    admin: &str,
+    service: &str,
+    mode: &str,
+) -> Option<f64> {
+    // Keyed services (the workflow) by the mode in their key; the floor has one mode.
+    let keyed = if service == "Floor" {
+        String::new()
+    } else {
+        format!(" AND i.target_service_key LIKE '%-{mode}-%'")
+    };
     let query = format!(
         "SELECT count(*) AS entries, count(DISTINCT j.id) AS invocations FROM sys_journal j \
-         JOIN sys_invocation i ON j.id = i.id WHERE i.target_service_name = '{service}'"
+         JOIN sys_invocation i ON j.id = i.id WHERE i.target_service_name = '{service}'{keyed}"
     );
     let reply = sql(client, admin, &query).await?;
     let row = &reply["rows"][0];
@@ -209,12 +232,16 @@ async fn journal_entries(client: &reqwest::Client, admin: &str, service: &str) -
     (invocations > 0.0).then(|| entries / invocations)
 }
 
-/// The journal entries of one finished `UsageWorkflow` execution: `type(name)` in order.
-async fn journal_of_one(client: &reqwest::Client, admin: &str) -> String {
-    let query = "SELECT j.entry_type AS type, j.name AS name FROM sys_journal j WHERE j.id = \
+/// The journal entries of one finished `UsageWorkflow` execution in `mode`: `type(name)` in
+/// order.
+async fn journal_of_one(client: &reqwest::Client, admin: &str, mode: &str) -> String {
+    let query = format!(
+        "SELECT j.entry_type AS type, j.name AS name FROM sys_journal j WHERE j.id = \
          (SELECT id FROM sys_invocation WHERE target_service_name = 'UsageWorkflow' \
-         AND status = 'completed' LIMIT 1) ORDER BY j.index";
-    let reply = sql(client, admin, query).await;
+         AND status = 'completed' AND target_service_key LIKE '%-{mode}-%' LIMIT 1) \
+         ORDER BY j.index"
+    );
+    let reply = sql(client, admin, &query).await;
     let rows = reply.as_ref().and_then(|r| r["rows"].as_array());
     rows.map_or("not retained".into(), |rows| {
         rows.iter()
@@ -255,21 +282,8 @@ fn main() {
 
         let catalog = Catalog::builtin();
         let validators = Arc::new(Validators::new(&catalog).expect("validators"));
-        // The same executor for both engines.
-        let executor = || {
-            let mut credentials = Credentials::new();
-            credentials.insert(
-                "rebilly",
-                Credential {
-                    header: "REB-APIKEY".into(),
-                    value: Secret::new(&rebilly_key),
-                    platform_id: None,
-                },
-            );
-            Executor::new(credentials)
-                .with_validators(validators.clone())
-                .with_server(Vendor::Rebilly, &sandbox.url())
-        };
+        // The same executor for both engines (both vendors on the sandbox, its dev keys).
+        let executor = || common::executor_for(&sandbox);
         common::serve_in_process(
             &node.admin,
             Connector::new(executor(), validators.clone()).endpoint(),
@@ -298,6 +312,10 @@ fn main() {
             runner: Runner::new(Arc::new(executor())),
             definition: serde_json::from_value(document.clone()).unwrap(),
             document,
+            solvimon: (
+                common::definition("workflows/solvimon-ingest-charge.json"),
+                common::definition("workflows/examples/solvimon-ingest-charge.input.json"),
+            ),
             ingress: node.ingress.clone(),
         });
 
@@ -353,19 +371,26 @@ fn main() {
             ms(3) - ms(2),
             ms(1) - ms(0)
         );
-        for service in ["UsageWorkflow", "Floor"] {
-            match journal_entries(&client, &node.admin, service).await {
-                Some(n) => println!("  journal entries per {service} execution: {n:.1}"),
-                None => println!("  journal entries per {service} execution: not retained"),
+        for (service, mode) in [("UsageWorkflow", "restate"), ("UsageWorkflow", "solvimon"), ("Floor", "floor")] {
+            match journal_entries(&client, &node.admin, service, mode).await {
+                Some(n) => println!("  journal entries per {service} execution ({mode}): {n:.1}"),
+                None => println!("  journal entries per {service} execution ({mode}): not retained"),
             }
         }
-        println!("  one UsageWorkflow execution's journal: {}", journal_of_one(&client, &node.admin).await);
-        let restate_vs_floor: Vec<f64> = (0..ROUNDS).map(|r| rate[3][r] / rate[2][r]).collect();
-        println!(
-            "RATIO restate/floor = {:.2}x (median per-round throughput ratio, spread {})",
-            median(&restate_vs_floor),
-            spread(&restate_vs_floor)
-        );
+        for mode in ["restate", "solvimon"] {
+            println!("  one UsageWorkflow execution's journal ({mode}): {}", journal_of_one(&client, &node.admin, mode).await);
+        }
+        for (m, name) in [(3, "restate"), (4, "solvimon")] {
+            let throughput: Vec<f64> = (0..ROUNDS).map(|r| rate[2][r] / rate[m][r]).collect();
+            let latency_ratio: Vec<f64> = (0..ROUNDS).map(|r| latency[m][r] / latency[2][r]).collect();
+            println!(
+                "COST {name}/floor = {:.2}x per execution by throughput (per-round spread {}), {:.2}x by latency (spread {})",
+                median(&throughput),
+                spread(&throughput),
+                median(&latency_ratio),
+                spread(&latency_ratio)
+            );
+        }
         for (m, mode) in MODES.iter().enumerate() {
             println!(
                 "RATIO {mode}/local = {:.2}x (median per-round throughput ratio)",

@@ -2,9 +2,13 @@
 //! journaled step, so a replay after a crash makes the same decisions from the same answers.
 //!
 //! Policy:
-//! - the time a task is stamped with (Rebilly `usageTime`, the deadline check) is journaled
-//!   before its request is prepared; the request is then derived (pure prepare path) from the
-//!   execution id, task name, input and that time, so a replay prepares the same identity;
+//! - a request that carries the time (a Rebilly usage without a `usageTime` of its own) is
+//!   prepared after that time is journaled (its own step), so a replay, and a step repeated
+//!   after a crash, prepare the same identity; any other request is the same at every time,
+//!   so its call's first exchange reads the clock (for the deadline check) inside its own
+//!   journaled step: one step per exchange;
+//! - a run's `timeoutSeconds` counts from its first journaled clock read (nothing durable
+//!   happens before it), so starting a run journals no clock read of its own;
 //! - a wait between attempts that would pass the run's deadline sleeps until the deadline and
 //!   ends the run as timed out, as the local runner's timer does;
 //! - each exchange is one `ctx.run` whose closure never fails (answers and transport errors
@@ -20,94 +24,30 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use restate_sdk::context::{
-    CallFuture, Context, ContextClient, ContextSideEffects, ContextTimers, DurableFuturesUnordered,
-    InvocationHandle, RunClosure, RunFuture, WorkflowContext,
-};
-use restate_sdk::errors::{HandlerResult, TerminalError};
-use restate_sdk::serde::{Deserialize as RestateDe, Json, Serialize as RestateSer};
-use serde::{Deserialize, Serialize};
+use restate_sdk::context::DurableFuturesUnordered;
+use restate_sdk::errors::TerminalError;
+use restate_sdk::serde::Json;
+use serde::Serialize;
 use serde_json::Value;
 use usage_connector::execute::steps::{Step, StepRecord, StepResult, Steps};
 use usage_connector::execute::{
-    Cancellation, ErrorCode, Outcome, PriorRun, TaskContext, TaskError, TaskOutput,
+    Cancellation, ErrorCode, PriorRun, TaskContext, TaskError, TaskOutput,
 };
+use usage_connector::execute::{HttpTaskOutput, PreparedRequest};
 use usage_connector::journal::Recorded;
 use usage_connector::retry::Attempt;
 use usage_connector::runner::{BranchResults, Branches, Engine, Failure, Run, ScopeId, TaskEvent};
 use usage_connector::simworkflow::Task;
 
-use crate::service::{BranchRequest, Connector, UsageBranchClient};
-
-/// The context of the invocation an engine runs in.
-pub(crate) enum Ctx<'a, 'ctx> {
-    /// A `UsageWorkflow` run.
-    Workflow(&'a WorkflowContext<'ctx>),
-    /// A `UsageBranch` invocation.
-    Service(&'a Context<'ctx>),
-}
-
-impl<'ctx> Ctx<'_, 'ctx> {
-    /// `ctx.run(closure)` named `name`.
-    async fn run<R, F, T>(&self, name: String, closure: R) -> Result<T, TerminalError>
-    where
-        R: RunClosure<Fut = F, Output = T> + Send + 'ctx,
-        F: std::future::Future<Output = HandlerResult<T>> + Send + 'ctx,
-        T: RestateSer + RestateDe + 'static,
-    {
-        match self {
-            Ctx::Workflow(c) => c.run(closure).name(name).await,
-            Ctx::Service(c) => c.run(closure).name(name).await,
-        }
-    }
-
-    async fn sleep(&self, delay: Duration) -> Result<(), TerminalError> {
-        match self {
-            Ctx::Workflow(c) => c.sleep(delay).await,
-            Ctx::Service(c) => c.sleep(delay).await,
-        }
-    }
-
-    fn random_seed(&self) -> u64 {
-        match self {
-            Ctx::Workflow(c) => ContextSideEffects::random_seed(*c),
-            Ctx::Service(c) => ContextSideEffects::random_seed(*c),
-        }
-    }
-
-    /// Starts a branch invocation: its pending result, and the handle that cancels it.
-    async fn branch(
-        &self,
-        request: BranchRequest,
-    ) -> Result<(BranchCall<'ctx>, InvocationHandle), TerminalError> {
-        let call = match self {
-            Ctx::Workflow(c) => c
-                .service_client::<UsageBranchClient>()
-                .run(Json(request))
-                .call(),
-            Ctx::Service(c) => c
-                .service_client::<UsageBranchClient>()
-                .run(Json(request))
-                .call(),
-        };
-        let handle = call.invocation_handle().await?;
-        Ok((Box::pin(call), handle))
-    }
-}
-
-/// A branch invocation's pending result.
-type BranchCall<'ctx> = std::pin::Pin<
-    Box<
-        dyn restate_sdk::context::DurableFuture<Output = Result<Json<BranchEnd>, TerminalError>>
-            + Send
-            + 'ctx,
-    >,
->;
+pub(crate) use crate::ctx::Ctx;
+pub use crate::journaled::{BranchEnd, BranchOutcome};
+use crate::journaled::{SimpleRecord, TimedStep, read_time};
+use crate::service::{BranchRequest, Connector};
 
 /// An engine bound to one invocation's context.
 pub(crate) struct Durable<'a, 'ctx> {
@@ -115,8 +55,12 @@ pub(crate) struct Durable<'a, 'ctx> {
     connector: &'a Connector,
     /// The definition as submitted (branch invocations carry it).
     definition: &'a Value,
-    /// When the run must have ended (`timeoutSeconds` after its journaled start).
-    deadline: Option<DateTime<Utc>>,
+    /// When the run must have ended: given (a branch gets its run's), or fixed by the first
+    /// journaled clock read once a `timeout` is set (`None` inside: a timeout no date can
+    /// hold, no deadline at all).
+    deadline: OnceLock<Option<DateTime<Utc>>>,
+    /// The run's `timeoutSeconds`, counted from its first journaled clock read.
+    timeout: Option<chrono::Duration>,
     seed: u64,
     draws: AtomicU64,
     /// Whether a journaled step's closure ran in this attempt of the invocation. A replay is a
@@ -149,7 +93,8 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             ctx,
             connector,
             definition,
-            deadline,
+            deadline: deadline.map_or_else(OnceLock::new, |d| OnceLock::from(Some(d))),
+            timeout: None,
             draws: AtomicU64::new(0),
             fresh: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
@@ -194,37 +139,123 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         self.fresh.fetch_or(ran, Ordering::SeqCst);
     }
 
-    /// Ends the run at `deadline` (checked as each task starts and before each wait between
-    /// attempts, which stops at the deadline).
-    pub(crate) fn set_deadline(&mut self, deadline: DateTime<Utc>) {
-        self.deadline = Some(deadline);
+    /// Ends the run `timeout` after its first journaled clock read (checked as each task
+    /// starts and before each wait between attempts, which stops at the deadline).
+    pub(crate) fn with_timeout(mut self, timeout: chrono::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The deadline, when one is fixed.
+    fn deadline(&self) -> Option<DateTime<Utc>> {
+        self.deadline.get().copied().flatten()
+    }
+
+    /// Whether the run has a deadline, fixed or still to fix.
+    fn timed(&self) -> bool {
+        self.timeout.is_some() || self.deadline().is_some()
+    }
+
+    /// Notes a journaled clock read: the first fixes a pending deadline.
+    fn clock_read(&self, at: DateTime<Utc>) {
+        if let Some(timeout) = self.timeout {
+            let _ = self.deadline.set(at.checked_add_signed(timeout));
+        }
+    }
+
+    /// Runs `work` as one journaled step named `name` (a replay returns what it recorded),
+    /// noting whether it ran in this attempt.
+    async fn journaled<T, F, Fut>(&self, name: String, work: F) -> Result<T, TerminalError>
+    where
+        F: FnOnce() -> Fut + Send + 'ctx,
+        Fut: std::future::Future<Output = T> + Send + 'ctx,
+        T: Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let recorded = self
+            .ctx
+            .run(name, move || async move {
+                flag.store(true, Ordering::SeqCst);
+                Ok(Json(work().await))
+            })
+            .await;
+        self.fresh
+            .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
+        recorded.map(Json::into_inner)
     }
 
     /// The current time, journaled: the same on every replay.
     pub(crate) async fn now(&self) -> Result<DateTime<Utc>, TaskError> {
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
         let at = self
-            .ctx
-            .run("now".into(), move || async move {
-                flag.store(true, Ordering::SeqCst);
-                Ok(Utc::now().to_rfc3339())
-            })
+            .journaled("now".into(), || async { Utc::now().to_rfc3339() })
             .await
             .map_err(|e| {
                 self.cancel();
                 TaskError::new(ErrorCode::Cancelled, e.to_string())
             })?;
-        self.fresh
-            .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
-        DateTime::parse_from_rfc3339(&at)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| {
-                TaskError::new(
-                    ErrorCode::JournalFailed,
-                    format!("the journaled time `{at}` does not read back: {e}"),
-                )
+        let at = read_time(&at)?;
+        self.clock_read(at);
+        Ok(at)
+    }
+
+    /// A call's first exchange in one journaled step with the clock read its deadline check
+    /// needs: the time, and the step's result (`None`: past the deadline, nothing sent). A
+    /// step that may repeat a lost one is taken whatever the time (its request may be out).
+    async fn timed_step(
+        &self,
+        step: Step,
+        provisional: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, Option<StepResult>), TaskError> {
+        let lost = |why: String| StepResult {
+            looked: None,
+            sent: Some(Err((Attempt::Lost, why))),
+        };
+        if self.is_cancelled() {
+            return Ok((
+                provisional,
+                Some(lost("the invocation was cancelled".into())),
+            ));
+        }
+        let may_repeat = !self.fresh.load(Ordering::SeqCst);
+        let deadline = self.deadline();
+        let recorded = self
+            .journaled(step.name(), move || async move {
+                let at = Utc::now();
+                let step = match deadline {
+                    Some(deadline) if at > deadline && !may_repeat => None,
+                    _ => Some(StepRecord::from(&step.run(may_repeat).await)),
+                };
+                TimedStep {
+                    at: at.to_rfc3339(),
+                    step,
+                }
             })
+            .await;
+        match recorded {
+            Ok(TimedStep { at, step }) => {
+                let at = read_time(&at)?;
+                self.clock_read(at);
+                Ok((at, step.map(StepResult::from)))
+            }
+            // Only a cancelled invocation ends a step without its result: the request may have
+            // left, so it counts as a lost answer, and nothing more runs.
+            Err(e) => {
+                self.cancel();
+                Ok((
+                    provisional,
+                    Some(lost(format!("the invocation ended: {e}"))),
+                ))
+            }
+        }
+    }
+
+    /// Notes what `ctx`'s task sends: stamped `at`, its digest.
+    fn note(&self, ctx: &TaskContext, at: DateTime<Utc>, prepared: &PreparedRequest) {
+        let mut records = self.records();
+        let record = records.entry(ctx.task_name.clone()).or_default();
+        record.at = Some(at);
+        record.request = Some(prepared.digest());
     }
 
     async fn http(
@@ -233,10 +264,6 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<TaskOutput, TaskError> {
-        let now = self.now().await?;
-        if self.past_deadline(now) {
-            return Err(past_deadline());
-        }
         // A task an earlier attempt began keeps its time (its identity) and is looked up first.
         let began = self
             .resumed
@@ -251,19 +278,45 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             },
             ..ctx.clone()
         };
-        let at = began.unwrap_or(now);
         let executor = &self.connector.executor;
-        let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(at))?);
-        {
-            let mut records = self.records();
-            let record = records.entry(ctx.task_name.clone()).or_default();
-            record.at = Some(at);
-            record.request = Some(prepared.digest());
+        // At the time it began, or at a provisional one: a request that does not carry the
+        // time is the same at every time.
+        let provisional = began.unwrap_or(DateTime::UNIX_EPOCH);
+        let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(provisional))?);
+        let timeless = began.is_some() || !prepared.identity.stamped;
+        // Its first exchange also reads the clock, unless taking it as a possible repeat (the
+        // invocation's first step) would add a lookup: a journaled clock read costs less.
+        if timeless {
+            let first = executor.first_step(&prepared, ctx);
+            if self.fresh.load(Ordering::SeqCst) || !first.looks_first_if_repeated() {
+                let (now, first) = self.timed_step(first, provisional).await?;
+                self.note(ctx, began.unwrap_or(now), &prepared);
+                let Some(first) = first else {
+                    return Err(past_deadline());
+                };
+                let sent = executor.send_after(&prepared, ctx, self, Some(first)).await;
+                return self.ended(sent);
+            }
         }
-        match executor.send_with(&prepared, ctx, self).await {
-            Ok(out) => Ok(TaskOutput::http(&out)),
-            // A wait cut at the deadline ends the run as the local runner's timer does, but a
-            // send that may have been recorded keeps saying so (and how to resolve it).
+        let now = self.now().await?;
+        if self.past_deadline(now) {
+            return Err(past_deadline());
+        }
+        let prepared = match timeless {
+            true => prepared,
+            false => Arc::new(executor.prepare_at(task, input, &ctx.execution(now))?),
+        };
+        self.note(ctx, began.unwrap_or(now), &prepared);
+        let sent = executor.send_with(&prepared, ctx, self).await;
+        self.ended(sent)
+    }
+
+    /// An Http task's output, or its error: a wait cut at the deadline ends the run as the
+    /// local runner's timer does, but a send that may have been recorded keeps saying so (and
+    /// how to resolve it).
+    fn ended(&self, sent: Result<HttpTaskOutput, TaskError>) -> Result<TaskOutput, TaskError> {
+        match sent {
+            Ok(out) => Ok(TaskOutput::http(out)),
             Err(e)
                 if self.timed_out.load(Ordering::SeqCst) && e.code != ErrorCode::OutcomeUnknown =>
             {
@@ -275,7 +328,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
 
     /// Whether the run is past its deadline at `now`.
     fn past_deadline(&self, now: DateTime<Utc>) -> bool {
-        self.deadline.is_some_and(|deadline| now > deadline)
+        self.deadline().is_some_and(|deadline| now > deadline)
     }
 
     async fn simple(
@@ -284,7 +337,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         input: &Value,
         ctx: &TaskContext,
     ) -> Result<TaskOutput, TaskError> {
-        if self.deadline.is_some() && self.past_deadline(self.now().await?) {
+        if self.timed() && self.past_deadline(self.now().await?) {
             return Err(past_deadline());
         }
         let Some(handler) = self.connector.simple.get(&ctx.task_name).cloned() else {
@@ -329,21 +382,13 @@ impl Steps for Durable<'_, '_> {
             };
         }
         let may_repeat = !self.fresh.load(Ordering::SeqCst);
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        let name = step.name();
         let recorded = self
-            .ctx
-            .run(name, move || async move {
-                flag.store(true, Ordering::SeqCst);
-                let result = step.run(may_repeat).await;
-                Ok(Json(StepRecord::from(&result)))
+            .journaled(step.name(), move || async move {
+                StepRecord::from(&step.run(may_repeat).await)
             })
             .await;
-        self.fresh
-            .fetch_or(ran.load(Ordering::SeqCst), Ordering::SeqCst);
         match recorded {
-            Ok(record) => record.into_inner().into(),
+            Ok(record) => record.into(),
             // Only a cancelled invocation ends a step without its result: the request may have
             // left, so it counts as a lost answer, and nothing more runs.
             Err(e) => {
@@ -362,14 +407,16 @@ impl Steps for Durable<'_, '_> {
         }
         // A wait that would pass the deadline sleeps until it and ends the task.
         let mut delay = delay;
-        if let Some(deadline) = self.deadline {
+        if self.timed() {
             let Ok(now) = self.now().await else {
                 return false;
             };
-            let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
-            if left < delay {
-                delay = left;
-                self.timed_out.store(true, Ordering::SeqCst);
+            if let Some(deadline) = self.deadline() {
+                let left = (deadline - now).to_std().unwrap_or(Duration::ZERO);
+                if left < delay {
+                    delay = left;
+                    self.timed_out.store(true, Ordering::SeqCst);
+                }
             }
         }
         let slept = self.ctx.sleep(delay).await;
@@ -417,6 +464,16 @@ impl Engine for Durable<'_, '_> {
     }
 
     async fn branches(&self, run: &Run, parallel: &str, count: usize, input: &Value) -> Branches {
+        // Branches end at the run's deadline: fixed now, if no clock read fixed it yet.
+        if self.timeout.is_some()
+            && self.deadline.get().is_none()
+            && let Err(error) = self.now().await
+        {
+            return Branches::Failed(Box::new(Failure {
+                task: parallel.to_owned(),
+                error,
+            }));
+        }
         let mut calls = DurableFuturesUnordered::new();
         let mut handles = Vec::with_capacity(count);
         let recorded = self.recorded();
@@ -430,7 +487,7 @@ impl Engine for Durable<'_, '_> {
                     index,
                 },
                 input: input.clone(),
-                deadline: self.deadline.map(|d| d.to_rfc3339()),
+                deadline: self.deadline().map(|d| d.to_rfc3339()),
                 recorded: recorded.clone(),
                 sequence: run.info.sequence,
             };
@@ -502,78 +559,10 @@ impl Engine for Durable<'_, '_> {
     }
 }
 
-/// How a branch invocation ended, and what its tasks recorded (kept by the run, for a resume).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BranchEnd {
-    /// How it ended.
-    #[serde(flatten)]
-    pub outcome: BranchOutcome,
-    /// What its tasks recorded.
-    #[serde(default)]
-    pub recorded: BTreeMap<String, Recorded>,
-}
-
-/// How a branch's scope ended.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "branch")]
-pub enum BranchOutcome {
-    /// The scope ended (completed, or a Terminate ended it).
-    Ended(usage_connector::runner::ScopeEnd),
-    /// A task failed.
-    Failed(Box<Failure>),
-}
-
 /// The failure of a Parallel task whose branch invocation itself failed.
 fn branch_failure(parallel: &str, e: &TerminalError) -> Failure {
     Failure {
         task: parallel.to_owned(),
         error: TaskError::new(ErrorCode::BranchPanicked, e.to_string()),
-    }
-}
-
-/// A Simple task's journaled result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "result")]
-enum SimpleRecord {
-    Done {
-        output: Value,
-        attempts: usize,
-        outcome: Option<Outcome>,
-    },
-    Failed {
-        error: Box<TaskError>,
-    },
-}
-
-impl From<Result<TaskOutput, TaskError>> for SimpleRecord {
-    fn from(r: Result<TaskOutput, TaskError>) -> Self {
-        match r {
-            Ok(out) => SimpleRecord::Done {
-                output: out.output,
-                attempts: out.attempts,
-                outcome: out.outcome,
-            },
-            Err(error) => SimpleRecord::Failed {
-                error: Box::new(error),
-            },
-        }
-    }
-}
-
-impl From<SimpleRecord> for Result<TaskOutput, TaskError> {
-    fn from(r: SimpleRecord) -> Self {
-        match r {
-            SimpleRecord::Done {
-                output,
-                attempts,
-                outcome,
-            } => Ok(TaskOutput {
-                output,
-                attempts,
-                outcome,
-            }),
-            SimpleRecord::Failed { error } => Err(*error),
-        }
     }
 }

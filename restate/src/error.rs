@@ -22,14 +22,11 @@ pub enum Error {
         /// The task.
         task: String,
         /// Why.
-        error: TaskError,
+        error: Box<TaskError>,
     },
     /// A branch's deadline that is not an RFC 3339 time.
     #[error("the run's deadline cannot be read: {0}")]
     Deadline(#[source] chrono::ParseError),
-    /// The run's start time could not be read from its journal.
-    #[error("the run's start time: {0}")]
-    Clock(TaskError),
 }
 
 impl Error {

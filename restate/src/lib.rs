@@ -7,9 +7,14 @@
 //! does), `UsageBranch` (one Parallel branch) and `IngestShard` (one shard of
 //! `usage-connector ingest --engine restate`). See docs/engines.md and docs/ingest.md.
 
+// A task's error is the run's answer, carried by value as the connector's own API does.
+#![allow(clippy::result_large_err)]
+
+mod ctx;
 mod engine;
 mod error;
 mod ingest;
+mod journaled;
 mod serve;
 mod service;
 

@@ -4,9 +4,10 @@
 //! Policy: a definition with validation errors is refused before anything runs (a terminal
 //! error naming the first problems), as `usage-connector run` refuses it. The workflow's key is
 //! the execution id: every identity the connector derives (Solvimon reference and key, Rebilly
-//! usage time) comes from it and the task name, and Restate runs `run` once per key. A run
+//! usage time) comes from it and the task name, and Restate runs `run` once per key. Every run
 //! takes its number (`swf:sequenceNumber`) from `UsageSequence`, one journaled call, so a
-//! replay reads the same number; a resume carries the number of the run it resumes.
+//! replay reads the same number; a run whose definition does not read it sends that call
+//! without waiting for the answer. A resume carries the number of the run it resumes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -208,14 +209,16 @@ impl UsageWorkflow {
             sequence,
         } = request.into_inner();
         let execution_id = execution_id.unwrap_or_else(|| ctx.key().to_owned());
+        // Every run is numbered; only a run whose definition reads its number waits for it
+        // (the counter is one object: every run would otherwise wait its turn there).
+        let counter = || ctx.object_client::<UsageSequenceClient>(SEQUENCE_KEY);
         let sequence = match sequence {
-            Some(n) => n,
+            None if reads_sequence(&definition) => Some(counter().next().call().await?),
             None => {
-                ctx.object_client::<UsageSequenceClient>(SEQUENCE_KEY)
-                    .next()
-                    .call()
-                    .await?
+                counter().next().send();
+                None
             }
+            given => given,
         };
         let mut attempt = Attempt {
             execution_id: execution_id.clone(),
@@ -223,7 +226,7 @@ impl UsageWorkflow {
             input: input.clone(),
             status: "Running".into(),
             recorded: recorded.clone(),
-            sequence: Some(sequence),
+            sequence,
         };
         ctx.set(ATTEMPT, Json(attempt.clone()));
         // A run that ends with an error still records that it ended (a resume must not take it
@@ -246,23 +249,18 @@ impl UsageWorkflow {
         let timeout = plan.definition().timeout_seconds.filter(|t| *t > 0);
         let mut engine = Durable::new(Ctx::Workflow(&ctx), &self.0, &definition, None)
             .resuming(recorded.clone());
-        if let Some(secs) = timeout {
-            let start = engine
-                .now()
-                .await
-                .map_err(|e| ended_with(&attempt, Error::Clock(e).terminal()))?;
-            // A timeout beyond what a date can hold is no deadline at all.
-            let deadline = i64::try_from(secs)
-                .ok()
-                .and_then(chrono::Duration::try_seconds)
-                .and_then(|d| start.checked_add_signed(d));
-            if let Some(deadline) = deadline {
-                engine.set_deadline(deadline);
-            }
+        // A timeout beyond what a duration can hold is no deadline at all.
+        if let Some(timeout) = timeout
+            .and_then(|secs| i64::try_from(secs).ok())
+            .and_then(chrono::Duration::try_seconds)
+        {
+            engine = engine.with_timeout(timeout);
         }
-        let run = Run::new(plan, input.clone(), &execution_id)
-            .numbered(sequence)
-            .resuming(recorded);
+        let mut run = Run::new(plan, input.clone(), &execution_id);
+        if let Some(n) = sequence {
+            run = run.numbered(n);
+        }
+        let run = run.resuming(recorded);
         let ended = interpret(&engine, &run, &ScopeId::Workflow, input).await;
         let ended = match (ended, timeout) {
             // A run past its deadline reports the run's timeout, as the local runner does.
@@ -307,7 +305,7 @@ fn preflight(
     connector: &Connector,
     plan: &Plan,
     input: &Value,
-    (execution_id, sequence): (&str, u64),
+    (execution_id, sequence): (&str, Option<u64>),
     recorded: &BTreeMap<String, Recorded>,
 ) -> Option<RunResult> {
     let found = usage_connector::preflight::check(
@@ -317,7 +315,7 @@ fn preflight(
             workflow_id: execution_id,
             now: DateTime::<Utc>::UNIX_EPOCH,
             recorded,
-            sequence: Some(sequence),
+            sequence,
         },
         &connector.executor,
     );
@@ -342,6 +340,19 @@ fn preflight(
     });
     failed.output["problems"] = Value::Array(problems);
     Some(failed)
+}
+
+/// Whether a definition reads its execution's number (`swf:sequenceNumber`, in a template or
+/// a JSONata expression): any text in it that names the key.
+fn reads_sequence(definition: &Value) -> bool {
+    match definition {
+        Value::String(text) => text.contains("sequenceNumber"),
+        Value::Array(items) => items.iter().any(reads_sequence),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains("sequenceNumber") || reads_sequence(v)),
+        _ => false,
+    }
 }
 
 /// The key of the one counter `UsageSequence` keeps.
@@ -377,8 +388,13 @@ impl UsageBranch {
         let request = request.into_inner();
         let definition: WorkflowDefinition = serde_json::from_value(request.definition.clone())
             .map_err(|e| Error::Definition(e).terminal())?;
-        let plan = Plan::compile(&definition)
-            .map_err(|(task, error)| Error::Plan { task, error }.terminal())?;
+        let plan = Plan::compile(&definition).map_err(|(task, error)| {
+            Error::Plan {
+                task,
+                error: Box::new(error),
+            }
+            .terminal()
+        })?;
         let deadline = request
             .deadline
             .as_deref()

@@ -32,9 +32,10 @@
 //! })).unwrap();
 //! let input = json!({ "subscription": "sub_limit_100", "quantity": 5.125 });
 //! let output = executor.execute(&task, &input, &TaskContext::new("wf-1", "Report usage")).await.unwrap();
-//! assert_eq!(output.output["statusCode"], 201);
-//! assert_eq!(output.output["outcome"], "created");
-//! assert_eq!(output.output["body"]["quantity"], 5.125);
+//! let json = output.json();
+//! assert_eq!(json["statusCode"], 201);
+//! assert_eq!(json["outcome"], "created");
+//! assert_eq!(json["body"]["quantity"], 5.125);
 //! sandbox.shutdown().await;
 //! # }
 //! ```
@@ -196,35 +197,77 @@ impl TaskContext {
     }
 }
 
-/// A task's output: the JSON the workflow passes on, and what a runtime reports about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A task's output: what the workflow passes on, and what a runtime reports about it.
+///
+/// An Http task's output stays typed ([`TaskOutput::http_output`]): a runtime that reads it
+/// typed builds no JSON; one that passes JSON on gets it built once ([`TaskOutput::into_json`]),
+/// or written once as bytes (`Serialize`, straight from the typed output).
+#[derive(Debug, Clone, PartialEq)]
 pub struct TaskOutput {
-    /// JSON passed on to the next task.
-    pub output: Value,
+    output: Output,
     /// HTTP attempts made (0 for a task that makes none).
-    #[serde(skip)]
     pub attempts: usize,
     /// How an Http task ended.
-    #[serde(skip)]
     pub outcome: Option<Outcome>,
+}
+
+/// The output itself: JSON, or an Http task's typed output.
+#[derive(Debug, Clone, PartialEq)]
+enum Output {
+    Json(Value),
+    Http(Box<HttpTaskOutput>),
 }
 
 impl TaskOutput {
     /// The output of a task that is not an HTTP call (a Simple task's handler).
     pub fn value(output: Value) -> Self {
         TaskOutput {
-            output,
+            output: Output::Json(output),
             attempts: 0,
             outcome: None,
         }
     }
 
-    /// The output of an Http task.
-    pub fn http(out: &HttpTaskOutput) -> Self {
+    /// The output of an Http task (kept typed).
+    pub fn http(out: HttpTaskOutput) -> Self {
         TaskOutput {
-            output: serde_json::to_value(out).expect("outputs serialize"),
             attempts: out.attempts.len(),
             outcome: Some(out.outcome),
+            output: Output::Http(Box::new(out)),
+        }
+    }
+
+    /// An Http task's typed output (`None` for other tasks); nothing is converted.
+    pub fn http_output(&self) -> Option<&HttpTaskOutput> {
+        match &self.output {
+            Output::Http(out) => Some(out),
+            Output::Json(_) => None,
+        }
+    }
+
+    /// The output as the JSON the workflow passes on (an Http task's: built now).
+    pub fn json(&self) -> Value {
+        match &self.output {
+            Output::Json(v) => v.clone(),
+            Output::Http(out) => serde_json::to_value(out).expect("outputs serialize"),
+        }
+    }
+
+    /// [`TaskOutput::json`], taking the output (JSON given as JSON is not copied).
+    pub fn into_json(self) -> Value {
+        match self.output {
+            Output::Json(v) => v,
+            Output::Http(out) => serde_json::to_value(&*out).expect("outputs serialize"),
+        }
+    }
+}
+
+impl Serialize for TaskOutput {
+    /// The output's JSON, written straight from the typed output (no JSON value between).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.output {
+            Output::Json(v) => v.serialize(serializer),
+            Output::Http(out) => out.serialize(serializer),
         }
     }
 }
@@ -253,7 +296,7 @@ impl TaskHandler for Executor {
         match task {
             Task::Http(http) => {
                 let out = self.execute_http(http, input, ctx).await?;
-                Ok(TaskOutput::http(&out))
+                Ok(TaskOutput::http(out))
             }
             other => Err(TaskError::new(
                 ErrorCode::UnsupportedTask,

@@ -19,7 +19,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::executor::Executor;
-use super::steps::{Answered, Direct, Exchanged, Step, Steps};
+use super::steps::{Answered, Direct, Exchanged, Step, StepResult, Steps};
 use super::{PriorRun, TaskContext};
 use crate::output::{
     AttemptKind, AttemptRecord, DuplicateBody, DuplicateOf, ErrorCode, Headers, HttpTaskOutput,
@@ -62,7 +62,36 @@ impl Executor {
         ctx: &TaskContext,
         steps: &dyn Steps,
     ) -> Result<HttpTaskOutput, TaskError> {
-        let ended = self.send_loop(req, ctx, steps).await;
+        self.send_after(req, ctx, steps, None).await
+    }
+
+    /// The first exchange of a call, as [`Executor::send_with`] starts it: a lookup when an
+    /// earlier run may have sent the request (and the API cannot deduplicate it), else the
+    /// send. A durable engine may take it itself (in the journaled step that also reads its
+    /// clock) and go on with [`Executor::send_after`].
+    pub fn first_step(&self, req: &Arc<PreparedRequest>, ctx: &TaskContext) -> Step {
+        let lookup = match ctx.prior {
+            PriorRun::None => None,
+            PriorRun::Started | PriorRun::Finished => {
+                vendor_rules::rules_for(req.endpoint).lookup_url(&req.identity, &req.url)
+            }
+        };
+        match lookup {
+            Some(url) => Step::lookup(self, req, url),
+            None => Step::send(self, req),
+        }
+    }
+
+    /// [`Executor::send_with`], the result of its first step ([`Executor::first_step`]) given
+    /// when it was taken already; the decisions are the same.
+    pub async fn send_after(
+        &self,
+        req: &Arc<PreparedRequest>,
+        ctx: &TaskContext,
+        steps: &dyn Steps,
+        first: Option<StepResult>,
+    ) -> Result<HttpTaskOutput, TaskError> {
+        let ended = self.send_loop(req, ctx, steps, first).await;
         match &ended {
             _ if steps.replaying() => {}
             Ok(out) => crate::telemetry::call(req.endpoint, out.outcome.as_str(), false),
@@ -78,6 +107,7 @@ impl Executor {
         req: &Arc<PreparedRequest>,
         ctx: &TaskContext,
         steps: &dyn Steps,
+        mut first: Option<StepResult>,
     ) -> Result<HttpTaskOutput, TaskError> {
         let rules = vendor_rules::rules_for(req.endpoint);
         let mut attempts: Vec<AttemptRecord> = Vec::new();
@@ -98,14 +128,23 @@ impl Executor {
             }
             tries += 1;
             let looking = lookup.clone();
-            let step = match &looking {
-                Some(url) => Step::lookup(self, req, url.clone()),
+            let done = match first.take() {
+                Some(done) => done,
                 None => {
-                    tracing::debug!(task = %ctx.task_name, method = %req.method, url = %super::trace::shown_url(&req.url), attempt = tries, "sending");
-                    Step::send(self, req)
+                    let step = match &looking {
+                        Some(url) => Step::lookup(self, req, url.clone()),
+                        None => {
+                            tracing::debug!(task = %ctx.task_name, method = %req.method, url = %super::trace::shown_url(&req.url), attempt = tries, "sending");
+                            Step::send(self, req)
+                        }
+                    };
+                    if steps.runs_in_place() {
+                        step.run(false).await
+                    } else {
+                        steps.step(step).await
+                    }
                 }
             };
-            let done = steps.step(step).await;
             // The read: a lookup step's own, or one made before a send that may repeat.
             let (looked, sent) = match looking {
                 Some(_) => (done.sent, None),

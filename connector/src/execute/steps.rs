@@ -56,7 +56,8 @@ pub struct Step {
     req: Arc<PreparedRequest>,
     transport: Arc<dyn Transport>,
     kind: AttemptKind,
-    url: Url,
+    /// A lookup's URL (a send goes to the request's own).
+    lookup: Option<Url>,
 }
 
 impl Step {
@@ -65,7 +66,7 @@ impl Step {
             req: req.clone(),
             transport: executor.transport.clone(),
             kind: AttemptKind::Send,
-            url: req.url.clone(),
+            lookup: None,
         }
     }
 
@@ -74,7 +75,7 @@ impl Step {
             req: req.clone(),
             transport: executor.transport.clone(),
             kind: AttemptKind::Lookup,
-            url,
+            lookup: Some(url),
         }
     }
 
@@ -83,13 +84,27 @@ impl Step {
         self.kind
     }
 
+    /// Whether taking this step as a possible repeat of a lost one (`run(true)`) adds a lookup
+    /// first: a send the API cannot deduplicate.
+    pub fn looks_first_if_repeated(&self) -> bool {
+        self.kind == AttemptKind::Send
+            && vendor_rules::rules_for(self.req.endpoint)
+                .lookup_url(&self.req.identity, &self.req.url)
+                .is_some()
+    }
+
     /// A short name for logs and journals: `POST /usages` or `GET /usages`.
     pub fn name(&self) -> String {
         let method = match self.kind {
             AttemptKind::Send => self.req.method,
             AttemptKind::Lookup => "GET",
         };
-        format!("{method} {}", self.url.path())
+        format!("{method} {}", self.url().path())
+    }
+
+    /// Where the step goes: the lookup's URL, or the request's.
+    fn url(&self) -> &Url {
+        self.lookup.as_ref().unwrap_or(&self.req.url)
     }
 
     /// Runs the step. `may_repeat`: this send may repeat one whose answer was lost (the caller
@@ -105,7 +120,7 @@ impl Step {
             return StepResult {
                 looked: None,
                 sent: Some(
-                    self.exchange(self.kind, self.method(), &self.url, self.body())
+                    self.exchange(self.kind, self.method(), self.url(), self.body())
                         .await,
                 ),
             };
@@ -122,7 +137,7 @@ impl Step {
         };
         let sent = if absent {
             Some(
-                self.exchange(self.kind, self.method(), &self.url, self.body())
+                self.exchange(self.kind, self.method(), self.url(), self.body())
                     .await,
             )
         } else {
@@ -181,7 +196,11 @@ impl Step {
             TransportError::Lost(m) => (Attempt::Lost, m),
         })?;
         let headers = Headers::shown(reply.headers);
-        let not_before = server_wait(headers.iter(), SystemTime::now());
+        // Only a refusal's wait is ever read (a success is final).
+        let not_before = match reply.status {
+            200..=299 => None,
+            _ => server_wait(headers.iter(), SystemTime::now()),
+        };
         Ok(Answered {
             status: reply.status,
             headers,
@@ -208,6 +227,12 @@ pub trait Steps: Send + Sync {
     fn replaying(&self) -> bool {
         false
     }
+
+    /// Whether [`Steps::step`] is just [`Step::run`] with nothing repeated (the local
+    /// runtime): the send loop then runs steps itself, without a boxed future per step.
+    fn runs_in_place(&self) -> bool {
+        false
+    }
 }
 
 /// Steps run in this process, now: the local runtime.
@@ -228,6 +253,10 @@ impl Steps for Direct<'_> {
 
     fn random(&self) -> f64 {
         self.0.random()
+    }
+
+    fn runs_in_place(&self) -> bool {
+        true
     }
 }
 

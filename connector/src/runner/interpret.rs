@@ -258,9 +258,11 @@ pub async fn interpret<E: Engine + ?Sized>(
                     }
                     None => match engine.task(task, &task_input, &ctx).await {
                         Ok(out) => {
-                            engine.record(&ctx, &out.output);
                             let detail = out.outcome.map(|o| o.to_string());
-                            (out.output, ("Completed", out.attempts, detail))
+                            let attempts = out.attempts;
+                            let output = out.into_json();
+                            engine.record(&ctx, &output);
+                            (output, ("Completed", attempts, detail))
                         }
                         Err(error) => {
                             engine.report(&event(

@@ -48,22 +48,27 @@ impl VendorRules for Rebilly {
             )
             .at("/httpRequest/body"));
         };
-        // A quantity that arrives as a decimal string (another task's exact output, e.g.
-        // `quantity.remainder`) is sent as the same exact number.
-        if let Some(Value::String(text)) = obj.get("quantity")
-            && let Some(d) = decimal::decimal_text(text.trim())
-        {
-            obj.insert("quantity".into(), decimal_number(d));
-        }
+        // The quantity, read once into an exact decimal: a JSON number's text, or a decimal
+        // string (another task's exact output, e.g. `quantity.remainder`). Rounding, the
+        // identity and the report work on that decimal; it is written back into the body (as
+        // the decimal's own text) only when it changed form or value.
+        let read = match obj.get("quantity") {
+            Some(Value::String(text)) => decimal::decimal_text(text.trim()).map(|d| (d, true)),
+            Some(number) => number_decimal(number).map(|d| (d, false)),
+            None => None,
+        };
         let mut rounded_away = None;
-        if task.rounding == Some(Rounding::HalfEven)
-            && let Some(original) = obj.get("quantity").and_then(number_decimal)
-            && decimal::exceeds_scale(original)
-        {
-            let rounded = decimal::round_half_even(original);
-            rounded_away = Some(original - rounded);
-            obj.insert("quantity".into(), decimal_number(rounded));
-        }
+        let quantity = read.map(|(mut d, mut rewrite)| {
+            if task.rounding == Some(Rounding::HalfEven) && decimal::exceeds_scale(d) {
+                let rounded = decimal::round_half_even(d);
+                rounded_away = Some(d - rounded);
+                (d, rewrite) = (rounded, true);
+            }
+            if rewrite {
+                obj.insert("quantity".into(), decimal_number(d));
+            }
+            d
+        });
         match task.on_limit {
             Some(OnLimit::AcceptPartial) => {
                 obj.insert("acceptPartialQuantity".into(), json!(true));
@@ -92,6 +97,7 @@ impl VendorRules for Rebilly {
             Some(t) => whole_seconds(t),
             None => Some(exec.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         };
+        let stamped = given.is_none();
         let exact = options.usage == UsageIdentityMode::TimeFraction;
         let usage_time = match (seconds, given) {
             (Some(s), _) if exact => with_micros(&s, micros_of(&key)),
@@ -102,6 +108,7 @@ impl VendorRules for Rebilly {
         obj.insert("usageTime".into(), json!(usage_time));
         Ok(Identity {
             idempotency_key: None,
+            stamped,
             usage: Some(UsageIdentity {
                 key,
                 exact,
@@ -111,10 +118,7 @@ impl VendorRules for Rebilly {
                     .unwrap_or_default()
                     .to_owned(),
                 usage_time,
-                quantity: obj
-                    .get("quantity")
-                    .and_then(number_decimal)
-                    .unwrap_or_default(),
+                quantity: quantity.unwrap_or_default(),
                 rounded_away,
                 accept_partial: obj
                     .get("acceptPartialQuantity")

@@ -69,7 +69,7 @@ impl VendorRules for Solvimon {
         }
         Ok(Identity {
             idempotency_key: Some(key),
-            usage: None,
+            ..Identity::default()
         })
     }
 

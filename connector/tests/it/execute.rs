@@ -427,3 +427,35 @@ async fn transport_errors_show_their_whole_cause() {
         "{text}"
     );
 }
+
+/// What a runtime gets from `TaskHandler::execute`: the Http output typed (nothing converted),
+/// and its JSON written straight from it: the same JSON `json()` builds, and the one the
+/// runner passes on.
+#[tokio::test]
+async fn a_runtime_reads_the_output_typed_or_as_json_written_once() {
+    use usage_connector::execute::{Outcome, TaskHandler};
+    use usage_connector::simworkflow::Task;
+    let (_running, executor) = sandbox(Config::default()).await;
+    let task = Task::Http(usage_task(json!({})));
+    let input = json!({"subscription": "sub_unlimited", "quantity": "2.50", "usageTime": "2025-05-01T12:00:00Z"});
+    let out = executor
+        .execute(&task, &input, &TaskContext::new("wf-typed", "t"))
+        .await
+        .unwrap();
+    let typed = out.http_output().expect("an Http task's output is typed");
+    assert_eq!((typed.status_code, typed.outcome), (201, Outcome::Created));
+    assert_eq!(typed.quantity.as_ref().unwrap().requested, "2.5");
+    assert_eq!((out.attempts, out.outcome), (1, Some(Outcome::Created)));
+    let written: serde_json::Value =
+        serde_json::from_slice(&serde_json::to_vec(&out).unwrap()).unwrap();
+    assert_eq!(written, out.json());
+    assert_eq!(
+        written["body"]["quantity"],
+        json!(2.5),
+        "the decimal string sent as that number"
+    );
+    assert_eq!(written, out.clone().into_json());
+    let simple = usage_connector::execute::TaskOutput::value(json!({"n": 1}));
+    assert!(simple.http_output().is_none());
+    assert_eq!(serde_json::to_value(&simple).unwrap(), json!({"n": 1}));
+}
