@@ -1,6 +1,7 @@
-//! Request validation with the connector's emitted schemas (`schemas/<id>/request.schema.json`,
-//! compiled in from the committed, drift-checked files), so the sandbox rejects exactly what the
-//! connector's own validation rejects.
+//! Request validation with the connector's emitted schemas (`schemas/<id>/request.schema.json`),
+//! compiled in from this crate's copies (`sandbox/schemas/`, so the crate packages on its own;
+//! a connector test keeps them byte-identical to the committed ones), so the sandbox rejects
+//! exactly what the connector's own validation rejects.
 
 use std::sync::OnceLock;
 
@@ -37,14 +38,14 @@ pub struct FieldError {
 fn source(body: Body) -> &'static str {
     match body {
         Body::Adjustment => {
-            include_str!("../../schemas/solvimon.ingest-adjustment/request.schema.json")
+            include_str!("../schemas/solvimon.ingest-adjustment/request.schema.json")
         }
-        Body::Charge => include_str!("../../schemas/solvimon.ingest-charge/request.schema.json"),
-        Body::Persist => include_str!("../../schemas/solvimon.ingest-persist/request.schema.json"),
+        Body::Charge => include_str!("../schemas/solvimon.ingest-charge/request.schema.json"),
+        Body::Persist => include_str!("../schemas/solvimon.ingest-persist/request.schema.json"),
         Body::Calculate => {
-            include_str!("../../schemas/solvimon.calculate-cost/request.schema.json")
+            include_str!("../schemas/solvimon.calculate-cost/request.schema.json")
         }
-        Body::Usage => include_str!("../../schemas/rebilly.create-usage/request.schema.json"),
+        Body::Usage => include_str!("../schemas/rebilly.create-usage/request.schema.json"),
     }
 }
 

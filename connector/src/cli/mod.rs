@@ -14,6 +14,7 @@ mod run;
 mod sandbox;
 mod schemas;
 mod shared;
+mod shell;
 mod studio;
 mod validate;
 
@@ -22,7 +23,7 @@ use usage_connector::catalog::{Catalog, EndpointId};
 
 /// Report usage and ingest billing events (Solvimon, Rebilly) from workflow HTTP tasks safely.
 #[derive(Debug, Parser)]
-#[command(name = "usage-connector", version, about, long_about = None)]
+#[command(name = "usage-connector", version = env!("USAGE_CONNECTOR_VERSION"), about, long_about = None)]
 pub struct Cli {
     /// Replace an endpoint's path template, e.g.
     /// `solvimon.ingest-charge=/v{version}/ingest/charges` (repeatable). Use it when an
@@ -96,6 +97,19 @@ enum Command {
     /// embedded sandbox (or --server). Prints `listening on http://127.0.0.1:PORT/?token=…`
     /// first; every request needs that token. Runs until interrupted. docs/studio.md.
     Studio(studio::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    ///
+    /// Install it where the shell loads completions, e.g. `usage-connector completions bash >
+    /// ~/.local/share/bash-completion/completions/usage-connector`; zsh: a file
+    /// `_usage-connector` in a folder of `$fpath`; fish:
+    /// `~/.config/fish/completions/usage-connector.fish`.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page, usage-connector(1), to stdout (--out DIR: every page, one per
+    /// subcommand too).
+    ///
+    /// E.g. `usage-connector man --out ~/.local/share/man/man1`, then `man usage-connector`
+    /// or `man usage-connector-run`.
+    Man(shell::ManArgs),
 }
 
 /// Output format of commands whose output is data.
@@ -174,6 +188,8 @@ pub fn run(cli: Cli) -> Result<String, Failure> {
         Command::Ingest(args) => ingest::run(&catalog, args),
         Command::Sandbox(args) => Ok(sandbox::run(args)?),
         Command::Studio(args) => Ok(studio::run(&catalog, args)?),
+        Command::Completions(args) => Ok(shell::completions(&args)?),
+        Command::Man(args) => Ok(shell::man(&args)?),
     }
 }
 

@@ -242,6 +242,8 @@ fn every_option_in_help_is_documented() {
         ("ingest", "docs/ingest.md"),
         ("sandbox", "docs/sandbox.md"),
         ("studio", "docs/studio.md"),
+        ("completions", "README.md"),
+        ("man", "README.md"),
     ];
     let help = text(&bin(&["--help"]).stdout);
     let commands: Vec<&str> = help
@@ -277,4 +279,79 @@ fn every_option_in_help_is_documented() {
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// The completion script loads in a real bash and completes the subcommands; the man page is
+/// roff a formatter renders (when the machine has one), and it names every subcommand.
+#[test]
+fn completions_load_in_bash_and_the_man_page_names_every_command() {
+    let out = bin(&["completions", "bash"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = scratch("completions").join("usage-connector.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    // Source it, find the function it registered, and ask it for `usage-connector in<TAB>`.
+    let probe = format!(
+        "source {}; spec=$(complete -p usage-connector); fn=${{spec#*-F }}; fn=${{fn%% *}}; \
+         COMP_WORDS=(usage-connector in); COMP_CWORD=1; COMP_LINE='usage-connector in'; \
+         COMP_POINT=${{#COMP_LINE}}; $fn usage-connector in usage-connector; \
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let completed = std::process::Command::new("bash")
+        .args(["--norc", "-c", &probe])
+        .output()
+        .unwrap();
+    assert!(completed.status.success(), "{}", text(&completed.stderr));
+    assert_eq!(text(&completed.stdout).trim(), "ingest");
+
+    let out = bin(&["man"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    assert!(page.contains(".TH usage-connector 1"), "{page}");
+    for command in [
+        "endpoints",
+        "validate",
+        "call",
+        "run",
+        "resume",
+        "ingest",
+        "studio",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            page.contains(&format!("usage\\-connector\\-{command}(1)")) || page.contains(command),
+            "{command}: {page}"
+        );
+    }
+    // Every page the main one refers to, written to a folder.
+    let dir = scratch("man-pages");
+    let out = bin(&["man", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for command in ["", "-run", "-ingest", "-completions", "-man"] {
+        let page =
+            std::fs::read_to_string(dir.join(format!("usage-connector{command}.1"))).unwrap();
+        assert!(
+            page.starts_with(".ie") && page.contains(".TH"),
+            "{command}: {page}"
+        );
+    }
+    if let Ok(rendered) = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-P-cbou"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(page.as_bytes())?;
+            child.wait_with_output()
+        })
+    {
+        assert!(rendered.status.success());
+        assert!(
+            text(&rendered.stdout).contains("SUBCOMMANDS"),
+            "{}",
+            text(&rendered.stdout)
+        );
+    }
 }

@@ -40,6 +40,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "it needs the Restate server (npm) and a second crate's binary; checked: restate/tests/demo.rs runs the README's restate-demo lines as written",
     ),
     (
+        "cargo install --path",
+        "a release build of its own takes minutes; checked: .ci/run installs it (--debug, into a scratch root) and runs the installed binary",
+    ),
+    (
         "cargo run --example",
         "it builds the library again without default features, a CI step; checked: .ci/run runs this example",
     ),
@@ -228,6 +232,7 @@ fn form(line: &Line) -> Form {
             _ => Form::Unknown,
         },
         ["cargo", "bench", "-p", _, "--bench", _] => Form::NotRun("cargo bench"),
+        ["cargo", "install", "--locked", "--path", _] => Form::NotRun("cargo install --path"),
         ["bash", "scripts/test.sh"] => Form::NotRun("bash scripts/test.sh"),
         ["bash", "scripts/restate-demo.sh", ..] => Form::NotRun("bash scripts/restate-demo.sh"),
         _ => Form::Unknown,
@@ -262,6 +267,14 @@ fn check_not_run(key: &str, line: &Line) {
             assert!(
                 demo.contains("\"bash scripts/restate-demo.sh\""),
                 "{}: restate/tests/it/demo.rs does not run the README's restate-demo lines",
+                line.text
+            );
+        }
+        "cargo install --path" => {
+            let dir = w.last().unwrap();
+            assert!(
+                ci.contains(&format!("cargo install --locked --debug --path {dir} ")),
+                "{}: .ci/run does not install it",
                 line.text
             );
         }
@@ -463,6 +476,27 @@ fn check_claims(line: &Line, args: &[String], out: &Output) {
         // journal an earlier run left beside it.
         "ingest" => {
             assert!(stderr.contains("3 records: 3 created"), "{shown}");
+        }
+        // "prints: usage-connector VERSION (commit …)": the version, and the commit of a checkout
+        // (this test's scratch copy links the sources, so the build saw the repository's .git).
+        "" if args.iter().any(|a| a == "--version") => {
+            let version = format!("usage-connector {}", env!("CARGO_PKG_VERSION"));
+            assert!(stdout.starts_with(&version), "{shown}");
+            if root().join(".git").exists() {
+                assert!(stdout.contains("(commit "), "{shown}");
+            }
+        }
+        // "a completion script": one that completes the subcommands.
+        "completions" => {
+            assert!(
+                stdout.contains("usage-connector") && stdout.contains("ingest"),
+                "{shown}"
+            );
+        }
+        // "the man page (roff)".
+        "man" => {
+            assert!(stdout.contains(".TH usage-connector 1"), "{shown}");
+            assert!(stdout.contains("completions"), "{shown}");
         }
         // "one call": the task output, the usage recorded.
         "call" => {

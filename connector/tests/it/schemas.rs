@@ -57,6 +57,28 @@ fn committed_schemas_have_no_drift() {
     );
 }
 
+/// The sandbox compiles in its own copies of the request schemas (so its crate packages on its
+/// own): they are the generated ones, byte for byte, for every endpoint.
+#[test]
+fn the_sandbox_validates_with_the_published_request_schemas() {
+    let generated = schemas::generate(&Catalog::builtin());
+    let requests: Vec<_> = generated
+        .iter()
+        .filter(|(path, _)| path.ends_with("/request.schema.json"))
+        .collect();
+    assert_eq!(requests.len(), 5, "one request schema per endpoint");
+    for (path, content) in requests {
+        let copy = repo_root().join("sandbox/schemas").join(path);
+        let found = std::fs::read_to_string(&copy).unwrap_or_default();
+        assert!(
+            found == *content,
+            "{} differs from the generated schema; copy it: cp schemas/{path} {}",
+            copy.display(),
+            copy.display()
+        );
+    }
+}
+
 #[test]
 fn every_schema_is_valid_against_the_draft_2020_12_meta_schema() {
     for (path, content) in schemas::generate(&Catalog::builtin()) {

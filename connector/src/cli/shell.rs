@@ -1,0 +1,55 @@
+//! `completions SHELL` and `man`: the shell completion scripts and the man page, generated from
+//! this command line's own definition (clap_complete, clap_mangen), so they cannot drift from
+//! it. Both print to stdout; docs/releasing.md says where to install them.
+
+use clap::CommandFactory;
+
+/// `completions`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// The completion script for `args.shell`.
+pub fn completions(args: &CompletionsArgs) -> anyhow::Result<String> {
+    let mut command = super::Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "usage-connector", &mut out);
+    Ok(String::from_utf8(out)?)
+}
+
+/// `man`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write every page to this folder instead: usage-connector.1 and one page per subcommand
+    /// (usage-connector-run.1, …), which the main page refers to.
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
+}
+
+/// The man page, `usage-connector(1)`, in roff; with `--out`, every page written to a folder
+/// (and the list of them).
+pub fn man(args: &ManArgs) -> anyhow::Result<String> {
+    let Some(dir) = &args.out else {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(super::Cli::command()).render(&mut out)?;
+        return Ok(String::from_utf8(out)?);
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    clap_mangen::generate_to(super::Cli::command(), dir)
+        .map_err(|e| anyhow::anyhow!("cannot write the pages to {}: {e}", dir.display()))?;
+    let mut pages: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("usage-connector") && name.ends_with(".1"))
+        .collect();
+    pages.sort();
+    Ok(format!(
+        "wrote {} man pages to {}: {}\n",
+        pages.len(),
+        dir.display(),
+        pages.join(" ")
+    ))
+}
