@@ -35,6 +35,7 @@ impl<'ctx> Ctx<'_, 'ctx> {
         }
     }
 
+    /// A durable timer of `delay` (an error: the invocation was cancelled).
     pub(crate) async fn sleep(&self, delay: Duration) -> Result<(), TerminalError> {
         match self {
             Ctx::Workflow(c) => c.sleep(delay).await,
@@ -42,6 +43,7 @@ impl<'ctx> Ctx<'_, 'ctx> {
         }
     }
 
+    /// The invocation's random seed: the same on every replay.
     pub(crate) fn random_seed(&self) -> u64 {
         match self {
             Ctx::Workflow(c) => ContextSideEffects::random_seed(*c),

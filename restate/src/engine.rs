@@ -6,9 +6,12 @@
 //!   prepared after that time is journaled (its own step), so a replay, and a step repeated
 //!   after a crash, prepare the same identity; any other request is the same at every time,
 //!   so its call's first exchange reads the clock (for the deadline check) inside its own
-//!   journaled step: one step per exchange;
-//! - a run's `timeoutSeconds` counts from its first journaled clock read (nothing durable
-//!   happens before it), so starting a run journals no clock read of its own;
+//!   journaled step: one step per exchange. Except a send the API cannot deduplicate
+//!   (Rebilly): were it a repeat of a lost one it would be looked up first, so a journaled
+//!   clock read goes before it (a replay cannot tell a repeat, so the choice is the request's);
+//! - a run's `timeoutSeconds` counts from its first journaled clock read (before it only the
+//!   run's bookkeeping is journaled: its number, its attempt state), so starting a run reads
+//!   no clock of its own;
 //! - a wait between attempts that would pass the run's deadline sleeps until the deadline and
 //!   ends the run as timed out, as the local runner's timer does;
 //! - each exchange is one `ctx.run` whose closure never fails (answers and transport errors
@@ -200,22 +203,20 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
     }
 
     /// A call's first exchange in one journaled step with the clock read its deadline check
-    /// needs: the time, and the step's result (`None`: past the deadline, nothing sent). A
-    /// step that may repeat a lost one is taken whatever the time (its request may be out).
+    /// needs: the time (`None` when the step ended without its result: a cancelled
+    /// invocation), and the step's result (`None`: past the deadline, nothing sent). A step
+    /// that may repeat a lost one is taken whatever the time, as it was when the lost one ran
+    /// (so a run that Restate resumes after its deadline may finish that one call).
     async fn timed_step(
         &self,
         step: Step,
-        provisional: DateTime<Utc>,
-    ) -> Result<(DateTime<Utc>, Option<StepResult>), TaskError> {
+    ) -> Result<(Option<DateTime<Utc>>, Option<StepResult>), TaskError> {
         let lost = |why: String| StepResult {
             looked: None,
             sent: Some(Err((Attempt::Lost, why))),
         };
         if self.is_cancelled() {
-            return Ok((
-                provisional,
-                Some(lost("the invocation was cancelled".into())),
-            ));
+            return Ok((None, Some(lost("the invocation was cancelled".into()))));
         }
         let may_repeat = !self.fresh.load(Ordering::SeqCst);
         let deadline = self.deadline();
@@ -236,16 +237,13 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             Ok(TimedStep { at, step }) => {
                 let at = read_time(&at)?;
                 self.clock_read(at);
-                Ok((at, step.map(StepResult::from)))
+                Ok((Some(at), step.map(StepResult::from)))
             }
             // Only a cancelled invocation ends a step without its result: the request may have
             // left, so it counts as a lost answer, and nothing more runs.
             Err(e) => {
                 self.cancel();
-                Ok((
-                    provisional,
-                    Some(lost(format!("the invocation ended: {e}"))),
-                ))
+                Ok((None, Some(lost(format!("the invocation ended: {e}")))))
             }
         }
     }
@@ -284,16 +282,20 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         let provisional = began.unwrap_or(DateTime::UNIX_EPOCH);
         let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(provisional))?);
         let timeless = began.is_some() || !prepared.identity.stamped;
-        // Its first exchange also reads the clock, unless taking it as a possible repeat (the
-        // invocation's first step) would add a lookup: a journaled clock read costs less.
+        // Its first exchange also reads the clock, unless it is a send the API cannot
+        // deduplicate: taken as a possible repeat of a lost one (a step after a replay) it would
+        // be looked up first, and a journaled clock read before it costs less than that lookup.
+        // Decided from the request alone, so a replay takes the same steps.
         if timeless {
             let first = executor.first_step(&prepared, ctx);
-            if self.fresh.load(Ordering::SeqCst) || !first.looks_first_if_repeated() {
-                let (now, first) = self.timed_step(first, provisional).await?;
-                self.note(ctx, began.unwrap_or(now), &prepared);
+            if !first.looks_first_if_repeated() {
+                let (at, first) = self.timed_step(first).await?;
                 let Some(first) = first else {
                     return Err(past_deadline());
                 };
+                if let Some(at) = began.or(at) {
+                    self.note(ctx, at, &prepared);
+                }
                 let sent = executor.send_after(&prepared, ctx, self, Some(first)).await;
                 return self.ended(sent);
             }

@@ -60,12 +60,18 @@ pub enum BranchOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "result")]
 pub(crate) enum SimpleRecord {
+    /// The handler's output.
     Done {
+        /// What the task passes on.
         output: Value,
+        /// HTTP attempts the handler reported.
         attempts: usize,
+        /// How it ended, if it says.
         outcome: Option<Outcome>,
     },
+    /// The handler's failure.
     Failed {
+        /// Why.
         error: Box<TaskError>,
     },
 }

@@ -4,10 +4,11 @@
 //! Policy: a definition with validation errors is refused before anything runs (a terminal
 //! error naming the first problems), as `usage-connector run` refuses it. The workflow's key is
 //! the execution id: every identity the connector derives (Solvimon reference and key, Rebilly
-//! usage time) comes from it and the task name, and Restate runs `run` once per key. Every run
-//! takes its number (`swf:sequenceNumber`) from `UsageSequence`, one journaled call, so a
-//! replay reads the same number; a run whose definition does not read it sends that call
-//! without waiting for the answer. A resume carries the number of the run it resumes.
+//! usage time) comes from it and the task name, and Restate runs `run` once per key. Every new
+//! execution takes its number (`swf:sequenceNumber`) from `UsageSequence`, one journaled
+//! call, so a replay reads the same number; one whose definition cannot read it (no template
+//! or expression names it, no Simple task) sends that call without waiting for the answer and
+//! keeps no number. A resume carries the number of the run it resumes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -208,13 +209,16 @@ impl UsageWorkflow {
             recorded,
             sequence,
         } = request.into_inner();
+        // Every new execution is numbered; only one whose definition may read its number (a
+        // template or expression naming it, or a Simple handler) waits for it: the counter is
+        // one object, so every run would otherwise wait its turn there. A resume is the same
+        // execution: it carries the number (none, if the run it resumes did not wait for one).
+        let resumes = execution_id.is_some();
         let execution_id = execution_id.unwrap_or_else(|| ctx.key().to_owned());
-        // Every run is numbered; only a run whose definition reads its number waits for it
-        // (the counter is one object: every run would otherwise wait its turn there).
         let counter = || ctx.object_client::<UsageSequenceClient>(SEQUENCE_KEY);
         let sequence = match sequence {
             None if reads_sequence(&definition) => Some(counter().next().call().await?),
-            None => {
+            None if !resumes => {
                 counter().next().send();
                 None
             }
@@ -342,15 +346,19 @@ fn preflight(
     Some(failed)
 }
 
-/// Whether a definition reads its execution's number (`swf:sequenceNumber`, in a template or
-/// a JSONata expression): any text in it that names the key.
+/// Whether a definition may read its execution's number (`swf:sequenceNumber`): any text in
+/// it that names the key (a template, a JSONata expression), or a Simple task (its handler is
+/// code, which may read it from its context).
 fn reads_sequence(definition: &Value) -> bool {
     match definition {
         Value::String(text) => text.contains("sequenceNumber"),
         Value::Array(items) => items.iter().any(reads_sequence),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.contains("sequenceNumber") || reads_sequence(v)),
+        Value::Object(map) => {
+            map.get("type").and_then(Value::as_str) == Some("Simple")
+                || map
+                    .iter()
+                    .any(|(k, v)| k.contains("sequenceNumber") || reads_sequence(v))
+        }
         _ => false,
     }
 }

@@ -30,22 +30,26 @@ pub struct ManArgs {
 }
 
 /// The man page, `usage-connector(1)`, in roff; with `--out`, every page written to a folder
-/// (and the list of them).
+/// (and the names of those written).
 pub fn man(args: &ManArgs) -> anyhow::Result<String> {
+    // No `help` subcommand: it has no page of its own to refer to.
+    let command = super::Cli::command().disable_help_subcommand(true);
     let Some(dir) = &args.out else {
         let mut out = Vec::new();
-        clap_mangen::Man::new(super::Cli::command()).render(&mut out)?;
+        clap_mangen::Man::new(command).render(&mut out)?;
         return Ok(String::from_utf8(out)?);
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    clap_mangen::generate_to(super::Cli::command(), dir)
+    let mut pages = vec!["usage-connector.1".to_owned()];
+    pages.extend(
+        command
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .map(|s| format!("usage-connector-{}.1", s.get_name())),
+    );
+    clap_mangen::generate_to(command, dir)
         .map_err(|e| anyhow::anyhow!("cannot write the pages to {}: {e}", dir.display()))?;
-    let mut pages: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| name.starts_with("usage-connector") && name.ends_with(".1"))
-        .collect();
-    pages.sort();
     Ok(format!(
         "wrote {} man pages to {}: {}\n",
         pages.len(),

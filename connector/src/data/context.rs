@@ -11,7 +11,8 @@
 //! system keys are read where the input has no such key; they are not added to the data.
 //! `swf:sequenceNumber` is the execution's number, given once by the engine when it starts
 //! (the local run journal, a Restate counter, an ingest record's line) and the same on every
-//! replay and resume; a task run on its own has none (reading it is `INPUT_MISSING`).
+//! replay and resume; a task run on its own has none (reading it is `INPUT_MISSING`), nor has
+//! a Restate run whose definition cannot read it (it does not wait for the counter).
 
 use std::cell::OnceCell;
 

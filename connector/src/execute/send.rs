@@ -122,7 +122,8 @@ impl Executor {
         // The last attempt's answer, when it was an error answer to a send.
         let mut last: Option<(u16, Value)> = None;
         loop {
-            if ctx.cancel.is_cancelled() {
+            // A first step taken already is judged whatever came after it.
+            if first.is_none() && ctx.cancel.is_cancelled() {
                 let e = TaskError::new(ErrorCode::Cancelled, "the task was cancelled");
                 return Err(self.unknown_if(maybe_recorded, e, req, ctx, attempts, last));
             }

@@ -51,7 +51,7 @@ impl VendorRules for Rebilly {
         // The quantity, read once into an exact decimal: a JSON number's text, or a decimal
         // string (another task's exact output, e.g. `quantity.remainder`). Rounding, the
         // identity and the report work on that decimal; it is written back into the body (as
-        // the decimal's own text) only when it changed form or value.
+        // the decimal's shortest text) only when it changed form or value.
         let read = match obj.get("quantity") {
             Some(Value::String(text)) => decimal::decimal_text(text.trim()).map(|d| (d, true)),
             Some(number) => number_decimal(number).map(|d| (d, false)),

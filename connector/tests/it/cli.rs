@@ -310,24 +310,33 @@ fn completions_load_in_bash_and_the_man_page_names_every_command() {
     assert!(page.contains(".TH usage-connector 1"), "{page}");
     for command in [
         "endpoints",
+        "schemas",
         "validate",
         "call",
         "run",
         "resume",
         "ingest",
+        "sandbox",
         "studio",
         "completions",
         "man",
     ] {
-        assert!(
-            page.contains(&format!("usage\\-connector\\-{command}(1)")) || page.contains(command),
-            "{command}: {page}"
-        );
+        let reference = format!("usage\\-connector\\-{command}(1)");
+        assert!(page.contains(&reference), "{reference}: {page}");
     }
+    assert!(
+        !page.contains("usage\\-connector\\-help"),
+        "no help page: {page}"
+    );
     // Every page the main one refers to, written to a folder.
     let dir = scratch("man-pages");
     let out = bin(&["man", "--out", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("wrote 12 man pages"),
+        "{}",
+        text(&out.stdout)
+    );
     for command in ["", "-run", "-ingest", "-completions", "-man"] {
         let page =
             std::fs::read_to_string(dir.join(format!("usage-connector{command}.1"))).unwrap();
