@@ -31,6 +31,17 @@ use crate::vendor_rules::{
     self, Answer, Found, Original, Recognised, VendorRules, Verdict, api_message,
 };
 
+/// The read to make before the first send: when an earlier run of the execution may have sent
+/// this very request and the API cannot deduplicate it.
+fn prior_lookup(req: &PreparedRequest, ctx: &TaskContext) -> Option<Url> {
+    match ctx.prior {
+        PriorRun::None => None,
+        PriorRun::Started | PriorRun::Finished => {
+            vendor_rules::rules_for(req.endpoint).lookup_url(&req.identity, &req.url)
+        }
+    }
+}
+
 /// What a lookup found.
 enum Lookup {
     /// This call's record: it was written.
@@ -70,14 +81,13 @@ impl Executor {
     /// send. A durable engine may take it itself (in the journaled step that also reads its
     /// clock) and go on with [`Executor::send_after`].
     pub fn first_step(&self, req: &Arc<PreparedRequest>, ctx: &TaskContext) -> Step {
-        let lookup = match ctx.prior {
-            PriorRun::None => None,
-            PriorRun::Started | PriorRun::Finished => {
-                vendor_rules::rules_for(req.endpoint).lookup_url(&req.identity, &req.url)
-            }
-        };
-        match lookup {
-            Some(url) => Step::lookup(self, req, url),
+        self.step_to(req, prior_lookup(req, ctx).as_ref())
+    }
+
+    /// The lookup at `looking`, or else the send.
+    fn step_to(&self, req: &Arc<PreparedRequest>, looking: Option<&Url>) -> Step {
+        match looking {
+            Some(url) => Step::lookup(self, req, url.clone()),
             None => Step::send(self, req),
         }
     }
@@ -112,10 +122,7 @@ impl Executor {
         let rules = vendor_rules::rules_for(req.endpoint);
         let mut attempts: Vec<AttemptRecord> = Vec::new();
         // An earlier run may have sent this very request: look before sending.
-        let mut lookup: Option<Url> = match ctx.prior {
-            PriorRun::None => None,
-            PriorRun::Started | PriorRun::Finished => rules.lookup_url(&req.identity, &req.url),
-        };
+        let mut lookup = prior_lookup(req, ctx);
         // Whether an attempt (or an earlier run) may have been recorded, unknown to us.
         let mut maybe_recorded = ctx.prior != PriorRun::None;
         let mut tries = 0u32;
@@ -132,13 +139,10 @@ impl Executor {
             let done = match first.take() {
                 Some(done) => done,
                 None => {
-                    let step = match &looking {
-                        Some(url) => Step::lookup(self, req, url.clone()),
-                        None => {
-                            tracing::debug!(task = %ctx.task_name, method = %req.method, url = %super::trace::shown_url(&req.url), attempt = tries, "sending");
-                            Step::send(self, req)
-                        }
-                    };
+                    if looking.is_none() {
+                        tracing::debug!(task = %ctx.task_name, method = %req.method, url = %super::trace::shown_url(&req.url), attempt = tries, "sending");
+                    }
+                    let step = self.step_to(req, looking.as_ref());
                     if steps.runs_in_place() {
                         step.run(false).await
                     } else {
