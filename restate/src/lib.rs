@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod ingest;
 mod journaled;
+mod plans;
 mod serve;
 mod service;
 

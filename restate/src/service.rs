@@ -29,6 +29,7 @@ use usage_connector::validators::Validators;
 
 use crate::Error;
 use crate::engine::{BranchEnd, BranchOutcome, Ctx, Durable};
+use crate::plans::Plans;
 
 /// What the services run with: the executor (servers, credentials), the compiled validators,
 /// and the handlers of Simple tasks. Cheap to share.
@@ -37,6 +38,7 @@ pub struct Connector {
     pub(crate) validators: Arc<Validators>,
     pub(crate) simple: HashMap<String, Arc<dyn TaskHandler>>,
     retention: Duration,
+    plans: Plans,
 }
 
 /// How long Restate keeps a finished run by default: its result answers a re-submission of the
@@ -52,6 +54,7 @@ impl Connector {
             validators,
             simple: HashMap::new(),
             retention: DEFAULT_RETENTION,
+            plans: Plans::default(),
         }
     }
 
@@ -394,15 +397,23 @@ impl UsageBranch {
         request: Json<BranchRequest>,
     ) -> Result<Json<BranchEnd>, HandlerError> {
         let request = request.into_inner();
-        let definition: WorkflowDefinition = serde_json::from_value(request.definition.clone())
-            .map_err(|e| Error::Definition(e).terminal())?;
-        let plan = Plan::compile(&definition).map_err(|(task, error)| {
-            Error::Plan {
-                task,
-                error: Box::new(error),
+        let text =
+            serde_json::to_vec(&request.definition).map_err(|e| Error::Definition(e).terminal())?;
+        let plan = match self.0.plans.get(&text) {
+            Some(plan) => plan,
+            None => {
+                let definition: WorkflowDefinition =
+                    serde_json::from_value(request.definition.clone())
+                        .map_err(|e| Error::Definition(e).terminal())?;
+                Plan::compile(&definition).map_err(|(task, error)| {
+                    Error::Plan {
+                        task,
+                        error: Box::new(error),
+                    }
+                    .terminal()
+                })?
             }
-            .terminal()
-        })?;
+        };
         let deadline = request
             .deadline
             .as_deref()
@@ -430,11 +441,15 @@ impl UsageBranch {
 
 /// The plan of a submitted definition: `Err` (a terminal error) when it is not a valid
 /// definition; `Ok(Err)` when it cannot run (the run's failure, as the local runner reports it).
+/// A definition this process validated and compiled before is not checked again ([`Plans`]).
 fn compile(
     connector: &Connector,
     definition: &Value,
 ) -> Result<Result<Plan, RunResult>, HandlerError> {
     let text = serde_json::to_vec(definition).map_err(|e| Error::Definition(e).terminal())?;
+    if let Some(plan) = connector.plans.get(&text) {
+        return Ok(Ok(plan));
+    }
     let report = validate_definition("<submitted>", &text, &connector.validators, None);
     if report.has_errors() {
         let problems: Vec<String> = report
@@ -448,7 +463,14 @@ fn compile(
     }
     let parsed: WorkflowDefinition =
         serde_json::from_value(definition.clone()).map_err(|e| Error::Definition(e).terminal())?;
-    Ok(Plan::compile(&parsed).map_err(|(task, error)| {
-        RunResult::failed(usage_connector::runner::Failure { task, error })
-    }))
+    match Plan::compile(&parsed) {
+        Ok(plan) => {
+            connector.plans.keep(text, &plan);
+            Ok(Ok(plan))
+        }
+        Err((task, error)) => Ok(Err(RunResult::failed(usage_connector::runner::Failure {
+            task,
+            error,
+        }))),
+    }
 }

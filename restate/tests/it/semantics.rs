@@ -212,6 +212,15 @@ async fn simple_decision_data_and_timeouts_run_the_same_on_restate() {
             "the same execution keeps its number"
         );
     }
+    // A service validates a definition's text once and then reuses its plan: the numbered
+    // definition ran above, and a copy with one mistake is still refused before it runs.
+    let mut broken = numbered.clone();
+    broken["startTask"] = json!("Fan in");
+    let (code, reply) = ingress
+        .run("semantics-numbered-broken", &broken, &input)
+        .await;
+    assert_ne!(code, 200, "{reply}");
+    assert!(reply.to_string().contains("E-START-MISSING"), "{reply}");
     // One approved usage on each side, none for the refused run.
     assert_eq!(local_sandbox.stats().await["usages"], json!(1));
     assert_eq!(restate_sandbox.stats().await["usages"], json!(1));
