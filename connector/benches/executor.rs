@@ -2,7 +2,9 @@
 //! sandbox at the same concurrency, in the same run (target ≥ 0.8×); also the same call through
 //! the plugin trait, whose output is a JSON `Value`.
 //!
-//! Run: `cargo bench -p usage-connector --bench executor`.
+//! Run: `cargo bench -p usage-connector --bench executor`. To profile one loop alone (e.g.
+//! under `perf stat`), set `BENCH_ONLY` to `bare`, `executor` or `plugin`: that loop runs five
+//! times and prints its rate each time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -113,6 +115,19 @@ fn main() {
                 }
             }
         };
+        if let Ok(only) = std::env::var("BENCH_ONLY") {
+            for _ in 0..5 {
+                let rate = match only.as_str() {
+                    "bare" => run(bare(client.clone(), url.clone())).await,
+                    "executor" => run(through_executor(executor.clone(), task.clone())).await,
+                    "plugin" => run(through_plugin(executor.clone(), plugin_task.clone())).await,
+                    other => panic!("BENCH_ONLY={other}: bare, executor or plugin"),
+                };
+                println!("{only}: {rate:.0} calls/s");
+            }
+            sandbox.shutdown().await;
+            return;
+        }
         // Warm up, then measure rounds of the three, rotating which goes first so none always
         // meets a warmer machine or a larger sandbox; ratios are taken within a round.
         run(bare(client.clone(), url.clone())).await;

@@ -212,8 +212,9 @@ async fn simple_decision_data_and_timeouts_run_the_same_on_restate() {
             "the same execution keeps its number"
         );
     }
-    // A service validates a definition's text once and then reuses its plan: the numbered
-    // definition ran above, and a copy with one mistake is still refused before it runs.
+    // A service validates a definition's text once and then reuses its plan (the second
+    // numbered run above): a copy of that definition with one mistake is new text, refused
+    // before it runs.
     let mut broken = numbered.clone();
     broken["startTask"] = json!("Fan in");
     let (code, reply) = ingress
