@@ -309,8 +309,8 @@ async fn an_api_that_never_answers_ends_a_small_file_early_and_the_same_command_
     let file = usages(&dir, 50);
     let addr = refused_port();
     let url = format!("http://{addr}");
-    // The defaults: adaptive, 20 tries per record, --give-up-after 100. Each record alone
-    // would spend its 20 tries (minutes); the run stops once 100 tries, twice the records,
+    // The defaults: adaptive, 25 tries per record, --give-up-after 100. Each record alone
+    // would spend its 25 tries (minutes); the run stops once 100 tries, twice the records,
     // went unanswered.
     let out = tokio::task::block_in_place(|| ingest_to(&url, &file, &[]).output().unwrap());
     let stderr = text(&out.stderr);
@@ -329,7 +329,7 @@ async fn an_api_that_never_answers_ends_a_small_file_early_and_the_same_command_
         .unwrap_or_else(|| panic!("no count of tries: {stderr}"));
     assert!(
         (100..400).contains(&tries),
-        "about twice the records in tries, not 20 each: {tries}"
+        "about twice the records in tries, not 25 each: {tries}"
     );
     // The API is back at the same address: the same command delivers every record once.
     let sandbox = Sandbox::with(Config {
