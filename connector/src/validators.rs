@@ -8,6 +8,7 @@
 
 pub mod decimals;
 
+use std::ops::Deref;
 use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
@@ -48,13 +49,43 @@ pub fn compile(name: &str, schema: &Value) -> Result<Validator> {
         })
 }
 
+/// A compiled validator and the schema it was compiled from, so a violation can name what the
+/// schema allows (the known fields next to an unknown one). Derefs to the [`Validator`].
+pub struct Compiled {
+    validator: Validator,
+    schema: Value,
+}
+
+impl Compiled {
+    /// [`compile`]s `schema`, keeping it.
+    pub fn new(name: &str, schema: Value) -> Result<Self> {
+        Ok(Compiled {
+            validator: compile(name, &schema)?,
+            schema,
+        })
+    }
+
+    /// The schema compiled.
+    pub fn schema(&self) -> &Value {
+        &self.schema
+    }
+}
+
+impl Deref for Compiled {
+    type Target = Validator;
+
+    fn deref(&self) -> &Validator {
+        &self.validator
+    }
+}
+
 /// Every compiled validator the crate uses, for one catalog.
 pub struct Validators {
     catalog: Catalog,
-    request: Vec<(EndpointId, Validator)>,
-    http_task: Vec<(EndpointId, Validator)>,
-    task_types: Vec<(&'static str, Validator)>,
-    definition_shell: Validator,
+    request: Vec<(EndpointId, Compiled)>,
+    http_task: Vec<(EndpointId, Compiled)>,
+    task_types: Vec<(&'static str, Compiled)>,
+    definition_shell: Compiled,
     url_patterns: Vec<(EndpointId, regex::Regex)>,
 }
 
@@ -91,35 +122,35 @@ impl Validators {
         let mut http_task = Vec::new();
         for endpoint in &catalog.endpoints {
             let id = endpoint.id;
-            request.push((id, compile(id.as_str(), &schemas::request_schema(id))?));
+            request.push((id, Compiled::new(id.as_str(), schemas::request_schema(id))?));
             http_task.push((
                 id,
-                compile(id.as_str(), &schemas::http_task_schema(endpoint))?,
+                Compiled::new(id.as_str(), schemas::http_task_schema(endpoint))?,
             ));
         }
         let task_types = vec![
             (
                 "Simple",
-                compile("Simple", &task_type_schema::<SimpleTask>("Simple"))?,
+                Compiled::new("Simple", task_type_schema::<SimpleTask>("Simple"))?,
             ),
             (
                 "Http",
-                compile(
+                Compiled::new(
                     "Http",
-                    &task_type_schema::<crate::simworkflow::HttpTask>("Http"),
+                    task_type_schema::<crate::simworkflow::HttpTask>("Http"),
                 )?,
             ),
             (
                 "Parallel",
-                compile("Parallel", &task_type_schema::<ParallelTask>("Parallel"))?,
+                Compiled::new("Parallel", task_type_schema::<ParallelTask>("Parallel"))?,
             ),
             (
                 "Decision",
-                compile("Decision", &task_type_schema::<DecisionTask>("Decision"))?,
+                Compiled::new("Decision", task_type_schema::<DecisionTask>("Decision"))?,
             ),
             (
                 "Terminate",
-                compile("Terminate", &task_type_schema::<TerminateTask>("Terminate"))?,
+                Compiled::new("Terminate", task_type_schema::<TerminateTask>("Terminate"))?,
             ),
         ];
         // The model's schema: the walker checks each task on its own (a catalog Http task
@@ -127,7 +158,7 @@ impl Validators {
         let mut shell = schemas::workflow_model_schema();
         shell["properties"]["tasks"]["additionalProperties"] =
             serde_json::json!({ "type": "object" });
-        let definition_shell = compile("workflow-definition", &shell)?;
+        let definition_shell = Compiled::new("workflow-definition", shell)?;
         let url_patterns = catalog
             .endpoints
             .iter()
@@ -162,17 +193,17 @@ impl Validators {
     }
 
     /// The request-body validator of an endpoint.
-    pub fn request(&self, id: EndpointId) -> &Validator {
+    pub fn request(&self, id: EndpointId) -> &Compiled {
         find(&self.request, id)
     }
 
     /// The SimWorkflow `Http` task validator of an endpoint.
-    pub fn http_task(&self, id: EndpointId) -> &Validator {
+    pub fn http_task(&self, id: EndpointId) -> &Compiled {
         find(&self.http_task, id)
     }
 
     /// The validator of a task type (`Simple`, `Http` (generic), …), if the name is one.
-    pub fn task_type(&self, name: &str) -> Option<&Validator> {
+    pub fn task_type(&self, name: &str) -> Option<&Compiled> {
         self.task_types
             .iter()
             .find(|(n, _)| *n == name)
@@ -189,7 +220,7 @@ impl Validators {
     }
 
     /// The validator of a definition's top level (tasks are only required to be objects).
-    pub fn definition_shell(&self) -> &Validator {
+    pub fn definition_shell(&self) -> &Compiled {
         &self.definition_shell
     }
 
@@ -267,7 +298,7 @@ pub fn hint_for(violation: &Violation, found: Option<&Value>) -> Option<String> 
     }
 }
 
-fn find(list: &[(EndpointId, Validator)], id: EndpointId) -> &Validator {
+fn find(list: &[(EndpointId, Compiled)], id: EndpointId) -> &Compiled {
     &list
         .iter()
         .find(|(i, _)| *i == id)
@@ -276,12 +307,12 @@ fn find(list: &[(EndpointId, Validator)], id: EndpointId) -> &Validator {
 }
 
 /// The compiled request-body validator of an endpoint (built-in catalog).
-pub fn request_validator(id: EndpointId) -> &'static Validator {
+pub fn request_validator(id: EndpointId) -> &'static Compiled {
     Validators::builtin().request(id)
 }
 
 /// The compiled `Http` task validator of an endpoint (built-in catalog paths).
-pub fn http_task_validator(id: EndpointId) -> &'static Validator {
+pub fn http_task_validator(id: EndpointId) -> &'static Compiled {
     Validators::builtin().http_task(id)
 }
 
@@ -327,14 +358,35 @@ pub fn violations(validator: &Validator, instance: &Value) -> Vec<Violation> {
 /// Serde derives also read structs from arrays; bodies must be objects, as the schemas say.
 /// Like [`violations`], but an `anyOf`/`oneOf` failure is replaced by the errors of the branch
 /// that explains it: the branch the instance's type fits, never the placeholder or `null`
-/// branch. When no branch fits the type, one `type` violation lists the accepted types.
-/// Messages are capped at 300 characters (enums of 176 currencies stay readable).
-pub fn detailed_violations(validator: &Validator, instance: &Value) -> Vec<Violation> {
+/// branch. When no branch fits the type, one `type` violation lists the accepted types. An
+/// unknown field is one violation per key, naming the nearest field the schema allows there
+/// when one is close (`unknown field `quantiy`; did you mean `quantity`?`). Messages are capped
+/// at 300 characters (enums of 176 currencies stay readable).
+pub fn detailed_violations(compiled: &Compiled, instance: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
-    for e in validator.iter_errors(instance) {
-        unfold(&e, &mut out);
+    for e in compiled.iter_errors(instance) {
+        unfold(&e, compiled.schema(), &mut out);
     }
     out
+}
+
+/// The field among `allowed` that `key` most likely misspells: the same name but for case,
+/// `_` and `-` (`usage_time` → `usageTime`), else the closest by edit distance (transpositions
+/// count once) within a third of the name's length, at least one edit.
+fn nearest_field<'a>(key: &str, allowed: impl Iterator<Item = &'a String>) -> Option<&'a str> {
+    let fold = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let folded = fold(key);
+    let limit = (key.chars().count() / 3).max(1);
+    allowed
+        .map(|name| (strsim::damerau_levenshtein(&folded, &fold(name)), name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name.as_str())
 }
 
 fn cap(message: String) -> String {
@@ -354,14 +406,30 @@ fn violation(e: &ValidationError<'_>) -> Violation {
     }
 }
 
-fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
+fn unfold(e: &ValidationError<'_>, schema: &Value, out: &mut Vec<Violation>) {
     let branches = match e.kind() {
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
             context
         }
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             // One violation per unknown key, pointing at the key itself.
+            let allowed = e
+                .schema_path()
+                .as_str()
+                .strip_suffix("/additionalProperties")
+                .and_then(|at| schema.pointer(at))
+                .and_then(|at| at.get("properties"))
+                .and_then(Value::as_object);
+            let given = e.instance().as_object();
             for key in unexpected {
+                let nearest = allowed.and_then(|allowed| {
+                    nearest_field(
+                        key,
+                        allowed
+                            .keys()
+                            .filter(|k| !given.is_some_and(|g| g.contains_key(*k))),
+                    )
+                });
                 out.push(Violation {
                     pointer: format!(
                         "{}/{}",
@@ -369,7 +437,10 @@ fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
                         crate::diagnostic::locate::escape_token(key)
                     ),
                     keyword: "additionalProperties".into(),
-                    message: format!("unknown field `{key}`"),
+                    message: match nearest {
+                        Some(name) => format!("unknown field `{key}`; did you mean `{name}`?"),
+                        None => format!("unknown field `{key}`"),
+                    },
                 });
             }
             return;
@@ -393,7 +464,7 @@ fn unfold(e: &ValidationError<'_>, out: &mut Vec<Violation>) {
         .iter()
         .find(|b| !is_placeholder(b) && !is_type_mismatch(b))
     {
-        best.iter().for_each(|x| unfold(x, out));
+        best.iter().for_each(|x| unfold(x, schema, out));
         return;
     }
     let mut types: Vec<String> = branches

@@ -42,7 +42,7 @@ fn code_for(keyword: &str, pointer: &str) -> Code {
 
 pub(super) fn schema_diagnostics(
     ctx: &mut Ctx<'_>,
-    validator: &jsonschema::Validator,
+    validator: &crate::validators::Compiled,
     instance: &Value,
     base: &str,
     task: Option<&str>,

@@ -115,6 +115,81 @@ fn a_wrong_type_names_the_accepted_types_of_a_nullable_field() {
 }
 
 #[test]
+fn an_unknown_field_names_the_field_it_most_likely_misspells() {
+    let messages = |file: &str| -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/workflows/invalid")
+            .join(file);
+        check(&path, None)
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.code == "E-UNKNOWN-FIELD")
+            .map(|d| d.message)
+            .collect()
+    };
+    // In a task, and at the top level of a definition.
+    assert_eq!(
+        messages("unknown-task-field.json"),
+        ["unknown field `nextTaks`; did you mean `nextTask`?"]
+    );
+    // `startTask` is given there too: not offered again.
+    assert_eq!(
+        messages("unknown-top-level-field.json"),
+        ["unknown field `startTaks`"]
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/workflows/invalid/unknown-top-level-field.json");
+    let mut definition: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    definition.as_object_mut().unwrap().remove("startTask");
+    let report = validate_definition(
+        "no-start.json",
+        &serde_json::to_vec(&definition).unwrap(),
+        Validators::builtin(),
+        None,
+    );
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "E-UNKNOWN-FIELD"
+                && d.message == "unknown field `startTaks`; did you mean `startTask`?"),
+        "{:?}",
+        report.diagnostics
+    );
+    // In a request body (the check `run` makes before sending): a misspelling, another
+    // spelling of a name, a field already given, and one near nothing.
+    let check = |body: Value| -> Vec<String> {
+        Validators::builtin()
+            .check_request(EndpointId::RebillyCreateUsage, &body)
+            .unwrap_err()
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    };
+    assert_eq!(
+        check(json!({"subscriptionId": "sub_1", "quantiy": 2})),
+        [
+            r#""quantity" is a required property"#,
+            "unknown field `quantiy`; did you mean `quantity`?"
+        ]
+    );
+    assert_eq!(
+        check(
+            json!({"subscriptionId": "sub_1", "quantity": 2, "usage_time": "2025-05-01T12:00:00Z"})
+        ),
+        ["unknown field `usage_time`; did you mean `usageTime`?"]
+    );
+    assert_eq!(
+        check(json!({"subscriptionId": "sub_1", "quantity": 2, "Quantity": 2})),
+        ["unknown field `Quantity`"]
+    );
+    assert_eq!(
+        check(json!({"subscriptionId": "sub_1", "quantity": 2, "colour": "red"})),
+        ["unknown field `colour`"]
+    );
+}
+
+#[test]
 fn run_time_check_resolves_placeholders_and_validates_the_concrete_request() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/workflows/valid/rebilly-usage-placeholders.json");
