@@ -86,6 +86,7 @@ test('a typo in a body field is underlined at its line with the hint, and fixing
   await item.waitFor();
   const line = typo.split('\n').findIndex((l) => l.includes('"quantiti"')) + 1;
   assert.match(await item.innerText(), new RegExp(`E-SCHEMA ${line}:\\d+`));
+  assert.match(await item.innerText(), /unknown field `quantiti`; did you mean `quantity`\?/);
   assert.match(await item.innerText(), /hint: remove the field or fix its spelling/);
   const mark = page.locator('#highlight mark').filter({ hasText: 'quantiti' });
   assert.equal(await mark.count(), 1, 'the misspelt key is underlined');

@@ -1,7 +1,7 @@
 //! A workflow author's day with the real binary: one task tested on its own (`call --task`,
 //! TestState-style, dry run without credentials), a line on stderr for every task start and
 //! retry (with the rule that set the wait), definitions on standard input, and folders that
-//! hold other JSON or none.
+//! hold other JSON or none; the studio, given a server, sends with the vendor key variable.
 
 use crate::common;
 
@@ -293,5 +293,59 @@ fn a_jsonata_quantity_is_rounded_by_the_task_policy_or_refused_never_sent_as_a_f
     assert!(
         stdout.contains(r#""roundedAway": "0.00000000000000004""#),
         "{stdout}"
+    );
+}
+
+/// `studio --server` without a credentials file: a task whose credentials id is its vendor's
+/// name is sent with the vendor's API key variable, as `run` and `call --task` send it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_with_a_server_uses_the_vendor_key_variable() {
+    use std::io::BufRead;
+    let sandbox = common::Sandbox::start().await;
+    let dir = common::scratch("studio-server-key");
+    let workflows = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../workflows");
+    let definition = std::fs::read_to_string(workflows.join("rebilly-create-usage.json")).unwrap();
+    std::fs::write(dir.join("rebilly-create-usage.json"), &definition).unwrap();
+    let mut studio = common::bin()
+        .arg("studio")
+        .arg(&dir)
+        .args(["--server", &format!("rebilly={}", sandbox.url())])
+        .current_dir(&dir)
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(studio.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let page = first.trim().trim_start_matches("listening on ").to_owned();
+    let (base, token) = page
+        .split_once("/?token=")
+        .expect("a page address with its token");
+    let input: Value = serde_json::from_str(
+        &std::fs::read_to_string(workflows.join("examples/rebilly-create-usage.input.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{base}/api/test"))
+        .header("x-studio-token", token)
+        .json(&json!({"text": definition, "task": "Report usage", "input": input}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = studio.kill();
+    let _ = studio.wait();
+    assert_eq!(answer["result"]["statusCode"], 201, "{answer:#}");
+    assert_eq!(answer["result"]["outcome"], "created", "{answer:#}");
+    assert_eq!(sandbox.stats().await["usages"], 1);
+    assert!(
+        !answer.to_string().contains(sandbox.dev_key("rebilly")),
+        "the key never reaches the page: {answer}"
     );
 }

@@ -38,7 +38,9 @@ pub struct Args {
     /// any, an embedded sandbox serves both vendors with its dev keys.
     #[arg(long = "server", value_name = "VENDOR=URL")]
     servers: Vec<String>,
-    /// Credentials file (with --server; default ./credentials.json if present).
+    /// Credentials file (with --server; default ./credentials.json if present). A task whose
+    /// credentials id is `solvimon` or `rebilly`, with no such entry, uses SOLVIMON_API_KEY or
+    /// REBILLY_API_KEY.
     #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
 }
@@ -114,7 +116,18 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
                 let vendor: Vendor = vendor.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 given.push((vendor, url.clone()));
             }
-            (credentials::load(args.credentials.as_deref())?, given)
+            let mut loaded = credentials::load(args.credentials.as_deref())?;
+            // As `run` and `call` do: a task whose credentials id is its vendor's name, with no
+            // entry in the file, uses the vendor's API key variable.
+            for vendor in Vendor::ALL {
+                if !loaded.contains(vendor.as_str())
+                    && let Some(key) =
+                        credentials::from_env(vendor, catalog.first_of(vendor).key_header())
+                {
+                    loaded.insert(vendor.as_str(), key);
+                }
+            }
+            (loaded, given)
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
