@@ -7,6 +7,7 @@
 //! rule, published as a `$comment` only, is checked exactly by the [`decimals`] keyword.
 
 pub mod decimals;
+mod suggest;
 
 use std::ops::Deref;
 use std::sync::OnceLock;
@@ -65,7 +66,8 @@ impl Compiled {
         })
     }
 
-    /// The schema compiled.
+    /// The schema as given (before the decimals keyword is marked in it, which only adds
+    /// keys): the schema paths of violations resolve in it.
     pub fn schema(&self) -> &Value {
         &self.schema
     }
@@ -360,7 +362,7 @@ pub fn violations(validator: &Validator, instance: &Value) -> Vec<Violation> {
 /// that explains it: the branch the instance's type fits, never the placeholder or `null`
 /// branch. When no branch fits the type, one `type` violation lists the accepted types. An
 /// unknown field is one violation per key, naming the nearest field the schema allows there
-/// when one is close (`unknown field `quantiy`; did you mean `quantity`?`). Messages are capped
+/// when one is close (``unknown field `quantiy`; did you mean `quantity`?``). Messages are capped
 /// at 300 characters (enums of 176 currencies stay readable).
 pub fn detailed_violations(compiled: &Compiled, instance: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -368,25 +370,6 @@ pub fn detailed_violations(compiled: &Compiled, instance: &Value) -> Vec<Violati
         unfold(&e, compiled.schema(), &mut out);
     }
     out
-}
-
-/// The field among `allowed` that `key` most likely misspells: the same name but for case,
-/// `_` and `-` (`usage_time` → `usageTime`), else the closest by edit distance (transpositions
-/// count once) within a third of the name's length, at least one edit.
-fn nearest_field<'a>(key: &str, allowed: impl Iterator<Item = &'a String>) -> Option<&'a str> {
-    let fold = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let folded = fold(key);
-    let limit = (key.chars().count() / 3).max(1);
-    allowed
-        .map(|name| (strsim::damerau_levenshtein(&folded, &fold(name)), name))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, name)| name.as_str())
 }
 
 fn cap(message: String) -> String {
@@ -413,21 +396,22 @@ fn unfold(e: &ValidationError<'_>, schema: &Value, out: &mut Vec<Violation>) {
         }
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             // One violation per unknown key, pointing at the key itself.
-            let allowed = e
-                .schema_path()
-                .as_str()
+            let path = e.schema_path().as_str();
+            let allowed = path
                 .strip_suffix("/additionalProperties")
+                .filter(|_| schema.pointer(path).is_some())
                 .and_then(|at| schema.pointer(at))
                 .and_then(|at| at.get("properties"))
                 .and_then(Value::as_object);
             let given = e.instance().as_object();
             for key in unexpected {
                 let nearest = allowed.and_then(|allowed| {
-                    nearest_field(
+                    suggest::misspelt(
                         key,
                         allowed
                             .keys()
                             .filter(|k| !given.is_some_and(|g| g.contains_key(*k))),
+                        schema,
                     )
                 });
                 out.push(Violation {

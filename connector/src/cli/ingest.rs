@@ -29,9 +29,9 @@ use super::Failure;
 use crate::cli::shared::task_args::{LimitArg, RoundingArg, endpoint_task};
 
 /// Retries per record of `--endpoint` (maxAttempts): 25 tries. Under the test's fault mix (45 %
-/// of requests fail) a record is left behind about once in 21 million; 20 tries left one in
-/// 760,000, since after a lost answer or a reset the lookup must get through too (docs/ingest.md,
-/// "How many tries").
+/// of requests fail) the model gives one record in 21 million left behind; at 20 tries, one in
+/// 760,000, since after a reset the lookup and the resend must both get through in one try
+/// (docs/ingest.md, "How many tries").
 const ENDPOINT_RETRIES: u32 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

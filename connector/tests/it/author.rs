@@ -296,51 +296,56 @@ fn a_jsonata_quantity_is_rounded_by_the_task_policy_or_refused_never_sent_as_a_f
     );
 }
 
-/// `studio --server` without a credentials file: a task whose credentials id is its vendor's
-/// name is sent with the vendor's API key variable, as `run` and `call --task` send it.
+/// `studio --server` without a credentials file: a catalog task whose credentials id is its
+/// vendor's name is sent with the vendor's API key variable, as `run` and `call --task` send
+/// it; a task to any other URL naming that id is refused before sending, never given the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_studio_with_a_server_uses_the_vendor_key_variable() {
+async fn the_studio_with_a_server_uses_the_vendor_key_variable_for_its_endpoints_only() {
     use std::io::BufRead;
     let sandbox = common::Sandbox::start().await;
     let dir = common::scratch("studio-server-key");
     let workflows = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../workflows");
     let definition = std::fs::read_to_string(workflows.join("rebilly-create-usage.json")).unwrap();
     std::fs::write(dir.join("rebilly-create-usage.json"), &definition).unwrap();
-    let mut studio = common::bin()
-        .arg("studio")
-        .arg(&dir)
-        .args(["--server", &format!("rebilly={}", sandbox.url())])
-        .current_dir(&dir)
-        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(studio.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let mut studio = common::Proc(
+        common::bin()
+            .arg("studio")
+            .arg(&dir)
+            .args(["--server", &format!("rebilly={}", sandbox.url())])
+            .current_dir(&dir)
+            .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = studio.0.stdout.take().unwrap();
+    let first = tokio::task::block_in_place(|| {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .unwrap();
     let page = first.trim().trim_start_matches("listening on ").to_owned();
     let (base, token) = page
         .split_once("/?token=")
-        .expect("a page address with its token");
+        .unwrap_or_else(|| panic!("a page address with its token: {first:?}"));
+    let test = |text: String, input: Value| {
+        let request = reqwest::Client::new()
+            .post(format!("{base}/api/test"))
+            .header("x-studio-token", token)
+            .json(&json!({"text": text, "task": "Report usage", "input": input}));
+        async move {
+            let answer: Value = request.send().await.unwrap().json().await.unwrap();
+            answer
+        }
+    };
     let input: Value = serde_json::from_str(
         &std::fs::read_to_string(workflows.join("examples/rebilly-create-usage.input.json"))
             .unwrap(),
     )
     .unwrap();
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{base}/api/test"))
-        .header("x-studio-token", token)
-        .json(&json!({"text": definition, "task": "Report usage", "input": input}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let _ = studio.kill();
-    let _ = studio.wait();
+    let answer = test(definition.clone(), input.clone()).await;
     assert_eq!(answer["result"]["statusCode"], 201, "{answer:#}");
     assert_eq!(answer["result"]["outcome"], "created", "{answer:#}");
     assert_eq!(sandbox.stats().await["usages"], 1);
@@ -348,4 +353,15 @@ async fn the_studio_with_a_server_uses_the_vendor_key_variable() {
         !answer.to_string().contains(sandbox.dev_key("rebilly")),
         "the key never reaches the page: {answer}"
     );
+    // The same task sent elsewhere (not a catalog endpoint): the id has no entry, so nothing
+    // is sent, and the key goes nowhere.
+    let elsewhere = definition.replace(
+        "https://api-sandbox.rebilly.com/organizations/${$.organizationId}/usages",
+        &format!("{}/elsewhere", sandbox.url()),
+    );
+    assert_ne!(elsewhere, definition);
+    let answer = test(elsewhere, input).await;
+    assert_eq!(answer["error"]["code"], "MISSING_CREDENTIALS", "{answer:#}");
+    assert_eq!(answer["stage"], "request", "{answer:#}");
+    assert_eq!(sandbox.stats().await["usages"], 1);
 }

@@ -3,22 +3,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
 use crate::common;
 
-/// Kills the sandbox process when dropped, so a failing test leaves no process behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::Proc;
 
 fn spawn(args: &[&str]) -> (Proc, String, Vec<String>) {
     let mut child = common::bin()

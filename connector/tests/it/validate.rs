@@ -132,6 +132,21 @@ fn an_unknown_field_names_the_field_it_most_likely_misspells() {
         messages("unknown-task-field.json"),
         ["unknown field `nextTaks`; did you mean `nextTask`?"]
     );
+    // In an Http task's body (its endpoint's request schema, under the task's).
+    let body: Vec<String> = check(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/workflows/invalid/body-field-typo.json"),
+        None,
+    )
+    .diagnostics
+    .into_iter()
+    .filter(|d| d.pointer.ends_with("/quantityy"))
+    .map(|d| d.message)
+    .collect();
+    assert_eq!(
+        body,
+        ["unknown field `quantityy`; did you mean `quantity`?"]
+    );
     // `startTask` is given there too: not offered again.
     assert_eq!(
         messages("unknown-top-level-field.json"),
@@ -186,6 +201,11 @@ fn an_unknown_field_names_the_field_it_most_likely_misspells() {
     assert_eq!(
         check(json!({"subscriptionId": "sub_1", "quantity": 2, "colour": "red"})),
         ["unknown field `colour`"]
+    );
+    // A name given already is not offered for another spelling of it.
+    assert_eq!(
+        check(json!({"subscriptionId": "sub_1", "quantity": 2, "subscriptionid": "sub_2"})),
+        ["unknown field `subscriptionid`"]
     );
 }
 

@@ -329,12 +329,14 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
     // Each retry with its answer, its wait and the rule that set the wait.
     let retries = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
     let heard = retries.clone();
-    let executor = studio.executor().with_progress(Arc::new(move |n| {
-        heard.lock().unwrap_or_else(|p| p.into_inner()).push(json!({
-            "attempt": n.attempt, "answer": n.status, "error": n.error,
-            "delayMs": n.delay.as_millis() as u64, "rule": n.rule,
+    let executor = studio
+        .executor(&definition)
+        .with_progress(Arc::new(move |n| {
+            heard.lock().unwrap_or_else(|p| p.into_inner()).push(json!({
+                "attempt": n.attempt, "answer": n.status, "error": n.error,
+                "delayMs": n.delay.as_millis() as u64, "rule": n.rule,
+            }));
         }));
-    }));
     let request = match executor.prepare(task, &input, &ctx) {
         Ok(p) => json!({
             "method": p.method,

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use usage_connector::catalog::{Catalog, Vendor};
 use usage_connector::execute::Executor;
+use usage_connector::simworkflow::WorkflowDefinition;
 use usage_connector::validators::Validators;
 
 use crate::cli::shared::{credentials, session};
@@ -55,7 +56,8 @@ pub struct Studio {
     pub validators: Arc<Validators>,
     /// The catalog.
     pub catalog: Catalog,
-    /// The credentials Http tasks are sent with.
+    /// The credentials Http tasks are sent with: the embedded sandbox's dev keys, or the
+    /// credentials file (each run adds the vendor key variables, as `run` does).
     pub credentials: usage_connector::credentials::Credentials,
     /// Where each vendor's calls go.
     pub servers: Vec<(Vendor, String)>,
@@ -66,11 +68,18 @@ pub struct Studio {
 }
 
 impl Studio {
-    /// A new executor (each run gets its own journal) with the studio's credentials and
-    /// servers.
-    pub fn executor(&self) -> Executor {
-        let mut executor =
-            Executor::new(self.credentials.clone()).with_validators(self.validators.clone());
+    /// A new executor (each run gets its own journal) for `definition`, with the studio's
+    /// credentials and servers. As with `run`, a catalog task whose credentials id is its
+    /// vendor's name and has no entry gets the vendor's API key variable; any other task is
+    /// sent with the credentials it names, or refused before sending.
+    pub fn executor(&self, definition: &WorkflowDefinition) -> Executor {
+        let mut keys = self.credentials.clone();
+        credentials::fill_from_env(
+            &mut keys,
+            definition.http_tasks().into_iter().map(|(_, t)| t),
+            &self.validators,
+        );
+        let mut executor = Executor::new(keys).with_validators(self.validators.clone());
         for (vendor, url) in &self.servers {
             executor = executor.with_server(*vendor, url);
         }
@@ -116,18 +125,7 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
                 let vendor: Vendor = vendor.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 given.push((vendor, url.clone()));
             }
-            let mut loaded = credentials::load(args.credentials.as_deref())?;
-            // As `run` and `call` do: a task whose credentials id is its vendor's name, with no
-            // entry in the file, uses the vendor's API key variable.
-            for vendor in Vendor::ALL {
-                if !loaded.contains(vendor.as_str())
-                    && let Some(key) =
-                        credentials::from_env(vendor, catalog.first_of(vendor).key_header())
-                {
-                    loaded.insert(vendor.as_str(), key);
-                }
-            }
-            (loaded, given)
+            (credentials::load(args.credentials.as_deref())?, given)
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -198,13 +198,15 @@ fn go(studio: &Arc<Studio>, mut session: Session) -> Result<(), Refused> {
     let started = Instant::now();
     let at = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let retries = watched.clone();
-    let executor = studio.executor().with_progress(Arc::new(move |n| {
-        retries.push(json!({
-            "atMs": at(), "task": n.task, "status": "Retry", "attempt": n.attempt,
-            "answer": n.status, "error": n.error, "delayMs": n.delay.as_millis() as u64,
-            "rule": n.rule,
+    let executor = studio
+        .executor(&session.read.definition)
+        .with_progress(Arc::new(move |n| {
+            retries.push(json!({
+                "atMs": at(), "task": n.task, "status": "Retry", "attempt": n.attempt,
+                "answer": n.status, "error": n.error, "delayMs": n.delay.as_millis() as u64,
+                "rule": n.rule,
+            }));
         }));
-    }));
     let ready = match session::ready(&mut session, executor) {
         Ok(ready) => ready,
         Err(NotReady::Preflight(report)) => {

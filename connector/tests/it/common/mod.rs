@@ -29,6 +29,16 @@ pub fn state_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}", std::process::id()))
 }
 
+/// A child process killed when dropped, so a failing test leaves no process behind.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The binary, ready for arguments; its run journals go in [`state_dir`].
 pub fn bin() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_usage-connector"));
