@@ -459,16 +459,40 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     if summary.all_delivered() {
         Ok(String::new())
     } else {
-        let (stopped, go_on) = if summary.stopped.is_some() {
-            (", and the run stopped before its end", " and go on")
-        } else {
-            ("", "")
-        };
         Err(Failure::invalid(anyhow::anyhow!(
-            "{} records not delivered{stopped} (journal {}: run the same command again to retry them{go_on})",
-            summary.invalid + summary.failed + summary.abandoned,
-            journal_path.display()
+            "{}",
+            undelivered(&summary, &journal_path)
         )))
+    }
+}
+
+/// What a run that left records behind says, and what to do: a failed record is tried again
+/// by the same command; an invalid one fails the same way until its line is fixed (it was
+/// never sent nor journaled, so fixing it in place is safe).
+fn undelivered(summary: &Summary, journal: &Path) -> String {
+    let (invalid, failed) = (summary.invalid, summary.failed + summary.abandoned);
+    let (stopped, go_on) = if summary.stopped.is_some() {
+        (", and the run stopped before its end", " and go on")
+    } else {
+        ("", "")
+    };
+    let journal = journal.display();
+    match (invalid, failed) {
+        (0, n) => format!(
+            "{n} records not delivered{stopped} (journal {journal}: run the same command again to retry them{go_on})"
+        ),
+        (n, 0) => format!(
+            "{n} records not delivered{stopped}: invalid, never sent; fix their lines (said above) and run the same command again (journal {journal}: what was delivered is skipped{})",
+            if go_on.is_empty() {
+                ""
+            } else {
+                ", and it goes on"
+            }
+        ),
+        (i, f) => format!(
+            "{} records not delivered{stopped}: {i} invalid, never sent (fix their lines, said above), and {f} failed (journal {journal}: run the same command again to retry them, send the fixed ones{go_on})",
+            i + f
+        ),
     }
 }
 

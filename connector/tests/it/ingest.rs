@@ -173,6 +173,10 @@ async fn bad_records_are_reported_by_line_and_the_rest_delivered() {
     assert!(stderr.contains("line 7: invalid"), "{stderr}");
     assert!(stderr.contains("line 107: invalid"), "{stderr}");
     assert!(stderr.contains("20 invalid"), "{stderr}");
+    assert!(
+        stderr.contains("20 records not delivered: invalid, never sent; fix their lines"),
+        "the way on is to fix them, not to retry: {stderr}"
+    );
 
     // Run again: nothing more is sent, the bad lines are still reported.
     let again = tokio::task::block_in_place(|| ingest(&sandbox, &file, &[]).output().unwrap());
@@ -183,6 +187,26 @@ async fn bad_records_are_reported_by_line_and_the_rest_delivered() {
         text(&again.stderr)
     );
     assert_eq!(sandbox.stats().await["usages"], 1_980);
+
+    // Fixed in place, as the run said: the same command sends the fixed lines only.
+    let fixed: String = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match bad.contains(&(i as u64 + 1)) {
+            true => "{\"subscriptionId\": \"sub_unlimited\", \"quantity\": 1.234}\n".to_owned(),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&file, fixed).unwrap();
+    let last = tokio::task::block_in_place(|| ingest(&sandbox, &file, &[]).output().unwrap());
+    let stderr = text(&last.stderr);
+    assert!(last.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("20 created") && stderr.contains("1980 done before"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.stats().await["usages"], 2_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
