@@ -67,14 +67,14 @@ fn route(app: &App, call: &Call) -> Answer {
         (&Method::GET, ["usages"]) => list(app, call),
         (&Method::GET, ["usages", id]) => {
             let store = app.store();
-            let found = store.usages.iter().find(|u| u["id"] == *id).cloned();
+            let found = store.usage(id).cloned();
             found
                 .map(|u| json_response(200, &u, &[]))
                 .ok_or_else(|| Problem::new(404, "Not Found", format!("Usage {id} not found")))
         }
         (&Method::DELETE, ["usages", id]) => {
             let mut store = app.store();
-            if !store.usages.iter().any(|u| u["id"] == *id) {
+            if store.usage(id).is_none() {
                 return Err(Problem::new(
                     404,
                     "Not Found",
@@ -280,7 +280,7 @@ fn list(app: &App, call: &Call) -> Answer {
                 format!("filter clause `{clause}` is not FIELD:VALUE"),
             )
         })?;
-        if !matches!(field, "subscriptionId" | "usageTime" | "id") {
+        if !crate::store::USAGE_FIELDS.contains(&field) {
             return Err(Problem::new(
                 400,
                 "Bad Request",
@@ -295,9 +295,17 @@ fn list(app: &App, call: &Call) -> Answer {
         ));
     }
     let store = app.store();
-    let mut matched: Vec<&Value> = store
-        .usages
+    // The usages of the most selective filter (each field is indexed), then every filter.
+    let candidates: Vec<&Value> = match filters
         .iter()
+        .map(|(f, vals)| store.usages_where(f, vals))
+        .min_by_key(Vec::len)
+    {
+        Some(few) => few,
+        None => store.usages().iter().collect(),
+    };
+    let mut matched: Vec<&Value> = candidates
+        .into_iter()
         .filter(|u| {
             filters
                 .iter()

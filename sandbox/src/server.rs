@@ -136,7 +136,7 @@ fn admin(app: &App, path: &str) -> Response {
                 .map(|(k, v)| (k.clone(), json!(v.len())))
                 .collect();
             counts.insert("duplicates".into(), json!(store.duplicates.len()));
-            counts.insert("usages".into(), json!(store.usages.len()));
+            counts.insert("usages".into(), json!(store.usages().len()));
             if app.rate_limit.is_some() {
                 counts.insert("rateLimited".into(), json!(app.rate_limited()));
             }

@@ -5,7 +5,9 @@
 //! the [`Journal`] (with a state file), then apply it with nothing left that can fail. So a
 //! refused or failed write leaves the state as it was, an acknowledged write survives
 //! `kill -9`, and a lock over the store is never left over a half-applied write. On start the
-//! journal is replayed through the same checks.
+//! journal is replayed through the same checks. Usages are indexed by id, subscription and
+//! usage time (the fields lists filter on), so the lookups an ingest under faults makes cost
+//! the same at the first usage and the hundred-thousandth.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -39,12 +41,33 @@ pub struct Store {
     by_reference: HashMap<(String, String), usize>,
     idempotency: HashMap<(String, String), Remembered>,
     /// Rebilly usages in creation order.
-    pub usages: Vec<Value>,
+    usages: Vec<Value>,
+    /// Positions in `usages` by (field, value) of each [`USAGE_FIELDS`] field, ascending: a
+    /// lookup by id, subscription or usage time does not scan every usage.
+    usage_index: UsageIndex,
     /// Used quantity per subscription.
     pub used: HashMap<String, Decimal>,
     /// Ids issued so far (ids derive from it, so a replay issues the same ids).
     pub issued: u64,
     journal: Option<Journal>,
+}
+
+/// The usage fields lists can filter on, each indexed.
+pub const USAGE_FIELDS: [&str; 3] = ["id", "subscriptionId", "usageTime"];
+
+/// Positions by (field, value) of each usage field.
+type UsageIndex = HashMap<(&'static str, String), Vec<usize>>;
+
+/// Adds the usage at `position` to `index`.
+fn index_usage(index: &mut UsageIndex, position: usize, record: &Value) {
+    for field in USAGE_FIELDS {
+        if let Some(value) = record[field].as_str() {
+            index
+                .entry((field, value.to_owned()))
+                .or_default()
+                .push(position);
+        }
+    }
 }
 
 /// What a write changes besides its record: a subscription's new used quantity.
@@ -99,12 +122,10 @@ impl Store {
     fn effect(&self, entry: &Entry) -> Result<Used, String> {
         let (record, adding) = match entry {
             Entry::Usage { record } => (record, true),
-            Entry::DeleteUsage { id } => {
-                match self.usages.iter().find(|u| u["id"] == id.as_str()) {
-                    Some(record) => (record, false),
-                    None => return Ok(None),
-                }
-            }
+            Entry::DeleteUsage { id } => match self.usage(id) {
+                Some(record) => (record, false),
+                None => return Ok(None),
+            },
             Entry::Solvimon { .. } | Entry::Idempotency { .. } => return Ok(None),
         };
         let (subscription, quantity) = usage_quantity(record)?;
@@ -163,12 +184,46 @@ impl Store {
             }
             Entry::Usage { record } => {
                 self.issued += 1;
+                index_usage(&mut self.usage_index, self.usages.len(), &record);
                 self.usages.push(record);
             }
             Entry::DeleteUsage { id } => {
+                // Rare (cleanups): the positions after it shift, so the index is rebuilt.
                 self.usages.retain(|u| u["id"] != id.as_str());
+                self.usage_index.clear();
+                for (i, record) in self.usages.iter().enumerate() {
+                    index_usage(&mut self.usage_index, i, record);
+                }
             }
         }
+    }
+
+    /// Rebilly usages in creation order.
+    pub fn usages(&self) -> &[Value] {
+        &self.usages
+    }
+
+    /// The usage with this id.
+    pub fn usage(&self, id: &str) -> Option<&Value> {
+        let i = *self.usage_index.get(&("id", id.to_owned()))?.first()?;
+        self.usages.get(i)
+    }
+
+    /// The usages whose `field` (one of [`USAGE_FIELDS`]; any other matches none) is one of
+    /// `values`, in creation order.
+    pub fn usages_where(&self, field: &str, values: &[String]) -> Vec<&Value> {
+        let Some(field) = USAGE_FIELDS.into_iter().find(|f| *f == field) else {
+            return Vec::new();
+        };
+        let mut positions: Vec<usize> = values
+            .iter()
+            .filter_map(|v| self.usage_index.get(&(field, v.clone())))
+            .flatten()
+            .copied()
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions.into_iter().map(|i| &self.usages[i]).collect()
     }
 
     /// The record of `kind` with this reference, if any.

@@ -1,7 +1,8 @@
 //! The `--state` journal across restarts in one process: inputs that used to brick it leave
 //! nothing behind, a torn last line is cut before the next write (which then survives two
 //! restarts), and a second sandbox on the same file fails while the first runs. (`kill -9`
-//! with requests in flight: `connector/tests/sandbox_cli.rs`.)
+//! with requests in flight: `connector/tests/sandbox_cli.rs`.) Reads after a delete, live and
+//! replayed, find the usages that are left.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -151,4 +152,57 @@ async fn a_second_sandbox_on_the_same_state_file_fails_while_the_first_runs() {
         "once the first stops, the file is free"
     );
     second.shutdown().await;
+}
+
+/// Reads by id, usage time and subscription find the right usages after an earlier one is
+/// deleted (every later one moves up a place), live and after a restart from the state file.
+#[tokio::test]
+async fn reads_after_a_delete_find_the_usages_that_are_left() {
+    let path = state_file("reads-after-delete");
+    let s = with_state(&path).await;
+    let mut ids = Vec::new();
+    for (i, time) in [
+        "2025-05-01T12:00:01Z",
+        "2025-05-01T12:00:02Z",
+        "2025-05-01T12:00:03Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, u) = post_usage(&s, &usage(&(i + 1).to_string(), time)).await;
+        assert_eq!(status, StatusCode::CREATED, "{u}");
+        ids.push(u["id"].as_str().unwrap().to_owned());
+    }
+    let key = [("REB-APIKEY", s.dev_key("rebilly"))];
+    let (status, _, _) = s
+        .call(Method::DELETE, &format!("/usages/{}", ids[0]), &key, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    check_reads(&s, &ids).await;
+    s.shutdown().await;
+    check_reads(&with_state(&path).await, &ids).await;
+}
+
+/// The reads of `reads_after_a_delete_find_the_usages_that_are_left`.
+async fn check_reads(s: &Sandbox, ids: &[String]) {
+    let key = [("REB-APIKEY", s.dev_key("rebilly"))];
+    let (status, _, first) = s
+        .call(Method::GET, &format!("/usages/{}", ids[0]), &key, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{first}");
+    let (_, _, second) = s
+        .call(Method::GET, &format!("/usages/{}", ids[1]), &key, None)
+        .await;
+    assert_eq!(second["quantity"], 2, "{second}");
+    let at = |time: &str| format!("usageTime:{time}");
+    let third = s.usages(&[("filter", &at("2025-05-01T12:00:03Z"))]).await;
+    assert_eq!(third.total, 1);
+    assert_eq!(third.items[0]["id"], ids[2].as_str());
+    let gone = s.usages(&[("filter", &at("2025-05-01T12:00:01Z"))]).await;
+    assert_eq!(gone.total, 0);
+    let left = s
+        .usages(&[("filter", "subscriptionId:sub_limit_100")])
+        .await;
+    let quantities: Vec<&Value> = left.items.iter().map(|u| &u["quantity"]).collect();
+    assert_eq!(quantities, [&json!(2), &json!(3)], "in creation order");
 }
