@@ -296,15 +296,8 @@ fn list(app: &App, call: &Call) -> Answer {
     }
     let store = app.store();
     // The usages of the most selective filter (each field is indexed), then every filter.
-    let candidates: Vec<&Value> = match filters
-        .iter()
-        .map(|(f, vals)| store.usages_where(f, vals))
-        .min_by_key(Vec::len)
-    {
-        Some(few) => few,
-        None => store.usages().iter().collect(),
-    };
-    let mut matched: Vec<&Value> = candidates
+    let mut matched: Vec<&Value> = store
+        .usage_candidates(&filters)
         .into_iter()
         .filter(|u| {
             filters

@@ -189,7 +189,11 @@ impl Store {
             }
             Entry::DeleteUsage { id } => {
                 // Rare (cleanups): the positions after it shift, so the index is rebuilt.
+                let before = self.usages.len();
                 self.usages.retain(|u| u["id"] != id.as_str());
+                if self.usages.len() == before {
+                    return;
+                }
                 self.usage_index.clear();
                 for (i, record) in self.usages.iter().enumerate() {
                     index_usage(&mut self.usage_index, i, record);
@@ -209,18 +213,28 @@ impl Store {
         self.usages.get(i)
     }
 
-    /// The usages whose `field` (one of [`USAGE_FIELDS`]; any other matches none) is one of
-    /// `values`, in creation order.
-    pub fn usages_where(&self, field: &str, values: &[String]) -> Vec<&Value> {
-        let Some(field) = USAGE_FIELDS.into_iter().find(|f| *f == field) else {
-            return Vec::new();
+    /// The usages that may pass every filter (field, any of values), in creation order: those
+    /// of the filter matching fewest (each field of [`USAGE_FIELDS`] is indexed; any other
+    /// field matches none), found without building the others'. Every usage when there is no
+    /// filter. The caller still applies every filter.
+    pub fn usage_candidates(&self, filters: &[(String, Vec<String>)]) -> Vec<&Value> {
+        let lists = |(field, values): &(String, Vec<String>)| -> Vec<&Vec<usize>> {
+            match USAGE_FIELDS.into_iter().find(|f| f == field) {
+                Some(f) => values
+                    .iter()
+                    .filter_map(|v| self.usage_index.get(&(f, v.clone())))
+                    .collect(),
+                None => Vec::new(),
+            }
         };
-        let mut positions: Vec<usize> = values
+        let Some(fewest) = filters
             .iter()
-            .filter_map(|v| self.usage_index.get(&(field, v.clone())))
-            .flatten()
-            .copied()
-            .collect();
+            .map(lists)
+            .min_by_key(|l| l.iter().map(|p| p.len()).sum::<usize>())
+        else {
+            return self.usages.iter().collect();
+        };
+        let mut positions: Vec<usize> = fewest.into_iter().flatten().copied().collect();
         positions.sort_unstable();
         positions.dedup();
         positions.into_iter().map(|i| &self.usages[i]).collect()

@@ -200,6 +200,15 @@ async fn check_reads(s: &Sandbox, ids: &[String]) {
     assert_eq!(third.items[0]["id"], ids[2].as_str());
     let gone = s.usages(&[("filter", &at("2025-05-01T12:00:01Z"))]).await;
     assert_eq!(gone.total, 0);
+    // Two filters (and), one of them met by two usages; a value given twice (or) counts once.
+    let both = format!(
+        "subscriptionId:sub_limit_100;{}",
+        at("2025-05-01T12:00:03Z")
+    );
+    let third = s.usages(&[("filter", &both)]).await;
+    assert_eq!((third.total, &third.items[0]["id"]), (1, &json!(ids[2])));
+    let twice = format!("id:{0},{0}", ids[1]);
+    assert_eq!(s.usages(&[("filter", &twice)]).await.total, 1);
     let left = s
         .usages(&[("filter", "subscriptionId:sub_limit_100")])
         .await;
