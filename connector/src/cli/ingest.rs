@@ -467,9 +467,11 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
 }
 
 /// What a run that left records behind says, and what to do: a failed record is tried again
-/// by the same command; an invalid one fails the same way until its line is fixed (it was
-/// never sent nor journaled, so fixing it in place is safe).
+/// by the same command; an invalid one fails the same way until its line is fixed. An invalid
+/// record was never journaled (one begun before is `failed`), so fixing its line in place is
+/// safe as long as no other line changes (the journal knows lines by number and text).
 fn undelivered(summary: &Summary, journal: &Path) -> String {
+    const FIX_LIST: &str = "the first are said above, --report FILE lists them all";
     let (invalid, failed) = (summary.invalid, summary.failed + summary.abandoned);
     let (stopped, go_on) = if summary.stopped.is_some() {
         (", and the run stopped before its end", " and go on")
@@ -482,7 +484,7 @@ fn undelivered(summary: &Summary, journal: &Path) -> String {
             "{n} records not delivered{stopped} (journal {journal}: run the same command again to retry them{go_on})"
         ),
         (n, 0) => format!(
-            "{n} records not delivered{stopped}: invalid, never sent; fix their lines (said above) and run the same command again (journal {journal}: what was delivered is skipped{})",
+            "{n} records not delivered{stopped}: invalid, never sent; fix those lines in place, changing no other line ({FIX_LIST}), and run the same command again (journal {journal}: what was delivered is skipped{})",
             if go_on.is_empty() {
                 ""
             } else {
@@ -490,7 +492,7 @@ fn undelivered(summary: &Summary, journal: &Path) -> String {
             }
         ),
         (i, f) => format!(
-            "{} records not delivered{stopped}: {i} invalid, never sent (fix their lines, said above), and {f} failed (journal {journal}: run the same command again to retry them, send the fixed ones{go_on})",
+            "{} records not delivered{stopped}: {i} invalid, never sent (fix those lines in place, changing no other line; {FIX_LIST}), and {f} failed (journal {journal}: run the same command again to retry them, send the fixed ones{go_on})",
             i + f
         ),
     }

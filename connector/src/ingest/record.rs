@@ -81,7 +81,9 @@ pub fn prepare(
 }
 
 /// [`prepare`] of a parsed record stamped `at`, with `prior` telling whether an earlier run
-/// may have sent it.
+/// may have sent it. A record an earlier run began that no longer prepares is `failed`
+/// (`REQUEST_CHANGED`), not `invalid`: the template or its options changed since, not its line
+/// (which, journaled, may not be edited), and its request may have left.
 pub fn prepare_value(
     executor: &Executor,
     template: &Template,
@@ -109,10 +111,11 @@ pub fn prepare_value(
         if !problems.is_empty() {
             let why: Vec<String> = problems.into_iter().map(|p| p.error.message).collect();
             let error = TaskError::new(ErrorCode::InvalidInput, why.join("; "));
-            return Err(Box::new(RecordReport::bare(
+            return Err(Box::new(refused(
                 line,
+                prior,
                 RecordOutcome::Invalid,
-                Some(error),
+                error,
             )));
         }
     }
@@ -134,9 +137,29 @@ pub fn prepare_value(
             } else {
                 RecordOutcome::Invalid
             };
-            Err(Box::new(RecordReport::bare(line, outcome, Some(e))))
+            Err(Box::new(refused(line, prior, outcome, e)))
         }
     }
+}
+
+/// The report of a record that does not prepare; see [`prepare_value`] for one begun before.
+fn refused(line: u64, prior: PriorRun, outcome: RecordOutcome, e: TaskError) -> RecordReport {
+    if outcome != RecordOutcome::Invalid || prior == PriorRun::None {
+        return RecordReport::bare(line, outcome, Some(e));
+    }
+    let message = format!(
+        "an earlier run began this record (its request may have been sent) and it no longer prepares, so the template or its options changed since; run it with the ones it began with (its line is not what is wrong): {}",
+        e.message
+    );
+    RecordReport::bare(
+        line,
+        RecordOutcome::Failed,
+        Some(TaskError {
+            code: ErrorCode::RequestChanged,
+            message,
+            ..e
+        }),
+    )
 }
 
 /// Sends a ready record through `steps`; its report (`failed` when the API refuses it, the

@@ -174,7 +174,7 @@ async fn bad_records_are_reported_by_line_and_the_rest_delivered() {
     assert!(stderr.contains("line 107: invalid"), "{stderr}");
     assert!(stderr.contains("20 invalid"), "{stderr}");
     assert!(
-        stderr.contains("20 records not delivered: invalid, never sent; fix their lines"),
+        stderr.contains("20 records not delivered: invalid, never sent; fix those lines in place"),
         "the way on is to fix them, not to retry: {stderr}"
     );
 

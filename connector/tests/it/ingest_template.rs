@@ -69,3 +69,65 @@ async fn a_task_template_numbers_records_by_line_and_evaluates_jsonata() {
         "the same numbers on a re-run: nothing sent twice"
     );
 }
+
+/// A record an earlier run began (its request may have left) that no longer prepares, because
+/// the run's options changed (here `--rounding half-even` dropped), is `failed` with
+/// `REQUEST_CHANGED`, not `invalid`: its line is not what is wrong, and editing it would be
+/// refused as a changed input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_begun_record_that_no_longer_prepares_is_failed_not_invalid() {
+    let dir = common::scratch("ingest-begun-changed");
+    let file = dir.join("usage.ndjson");
+    std::fs::write(
+        &file,
+        "{\"subscriptionId\": \"sub_unlimited\", \"quantity\": 1.2345}\n",
+    )
+    .unwrap();
+    let ingest = |server: &str, extra: &[&str]| {
+        let mut command = common::bin();
+        command
+            .arg("ingest")
+            .arg(&file)
+            .args(["--endpoint", "rebilly.create-usage", "--server", server])
+            .args(extra)
+            .env("REBILLY_API_KEY", "sk_sandbox_rebilly")
+            .stdin(std::process::Stdio::null());
+        command
+    };
+    // Nothing listens: the record is begun (rounded), and fails.
+    let nowhere = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let first = tokio::task::block_in_place(|| {
+        ingest(&nowhere, &["--rounding", "half-even", "--retries", "1"])
+            .output()
+            .unwrap()
+    });
+    let stderr = text(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 failed"), "{stderr}");
+    // Again, without the rounding it began with.
+    let sandbox = Sandbox::start().await;
+    let report = dir.join("report.ndjson");
+    let second = tokio::task::block_in_place(|| {
+        ingest(&sandbox.url(), &["--report", report.to_str().unwrap()])
+            .output()
+            .unwrap()
+    });
+    let stderr = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&report).unwrap().trim()).unwrap();
+    assert_eq!(line["outcome"], "failed", "{line}");
+    assert_eq!(line["error"]["code"], "REQUEST_CHANGED", "{line}");
+    assert!(
+        line["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("an earlier run began this record"),
+        "{line}"
+    );
+    assert!(!stderr.contains("fix those lines"), "{stderr}");
+    assert_eq!(sandbox.stats().await["usages"], 0);
+}
