@@ -230,41 +230,6 @@ async fn a_changed_input_under_its_journal_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gzip_csv_through_a_definitions_task_keeps_quantities_exact() {
-    use std::io::Write;
-    let sandbox = Sandbox::start().await;
-    let dir = common::scratch("ingest-csv");
-    let file = dir.join("usages.csv.gz");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(
-        b"organizationId,subscriptionId,quantity,usageTime\n\
-          org_sandbox,sub_unlimited,2.675,2025-05-01T12:00:00Z\n\
-          org_sandbox,sub_unlimited,1.001,2025-05-01T12:00:01Z\n",
-    )
-    .unwrap();
-    std::fs::write(&file, gz.finish().unwrap()).unwrap();
-    let mut command = common::bin();
-    command
-        .arg("ingest")
-        .arg(&file)
-        .arg("--task")
-        .arg(common::root().join("workflows/rebilly-create-usage.json#Report usage"))
-        .arg("--server")
-        .arg(sandbox.url())
-        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"));
-    let out = tokio::task::block_in_place(|| command.output().unwrap());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let usages = sandbox.usages(&[]).await;
-    let mut quantities: Vec<String> = usages
-        .items
-        .iter()
-        .map(|u| u["quantity"].to_string())
-        .collect();
-    quantities.sort();
-    assert_eq!(quantities, ["1.001", "2.675"]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_of_the_other_engine_are_refused_before_anything_is_sent() {
     let sandbox = Sandbox::start().await;
     let dir = common::scratch("ingest-engine-options");

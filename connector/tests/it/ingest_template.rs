@@ -1,5 +1,6 @@
 //! `ingest --task` and the template language: each record is one execution, numbered by its
-//! line; JSONata is evaluated per record.
+//! line; JSONata is evaluated per record; a gzipped CSV keeps quantities exact; a record begun
+//! under other options is not called invalid.
 
 use serde_json::json;
 
@@ -130,4 +131,39 @@ async fn a_begun_record_that_no_longer_prepares_is_failed_not_invalid() {
     );
     assert!(!stderr.contains("fix those lines"), "{stderr}");
     assert_eq!(sandbox.stats().await["usages"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_csv_through_a_definitions_task_keeps_quantities_exact() {
+    use std::io::Write;
+    let sandbox = Sandbox::start().await;
+    let dir = common::scratch("ingest-csv");
+    let file = dir.join("usages.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(
+        b"organizationId,subscriptionId,quantity,usageTime\n\
+          org_sandbox,sub_unlimited,2.675,2025-05-01T12:00:00Z\n\
+          org_sandbox,sub_unlimited,1.001,2025-05-01T12:00:01Z\n",
+    )
+    .unwrap();
+    std::fs::write(&file, gz.finish().unwrap()).unwrap();
+    let mut command = common::bin();
+    command
+        .arg("ingest")
+        .arg(&file)
+        .arg("--task")
+        .arg(common::root().join("workflows/rebilly-create-usage.json#Report usage"))
+        .arg("--server")
+        .arg(sandbox.url())
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"));
+    let out = tokio::task::block_in_place(|| command.output().unwrap());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let usages = sandbox.usages(&[]).await;
+    let mut quantities: Vec<String> = usages
+        .items
+        .iter()
+        .map(|u| u["quantity"].to_string())
+        .collect();
+    quantities.sort();
+    assert_eq!(quantities, ["1.001", "2.675"]);
 }

@@ -123,28 +123,18 @@ fn an_unknown_field_names_the_field_it_most_likely_misspells() {
         check(&path, None)
             .diagnostics
             .into_iter()
-            .filter(|d| d.code == "E-UNKNOWN-FIELD")
+            .filter(|d| d.message.starts_with("unknown field"))
             .map(|d| d.message)
             .collect()
     };
-    // In a task, and at the top level of a definition.
+    // In a task, in an Http task's body (its endpoint's request schema, under the task's), and
+    // at the top level of a definition.
     assert_eq!(
         messages("unknown-task-field.json"),
         ["unknown field `nextTaks`; did you mean `nextTask`?"]
     );
-    // In an Http task's body (its endpoint's request schema, under the task's).
-    let body: Vec<String> = check(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/workflows/invalid/body-field-typo.json"),
-        None,
-    )
-    .diagnostics
-    .into_iter()
-    .filter(|d| d.pointer.ends_with("/quantityy"))
-    .map(|d| d.message)
-    .collect();
     assert_eq!(
-        body,
+        messages("body-field-typo.json"),
         ["unknown field `quantityy`; did you mean `quantity`?"]
     );
     // `startTask` is given there too: not offered again.
