@@ -11,11 +11,13 @@
 //! Before a record's request first leaves, a `begin` line records its line number, the digest
 //! of its text, the time its request is stamped with and its idempotency identity, and is
 //! synced to disk (the writer writes at most every 5 ms, so the begins of the records prepared
-//! meanwhile share one sync: group commit). After a final answer an `end` line records the
-//! outcome (not synced: a lost end only costs a lookup). A failed write ends the journal:
-//! nothing more is written and every later begin fails, so nothing more is sent. On open, a
-//! torn last line (a crash mid-write) is cut off; any other unreadable line is an error. Memory: 24 bytes per finished record (a sorted table), so a million-line journal
-//! stays small.
+//! meanwhile share one sync: group commit); a record prepared again to another identity than
+//! its first `begin` recorded is another request and is not sent ([`Began`]). After a final
+//! answer an `end` line records the outcome (not synced: a lost end only costs a lookup). A
+//! failed write ends the journal: nothing more is written and every later begin fails, so
+//! nothing more is sent. On open, a torn last line (a crash mid-write) is cut off; any other
+//! unreadable line is an error. Memory: 24 bytes per finished record (a sorted table), so a
+//! million-line journal stays small.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -40,6 +42,8 @@ pub enum Seen {
     Begun {
         /// The time its request was stamped with.
         at: DateTime<Utc>,
+        /// The idempotency identity it began with.
+        began: Began,
     },
     /// A final answer was recorded (the outcome as written, `created`, …).
     Done(&'static str),
@@ -48,7 +52,32 @@ pub enum Seen {
     Elsewhere {
         /// The time its request was stamped with.
         at: DateTime<Utc>,
+        /// The idempotency identity it began with.
+        began: Began,
     },
+}
+
+/// A fingerprint of the idempotency identity a record's first `begin` line recorded (the
+/// Solvimon `Idempotency-Key`, the Rebilly `usageTime`), kept in 8 bytes. Both derive from the
+/// request's body: a record prepared again to another identity is another request, which the
+/// API would not know for the one that may have left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Began(u64);
+
+impl Began {
+    /// The fingerprint of `key`; none recorded (an older journal, an endpoint without one)
+    /// matches any.
+    pub fn of(key: Option<&str>) -> Began {
+        Began(key.map_or(0, |key| {
+            let d = crate::identity::digest(&[key]);
+            u64::from_le_bytes(d[..8].try_into().expect("8 bytes")).max(1)
+        }))
+    }
+
+    /// Whether a request prepared now with identity `key` is the one that began.
+    pub fn matches(self, key: Option<&str>) -> bool {
+        self.0 == 0 || self == Began::of(key)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,13 +130,13 @@ pub struct IngestJournal {
     path: PathBuf,
     /// Lines finished before this run: (line, digest, outcome index), sorted by line.
     done: Vec<(u64, u64, u8)>,
-    /// Lines begun and not finished before this run: (digest, stamped at).
-    begun: HashMap<u64, (u64, DateTime<Utc>)>,
+    /// Lines begun and not finished before this run: (digest, stamped at, identity).
+    begun: HashMap<u64, (u64, DateTime<Utc>, Began)>,
     /// Where this run delivers.
     destination: Destination,
-    /// Lines begun at other destinations only: (line, digest, stamped at in nanoseconds),
-    /// sorted by line.
-    elsewhere: Vec<(u64, u64, i64)>,
+    /// Lines begun at other destinations only: (line, digest, stamped at in nanoseconds,
+    /// identity), sorted by line.
+    elsewhere: Vec<(u64, u64, i64, Began)>,
     writer: Mutex<Writer>,
     synced: Arc<Synced>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -184,16 +213,21 @@ impl IngestJournal {
                     sectioned = true;
                 }
                 Line::Begin {
-                    line, digest, at, ..
+                    line,
+                    digest,
+                    at,
+                    key,
                 } => {
                     let at = DateTime::parse_from_rfc3339(&at)
                         .map_err(|e| bad(number, format!("time `{at}`: {e}")))?
                         .with_timezone(&Utc);
+                    let began = Began::of(key.as_deref());
                     if ours {
-                        begun.insert(line, (short(&digest), at));
+                        // A record begun again keeps the identity it first began with.
+                        begun.entry(line).or_insert((short(&digest), at, began));
                     } else {
                         let nanos = at.timestamp_nanos_opt().unwrap_or_default();
-                        elsewhere.push((line, short(&digest), nanos));
+                        elsewhere.push((line, short(&digest), nanos, began));
                     }
                 }
                 Line::End { .. } if !ours => {}
@@ -202,7 +236,7 @@ impl IngestJournal {
                         .iter()
                         .position(|o| *o == outcome)
                         .ok_or_else(|| bad(number, format!("outcome `{outcome}`")))?;
-                    let digest = begun.remove(&line).map_or(0, |(d, _)| d);
+                    let digest = begun.remove(&line).map_or(0, |(d, ..)| d);
                     done.push((line, digest, index as u8));
                 }
             }
@@ -241,7 +275,7 @@ impl IngestJournal {
             file.sync_data().map_err(io("writing the journal", path))?;
         }
         // The first begin of a line elsewhere carries the time its identity was made with.
-        elsewhere.sort_by_key(|e: &(u64, u64, i64)| e.0);
+        elsewhere.sort_by_key(|e: &(u64, u64, i64, Began)| e.0);
         elsewhere.dedup_by_key(|e| e.0);
         elsewhere.retain(|e| !begun.contains_key(&e.0));
         elsewhere.shrink_to_fit();
@@ -294,12 +328,13 @@ impl IngestJournal {
             return Ok(Seen::Done(OUTCOMES[outcome as usize]));
         }
         match self.begun.get(&line) {
-            Some((d, _)) if *d != short(digest) => Err(changed()),
-            Some((_, at)) => Ok(Seen::Begun { at: *at }),
+            Some((d, ..)) if *d != short(digest) => Err(changed()),
+            Some(&(_, at, began)) => Ok(Seen::Begun { at, began }),
             None => match self.elsewhere.binary_search_by_key(&line, |e| e.0) {
                 Ok(i) if self.elsewhere[i].1 != short(digest) => Err(changed()),
                 Ok(i) => Ok(Seen::Elsewhere {
                     at: DateTime::from_timestamp_nanos(self.elsewhere[i].2),
+                    began: self.elsewhere[i].3,
                 }),
                 Err(_) => Ok(Seen::New),
             },
@@ -485,17 +520,28 @@ mod tests {
         .unwrap();
         let (a, b) = (to("http://a"), to("http://b"));
         let at: DateTime<Utc> = at.parse().unwrap();
+        let none = Began::of(None);
         // The first destination to open it adopts the older lines, as before.
         let j = IngestJournal::open(&path, "t", &a).unwrap();
         assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
-        assert_eq!(j.seen(2, "bb").unwrap(), Seen::Begun { at });
-        j.begin(3, "cc", at, None).await.unwrap();
+        assert_eq!(j.seen(2, "bb").unwrap(), Seen::Begun { at, began: none });
+        j.begin(3, "cc", at, Some("usageTime=k3")).await.unwrap();
         j.close();
         drop(j);
-        // Another destination: nothing is done there; what began anywhere keeps its time.
+        // Another destination: nothing is done there; what began anywhere keeps its time and
+        // its identity.
         let j = IngestJournal::open(&path, "t", &b).unwrap();
-        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Elsewhere { at });
-        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Elsewhere { at });
+        assert_eq!(
+            j.seen(1, "aa").unwrap(),
+            Seen::Elsewhere { at, began: none }
+        );
+        let Seen::Elsewhere { at: at3, began } = j.seen(3, "cc").unwrap() else {
+            panic!("line 3 began elsewhere");
+        };
+        assert_eq!(at3, at);
+        assert!(began.matches(Some("usageTime=k3")));
+        assert!(!began.matches(Some("usageTime=k4")), "another identity");
+        assert!(!began.matches(None), "no identity where one began");
         assert_eq!(j.seen(4, "dd").unwrap(), Seen::New);
         assert!(j.seen(1, "ff").is_err(), "a changed line is still refused");
         j.begin(1, "aa", at, None).await.unwrap();
@@ -507,7 +553,12 @@ mod tests {
         // And the first destination still knows its own.
         let j = IngestJournal::open(&path, "t", &a).unwrap();
         assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
-        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Begun { at });
+        let Seen::Begun { began, .. } = j.seen(3, "cc").unwrap() else {
+            panic!("line 3 began here");
+        };
+        assert!(began.matches(Some("usageTime=k3")) && !began.matches(Some("k4")));
+        // A line begun without an identity (an older journal) matches any.
+        assert!(none.matches(Some("usageTime=k3")) && none.matches(None));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

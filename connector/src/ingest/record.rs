@@ -45,18 +45,21 @@ impl Ready {
 
 /// Prepares `record` through `template`: stamped at the journaled time when `seen` is
 /// [`Seen::Begun`] or [`Seen::Elsewhere`] (then an earlier run may have sent it: the executor
-/// looks before sending),
-/// else now. `Err`: the record's report — `invalid` (not a record, or its request does not
-/// prepare or validate) or `failed` (a credential is missing: not the record's fault).
+/// looks before sending), else now. `Err`: the record's report — `invalid` (not a record, or
+/// its request does not prepare or validate) or `failed` (a credential is missing: not the
+/// record's fault; or, begun before, it now prepares to another identity than it began with:
+/// `REQUEST_CHANGED`, since a lookup or an idempotency key would not know the earlier send).
 pub fn prepare(
     executor: &Executor,
     template: &Template,
     record: &Record,
     seen: Seen,
 ) -> Result<Ready, Box<RecordReport>> {
-    let (at, prior) = match seen {
-        Seen::Begun { at } | Seen::Elsewhere { at } => (at, PriorRun::Started),
-        _ => (Utc::now(), PriorRun::None),
+    let (at, prior, began) = match seen {
+        Seen::Begun { at, began } | Seen::Elsewhere { at, began } => {
+            (at, PriorRun::Started, Some(began))
+        }
+        _ => (Utc::now(), PriorRun::None, None),
     };
     let value = match &record.value {
         Ok(v) => v,
@@ -69,7 +72,7 @@ pub fn prepare(
             )));
         }
     };
-    prepare_value(
+    let ready = prepare_value(
         executor,
         template,
         record.line,
@@ -77,7 +80,23 @@ pub fn prepare(
         value,
         at,
         prior,
-    )
+    )?;
+    let key = ready.key();
+    match began {
+        Some(began) if !began.matches(key.as_deref()) => Err(Box::new(RecordReport::bare(
+            record.line,
+            RecordOutcome::Failed,
+            Some(TaskError::new(
+                ErrorCode::RequestChanged,
+                format!(
+                    "an earlier run began this record (its request may have been sent) with another identity than it now prepares to ({}): the template, its options or the CSV header changed since, and the API would not know that request for this one; run it with the ones it began with (the journal's `begin` line for line {} holds the identity it began with)",
+                    key.as_deref().unwrap_or("none"),
+                    record.line
+                ),
+            )),
+        ))),
+        _ => Ok(ready),
+    }
 }
 
 /// [`prepare`] of a parsed record stamped `at`, with `prior` telling whether an earlier run

@@ -1,6 +1,7 @@
 //! `ingest --task` and the template language: each record is one execution, numbered by its
 //! line; JSONata is evaluated per record; a gzipped CSV keeps quantities exact; a record begun
-//! under other options is not called invalid.
+//! under other options is not called invalid, and one that now prepares to another request is
+//! not sent.
 
 use serde_json::json;
 
@@ -166,4 +167,95 @@ async fn gzip_csv_through_a_definitions_task_keeps_quantities_exact() {
         .collect();
     quantities.sort();
     assert_eq!(quantities, ["1.001", "2.675"]);
+}
+
+/// A record whose request may have left, then prepared again to another request (here the CSV
+/// header's columns were swapped, so its quantity changed), is `failed` with `REQUEST_CHANGED`
+/// and nothing is sent: under a new identity a lookup would not find the earlier usage and the
+/// subscription would be charged twice. With the header it began with, the earlier usage is
+/// found (`recovered`), and there is still one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_begun_record_prepared_to_another_request_is_not_sent() {
+    let dir = common::scratch("ingest-begun-header");
+    let state = dir.join("sandbox.state");
+    let definition = dir.join("usage.json");
+    std::fs::write(
+        &definition,
+        json!({"name": "Usage", "startTask": "Report", "tasks": {"Report": {
+            "type": "Http", "credentials": "rebilly", "end": true,
+            "httpRequest": {"url": "https://api-sandbox.rebilly.com/usages", "method": "POST",
+                "body": {"subscriptionId": "${$.subscription}", "quantity": "${$.billed}",
+                    "usageTime": "2025-05-01T12:00:00Z"}}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let file = dir.join("usage.csv");
+    let write = |header: &str| std::fs::write(&file, format!("{header}\nsub_unlimited,2,5\n"));
+    write("subscription,used,billed").unwrap();
+    let ingest = |sandbox: &Sandbox, report: &std::path::Path| {
+        let mut command = common::bin();
+        command
+            .arg("ingest")
+            .arg(&file)
+            .arg("--task")
+            .arg(format!("{}#Report", definition.display()))
+            .args(["--server", &sandbox.url(), "--retries", "1", "--report"])
+            .arg(report)
+            .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+            .stdin(std::process::Stdio::null());
+        tokio::task::block_in_place(|| command.output().unwrap())
+    };
+    let report = |name: &str| dir.join(name);
+    let read = |path: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_str(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+    };
+    // The usage is written; its answer is lost and the one try is spent: begun, not done.
+    let lossy = Sandbox::with(usage_sandbox::Config {
+        state: Some(state.clone()),
+        faults: usage_sandbox::FaultSpec::parse("lost-response=1").unwrap(),
+        ..usage_sandbox::Config::default()
+    })
+    .await;
+    let addr = lossy.running().addr();
+    let first = ingest(&lossy, &report("first.ndjson"));
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
+    assert_eq!(
+        read(report("first.ndjson"))["error"]["code"],
+        "OUTCOME_UNKNOWN"
+    );
+    lossy.shutdown().await;
+    // The same server, healthy; the columns were labelled the wrong way round.
+    let healthy = Sandbox::with(usage_sandbox::Config {
+        addr,
+        state: Some(state),
+        ..usage_sandbox::Config::default()
+    })
+    .await;
+    assert_eq!(
+        healthy.usages(&[]).await.total,
+        1,
+        "the first send was written"
+    );
+    write("subscription,billed,used").unwrap();
+    let second = ingest(&healthy, &report("second.ndjson"));
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second.stderr));
+    let line = read(report("second.ndjson"));
+    assert_eq!(line["outcome"], "failed", "{line}");
+    assert_eq!(line["error"]["code"], "REQUEST_CHANGED", "{line}");
+    assert!(
+        line["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another identity than it now prepares to"),
+        "{line}"
+    );
+    assert_eq!(healthy.usages(&[]).await.total, 1, "nothing sent twice");
+    // With the header it began with, the earlier usage is found.
+    write("subscription,used,billed").unwrap();
+    let third = ingest(&healthy, &report("third.ndjson"));
+    assert!(third.status.success(), "{}", text(&third.stderr));
+    assert_eq!(read(report("third.ndjson"))["outcome"], "recovered");
+    let usages = healthy.usages(&[]).await;
+    assert_eq!(usages.total, 1, "{:?}", usages.items);
+    assert_eq!(usages.items[0]["quantity"], 5);
 }
