@@ -87,6 +87,61 @@ pub struct Identity {
     pub stamped: bool,
 }
 
+impl Identity {
+    /// As an ingest journal's `begin` line shows it: the Solvimon `Idempotency-Key`, or
+    /// `usageTime=…` for a Rebilly usage.
+    pub fn shown(&self) -> Option<String> {
+        self.idempotency_key.clone().or_else(|| {
+            self.usage
+                .as_ref()
+                .map(|u| format!("usageTime={}", u.usage_time))
+        })
+    }
+
+    /// The key derived for this request (the Solvimon `Idempotency-Key`, the Rebilly usage's
+    /// key), which changes with its body: a request prepared again to another one is another
+    /// request, which neither a lookup nor the API's idempotency would tell from a new one.
+    pub fn derived(&self) -> Option<&str> {
+        self.idempotency_key
+            .as_deref()
+            .or(self.usage.as_ref().map(|u| u.key.as_str()))
+    }
+}
+
+/// What a journal keeps of the identity a call began with: 8 bytes of a digest of
+/// [`Identity::derived`], written as 16 hex digits. A call that began without one (a journal
+/// written before it was kept) matches any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Began(u64);
+
+impl Began {
+    /// The fingerprint of `identity` (none: [`Began::default`], which matches any).
+    pub fn of(identity: &Identity) -> Began {
+        Began(identity.derived().map_or(0, |key| {
+            let d = digest(&[key]);
+            u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]).max(1)
+        }))
+    }
+
+    /// As a journal writes it (`None` when there is none).
+    pub fn text(self) -> Option<String> {
+        (self.0 != 0).then(|| format!("{:016x}", self.0))
+    }
+
+    /// As a journal wrote it; absent or unreadable: none (matches any).
+    pub fn parse(text: Option<&str>) -> Began {
+        Began(
+            text.and_then(|t| u64::from_str_radix(t, 16).ok())
+                .unwrap_or(0),
+        )
+    }
+
+    /// Whether a call prepared now with `identity` is the one that began.
+    pub fn matches(self, identity: &Identity) -> bool {
+        self.0 == 0 || self == Began::of(identity)
+    }
+}
+
 /// A usage report's identity and quantities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageIdentity {

@@ -6,7 +6,8 @@
 //! is reused, so `resultSelector` and `resultPath` downstream see what they saw the first time.
 //! The task that failed runs again with the identity it had (a request that may have been
 //! recorded is looked up first). With `--definition`, the edited definition runs, refused
-//! before anything is sent when it would change the request of a task that completed.
+//! before anything is sent when it would change the request of a task that completed, or of
+//! one whose request may have been sent without a final answer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +29,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
     /// Run this definition (edited) instead of the one the run recorded; refused when it would
-    /// change the request of a task that completed.
+    /// change the request of a task that completed, or of one whose request may have been sent
+    /// without a final answer.
     #[arg(long, value_name = "FILE")]
     definition: Option<PathBuf>,
     /// Send a vendor's calls to URL instead of where the run sent them (repeatable),

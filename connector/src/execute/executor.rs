@@ -13,7 +13,7 @@ use super::transport::{ReqwestTransport, Transport};
 use super::{PriorRun, TaskContext};
 use crate::catalog::{Catalog, Vendor};
 use crate::credentials::Credentials;
-use crate::identity::{Execution, IdentityOptions};
+use crate::identity::{Began, Execution, IdentityOptions};
 use crate::journal::{Destination, ExecutionJournal};
 use crate::output::{ErrorCode, HttpTaskOutput, TaskError};
 use crate::prepare::{self, Authenticator, PreparedRequest, Router, ValidatorSet};
@@ -243,11 +243,15 @@ impl Executor {
         if let Some(r) = recalled.filter(|r| r.at != now) {
             prepared = self.prepare_at(task, input, &ctx.execution(r.at))?;
         }
+        if let Some(r) = recalled.filter(|r| !r.done && !r.began.matches(&prepared.identity)) {
+            return Err(begun_changed(&ctx.workflow_id, r.elsewhere));
+        }
+        let began = Began::of(&prepared.identity);
         let prior = match recalled {
             // Only at another destination: begun here now, and looked up before it is sent.
             Some(r) if r.elsewhere => {
                 journal
-                    .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to)
+                    .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to, began)
                     .map_err(|e| {
                         TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
                     })?;
@@ -255,7 +259,7 @@ impl Executor {
             }
             None => {
                 journal
-                    .begin(&ctx.workflow_id, &ctx.task_name, now, &to)
+                    .begin(&ctx.workflow_id, &ctx.task_name, now, &to, began)
                     .map_err(|e| {
                         TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
                     })?;
@@ -281,4 +285,21 @@ impl Executor {
         }
         result
     }
+}
+
+/// The error of a task (named where it is shown) that began in an earlier attempt (its
+/// request may have left, with no final answer) and now prepares to another identity: sent, it would be another request, which
+/// neither a lookup nor the API's idempotency would tell from a new one.
+pub(crate) fn begun_changed(workflow_id: &str, elsewhere: bool) -> TaskError {
+    TaskError::new(
+        ErrorCode::RequestChanged,
+        format!(
+            "it began in an earlier attempt of `{workflow_id}` (its request may have been sent{}, with no final answer) and now prepares to another request, which the API would not know for that one: the definition or the input changed since; resume with the ones it began with (`usage-connector resume {workflow_id}`, without `--definition`), which looks that request up before sending",
+            if elsewhere {
+                ", to another destination"
+            } else {
+                ""
+            }
+        ),
+    )
 }

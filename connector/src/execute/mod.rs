@@ -63,6 +63,7 @@ pub use crate::prepare::PreparedRequest;
 /// The retry decision (re-exported: engines apply the same policy).
 pub use crate::retry;
 pub use executor::Executor;
+pub(crate) use executor::begun_changed;
 pub use trace::{ProgressSink, RetryNotice, TraceSink};
 
 use crate::simworkflow::Task;

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::synced::Synced;
 use crate::error::{Error, Result};
+use crate::identity::{Began, Identity};
 use crate::journal::Destination;
 
 /// What the journal knows of a line of the input.
@@ -42,7 +43,7 @@ pub enum Seen {
     Begun {
         /// The time its request was stamped with.
         at: DateTime<Utc>,
-        /// The idempotency identity it began with.
+        /// The identity it first began with.
         began: Began,
     },
     /// A final answer was recorded (the outcome as written, `created`, …).
@@ -52,32 +53,9 @@ pub enum Seen {
     Elsewhere {
         /// The time its request was stamped with.
         at: DateTime<Utc>,
-        /// The idempotency identity it began with.
+        /// The identity it first began with.
         began: Began,
     },
-}
-
-/// A fingerprint of the idempotency identity a record's first `begin` line recorded (the
-/// Solvimon `Idempotency-Key`, the Rebilly `usageTime`), kept in 8 bytes. Both derive from the
-/// request's body: a record prepared again to another identity is another request, which the
-/// API would not know for the one that may have left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Began(u64);
-
-impl Began {
-    /// The fingerprint of `key`; none recorded (an older journal, an endpoint without one)
-    /// matches any.
-    pub fn of(key: Option<&str>) -> Began {
-        Began(key.map_or(0, |key| {
-            let d = crate::identity::digest(&[key]);
-            u64::from_le_bytes(d[..8].try_into().expect("8 bytes")).max(1)
-        }))
-    }
-
-    /// Whether a request prepared now with identity `key` is the one that began.
-    pub fn matches(self, key: Option<&str>) -> bool {
-        self.0 == 0 || self == Began::of(key)
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -96,6 +74,9 @@ enum Line {
         at: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
+        /// [`Began`] of the request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
     },
     End {
         line: u64,
@@ -216,12 +197,13 @@ impl IngestJournal {
                     line,
                     digest,
                     at,
-                    key,
+                    identity,
+                    ..
                 } => {
                     let at = DateTime::parse_from_rfc3339(&at)
                         .map_err(|e| bad(number, format!("time `{at}`: {e}")))?
                         .with_timezone(&Utc);
-                    let began = Began::of(key.as_deref());
+                    let began = Began::parse(identity.as_deref());
                     if ours {
                         // A record begun again keeps the identity it first began with.
                         begun.entry(line).or_insert((short(&digest), at, began));
@@ -341,20 +323,21 @@ impl IngestJournal {
         }
     }
 
-    /// Records, durably, that line `line` is about to send a request stamped `at` with the
-    /// idempotency identity `key`; returns once it is on disk.
+    /// Records, durably, that line `line` is about to send a request stamped `at` with
+    /// `identity`; returns once it is on disk.
     pub async fn begin(
         &self,
         line: u64,
         digest: &str,
         at: DateTime<Utc>,
-        key: Option<&str>,
+        identity: &Identity,
     ) -> Result<()> {
         let text = serde_json::to_string(&Line::Begin {
             line,
             digest: digest.to_owned(),
             at: at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            key: key.map(str::to_owned),
+            key: identity.shown(),
+            identity: Began::of(identity).text(),
         })
         .expect("journal lines serialize");
         let n = self.send(Msg::Begin(text))?;
@@ -520,12 +503,16 @@ mod tests {
         .unwrap();
         let (a, b) = (to("http://a"), to("http://b"));
         let at: DateTime<Utc> = at.parse().unwrap();
-        let none = Began::of(None);
+        let keyed = |key: &str| Identity {
+            idempotency_key: Some(key.into()),
+            ..Identity::default()
+        };
+        let (none, k3) = (Began::default(), keyed("k3"));
         // The first destination to open it adopts the older lines, as before.
         let j = IngestJournal::open(&path, "t", &a).unwrap();
         assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
         assert_eq!(j.seen(2, "bb").unwrap(), Seen::Begun { at, began: none });
-        j.begin(3, "cc", at, Some("usageTime=k3")).await.unwrap();
+        j.begin(3, "cc", at, &k3).await.unwrap();
         j.close();
         drop(j);
         // Another destination: nothing is done there; what began anywhere keeps its time and
@@ -539,12 +526,12 @@ mod tests {
             panic!("line 3 began elsewhere");
         };
         assert_eq!(at3, at);
-        assert!(began.matches(Some("usageTime=k3")));
-        assert!(!began.matches(Some("usageTime=k4")), "another identity");
-        assert!(!began.matches(None), "no identity where one began");
+        assert!(began.matches(&k3));
+        assert!(!began.matches(&keyed("k4")), "another identity");
+        assert!(!began.matches(&Identity::default()), "none where one began");
         assert_eq!(j.seen(4, "dd").unwrap(), Seen::New);
         assert!(j.seen(1, "ff").is_err(), "a changed line is still refused");
-        j.begin(1, "aa", at, None).await.unwrap();
+        j.begin(1, "aa", at, &Identity::default()).await.unwrap();
         j.end(1, "created", None).unwrap();
         j.close();
         drop(j);
@@ -556,9 +543,9 @@ mod tests {
         let Seen::Begun { began, .. } = j.seen(3, "cc").unwrap() else {
             panic!("line 3 began here");
         };
-        assert!(began.matches(Some("usageTime=k3")) && !began.matches(Some("k4")));
+        assert!(began.matches(&k3) && !began.matches(&keyed("k4")));
         // A line begun without an identity (an older journal) matches any.
-        assert!(none.matches(Some("usageTime=k3")) && none.matches(None));
+        assert!(none.matches(&k3) && none.matches(&Identity::default()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

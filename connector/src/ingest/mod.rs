@@ -37,7 +37,7 @@ use crate::execute::{Cancellation, Executor, QuantityReport, TaskError};
 use crate::preflight::InputSchema;
 use crate::simworkflow::HttpTask;
 pub use governor::{Concurrency, Governor, Signal};
-pub use journal::{Began, IngestJournal, Seen};
+pub use journal::{IngestJournal, Seen};
 pub use record::{Ready, deliver, prepare};
 pub use records::{Format, Record, decompressed, records};
 pub use stop::{Stop, Stopper};
@@ -476,7 +476,7 @@ async fn one(
                 record.line,
                 &record.digest,
                 ready.at,
-                ready.key().as_deref(),
+                &ready.prepared.identity,
             )
             .await?;
     }

@@ -33,13 +33,7 @@ impl Ready {
     /// Its idempotency identity as journals write it: the Solvimon `Idempotency-Key`, or
     /// `usageTime=…` for a Rebilly usage.
     pub fn key(&self) -> Option<String> {
-        let identity = &self.prepared.identity;
-        identity.idempotency_key.clone().or_else(|| {
-            identity
-                .usage
-                .as_ref()
-                .map(|u| format!("usageTime={}", u.usage_time))
-        })
+        self.prepared.identity.shown()
     }
 }
 
@@ -81,20 +75,17 @@ pub fn prepare(
         at,
         prior,
     )?;
-    let key = ready.key();
     match began {
-        Some(began) if !began.matches(key.as_deref()) => Err(Box::new(RecordReport::bare(
-            record.line,
-            RecordOutcome::Failed,
-            Some(TaskError::new(
-                ErrorCode::RequestChanged,
-                format!(
-                    "an earlier run began this record (its request may have been sent) with another identity than it now prepares to ({}): the template, its options or the CSV header changed since, and the API would not know that request for this one; run it with the ones it began with (the journal's `begin` line for line {} holds the identity it began with)",
-                    key.as_deref().unwrap_or("none"),
-                    record.line
-                ),
-            )),
-        ))),
+        Some(began) if !began.matches(&ready.prepared.identity) => {
+            Err(Box::new(RecordReport::bare(
+                record.line,
+                RecordOutcome::Failed,
+                Some(TaskError::new(
+                    ErrorCode::RequestChanged,
+                    "an earlier run began this record (its request may have been sent) and it now prepares to another request, which the API would not know for the one begun: the template, its options or the CSV header changed since; run it with the ones it began with",
+                )),
+            )))
+        }
         _ => Ok(ready),
     }
 }

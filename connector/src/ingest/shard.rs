@@ -222,10 +222,14 @@ impl Driver {
         };
         let key = ready.key();
         if matches!(seen, Seen::New | Seen::Elsewhere { .. }) {
-            let (journal, key, digest) = (self.journal.clone(), key.clone(), record.digest.clone());
+            let (journal, prepared, digest) = (
+                self.journal.clone(),
+                ready.prepared.clone(),
+                record.digest.clone(),
+            );
             let (n, at) = (record.line, ready.at);
             self.begins
-                .spawn(async move { journal.begin(n, &digest, at, key.as_deref()).await });
+                .spawn(async move { journal.begin(n, &digest, at, &prepared.identity).await });
         }
         Ok(Some(ShardRecord {
             line: record.line,

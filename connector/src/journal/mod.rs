@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::identity::Began;
 
 mod sequence;
 pub use sequence::next_sequence;
@@ -72,6 +73,9 @@ pub struct Recalled {
     /// yet the other may be this one under another address (a proxy, a restarted server), so
     /// the same request is prepared again and looked up before it is sent.
     pub elsewhere: bool,
+    /// The identity its first `begin` recorded (at the destination it is recalled from): a
+    /// request prepared again to another one may not be sent while the first may have left.
+    pub began: Began,
 }
 
 /// What an earlier attempt of an execution recorded of one task: what a resume reuses.
@@ -84,9 +88,13 @@ pub struct Recorded {
     /// The time its request was stamped with (an Http task that began).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<DateTime<Utc>>,
-    /// The digest of the request it sent (`PreparedRequest::digest`).
+    /// The digest of the request it sent (`PreparedRequest::digest`), once it got a final
+    /// answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// The identity its first `begin` recorded.
+    #[serde(skip)]
+    pub began: Began,
 }
 
 /// What a run was started with: what `resume` needs besides the tasks' records.
@@ -137,13 +145,14 @@ pub trait ExecutionJournal: Send + Sync {
     /// What is remembered of `task` of `workflow_id` at destination `to`, if it ran there.
     fn recall(&self, workflow_id: &str, task: &str, to: &Destination) -> Option<Recalled>;
     /// Records, durably, that `task` of `workflow_id` is about to send a request stamped `at`
-    /// to `to`.
+    /// with identity `began` to `to`.
     fn begin(
         &self,
         workflow_id: &str,
         task: &str,
         at: DateTime<Utc>,
         to: &Destination,
+        began: Began,
     ) -> Result<()>;
     /// Records that `task` of `workflow_id` got its final answer from `to`, for the request
     /// with digest `request`.
@@ -175,6 +184,9 @@ enum Line {
         /// RFC 3339, nanoseconds kept.
         at: String,
         to: Destination,
+        /// [`Began`] of the request (absent in journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     Finish {
@@ -257,6 +269,7 @@ impl State {
                 task,
                 at,
                 to,
+                identity,
             } => {
                 let Ok(at) = at.parse::<DateTime<Utc>>() else {
                     return;
@@ -267,9 +280,13 @@ impl State {
                         at,
                         done: false,
                         elsewhere: false,
+                        began: Began::parse(identity.as_deref()),
                     });
                 let r = self.recorded.entry((workflow_id, task)).or_default();
                 r.at = Some(at);
+                if r.began == Began::default() {
+                    r.began = Began::parse(identity.as_deref());
+                }
             }
             Line::Finish {
                 workflow_id,
@@ -282,13 +299,17 @@ impl State {
                     return;
                 };
                 let key = (workflow_id.clone(), task.clone(), to);
-                let at = self.entries.get(&key).map_or(at, |r| r.at);
+                let (at, began) = self
+                    .entries
+                    .get(&key)
+                    .map_or((at, Began::default()), |r| (r.at, r.began));
                 self.entries.insert(
                     key,
                     Recalled {
                         at,
                         done: true,
                         elsewhere: false,
+                        began,
                     },
                 );
                 let r = self.recorded.entry((workflow_id, task)).or_default();
@@ -317,6 +338,7 @@ impl State {
                     task: task.clone(),
                     at: at.clone(),
                     to: unknown_destination(),
+                    identity: None,
                 };
                 self.apply(begin);
                 if done {
@@ -503,12 +525,13 @@ impl ExecutionJournal for FileJournal {
             .entries
             .iter()
             .filter(|((wf, t, _), _)| wf == workflow_id && t == task)
-            .map(|(_, r)| r.at)
-            .min()
-            .map(|at| Recalled {
-                at,
+            .map(|(_, r)| r)
+            .min_by_key(|r| r.at)
+            .map(|r| Recalled {
+                at: r.at,
                 done: false,
                 elsewhere: true,
+                began: r.began,
             })
     }
 
@@ -518,12 +541,14 @@ impl ExecutionJournal for FileJournal {
         task: &str,
         at: DateTime<Utc>,
         to: &Destination,
+        began: Began,
     ) -> Result<()> {
         self.append(Line::Begin {
             workflow_id: workflow_id.to_owned(),
             task: task.to_owned(),
             at: text(at),
             to: to.clone(),
+            identity: began.text(),
         })
     }
 

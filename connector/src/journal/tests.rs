@@ -17,8 +17,13 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
     let (a, b) = (to("http://a"), to("http://b"));
     let j = FileJournal::open(&path).unwrap();
     assert_eq!(j.recall("wf", "t", &a), None);
-    j.begin("wf", "t", at, &a).unwrap();
-    j.begin("wf", "u", at, &a).unwrap();
+    let keyed = |key: &str| crate::identity::Identity {
+        idempotency_key: Some(key.into()),
+        ..Default::default()
+    };
+    let (t, u) = (Began::of(&keyed("key-t")), Began::of(&keyed("key-u")));
+    j.begin("wf", "t", at, &a, t).unwrap();
+    j.begin("wf", "u", at, &a, u).unwrap();
     j.finish("wf", "u", &a, "req-1").unwrap();
     j.complete("wf", "u", &serde_json::json!({"statusCode": 201}))
         .unwrap();
@@ -29,19 +34,22 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
         .unwrap();
     drop(f);
     let j = FileJournal::open(&path).unwrap();
-    let here = |done| Recalled {
+    let here = |done, began| Recalled {
         at,
         done,
         elsewhere: false,
+        began,
     };
-    assert_eq!(j.recall("wf", "t", &a), Some(here(false)));
-    assert_eq!(j.recall("wf", "u", &a), Some(here(true)));
+    assert_eq!(j.recall("wf", "t", &a), Some(here(false, t)));
+    assert_eq!(j.recall("wf", "u", &a), Some(here(true, u)));
+    assert!(t.matches(&keyed("key-t")) && !t.matches(&keyed("key-u")));
     assert_eq!(
         j.recall("wf", "u", &b),
         Some(Recalled {
             at,
             done: false,
-            elsewhere: true
+            elsewhere: true,
+            began: u,
         }),
         "another server: not done there, but looked up with the same identity"
     );
@@ -54,10 +62,17 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
     );
     assert_eq!(recorded["t"].output, None);
     assert_eq!(recorded["t"].at, Some(at));
-    j.begin("wf2", "t", at, &b).unwrap();
+    assert_eq!(
+        (recorded["t"].began, recorded["t"].request.as_ref()),
+        (t, None)
+    );
+    j.begin("wf2", "t", at, &b, Began::default()).unwrap();
     j.end("wf", "Failed").unwrap();
     let j = FileJournal::open(&path).unwrap();
-    assert_eq!(j.recall("wf2", "t", &b), Some(here(false)));
+    assert_eq!(
+        j.recall("wf2", "t", &b),
+        Some(here(false, Began::default()))
+    );
     assert_eq!(j.ended("wf").as_deref(), Some("Failed"));
 
     // The id run again with another request for `u`: the old output no longer stands.

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::data::known::{self, is_unknown, unknown};
 use crate::data::{Frame, TaskData};
-use crate::execute::{ErrorCode, TaskError};
+use crate::execute::{ErrorCode, TaskError, begun_changed};
 use crate::identity::Execution;
 use crate::journal::Recorded;
 use crate::prepare::{self, PreparedRequest, Router};
@@ -397,12 +397,18 @@ impl Walker<'_, '_> {
                         TaskError::new(
                             ErrorCode::RequestChanged,
                             format!(
-                                "task `{name}` completed in the earlier attempt, and the request it would send now ({} {}) differs from the one recorded (an edited definition, or the run's id re-run with another input?): its recorded output would not match; resume with the definition and input it ran with, or start a new run",
+                                "it completed in the earlier attempt, and the request it would send now ({} {}) differs from the one recorded (an edited definition, or the run's id re-run with another input?): its recorded output would not match; resume with the definition and input it ran with, or start a new run",
                                 prepared.method,
                                 prepared.url.path()
                             ),
                         ),
                     );
+                }
+                if let Some(r) = recorded
+                    && r.request.is_none()
+                    && !r.began.matches(&prepared.identity)
+                {
+                    self.problem(name, begun_changed(subject.workflow_id, false));
                 }
                 self.out.requests.push(CheckedRequest {
                     task: name.to_owned(),

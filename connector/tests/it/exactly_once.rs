@@ -209,7 +209,8 @@ async fn a_repeated_call_or_run_with_one_workflow_id_records_once() {
 }
 
 /// Every answer lost: the call ends `OUTCOME_UNKNOWN` with its replay handle (the write did
-/// happen); run again under that workflow id, it is `recovered`, and there is one usage.
+/// happen); run again under that workflow id with another body, it is refused
+/// (`REQUEST_CHANGED`); with the same body, it is `recovered`, and there is one usage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_outcome_is_resolved_by_the_rerun() {
     let dir = common::scratch("unknown-outcome");
@@ -249,6 +250,14 @@ async fn an_unknown_outcome_is_resolved_by_the_rerun() {
         1,
         "the lost answer's write happened"
     );
+    // Another body under that id is another request, which a lookup would not find for the
+    // one that may have been recorded: refused, nothing sent.
+    let changed = json!({"subscriptionId": "sub_unlimited", "quantity": 4});
+    let out = call(&healthy, &changed, &["--workflow-id", "unknown-1"]);
+    let v = json_out(&out);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["code"], "REQUEST_CHANGED", "{v}");
+    assert_eq!(healthy.usages(&[]).await.total, 1, "nothing sent: {v}");
     let out = call(&healthy, &body, &["--workflow-id", "unknown-1"]);
     let v = json_out(&out);
     assert_eq!(out.status.code(), Some(0), "{v}");

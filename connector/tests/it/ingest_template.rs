@@ -246,7 +246,7 @@ async fn a_begun_record_prepared_to_another_request_is_not_sent() {
         line["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("another identity than it now prepares to"),
+            .contains("it now prepares to another request"),
         "{line}"
     );
     assert_eq!(healthy.usages(&[]).await.total, 1, "nothing sent twice");

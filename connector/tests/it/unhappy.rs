@@ -261,6 +261,76 @@ async fn a_failed_run_resumes_from_the_failed_task_without_sending_a_completed_o
     assert_eq!(sandbox.stats().await, stats);
 }
 
+/// A usage whose answer was lost may have been recorded: a resume with a definition that would
+/// send it as another request is refused before anything is sent (a lookup would not find the
+/// first for it); the resume as recorded finds it, and there is one usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_that_would_change_a_request_that_may_have_left_is_refused() {
+    let cwd = common::scratch("unhappy-resume-unknown");
+    let state = cwd.join("sandbox.state");
+    let lossy = Sandbox::with(Config {
+        state: Some(state.clone()),
+        faults: FaultSpec::parse("lost-response=1,prefix=/usages").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let addr = lossy.running().addr();
+    let args = ["--workflow-id", "lost-usage"];
+    let out = run(&lossy, &definition(), &good_input(), &cwd, &args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("OUTCOME_UNKNOWN"), "{stderr}");
+    let words = resume_words(&stderr);
+    lossy.shutdown().await;
+    let sandbox = Sandbox::with(Config {
+        state: Some(state),
+        addr,
+        ..Config::default()
+    })
+    .await;
+    let written = sandbox.stats().await;
+    assert_eq!(
+        written["usages"], 1,
+        "the lost answer's usage was written: {written}"
+    );
+
+    let edited = cwd.join("edited.json");
+    std::fs::write(
+        &edited,
+        std::fs::read_to_string(definition()).unwrap().replace(
+            r#""quantity": "${$$.Execution.Input.quantity}""#,
+            r#""quantity": "${$$.Execution.Input.calls}""#,
+        ),
+    )
+    .unwrap();
+    let out = pasted(
+        &words,
+        &cwd,
+        &sandbox,
+        &["--definition", edited.to_str().unwrap()],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error[E-REQUEST-CHANGED]: task `Report usage`: it began in an earlier attempt"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.stats().await, written, "nothing was sent");
+
+    let out = pasted(&words, &cwd, &sandbox, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("[Completed] Report usage") && l.ends_with("recovered")),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.counts(&PRICED_REPORTED_PERSISTED).await, [1, 1, 1]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_answers_with_the_record_the_api_had() {
     let sandbox = Sandbox::start().await;

@@ -6,7 +6,7 @@
 //! task's start and end and each retry (status or error, delay, the rule that set it) are kept
 //! in memory for the page's timeline; the journal keeps what outlives the studio. A resume may
 //! take an edited definition, refused before anything is sent when it would change the
-//! request of a task that completed (as `resume --definition`). The input each Http or Simple
+//! request of a task that completed or may have been sent (as `resume --definition`). The input each Http or Simple
 //! task received (after `inputParameters`) is kept too, so a test of one task can be pinned to
 //! it; journals do not hold inputs, so only runs watched here offer them.
 
