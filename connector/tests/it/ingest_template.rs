@@ -72,6 +72,17 @@ async fn a_task_template_numbers_records_by_line_and_evaluates_jsonata() {
     );
 }
 
+/// The one line of the ingest report at `report` is a `failed` record, `REQUEST_CHANGED`,
+/// whose message says `why`.
+fn assert_request_changed(report: &std::path::Path, why: &str) {
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(report).unwrap().trim()).unwrap();
+    assert_eq!(line["outcome"], "failed", "{line}");
+    assert_eq!(line["error"]["code"], "REQUEST_CHANGED", "{line}");
+    let message = line["error"]["message"].as_str().unwrap();
+    assert!(message.contains(why), "{line}");
+}
+
 /// A record an earlier run began (its request may have left) that no longer prepares, because
 /// the run's options changed (here `--rounding half-even` dropped), is `failed` with
 /// `REQUEST_CHANGED`, not `invalid`: its line is not what is wrong, and editing it would be
@@ -119,17 +130,7 @@ async fn a_begun_record_that_no_longer_prepares_is_failed_not_invalid() {
     });
     let stderr = text(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{stderr}");
-    let line: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&report).unwrap().trim()).unwrap();
-    assert_eq!(line["outcome"], "failed", "{line}");
-    assert_eq!(line["error"]["code"], "REQUEST_CHANGED", "{line}");
-    assert!(
-        line["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("an earlier run began this record"),
-        "{line}"
-    );
+    assert_request_changed(&report, "an earlier run began this record");
     assert!(!stderr.contains("fix those lines"), "{stderr}");
     assert_eq!(sandbox.stats().await["usages"], 0);
 }
@@ -239,15 +240,9 @@ async fn a_begun_record_prepared_to_another_request_is_not_sent() {
     write("subscription,billed,used").unwrap();
     let second = ingest(&healthy, &report("second.ndjson"));
     assert_eq!(second.status.code(), Some(1), "{}", text(&second.stderr));
-    let line = read(report("second.ndjson"));
-    assert_eq!(line["outcome"], "failed", "{line}");
-    assert_eq!(line["error"]["code"], "REQUEST_CHANGED", "{line}");
-    assert!(
-        line["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("it now prepares to another request"),
-        "{line}"
+    assert_request_changed(
+        &report("second.ndjson"),
+        "it now prepares to another request",
     );
     assert_eq!(healthy.usages(&[]).await.total, 1, "nothing sent twice");
     // With the header it began with, the earlier usage is found.

@@ -175,66 +175,83 @@ fn pasted(words: &[String], cwd: &Path, sandbox: &Sandbox, extra: &[&str]) -> Ou
     command.output().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_run_resumes_from_the_failed_task_without_sending_a_completed_one_again() {
-    let cwd = common::scratch("unhappy-resume");
+/// The sample run as `workflow_id` against a sandbox with `faults` (its state in `cwd`), which
+/// fails (exit 1); then the same sandbox (state, address) without faults. Returns the run's
+/// stderr and that sandbox.
+async fn failed_run(cwd: &Path, faults: &str, workflow_id: &str) -> (String, Sandbox) {
     let state = cwd.join("sandbox.state");
-    let refusing = Sandbox::with(Config {
+    let faulty = Sandbox::with(Config {
         state: Some(state.clone()),
-        faults: FaultSpec::parse("503=1,prefix=/usages").unwrap(),
+        faults: FaultSpec::parse(faults).unwrap(),
         ..Config::default()
     })
     .await;
-    let addr = refusing.running().addr();
-    let out = run(
-        &refusing,
-        &definition(),
-        &good_input(),
-        &cwd,
-        &["--workflow-id", "resume-me"],
-    );
+    let addr = faulty.running().addr();
+    let args = ["--workflow-id", workflow_id];
+    let out = run(&faulty, &definition(), &good_input(), cwd, &args);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("[Completed] Calculate cost"), "{stderr}");
-    assert!(stderr.contains("[   Failed] Report usage"), "{stderr}");
-    let words = resume_words(&stderr);
-    assert_eq!(words[1..], ["resume", "resume-me"], "{stderr}");
-    refusing.shutdown().await;
-
-    // The same sandbox (state, address), no faults now.
-    let sandbox = Sandbox::with(Config {
+    faulty.shutdown().await;
+    let healthy = Sandbox::with(Config {
         state: Some(state),
         addr,
         ..Config::default()
     })
     .await;
+    (stderr, healthy)
+}
+
+/// The sample definition with `from` replaced by `to`, written in `cwd`.
+fn edited(cwd: &Path, from: &str, to: &str) -> PathBuf {
+    let path = cwd.join("edited.json");
+    let text = std::fs::read_to_string(definition()).unwrap();
+    assert!(text.contains(from), "{from}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    path
+}
+
+/// The pasted resume command `words` with `--definition edited` is refused, saying `says`,
+/// and sends nothing.
+async fn resume_refused(
+    words: &[String],
+    cwd: &Path,
+    sandbox: &Sandbox,
+    edited: &Path,
+    says: &str,
+) {
+    let before = sandbox.stats().await;
+    let out = pasted(
+        words,
+        cwd,
+        sandbox,
+        &["--definition", edited.to_str().unwrap()],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+    assert_eq!(sandbox.stats().await, before, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_resumes_from_the_failed_task_without_sending_a_completed_one_again() {
+    let cwd = common::scratch("unhappy-resume");
+    let (stderr, sandbox) = failed_run(&cwd, "503=1,prefix=/usages", "resume-me").await;
+    assert!(stderr.contains("[Completed] Calculate cost"), "{stderr}");
+    assert!(stderr.contains("[   Failed] Report usage"), "{stderr}");
+    let words = resume_words(&stderr);
+    assert_eq!(words[1..], ["resume", "resume-me"], "{stderr}");
     let written = sandbox.stats().await;
     assert_eq!(written["meter-data"], 1, "{written}");
     assert!(written.get("usages").is_none_or(|u| u == 0), "{written}");
 
     // An edited definition that would change the completed calculation is refused first.
-    let edited = cwd.join("edited.json");
-    std::fs::write(
-        &edited,
-        std::fs::read_to_string(definition()).unwrap().replace(
-            r#""meter_reference": "api_calls""#,
-            r#""meter_reference": "api_calls_v2""#,
-        ),
-    )
-    .unwrap();
-    let out = pasted(
-        &words,
+    let edited = edited(
         &cwd,
-        &sandbox,
-        &["--definition", edited.to_str().unwrap()],
+        r#""meter_reference": "api_calls""#,
+        r#""meter_reference": "api_calls_v2""#,
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("error[E-REQUEST-CHANGED]: task `Calculate cost`"),
-        "{stderr}"
-    );
-    assert_eq!(sandbox.stats().await, written, "nothing was sent");
+    let says = "error[E-REQUEST-CHANGED]: task `Calculate cost`";
+    resume_refused(&words, &cwd, &sandbox, &edited, says).await;
 
     let out = pasted(&words, &cwd, &sandbox, &[]);
     let stderr = text(&out.stderr);
@@ -267,57 +284,23 @@ async fn a_failed_run_resumes_from_the_failed_task_without_sending_a_completed_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_that_would_change_a_request_that_may_have_left_is_refused() {
     let cwd = common::scratch("unhappy-resume-unknown");
-    let state = cwd.join("sandbox.state");
-    let lossy = Sandbox::with(Config {
-        state: Some(state.clone()),
-        faults: FaultSpec::parse("lost-response=1,prefix=/usages").unwrap(),
-        ..Config::default()
-    })
-    .await;
-    let addr = lossy.running().addr();
-    let args = ["--workflow-id", "lost-usage"];
-    let out = run(&lossy, &definition(), &good_input(), &cwd, &args);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let faults = "lost-response=1,prefix=/usages";
+    let (stderr, sandbox) = failed_run(&cwd, faults, "lost-usage").await;
     assert!(stderr.contains("OUTCOME_UNKNOWN"), "{stderr}");
     let words = resume_words(&stderr);
-    lossy.shutdown().await;
-    let sandbox = Sandbox::with(Config {
-        state: Some(state),
-        addr,
-        ..Config::default()
-    })
-    .await;
     let written = sandbox.stats().await;
     assert_eq!(
         written["usages"], 1,
         "the lost answer's usage was written: {written}"
     );
 
-    let edited = cwd.join("edited.json");
-    std::fs::write(
-        &edited,
-        std::fs::read_to_string(definition()).unwrap().replace(
-            r#""quantity": "${$$.Execution.Input.quantity}""#,
-            r#""quantity": "${$$.Execution.Input.calls}""#,
-        ),
-    )
-    .unwrap();
-    let out = pasted(
-        &words,
+    let edited = edited(
         &cwd,
-        &sandbox,
-        &["--definition", edited.to_str().unwrap()],
+        r#""quantity": "${$$.Execution.Input.quantity}""#,
+        r#""quantity": "${$$.Execution.Input.calls}""#,
     );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(
-            "error[E-REQUEST-CHANGED]: task `Report usage`: it began in an earlier attempt"
-        ),
-        "{stderr}"
-    );
-    assert_eq!(sandbox.stats().await, written, "nothing was sent");
+    let says = "error[E-REQUEST-CHANGED]: task `Report usage`: it began in an earlier attempt";
+    resume_refused(&words, &cwd, &sandbox, &edited, says).await;
 
     let out = pasted(&words, &cwd, &sandbox, &[]);
     let stderr = text(&out.stderr);
