@@ -97,30 +97,28 @@ impl Identity {
                 .map(|u| format!("usageTime={}", u.usage_time))
         })
     }
-
-    /// The key derived for this request (the Solvimon `Idempotency-Key`, the Rebilly usage's
-    /// key), which changes with its body: a request prepared again to another one is another
-    /// request, which neither a lookup nor the API's idempotency would tell from a new one.
-    pub fn derived(&self) -> Option<&str> {
-        self.idempotency_key
-            .as_deref()
-            .or(self.usage.as_ref().map(|u| u.key.as_str()))
-    }
 }
 
-/// What a journal keeps of the identity a call began with: 8 bytes of a digest of
-/// [`Identity::derived`], written as 16 hex digits. A call that began without one (a journal
-/// written before it was kept) matches any.
+/// What a journal keeps of what identified a request to its API when it began (before it
+/// left): 8 bytes of a digest, written as 16 hex digits
+/// ([`PreparedRequest::began`](crate::prepare::PreparedRequest::began)). None (a request with
+/// no identity, a journal written before it was kept) matches any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Began(u64);
 
 impl Began {
-    /// The fingerprint of `identity` (none: [`Began::default`], which matches any).
-    pub fn of(identity: &Identity) -> Began {
-        Began(identity.derived().map_or(0, |key| {
-            let d = digest(&[key]);
-            u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]).max(1)
-        }))
+    /// The fingerprint of `parts`; all empty: none.
+    pub fn of(parts: &[&str]) -> Began {
+        if parts.iter().all(|p| p.is_empty()) {
+            return Began(0);
+        }
+        let d = digest(parts);
+        Began(u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]).max(1))
+    }
+
+    /// Whether there is none.
+    pub fn is_none(&self) -> bool {
+        self.0 == 0
     }
 
     /// As a journal writes it (`None` when there is none).
@@ -128,7 +126,7 @@ impl Began {
         (self.0 != 0).then(|| format!("{:016x}", self.0))
     }
 
-    /// As a journal wrote it; absent or unreadable: none (matches any).
+    /// As a journal wrote it; absent or unreadable: none.
     pub fn parse(text: Option<&str>) -> Began {
         Began(
             text.and_then(|t| u64::from_str_radix(t, 16).ok())
@@ -136,9 +134,23 @@ impl Began {
         )
     }
 
-    /// Whether a call prepared now with `identity` is the one that began.
-    pub fn matches(self, identity: &Identity) -> bool {
-        self.0 == 0 || self == Began::of(identity)
+    /// Whether a request that identifies itself as `now` is the one that began (always, when
+    /// none was kept).
+    pub fn matches(self, now: Began) -> bool {
+        self.0 == 0 || self == now
+    }
+}
+
+impl serde::Serialize for Began {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.text().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Began {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        Ok(Began::parse(text.as_deref()))
     }
 }
 

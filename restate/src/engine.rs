@@ -41,7 +41,8 @@ use usage_connector::execute::steps::{Step, StepRecord, StepResult, Steps};
 use usage_connector::execute::{
     Cancellation, ErrorCode, PriorRun, TaskContext, TaskError, TaskOutput,
 };
-use usage_connector::execute::{HttpTaskOutput, PreparedRequest};
+use usage_connector::execute::{HttpTaskOutput, PreparedRequest, begun_changed};
+use usage_connector::identity::Began;
 use usage_connector::journal::Recorded;
 use usage_connector::retry::Attempt;
 use usage_connector::runner::{BranchResults, Branches, Engine, Failure, Run, ScopeId, TaskEvent};
@@ -75,9 +76,10 @@ pub(crate) struct Durable<'a, 'ctx> {
     /// What this attempt (and the attempts it resumes) recorded of each task: the time a
     /// request was stamped with, its digest, the task's output. Rebuilt the same on a replay.
     recorded: Mutex<BTreeMap<String, Recorded>>,
-    /// The times the resumed attempts stamped tasks with, each taken by the task's first run
-    /// here (a loop's next run of a task is a new request).
-    resumed: Mutex<BTreeMap<String, DateTime<Utc>>>,
+    /// The times the resumed attempts stamped tasks with (and what identified a request they
+    /// began without a final answer), each taken by the task's first run here (a loop's next
+    /// run of a task is a new request).
+    resumed: Mutex<BTreeMap<String, (DateTime<Utc>, Began)>>,
     /// Set once Restate cancelled the invocation (a journaled step or wait ended without its
     /// result): no step, wait or task runs after it. Restate delivers a cancellation once, to
     /// whatever the invocation awaits at that moment.
@@ -112,7 +114,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
     pub(crate) fn resuming(self, recorded: BTreeMap<String, Recorded>) -> Self {
         *self.resumed.lock().unwrap_or_else(|p| p.into_inner()) = recorded
             .iter()
-            .filter_map(|(task, r)| Some((task.clone(), r.at?)))
+            .filter_map(|(task, r)| Some((task.clone(), (r.at?, r.began))))
             .collect();
         *self.records() = recorded;
         self
@@ -254,6 +256,19 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         let record = records.entry(ctx.task_name.clone()).or_default();
         record.at = Some(at);
         record.request = Some(prepared.digest());
+        record.began = prepared.began();
+    }
+
+    /// Notes a final answer (or a failure with nothing recorded) to the task's request: what
+    /// it began with no longer binds a resume.
+    fn settle(&self, ctx: &TaskContext, sent: &Result<HttpTaskOutput, TaskError>) {
+        let settled = match sent {
+            Ok(_) => true,
+            Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),
+        };
+        if settled && let Some(record) = self.records().get_mut(&ctx.task_name) {
+            record.began = Began::default();
+        }
     }
 
     async fn http(
@@ -268,6 +283,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&ctx.task_name);
+        let (began, identified) = (began.map(|(at, _)| at), began.map(|(_, b)| b));
         let ctx = &TaskContext {
             prior: if began.is_some() {
                 ctx.prior.max(PriorRun::Started)
@@ -281,6 +297,9 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         // time is the same at every time.
         let provisional = began.unwrap_or(DateTime::UNIX_EPOCH);
         let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(provisional))?);
+        if identified.is_some_and(|b| !b.matches(prepared.began())) {
+            return Err(begun_changed(&ctx.workflow_id, false, &prepared));
+        }
         let timeless = began.is_some() || !prepared.identity.stamped;
         // Its first exchange also reads the clock, unless it is a send the API cannot
         // deduplicate: taken as a possible repeat of a lost one (a step after a replay) it would
@@ -297,6 +316,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
                     self.note(ctx, at, &prepared);
                 }
                 let sent = executor.send_after(&prepared, ctx, self, Some(first)).await;
+                self.settle(ctx, &sent);
                 return self.ended(sent);
             }
         }
@@ -310,6 +330,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         };
         self.note(ctx, began.unwrap_or(now), &prepared);
         let sent = executor.send_with(&prepared, ctx, self).await;
+        self.settle(ctx, &sent);
         self.ended(sent)
     }
 

@@ -481,7 +481,7 @@ fn undelivered(summary: &Summary, journal: &Path) -> String {
     let journal = journal.display();
     match (invalid, failed) {
         (0, n) => format!(
-            "{n} records not delivered{stopped} (journal {journal}: run the same command again to retry them{go_on})"
+            "{n} records not delivered{stopped} (journal {journal}: run the same command again to retry them{go_on}; a line the API refused may be fixed in place first)"
         ),
         (n, 0) => format!(
             "{n} records not delivered{stopped}: invalid, never sent; fix those lines in place, changing no other line ({FIX_LIST}), and run the same command again (journal {journal}: what was delivered is skipped{})",
@@ -492,7 +492,7 @@ fn undelivered(summary: &Summary, journal: &Path) -> String {
             }
         ),
         (i, f) => format!(
-            "{} records not delivered{stopped}: {i} invalid, never sent (fix those lines in place, changing no other line; {FIX_LIST}), and {f} failed (journal {journal}: run the same command again to retry them, send the fixed ones{go_on})",
+            "{} records not delivered{stopped}: {i} invalid, never sent (fix those lines in place, changing no other line; {FIX_LIST}), and {f} failed (journal {journal}: run the same command again to retry them, send the fixed ones{go_on}; a line the API refused may be fixed in place first)",
             i + f
         ),
     }

@@ -13,7 +13,7 @@ use super::transport::{ReqwestTransport, Transport};
 use super::{PriorRun, TaskContext};
 use crate::catalog::{Catalog, Vendor};
 use crate::credentials::Credentials;
-use crate::identity::{Began, Execution, IdentityOptions};
+use crate::identity::{Execution, IdentityOptions};
 use crate::journal::{Destination, ExecutionJournal};
 use crate::output::{ErrorCode, HttpTaskOutput, TaskError};
 use crate::prepare::{self, Authenticator, PreparedRequest, Router, ValidatorSet};
@@ -243,10 +243,10 @@ impl Executor {
         if let Some(r) = recalled.filter(|r| r.at != now) {
             prepared = self.prepare_at(task, input, &ctx.execution(r.at))?;
         }
-        if let Some(r) = recalled.filter(|r| !r.done && !r.began.matches(&prepared.identity)) {
-            return Err(begun_changed(&ctx.workflow_id, r.elsewhere));
+        let began = prepared.began();
+        if let Some(r) = recalled.filter(|r| !r.done && !r.began.matches(began)) {
+            return Err(begun_changed(&ctx.workflow_id, r.elsewhere, &prepared));
         }
-        let began = Began::of(&prepared.identity);
         let prior = match recalled {
             // Only at another destination: begun here now, and looked up before it is sent.
             Some(r) if r.elsewhere => {
@@ -265,7 +265,21 @@ impl Executor {
                     })?;
                 ctx.prior
             }
-            Some(r) if r.done => PriorRun::Finished,
+            Some(r) if r.done => {
+                // Another request than the one answered (a re-run with another input): it is
+                // the one that may be in flight from now on.
+                if !r.began.matches(began) {
+                    journal
+                        .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to, began)
+                        .map_err(|e| {
+                            TaskError::new(
+                                ErrorCode::JournalFailed,
+                                format!("{e}; nothing was sent"),
+                            )
+                        })?;
+                }
+                PriorRun::Finished
+            }
             Some(_) => ctx.prior.max(PriorRun::Started),
         };
         let ctx = TaskContext {
@@ -288,18 +302,23 @@ impl Executor {
 }
 
 /// The error of a task (named where it is shown) that began in an earlier attempt (its
-/// request may have left, with no final answer) and now prepares to another identity: sent, it would be another request, which
-/// neither a lookup nor the API's idempotency would tell from a new one.
-pub(crate) fn begun_changed(workflow_id: &str, elsewhere: bool) -> TaskError {
-    TaskError::new(
-        ErrorCode::RequestChanged,
+/// request may have left, with no final answer) and now prepares to `request`, which identifies
+/// itself otherwise ([`Began`](crate::identity::Began)): sent, a lookup or the API's idempotency would not match it to
+/// the first.
+pub fn begun_changed(workflow_id: &str, elsewhere: bool, request: &PreparedRequest) -> TaskError {
+    let now = request
+        .identity
+        .shown()
+        .map(|k| format!(" ({k})"))
+        .unwrap_or_default();
+    let message = if elsewhere {
         format!(
-            "it began in an earlier attempt of `{workflow_id}` (its request may have been sent{}, with no final answer) and now prepares to another request, which the API would not know for that one: the definition or the input changed since; resume with the ones it began with (`usage-connector resume {workflow_id}`, without `--definition`), which looks that request up before sending",
-            if elsewhere {
-                ", to another destination"
-            } else {
-                ""
-            }
-        ),
-    )
+            "the task's request was sent (or began to be) to another destination in an earlier attempt of `{workflow_id}`, and the task now prepares another request{now}: the definition, the input or the body changed since. If that destination is another server, use a new workflow id; if it is this server under another address, send it as it began (it then looks the first request up before sending)"
+        )
+    } else {
+        format!(
+            "the task's request began in an earlier attempt of `{workflow_id}` (it may have been sent, with no final answer), and the task now prepares another request{now}, which a lookup or the API's idempotency would not match to the first: the definition, the input or the body changed since. Send it as it began under this workflow id (it then looks the first request up before sending), or, once you have checked what the API recorded, use a new workflow id"
+        )
+    };
+    TaskError::new(ErrorCode::RequestChanged, message)
 }

@@ -62,8 +62,7 @@ pub use crate::output::{
 pub use crate::prepare::PreparedRequest;
 /// The retry decision (re-exported: engines apply the same policy).
 pub use crate::retry;
-pub use executor::Executor;
-pub(crate) use executor::begun_changed;
+pub use executor::{Executor, begun_changed};
 pub use trace::{ProgressSink, RetryNotice, TraceSink};
 
 use crate::simworkflow::Task;

@@ -12,8 +12,9 @@
 //! of its text, the time its request is stamped with and its idempotency identity, and is
 //! synced to disk (the writer writes at most every 5 ms, so the begins of the records prepared
 //! meanwhile share one sync: group commit); a record prepared again to another identity than
-//! its first `begin` recorded is another request and is not sent ([`Began`]). After a final
-//! answer an `end` line records the outcome (not synced: a lost end only costs a lookup). A
+//! its standing `begin` recorded is another request and is not sent ([`Began`]). After a final
+//! answer an `end` line records the outcome (not synced: a lost end only costs a lookup); a
+//! record the API refused, with nothing recorded, ends [`SETTLED_FAILED`] and is new again. A
 //! failed write ends the journal: nothing more is written and every later begin fails, so
 //! nothing more is sent. On open, a torn last line (a crash mid-write) is cut off; any other
 //! unreadable line is an error. Memory: 24 bytes per finished record (a sorted table), so a
@@ -31,8 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use super::synced::Synced;
 use crate::error::{Error, Result};
-use crate::identity::{Began, Identity};
+use crate::identity::Began;
 use crate::journal::Destination;
+use crate::prepare::PreparedRequest;
 
 /// What the journal knows of a line of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +91,11 @@ enum Line {
 /// The final outcomes an `end` line records (a failed record is not final: a second run tries
 /// it again, looking up its earlier send first).
 const OUTCOMES: [&str; 4] = ["created", "duplicate", "recovered", "partial"];
+
+/// The outcome of an `end` line that settles a record without delivering it: the API refused
+/// it, or it failed before anything could have been recorded. Its `begin` no longer stands: the
+/// next run sends it as new (fresh time and identity; its line may be edited).
+pub const SETTLED_FAILED: &str = "failed";
 
 /// The first 8 bytes of a hex digest, as a number (enough to tell a changed line).
 fn short(digest: &str) -> u64 {
@@ -213,6 +220,9 @@ impl IngestJournal {
                     }
                 }
                 Line::End { .. } if !ours => {}
+                Line::End { line, outcome, .. } if outcome == SETTLED_FAILED => {
+                    begun.remove(&line);
+                }
                 Line::End { line, outcome, .. } => {
                     let index = OUTCOMES
                         .iter()
@@ -323,21 +333,34 @@ impl IngestJournal {
         }
     }
 
-    /// Records, durably, that line `line` is about to send a request stamped `at` with
-    /// `identity`; returns once it is on disk.
+    /// Records, durably, that line `line` is about to send `request`, stamped `at`; returns
+    /// once it is on disk.
     pub async fn begin(
         &self,
         line: u64,
         digest: &str,
         at: DateTime<Utc>,
-        identity: &Identity,
+        request: &PreparedRequest,
+    ) -> Result<()> {
+        let (key, began) = (request.identity.shown(), request.began());
+        self.begin_as(line, digest, at, key, began).await
+    }
+
+    /// [`IngestJournal::begin`] of a request shown as `key` that identifies itself as `began`.
+    async fn begin_as(
+        &self,
+        line: u64,
+        digest: &str,
+        at: DateTime<Utc>,
+        key: Option<String>,
+        began: Began,
     ) -> Result<()> {
         let text = serde_json::to_string(&Line::Begin {
             line,
             digest: digest.to_owned(),
             at: at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            key: identity.shown(),
-            identity: Began::of(identity).text(),
+            key,
+            identity: began.text(),
         })
         .expect("journal lines serialize");
         let n = self.send(Msg::Begin(text))?;
@@ -348,7 +371,7 @@ impl IngestJournal {
     }
 
     /// Records line `line`'s final outcome (`created`, `duplicate`, `recovered`, `partial`)
-    /// and record id.
+    /// and record id, or that it settled undelivered ([`SETTLED_FAILED`]).
     pub fn end(&self, line: u64, outcome: &str, id: Option<&str>) -> Result<()> {
         let text = serde_json::to_string(&Line::End {
             line,
@@ -503,16 +526,14 @@ mod tests {
         .unwrap();
         let (a, b) = (to("http://a"), to("http://b"));
         let at: DateTime<Utc> = at.parse().unwrap();
-        let keyed = |key: &str| Identity {
-            idempotency_key: Some(key.into()),
-            ..Identity::default()
-        };
-        let (none, k3) = (Began::default(), keyed("k3"));
+        let (none, k3, k4) = (Began::default(), Began::of(&["k3"]), Began::of(&["k4"]));
         // The first destination to open it adopts the older lines, as before.
         let j = IngestJournal::open(&path, "t", &a).unwrap();
         assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
         assert_eq!(j.seen(2, "bb").unwrap(), Seen::Begun { at, began: none });
-        j.begin(3, "cc", at, &k3).await.unwrap();
+        j.begin_as(3, "cc", at, None, k3).await.unwrap();
+        // Begun again (a later run): the identity it first began with stands.
+        j.begin_as(3, "cc", at, None, k4).await.unwrap();
         j.close();
         drop(j);
         // Another destination: nothing is done there; what began anywhere keeps its time and
@@ -522,16 +543,10 @@ mod tests {
             j.seen(1, "aa").unwrap(),
             Seen::Elsewhere { at, began: none }
         );
-        let Seen::Elsewhere { at: at3, began } = j.seen(3, "cc").unwrap() else {
-            panic!("line 3 began elsewhere");
-        };
-        assert_eq!(at3, at);
-        assert!(began.matches(&k3));
-        assert!(!began.matches(&keyed("k4")), "another identity");
-        assert!(!began.matches(&Identity::default()), "none where one began");
+        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Elsewhere { at, began: k3 });
         assert_eq!(j.seen(4, "dd").unwrap(), Seen::New);
         assert!(j.seen(1, "ff").is_err(), "a changed line is still refused");
-        j.begin(1, "aa", at, &Identity::default()).await.unwrap();
+        j.begin_as(1, "aa", at, None, none).await.unwrap();
         j.end(1, "created", None).unwrap();
         j.close();
         drop(j);
@@ -540,12 +555,18 @@ mod tests {
         // And the first destination still knows its own.
         let j = IngestJournal::open(&path, "t", &a).unwrap();
         assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
-        let Seen::Begun { began, .. } = j.seen(3, "cc").unwrap() else {
-            panic!("line 3 began here");
-        };
-        assert!(began.matches(&k3) && !began.matches(&keyed("k4")));
-        // A line begun without an identity (an older journal) matches any.
-        assert!(none.matches(&k3) && none.matches(&Identity::default()));
+        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Begun { at, began: k3 });
+        // Settled undelivered (the API refused it): new again, its line free to change.
+        j.end(3, SETTLED_FAILED, None).unwrap();
+        j.close();
+        drop(j);
+        let j = IngestJournal::open(&path, "t", &a).unwrap();
+        assert_eq!(j.seen(3, "changed").unwrap(), Seen::New);
+        assert!(k3.matches(k3) && !k3.matches(k4) && !k3.matches(none));
+        assert!(
+            none.matches(k3),
+            "a begin written before identities were kept matches any"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

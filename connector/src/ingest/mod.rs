@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::execute::steps::{Direct, Step, StepResult, Steps};
-use crate::execute::{Cancellation, Executor, QuantityReport, TaskError};
+use crate::execute::{Cancellation, ErrorCode, Executor, QuantityReport, TaskError};
 use crate::preflight::InputSchema;
 use crate::simworkflow::HttpTask;
 pub use governor::{Concurrency, Governor, Signal};
@@ -129,6 +129,27 @@ pub struct RecordReport {
 }
 
 impl RecordReport {
+    /// The outcome its journal `end` line records: a delivered one, or
+    /// [`journal::SETTLED_FAILED`] when the API refused it or the tries ran out with nothing
+    /// recorded (the send loop says `OUTCOME_UNKNOWN` whenever something may have been); `None`
+    /// while its request may have been recorded, or when it failed before it was sent (which
+    /// says nothing of an earlier run's send).
+    pub fn journal_end(&self) -> Option<&'static str> {
+        if self.outcome.delivered() {
+            return Some(self.outcome.as_str());
+        }
+        let code = &self.error.as_ref()?.code;
+        matches!(
+            code,
+            ErrorCode::HttpError
+                | ErrorCode::RetriesExhausted
+                | ErrorCode::UsageLimitExceeded
+                | ErrorCode::RateLimited
+                | ErrorCode::IdempotencyConflict
+        )
+        .then_some(journal::SETTLED_FAILED)
+    }
+
     /// A report without an id or quantities.
     pub fn bare(line: u64, outcome: RecordOutcome, error: Option<TaskError>) -> Self {
         RecordReport {
@@ -472,17 +493,12 @@ async fn one(
     };
     if matches!(seen, Seen::New | Seen::Elsewhere { .. }) {
         journal
-            .begin(
-                record.line,
-                &record.digest,
-                ready.at,
-                &ready.prepared.identity,
-            )
+            .begin(record.line, &record.digest, ready.at, &ready.prepared)
             .await?;
     }
     let report = deliver(executor, &ready, steps).await;
-    if report.outcome.delivered() {
-        journal.end(report.line, report.outcome.as_str(), report.id.as_deref())?;
+    if let Some(end) = report.journal_end() {
+        journal.end(report.line, end, report.id.as_deref())?;
     }
     Ok(report)
 }

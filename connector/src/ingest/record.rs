@@ -50,9 +50,8 @@ pub fn prepare(
     seen: Seen,
 ) -> Result<Ready, Box<RecordReport>> {
     let (at, prior, began) = match seen {
-        Seen::Begun { at, began } | Seen::Elsewhere { at, began } => {
-            (at, PriorRun::Started, Some(began))
-        }
+        Seen::Begun { at, began } => (at, PriorRun::Started, Some((began, false))),
+        Seen::Elsewhere { at, began } => (at, PriorRun::Started, Some((began, true))),
         _ => (Utc::now(), PriorRun::None, None),
     };
     let value = match &record.value {
@@ -76,18 +75,32 @@ pub fn prepare(
         prior,
     )?;
     match began {
-        Some(began) if !began.matches(&ready.prepared.identity) => {
+        Some((began, elsewhere)) if !began.matches(ready.prepared.began()) => {
             Err(Box::new(RecordReport::bare(
                 record.line,
                 RecordOutcome::Failed,
-                Some(TaskError::new(
-                    ErrorCode::RequestChanged,
-                    "an earlier run began this record (its request may have been sent) and it now prepares to another request, which the API would not know for the one begun: the template, its options or the CSV header changed since; run it with the ones it began with",
-                )),
+                Some(changed(&ready, elsewhere)),
             )))
         }
         _ => Ok(ready),
     }
+}
+
+/// The error of a record begun before (its request may have left) that now prepares to
+/// another request ([`Began`](crate::identity::Began)): sent, a lookup or the API's
+/// idempotency would not match it to the first.
+fn changed(ready: &Ready, elsewhere: bool) -> TaskError {
+    let now = ready.key().map(|k| format!(" ({k})")).unwrap_or_default();
+    let message = if elsewhere {
+        format!(
+            "this record was sent (or began to be) to another destination this journal records, as another request than it now prepares to{now}: the template, its options or the CSV header changed since. If that destination is another server, give this run another --journal; if it is this server under another address, run it with what it began with (it then looks the first request up before sending)"
+        )
+    } else {
+        format!(
+            "an earlier run began this record (its request may have been sent, with no final answer) and it now prepares to another request{now}, which a lookup or the API's idempotency would not match to the first: the template, its options or the CSV header changed since. Run it with what it began with (it then looks the first request up before sending), or, once you have checked what the API recorded for this line, give this run another --journal"
+        )
+    };
+    TaskError::new(ErrorCode::RequestChanged, message)
 }
 
 /// [`prepare`] of a parsed record stamped `at`, with `prior` telling whether an earlier run

@@ -229,7 +229,7 @@ impl Driver {
             );
             let (n, at) = (record.line, ready.at);
             self.begins
-                .spawn(async move { journal.begin(n, &digest, at, &prepared.identity).await });
+                .spawn(async move { journal.begin(n, &digest, at, &prepared).await });
         }
         Ok(Some(ShardRecord {
             line: record.line,
@@ -305,9 +305,8 @@ impl Driver {
                 );
                 RecordReport::bare(line, RecordOutcome::Failed, Some(error))
             });
-            if report.outcome.delivered() {
-                self.journal
-                    .end(report.line, report.outcome.as_str(), report.id.as_deref())?;
+            if let Some(end) = report.journal_end() {
+                self.journal.end(report.line, end, report.id.as_deref())?;
             }
             self.note(&report);
         }

@@ -73,8 +73,9 @@ pub struct Recalled {
     /// yet the other may be this one under another address (a proxy, a restarted server), so
     /// the same request is prepared again and looked up before it is sent.
     pub elsewhere: bool,
-    /// The identity its first `begin` recorded (at the destination it is recalled from): a
-    /// request prepared again to another one may not be sent while the first may have left.
+    /// What identified the request it last began with at the destination it is recalled from
+    /// (the first begin while no final answer is recorded): a request prepared again to another
+    /// identity may not be sent while that one may have left.
     pub began: Began,
 }
 
@@ -92,8 +93,9 @@ pub struct Recorded {
     /// answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
-    /// The identity its first `begin` recorded.
-    #[serde(skip)]
+    /// What identified the request it began with, while no final answer is recorded for it
+    /// (none once one is).
+    #[serde(default, skip_serializing_if = "Began::is_none")]
     pub began: Began,
 }
 
@@ -274,18 +276,26 @@ impl State {
                 let Ok(at) = at.parse::<DateTime<Utc>>() else {
                     return;
                 };
-                self.entries
+                let began = Began::parse(identity.as_deref());
+                let entry = self
+                    .entries
                     .entry((workflow_id.clone(), task.clone(), to))
                     .or_insert(Recalled {
                         at,
                         done: false,
                         elsewhere: false,
-                        began: Began::parse(identity.as_deref()),
+                        began,
                     });
+                // Another request after a final answer (a re-run with another input): it is
+                // the one that may be in flight now.
+                if entry.done && entry.began != began {
+                    entry.done = false;
+                    entry.began = began;
+                }
                 let r = self.recorded.entry((workflow_id, task)).or_default();
                 r.at = Some(at);
-                if r.began == Began::default() {
-                    r.began = Began::parse(identity.as_deref());
+                if r.began.is_none() {
+                    r.began = began;
                 }
             }
             Line::Finish {
@@ -315,6 +325,7 @@ impl State {
                 let r = self.recorded.entry((workflow_id, task)).or_default();
                 r.at = Some(at);
                 r.request = Some(request);
+                r.began = Began::default();
             }
             Line::Output {
                 workflow_id,

@@ -404,11 +404,16 @@ impl Walker<'_, '_> {
                         ),
                     );
                 }
+                // `began` is kept only while no final answer is recorded.
                 if let Some(r) = recorded
-                    && r.request.is_none()
-                    && !r.began.matches(&prepared.identity)
+                    && !r.began.matches(prepared.began())
                 {
-                    self.problem(name, begun_changed(subject.workflow_id, false));
+                    let mut e = begun_changed(subject.workflow_id, false, &prepared);
+                    e.message.push_str(&format!(
+                        "; `usage-connector resume {}` (without --definition) runs it as it began",
+                        subject.workflow_id
+                    ));
+                    self.problem(name, e);
                 }
                 self.out.requests.push(CheckedRequest {
                     task: name.to_owned(),

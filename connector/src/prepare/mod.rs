@@ -29,7 +29,7 @@ use crate::credentials::SECRET_HEADERS;
 use crate::data::Frame;
 use crate::diagnostic::locate::escape_token;
 pub use crate::identity::Execution;
-use crate::identity::Identity;
+use crate::identity::{Began, Identity};
 use crate::output::{ErrorCode, TaskError};
 use crate::retry::RetryPolicy;
 use crate::simworkflow::HttpTask;
@@ -99,6 +99,23 @@ impl PreparedRequest {
                 &String::from_utf8_lossy(body),
             ],
         )
+    }
+
+    /// What identifies this request to its API, as a journal keeps it before it leaves: the
+    /// idempotency header it sends, and a usage's derived key and time. Each changes with the
+    /// body, unless the task set its own idempotency key (then the API matches by that key).
+    pub fn began(&self) -> Began {
+        let header = vendor_rules::rules_for(self.endpoint)
+            .idempotency_header()
+            .and_then(|name| self.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let (key, time) = self
+            .identity
+            .usage
+            .as_ref()
+            .map_or(("", ""), |u| (u.key.as_str(), u.usage_time.as_str()));
+        Began::of(&[header, key, time])
     }
 
     /// The exact request as text, secret header values shown as `***` — what `--dry-run` prints.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Sandbox, text};
+use common::{Sandbox, rebilly_ingest as ingest, text};
 use serde_json::Value;
 use usage_sandbox::{Config, FaultSpec};
 
@@ -29,20 +29,6 @@ fn usages(dir: &Path, n: usize) -> PathBuf {
     }
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// `ingest FILE --endpoint rebilly.create-usage` against `sandbox`, ready to run.
-fn ingest(sandbox: &Sandbox, file: &Path, extra: &[&str]) -> Command {
-    let mut command = common::bin();
-    command
-        .arg("ingest")
-        .arg(file)
-        .args(["--endpoint", "rebilly.create-usage", "--server"])
-        .arg(sandbox.url())
-        .args(extra)
-        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
-        .stdin(Stdio::null());
-    command
 }
 
 async fn faulty_sandbox(seed: u64) -> Sandbox {

@@ -254,3 +254,41 @@ async fn a_begun_record_prepared_to_another_request_is_not_sent() {
     assert_eq!(usages.total, 1, "{:?}", usages.items);
     assert_eq!(usages.items[0]["quantity"], 5);
 }
+
+/// A record the API refused got a final answer and nothing was recorded: its `begin` no longer
+/// binds it, so its line may be fixed in place and the next run sends it (with the rest
+/// skipped), where a record whose request may have left stays bound (above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_api_refused_is_sent_once_its_line_is_fixed() {
+    let sandbox = Sandbox::start().await;
+    let dir = common::scratch("ingest-refused-fixed");
+    let file = dir.join("usages.ndjson");
+    let line =
+        |sub: &str, q: &str| format!("{{\"subscriptionId\": \"{sub}\", \"quantity\": {q}}}\n");
+    let content = |second: &str| {
+        let first = line("sub_unlimited", "1");
+        format!("{first}{}{}", line(second, "2"), line("sub_unlimited", "3"))
+    };
+    std::fs::write(&file, content("sub_nope")).unwrap();
+    let ingest = || {
+        let mut command = common::rebilly_ingest(&sandbox, &file, &[]);
+        tokio::task::block_in_place(|| command.output().unwrap())
+    };
+    let first = ingest();
+    let stderr = text(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 2: failed") && stderr.contains("HTTP_ERROR"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.usages(&[]).await.total, 2);
+    std::fs::write(&file, content("sub_unlimited")).unwrap();
+    let second = ingest();
+    let stderr = text(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 created") && stderr.contains("2 done before"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.usages(&[]).await.total, 3);
+}

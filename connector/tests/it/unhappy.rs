@@ -278,9 +278,10 @@ async fn a_failed_run_resumes_from_the_failed_task_without_sending_a_completed_o
     assert_eq!(sandbox.stats().await, stats);
 }
 
-/// A usage whose answer was lost may have been recorded: a resume with a definition that would
-/// send it as another request is refused before anything is sent (a lookup would not find the
-/// first for it); the resume as recorded finds it, and there is one usage.
+/// A usage whose answer was lost may have been recorded: a run under the same id or a resume
+/// with a definition that would send it as another request is refused before anything is sent
+/// (a lookup would not find the first for it); the resume as recorded finds it, and there is
+/// one usage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_that_would_change_a_request_that_may_have_left_is_refused() {
     let cwd = common::scratch("unhappy-resume-unknown");
@@ -299,7 +300,15 @@ async fn a_resume_that_would_change_a_request_that_may_have_left_is_refused() {
         r#""quantity": "${$$.Execution.Input.quantity}""#,
         r#""quantity": "${$$.Execution.Input.calls}""#,
     );
-    let says = "error[E-REQUEST-CHANGED]: task `Report usage`: it began in an earlier attempt";
+    let says = "error[E-REQUEST-CHANGED]: task `Report usage`: the task's request began in an earlier attempt";
+    // Run again under that id: refused before anything is sent, the run's record kept (so the
+    // resume below still runs it as it began).
+    let args = ["--workflow-id", "lost-usage"];
+    let out = run(&sandbox, &edited, &good_input(), &cwd, &args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+    assert_eq!(sandbox.stats().await, written, "nothing was sent");
     resume_refused(&words, &cwd, &sandbox, &edited, says).await;
 
     let out = pasted(&words, &cwd, &sandbox, &[]);
@@ -376,16 +385,7 @@ async fn a_journal_sends_what_it_delivered_elsewhere_to_a_new_server() {
     let usages = dir.join("usages.ndjson");
     std::fs::copy(root().join("workflows/examples/usages.ndjson"), &usages).unwrap();
     let ingest = |sandbox: &Sandbox| {
-        common::bin()
-            .arg("ingest")
-            .arg(&usages)
-            .args([
-                "--endpoint",
-                "rebilly.create-usage",
-                "--server",
-                &sandbox.url(),
-            ])
-            .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        common::rebilly_ingest(sandbox, &usages, &[])
             .output()
             .unwrap()
     };

@@ -2,7 +2,8 @@
 //! write is refused before it (by `submit`, and by the service for a run submitted straight to
 //! the ingress); a failed run prints the command that resumes it, and that command finishes it
 //! (one calculation, one usage, one persist), also after an unknown outcome (looked up, not
-//! sent twice); one failing Parallel branch cancels the others.
+//! sent twice; an edited definition that would send it as another request is refused); one
+//! failing Parallel branch cancels the others.
 
 use crate::common;
 
@@ -57,8 +58,9 @@ async fn requests_to(sandbox: &Sandbox, method: &str, path: &str) -> usize {
         .count()
 }
 
-/// Runs the `to resume:` line of `stderr` as printed (the binary's path has no spaces).
-fn resume_as_printed(stderr: &str) -> Output {
+/// Runs the `to resume:` line of `stderr` as printed (the binary's path has no spaces), with
+/// `extra` arguments.
+fn resume_as_printed(stderr: &str, extra: &[&str]) -> Output {
     let line = stderr
         .lines()
         .find_map(|l| l.strip_prefix("to resume: "))
@@ -69,7 +71,7 @@ fn resume_as_printed(stderr: &str) -> Output {
         Path::new(env!("CARGO_BIN_EXE_usage-restate")),
         "{line}"
     );
-    restate(&words[1..])
+    restate(&[&words[1..], extra].concat())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +148,7 @@ async fn a_failed_run_resumes_on_restate_and_a_knowable_mistake_stops_it_before_
         written,
         "the state holds what was written"
     );
-    let out = resume_as_printed(&stderr);
+    let out = resume_as_printed(&stderr, &[]);
     let resumed = text(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -188,7 +190,25 @@ async fn a_failed_run_resumes_on_restate_and_a_knowable_mistake_stops_it_before_
         1,
         "the lost answer's write happened"
     );
-    let out = resume_as_printed(&stderr);
+    // A definition that would send that usage as another request is refused before anything
+    // is sent: a lookup would not find the first for it.
+    let edited = dir.join("edited.json");
+    let text_of = std::fs::read_to_string(common::root().join(DEFINITION)).unwrap();
+    let from = r#""quantity": "${$$.Execution.Input.quantity}""#;
+    assert!(text_of.contains(from));
+    let to = r#""quantity": "${$$.Execution.Input.calls}""#;
+    std::fs::write(&edited, text_of.replace(from, to)).unwrap();
+    let out = resume_as_printed(&stderr, &["--definition", edited.to_str().unwrap()]);
+    let refused = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{refused}");
+    assert!(
+        refused.contains(
+            "error[E-REQUEST-CHANGED]: task `Report usage`: the task's request began in an earlier attempt"
+        ),
+        "{refused}"
+    );
+    assert_eq!(healthy.usages(&[]).await.total, 1, "nothing was sent");
+    let out = resume_as_printed(&stderr, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let output: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(output["usage"]["usageId"].is_string(), "{output}");

@@ -233,13 +233,27 @@ pub fn ready(s: &mut Session, executor: Executor) -> Result<Ready, NotReady> {
     if let Some(path) = &s.trace {
         executor = with_trace(executor, path)?;
     }
+    // A new run under an id that ran before (a pinned --workflow-id) reuses no output, but a
+    // task it began without a final answer may not be sent as another request: checked here,
+    // before the run's record is replaced (so `resume` still runs it as it began).
+    let earlier: BTreeMap<String, Recorded>;
+    let recorded = if s.recorded.is_empty() {
+        earlier = journal
+            .recorded(&s.workflow_id)
+            .into_iter()
+            .map(|(task, r)| (task, Recorded { output: None, ..r }))
+            .collect();
+        &earlier
+    } else {
+        &s.recorded
+    };
     let found = preflight::check(
         &Subject {
             definition,
             input: &s.record.input,
             workflow_id: &s.workflow_id,
             now: chrono::Utc::now(),
-            recorded: &s.recorded,
+            recorded,
             sequence: s.record.sequence_number,
         },
         &executor,

@@ -46,6 +46,21 @@ pub fn bin() -> Command {
     command
 }
 
+/// `ingest FILE --endpoint rebilly.create-usage` against `sandbox` with `extra` arguments,
+/// its key in the vendor's variable and no standard input, ready to run.
+pub fn rebilly_ingest(sandbox: &Sandbox, file: &Path, extra: &[&str]) -> Command {
+    let mut command = bin();
+    command
+        .arg("ingest")
+        .arg(file)
+        .args(["--endpoint", "rebilly.create-usage", "--server"])
+        .arg(sandbox.url())
+        .args(extra)
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .stdin(Stdio::null());
+    command
+}
+
 /// Runs the binary with `args`.
 pub fn run_bin(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")
