@@ -42,7 +42,6 @@ use usage_connector::execute::{
     Cancellation, ErrorCode, PriorRun, TaskContext, TaskError, TaskOutput,
 };
 use usage_connector::execute::{HttpTaskOutput, PreparedRequest, begun_changed};
-use usage_connector::identity::Began;
 use usage_connector::journal::Recorded;
 use usage_connector::retry::Attempt;
 use usage_connector::runner::{BranchResults, Branches, Engine, Failure, Run, ScopeId, TaskEvent};
@@ -76,10 +75,9 @@ pub(crate) struct Durable<'a, 'ctx> {
     /// What this attempt (and the attempts it resumes) recorded of each task: the time a
     /// request was stamped with, its digest, the task's output. Rebuilt the same on a replay.
     recorded: Mutex<BTreeMap<String, Recorded>>,
-    /// The times the resumed attempts stamped tasks with (and what identified a request they
-    /// began without a final answer), each taken by the task's first run here (a loop's next
-    /// run of a task is a new request).
-    resumed: Mutex<BTreeMap<String, (DateTime<Utc>, Began)>>,
+    /// The times the resumed attempts stamped tasks with, each taken by the task's first run
+    /// here (a loop's next run of a task is a new request).
+    resumed: Mutex<BTreeMap<String, DateTime<Utc>>>,
     /// Set once Restate cancelled the invocation (a journaled step or wait ended without its
     /// result): no step, wait or task runs after it. Restate delivers a cancellation once, to
     /// whatever the invocation awaits at that moment.
@@ -114,7 +112,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
     pub(crate) fn resuming(self, recorded: BTreeMap<String, Recorded>) -> Self {
         *self.resumed.lock().unwrap_or_else(|p| p.into_inner()) = recorded
             .iter()
-            .filter_map(|(task, r)| Some((task.clone(), (r.at?, r.began))))
+            .filter_map(|(task, r)| Some((task.clone(), r.at?)))
             .collect();
         *self.records() = recorded;
         self
@@ -259,6 +257,14 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         record.began = prepared.began();
     }
 
+    /// Whether `prepared` may not be sent: a request of its task began (in this attempt or one
+    /// it resumes) without a final answer, and this is another one ([`Recorded::binds`]).
+    fn bound(&self, ctx: &TaskContext, prepared: &PreparedRequest) -> bool {
+        self.records()
+            .get(&ctx.task_name)
+            .is_some_and(|r| r.binds(prepared.began()))
+    }
+
     /// Notes a final answer (or a failure with nothing recorded) to the task's request: what
     /// it began with no longer binds a resume.
     fn settle(&self, ctx: &TaskContext, sent: &Result<HttpTaskOutput, TaskError>) {
@@ -267,7 +273,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),
         };
         if settled && let Some(record) = self.records().get_mut(&ctx.task_name) {
-            record.began = Began::default();
+            record.settle();
         }
     }
 
@@ -283,7 +289,6 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&ctx.task_name);
-        let (began, identified) = (began.map(|(at, _)| at), began.map(|(_, b)| b));
         let ctx = &TaskContext {
             prior: if began.is_some() {
                 ctx.prior.max(PriorRun::Started)
@@ -297,10 +302,10 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         // time is the same at every time.
         let provisional = began.unwrap_or(DateTime::UNIX_EPOCH);
         let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(provisional))?);
-        if identified.is_some_and(|b| !b.matches(prepared.began())) {
+        let timeless = began.is_some() || !prepared.identity.stamped;
+        if timeless && self.bound(ctx, &prepared) {
             return Err(begun_changed(&ctx.workflow_id, false, &prepared));
         }
-        let timeless = began.is_some() || !prepared.identity.stamped;
         // Its first exchange also reads the clock, unless it is a send the API cannot
         // deduplicate: taken as a possible repeat of a lost one (a step after a replay) it would
         // be looked up first, and a journaled clock read before it costs less than that lookup.
@@ -312,9 +317,8 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
                 let Some(first) = first else {
                     return Err(past_deadline());
                 };
-                if let Some(at) = began.or(at) {
-                    self.note(ctx, at, &prepared);
-                }
+                // Noted even when the step's clock read was lost: the request may have left.
+                self.note(ctx, began.or(at).unwrap_or(provisional), &prepared);
                 let sent = executor.send_after(&prepared, ctx, self, Some(first)).await;
                 self.settle(ctx, &sent);
                 return self.ended(sent);
@@ -328,6 +332,9 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             true => prepared,
             false => Arc::new(executor.prepare_at(task, input, &ctx.execution(now))?),
         };
+        if !timeless && self.bound(ctx, &prepared) {
+            return Err(begun_changed(&ctx.workflow_id, false, &prepared));
+        }
         self.note(ctx, began.unwrap_or(now), &prepared);
         let sent = executor.send_with(&prepared, ctx, self).await;
         self.settle(ctx, &sent);

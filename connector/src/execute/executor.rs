@@ -244,7 +244,9 @@ impl Executor {
             prepared = self.prepare_at(task, input, &ctx.execution(r.at))?;
         }
         let began = prepared.began();
-        if let Some(r) = recalled.filter(|r| !r.done && !r.began.matches(began)) {
+        if let Some(r) = recalled.filter(|r| !r.done && !r.began.matches(began))
+            && !journal.answered(&ctx.workflow_id, &ctx.task_name, began)
+        {
             return Err(begun_changed(&ctx.workflow_id, r.elsewhere, &prepared));
         }
         let prior = match recalled {
@@ -266,18 +268,13 @@ impl Executor {
                 ctx.prior
             }
             Some(r) if r.done => {
-                // Another request than the one answered (a re-run with another input): it is
-                // the one that may be in flight from now on.
-                if !r.began.matches(began) {
-                    journal
-                        .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to, began)
-                        .map_err(|e| {
-                            TaskError::new(
-                                ErrorCode::JournalFailed,
-                                format!("{e}; nothing was sent"),
-                            )
-                        })?;
-                }
+                // Sent again after a final answer (a re-run, a loop's next visit): this request
+                // is the one that may be in flight from now on.
+                journal
+                    .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to, began)
+                    .map_err(|e| {
+                        TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
+                    })?;
                 PriorRun::Finished
             }
             Some(_) => ctx.prior.max(PriorRun::Started),
@@ -313,11 +310,11 @@ pub fn begun_changed(workflow_id: &str, elsewhere: bool, request: &PreparedReque
         .unwrap_or_default();
     let message = if elsewhere {
         format!(
-            "the task's request was sent (or began to be) to another destination in an earlier attempt of `{workflow_id}`, and the task now prepares another request{now}: the definition, the input or the body changed since. If that destination is another server, use a new workflow id; if it is this server under another address, send it as it began (it then looks the first request up before sending)"
+            "the task's request was sent (or began to be) to another destination in an earlier attempt of `{workflow_id}`, with no final answer, and the task now prepares another request{now}: the definition, the input or the body changed since. If that destination is another server, use a new workflow id; if it is this server under another address, send it as it began first (it then looks the first request up and records it once)"
         )
     } else {
         format!(
-            "the task's request began in an earlier attempt of `{workflow_id}` (it may have been sent, with no final answer), and the task now prepares another request{now}, which a lookup or the API's idempotency would not match to the first: the definition, the input or the body changed since. Send it as it began under this workflow id (it then looks the first request up before sending), or, once you have checked what the API recorded, use a new workflow id"
+            "the task's request began in an earlier attempt of `{workflow_id}` (it may have been sent, with no final answer), and the task now prepares another request{now}, which a lookup or the API's idempotency would not match to the first: the definition, the input or the body changed since. Send it as it began first, under this workflow id (it then looks the first request up and records it once), then make the change"
         )
     };
     TaskError::new(ErrorCode::RequestChanged, message)

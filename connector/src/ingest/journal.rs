@@ -97,6 +97,25 @@ const OUTCOMES: [&str; 4] = ["created", "duplicate", "recovered", "partial"];
 /// next run sends it as new (fresh time and identity; its line may be edited).
 pub const SETTLED_FAILED: &str = "failed";
 
+/// The mark, in place of a time, of a line settled undelivered at another destination.
+const SETTLED_ELSEWHERE: i64 = i64::MIN;
+
+/// Of the begins at other destinations (line, digest, stamped at, identity; in file order,
+/// with [`SETTLED_ELSEWHERE`] marks), the one that stands for each line, sorted by line: the
+/// first since the line's last settled mark, which carries the time its identity was made with.
+fn standing(mut begins: Vec<(u64, u64, i64, Began)>) -> Vec<(u64, u64, i64, Began)> {
+    begins.sort_by_key(|e| e.0); // stable: file order within a line
+    let mut kept = Vec::new();
+    for group in begins.chunk_by(|a, b| a.0 == b.0) {
+        let since = group
+            .iter()
+            .rposition(|e| e.2 == SETTLED_ELSEWHERE)
+            .map_or(0, |i| i + 1);
+        kept.extend(group.get(since).copied());
+    }
+    kept
+}
+
 /// The first 8 bytes of a hex digest, as a number (enough to tell a changed line).
 fn short(digest: &str) -> u64 {
     u64::from_str_radix(digest.get(..16).unwrap_or(digest), 16).unwrap_or(0)
@@ -210,6 +229,12 @@ impl IngestJournal {
                     let at = DateTime::parse_from_rfc3339(&at)
                         .map_err(|e| bad(number, format!("time `{at}`: {e}")))?
                         .with_timezone(&Utc);
+                    if identity
+                        .as_deref()
+                        .is_some_and(|t| u64::from_str_radix(t, 16).is_err())
+                    {
+                        return Err(bad(number, "an identity that is not 16 hex digits".into()));
+                    }
                     let began = Began::parse(identity.as_deref());
                     if ours {
                         // A record begun again keeps the identity it first began with.
@@ -219,10 +244,14 @@ impl IngestJournal {
                         elsewhere.push((line, short(&digest), nanos, began));
                     }
                 }
-                Line::End { .. } if !ours => {}
                 Line::End { line, outcome, .. } if outcome == SETTLED_FAILED => {
-                    begun.remove(&line);
+                    if ours {
+                        begun.remove(&line);
+                    } else {
+                        elsewhere.push((line, 0, SETTLED_ELSEWHERE, Began::default()));
+                    }
                 }
+                Line::End { .. } if !ours => {}
                 Line::End { line, outcome, .. } => {
                     let index = OUTCOMES
                         .iter()
@@ -266,9 +295,7 @@ impl IngestJournal {
         if !opening.is_empty() {
             file.sync_data().map_err(io("writing the journal", path))?;
         }
-        // The first begin of a line elsewhere carries the time its identity was made with.
-        elsewhere.sort_by_key(|e: &(u64, u64, i64, Began)| e.0);
-        elsewhere.dedup_by_key(|e| e.0);
+        let mut elsewhere = standing(elsewhere);
         elsewhere.retain(|e| !begun.contains_key(&e.0));
         elsewhere.shrink_to_fit();
         done.sort_unstable_by_key(|d| d.0);
@@ -498,75 +525,5 @@ fn write_loop(mut file: File, rx: &mpsc::Receiver<Msg>, synced: &Synced) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn to(server: &str) -> Destination {
-        Destination {
-            endpoint: Some("rebilly.create-usage".into()),
-            server: server.into(),
-            credentials: Some("c1".into()),
-        }
-    }
-
-    #[tokio::test]
-    async fn what_one_destination_delivered_is_looked_up_at_another_and_older_lines_are_adopted() {
-        let dir = std::env::temp_dir().join(format!("uc-ingest-journal-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("in.ndjson.journal");
-        let at = "2026-01-02T03:04:05.678Z";
-        // Written before destinations were recorded: line 1 delivered, line 2 begun.
-        std::fs::write(
-            &path,
-            format!(
-                "{{\"ingest\":1,\"template\":\"t\"}}\n{{\"line\":1,\"digest\":\"aa\",\"at\":\"{at}\"}}\n{{\"line\":1,\"outcome\":\"created\"}}\n{{\"line\":2,\"digest\":\"bb\",\"at\":\"{at}\"}}\n"
-            ),
-        )
-        .unwrap();
-        let (a, b) = (to("http://a"), to("http://b"));
-        let at: DateTime<Utc> = at.parse().unwrap();
-        let (none, k3, k4) = (Began::default(), Began::of(&["k3"]), Began::of(&["k4"]));
-        // The first destination to open it adopts the older lines, as before.
-        let j = IngestJournal::open(&path, "t", &a).unwrap();
-        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
-        assert_eq!(j.seen(2, "bb").unwrap(), Seen::Begun { at, began: none });
-        j.begin_as(3, "cc", at, None, k3).await.unwrap();
-        // Begun again (a later run): the identity it first began with stands.
-        j.begin_as(3, "cc", at, None, k4).await.unwrap();
-        j.close();
-        drop(j);
-        // Another destination: nothing is done there; what began anywhere keeps its time and
-        // its identity.
-        let j = IngestJournal::open(&path, "t", &b).unwrap();
-        assert_eq!(
-            j.seen(1, "aa").unwrap(),
-            Seen::Elsewhere { at, began: none }
-        );
-        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Elsewhere { at, began: k3 });
-        assert_eq!(j.seen(4, "dd").unwrap(), Seen::New);
-        assert!(j.seen(1, "ff").is_err(), "a changed line is still refused");
-        j.begin_as(1, "aa", at, None, none).await.unwrap();
-        j.end(1, "created", None).unwrap();
-        j.close();
-        drop(j);
-        let j = IngestJournal::open(&path, "t", &b).unwrap();
-        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
-        // And the first destination still knows its own.
-        let j = IngestJournal::open(&path, "t", &a).unwrap();
-        assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
-        assert_eq!(j.seen(3, "cc").unwrap(), Seen::Begun { at, began: k3 });
-        // Settled undelivered (the API refused it): new again, its line free to change.
-        j.end(3, SETTLED_FAILED, None).unwrap();
-        j.close();
-        drop(j);
-        let j = IngestJournal::open(&path, "t", &a).unwrap();
-        assert_eq!(j.seen(3, "changed").unwrap(), Seen::New);
-        assert!(k3.matches(k3) && !k3.matches(k4) && !k3.matches(none));
-        assert!(
-            none.matches(k3),
-            "a begin written before identities were kept matches any"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+#[path = "journal_tests.rs"]
+mod tests;

@@ -130,24 +130,22 @@ pub struct RecordReport {
 
 impl RecordReport {
     /// The outcome its journal `end` line records: a delivered one, or
-    /// [`journal::SETTLED_FAILED`] when the API refused it or the tries ran out with nothing
-    /// recorded (the send loop says `OUTCOME_UNKNOWN` whenever something may have been); `None`
-    /// while its request may have been recorded, or when it failed before it was sent (which
-    /// says nothing of an earlier run's send).
+    /// [`journal::SETTLED_FAILED`] when the API refused it outright (a 4xx answer that is not
+    /// retried, or `USAGE_LIMIT_EXCEEDED`): nothing was recorded and the line is what to fix.
+    /// `None` otherwise: while its request may have been recorded, after server errors (not
+    /// the line's fault: the next run looks it up first), and when it failed before it was
+    /// sent (which says nothing of an earlier run's send).
     pub fn journal_end(&self) -> Option<&'static str> {
         if self.outcome.delivered() {
             return Some(self.outcome.as_str());
         }
-        let code = &self.error.as_ref()?.code;
-        matches!(
-            code,
-            ErrorCode::HttpError
-                | ErrorCode::RetriesExhausted
-                | ErrorCode::UsageLimitExceeded
-                | ErrorCode::RateLimited
-                | ErrorCode::IdempotencyConflict
-        )
-        .then_some(journal::SETTLED_FAILED)
+        let e = self.error.as_ref()?;
+        let refused = match e.code {
+            ErrorCode::UsageLimitExceeded => true,
+            ErrorCode::HttpError => e.status_code.is_some_and(|s| (400..500).contains(&s)),
+            _ => false,
+        };
+        refused.then_some(journal::SETTLED_FAILED)
     }
 
     /// A report without an id or quantities.

@@ -93,11 +93,11 @@ fn changed(ready: &Ready, elsewhere: bool) -> TaskError {
     let now = ready.key().map(|k| format!(" ({k})")).unwrap_or_default();
     let message = if elsewhere {
         format!(
-            "this record was sent (or began to be) to another destination this journal records, as another request than it now prepares to{now}: the template, its options or the CSV header changed since. If that destination is another server, give this run another --journal; if it is this server under another address, run it with what it began with (it then looks the first request up before sending)"
+            "this record was sent (or began to be) to another destination this journal records, as another request than it now prepares to{now}: the template, its options or the CSV header changed since. If that destination is another server, give this run a journal of its own (--journal); if it is this server under another address, run it with what it began with first (it then looks the first request up and records it once), then make the change"
         )
     } else {
         format!(
-            "an earlier run began this record (its request may have been sent, with no final answer) and it now prepares to another request{now}, which a lookup or the API's idempotency would not match to the first: the template, its options or the CSV header changed since. Run it with what it began with (it then looks the first request up before sending), or, once you have checked what the API recorded for this line, give this run another --journal"
+            "an earlier run began this record (its request may have been sent, with no final answer) and it now prepares to another request{now}, which a lookup or the API's idempotency would not match to the first: the template, its options or the CSV header changed since. Run it with what it began with first (it then looks the first request up and records it once), then make the change"
         )
     };
     TaskError::new(ErrorCode::RequestChanged, message)

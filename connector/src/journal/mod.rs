@@ -17,7 +17,7 @@
 //! (the same identity) and the request is looked up before it is sent, never skipped: a new
 //! server gets it, and the same server under another address is not charged twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +31,9 @@ use crate::error::{Error, Result};
 use crate::identity::Began;
 
 mod sequence;
+mod state;
 pub use sequence::next_sequence;
+use state::{Line, State, text};
 
 /// Where a task's requests were delivered: a record done at one destination is not done at
 /// another.
@@ -74,8 +76,9 @@ pub struct Recalled {
     /// the same request is prepared again and looked up before it is sent.
     pub elsewhere: bool,
     /// What identified the request it last began with at the destination it is recalled from
-    /// (the first begin while no final answer is recorded): a request prepared again to another
-    /// identity may not be sent while that one may have left.
+    /// (at another destination: the one without a final answer, if any): while it has no final
+    /// answer, a request prepared again to another identity may not be sent
+    /// ([`ExecutionJournal::answered`] names the exceptions).
     pub began: Began,
 }
 
@@ -93,10 +96,31 @@ pub struct Recorded {
     /// answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
-    /// What identified the request it began with, while no final answer is recorded for it
-    /// (none once one is).
+    /// What identified the request it began with and has no final answer for (none when every
+    /// request it began was answered).
     #[serde(default, skip_serializing_if = "Began::is_none")]
     pub began: Began,
+    /// What identified the requests it began that got a final answer (a task in a loop sends
+    /// one per visit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answered: Vec<Began>,
+}
+
+impl Recorded {
+    /// Whether a request identifying as `now` may not be sent: another request may have left
+    /// without a final answer, and `now` is none of the answered ones (sent, a lookup or the
+    /// API's idempotency would not match it to that request).
+    pub fn binds(&self, now: Began) -> bool {
+        !self.began.matches(now) && !self.answered.contains(&now)
+    }
+
+    /// Notes that the request it began (`began`) got a final answer.
+    pub fn settle(&mut self) {
+        if !self.began.is_none() && !self.answered.contains(&self.began) {
+            self.answered.push(self.began);
+        }
+        self.began = Began::default();
+    }
 }
 
 /// What a run was started with: what `resume` needs besides the tasks' records.
@@ -159,6 +183,10 @@ pub trait ExecutionJournal: Send + Sync {
     /// Records that `task` of `workflow_id` got its final answer from `to`, for the request
     /// with digest `request`.
     fn finish(&self, workflow_id: &str, task: &str, to: &Destination, request: &str) -> Result<()>;
+    /// Whether a request of `task` of `workflow_id` identifying as `began` got a final answer
+    /// (at any destination): sending it again is a repeat, looked up first, never another
+    /// request.
+    fn answered(&self, workflow_id: &str, task: &str, began: Began) -> bool;
 }
 
 /// What a runner records of a run, for a resume: each completed task's output and how the run
@@ -168,210 +196,6 @@ pub trait RunJournal: Send + Sync {
     fn complete(&self, workflow_id: &str, task: &str, output: &Value) -> Result<()>;
     /// Records how the run ended (`Completed`, `Failed`).
     fn end(&self, workflow_id: &str, status: &str) -> Result<()>;
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "camelCase")]
-enum Line {
-    #[serde(rename_all = "camelCase")]
-    Run {
-        workflow_id: String,
-        #[serde(flatten)]
-        record: RunRecord,
-    },
-    #[serde(rename_all = "camelCase")]
-    Begin {
-        workflow_id: String,
-        task: String,
-        /// RFC 3339, nanoseconds kept.
-        at: String,
-        to: Destination,
-        /// [`Began`] of the request (absent in journals written before it was recorded).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        identity: Option<String>,
-    },
-    #[serde(rename_all = "camelCase")]
-    Finish {
-        workflow_id: String,
-        task: String,
-        at: String,
-        to: Destination,
-        request: String,
-    },
-    #[serde(rename_all = "camelCase")]
-    Output {
-        workflow_id: String,
-        task: String,
-        output: Value,
-    },
-    #[serde(rename_all = "camelCase")]
-    End {
-        workflow_id: String,
-        status: String,
-        /// RFC 3339 (absent in journals written before it was recorded).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        at: Option<String>,
-    },
-    /// A line of a journal written before lines were tagged (and destinations recorded).
-    #[serde(untagged, rename_all = "camelCase")]
-    Legacy {
-        workflow_id: String,
-        task: String,
-        at: String,
-        done: bool,
-    },
-}
-
-fn text(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-type TaskKey = (String, String);
-
-/// The destination of a legacy line: unknown, so never this one (a task it holds is looked up
-/// before it is sent again).
-fn unknown_destination() -> Destination {
-    Destination {
-        endpoint: None,
-        server: String::new(),
-        credentials: None,
-    }
-}
-
-#[derive(Debug, Default)]
-struct State {
-    /// (workflow id, task, destination) → recalled.
-    entries: HashMap<(String, String, Destination), Recalled>,
-    /// (workflow id, task) → what a resume reuses.
-    recorded: HashMap<TaskKey, Recorded>,
-    /// (workflow id, task) → the request digest the recorded output was produced by: an
-    /// output stands only while the task's latest request is that one.
-    output_of: HashMap<TaskKey, Option<String>>,
-    /// workflow id → the latest run record.
-    runs: HashMap<String, RunRecord>,
-    /// workflow id → how it ended last.
-    ends: HashMap<String, String>,
-    /// workflow id → when it ended last (RFC 3339), when recorded.
-    ended_at: HashMap<String, Option<String>>,
-}
-
-impl State {
-    fn apply(&mut self, line: Line) {
-        match line {
-            Line::Run {
-                workflow_id,
-                record,
-            } => {
-                self.ends.remove(&workflow_id);
-                self.ended_at.remove(&workflow_id);
-                self.runs.insert(workflow_id, record);
-            }
-            Line::Begin {
-                workflow_id,
-                task,
-                at,
-                to,
-                identity,
-            } => {
-                let Ok(at) = at.parse::<DateTime<Utc>>() else {
-                    return;
-                };
-                let began = Began::parse(identity.as_deref());
-                let entry = self
-                    .entries
-                    .entry((workflow_id.clone(), task.clone(), to))
-                    .or_insert(Recalled {
-                        at,
-                        done: false,
-                        elsewhere: false,
-                        began,
-                    });
-                // Another request after a final answer (a re-run with another input): it is
-                // the one that may be in flight now.
-                if entry.done && entry.began != began {
-                    entry.done = false;
-                    entry.began = began;
-                }
-                let r = self.recorded.entry((workflow_id, task)).or_default();
-                r.at = Some(at);
-                if r.began.is_none() {
-                    r.began = began;
-                }
-            }
-            Line::Finish {
-                workflow_id,
-                task,
-                at,
-                to,
-                request,
-            } => {
-                let Ok(at) = at.parse::<DateTime<Utc>>() else {
-                    return;
-                };
-                let key = (workflow_id.clone(), task.clone(), to);
-                let (at, began) = self
-                    .entries
-                    .get(&key)
-                    .map_or((at, Began::default()), |r| (r.at, r.began));
-                self.entries.insert(
-                    key,
-                    Recalled {
-                        at,
-                        done: true,
-                        elsewhere: false,
-                        began,
-                    },
-                );
-                let r = self.recorded.entry((workflow_id, task)).or_default();
-                r.at = Some(at);
-                r.request = Some(request);
-                r.began = Began::default();
-            }
-            Line::Output {
-                workflow_id,
-                task,
-                output,
-            } => {
-                let key = (workflow_id, task);
-                let r = self.recorded.entry(key.clone()).or_default();
-                r.output = Some(output);
-                let request = r.request.clone();
-                self.output_of.insert(key, request);
-            }
-            Line::Legacy {
-                workflow_id,
-                task,
-                at,
-                done,
-            } => {
-                let begin = Line::Begin {
-                    workflow_id: workflow_id.clone(),
-                    task: task.clone(),
-                    at: at.clone(),
-                    to: unknown_destination(),
-                    identity: None,
-                };
-                self.apply(begin);
-                if done {
-                    self.apply(Line::Finish {
-                        workflow_id,
-                        task,
-                        at,
-                        to: unknown_destination(),
-                        request: String::new(),
-                    });
-                }
-            }
-            Line::End {
-                workflow_id,
-                status,
-                at,
-            } => {
-                self.ended_at.insert(workflow_id.clone(), at);
-                self.ends.insert(workflow_id, status);
-            }
-        }
-    }
 }
 
 /// An [`ExecutionJournal`] and [`RunJournal`] in an append-only JSON-lines file.
@@ -495,6 +319,8 @@ impl FileJournal {
                 if state.output_of.get(key) != Some(&r.request) {
                     r.output = None;
                 }
+                r.began = state.unanswered(&key.0, &key.1);
+                r.answered = state.answered.get(key).cloned().unwrap_or_default();
                 (key.1.clone(), r)
             })
             .collect()
@@ -536,13 +362,13 @@ impl ExecutionJournal for FileJournal {
             .entries
             .iter()
             .filter(|((wf, t, _), _)| wf == workflow_id && t == task)
-            .map(|(_, r)| r)
-            .min_by_key(|r| r.at)
-            .map(|r| Recalled {
-                at: r.at,
+            .map(|(_, r)| r.at)
+            .min()
+            .map(|at| Recalled {
+                at,
                 done: false,
                 elsewhere: true,
-                began: r.began,
+                began: state.unanswered(workflow_id, task),
             })
     }
 
@@ -561,6 +387,13 @@ impl ExecutionJournal for FileJournal {
             to: to.clone(),
             identity: began.text(),
         })
+    }
+
+    fn answered(&self, workflow_id: &str, task: &str, began: Began) -> bool {
+        self.state()
+            .answered
+            .get(&(workflow_id.to_owned(), task.to_owned()))
+            .is_some_and(|a| a.contains(&began))
     }
 
     fn finish(&self, workflow_id: &str, task: &str, to: &Destination, request: &str) -> Result<()> {

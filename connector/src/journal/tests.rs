@@ -44,9 +44,10 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
             at,
             done: false,
             elsewhere: true,
-            began: u,
+            began: Began::default(),
         }),
-        "another server: not done there, but looked up with the same identity"
+        "another server: not done there, but looked up with the same identity (answered: \
+         nothing binds it)"
     );
     assert_eq!(j.recall("wf", "v", &a), None);
     let recorded = j.recorded("wf");
@@ -85,7 +86,13 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
     j.begin("wf", "t", at, &a, u2).unwrap();
     let j = FileJournal::open(&path).unwrap();
     assert_eq!(j.recall("wf", "t", &a), Some(here(false, t)));
-    assert_eq!(j.recorded("wf")["t"].began, t);
+    let recorded = j.recorded("wf");
+    assert_eq!(recorded["t"].began, t);
+    assert!(recorded["t"].binds(u2) && !recorded["t"].binds(t));
+    // Both requests of `u` were answered: either may be sent again (a loop's visits).
+    assert_eq!(recorded["u"].answered, [u, u2]);
+    assert!(!recorded["u"].binds(u) && !recorded["u"].binds(u2));
+    assert!(j.answered("wf", "u", u) && !j.answered("wf", "t", t));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

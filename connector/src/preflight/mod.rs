@@ -404,9 +404,8 @@ impl Walker<'_, '_> {
                         ),
                     );
                 }
-                // `began` is kept only while no final answer is recorded.
                 if let Some(r) = recorded
-                    && !r.began.matches(prepared.began())
+                    && r.binds(prepared.began())
                 {
                     let mut e = begun_changed(subject.workflow_id, false, &prepared);
                     e.message.push_str(&format!(

@@ -1,0 +1,76 @@
+use super::*;
+
+fn to(server: &str) -> Destination {
+    Destination {
+        endpoint: Some("rebilly.create-usage".into()),
+        server: server.into(),
+        credentials: Some("c1".into()),
+    }
+}
+
+#[tokio::test]
+async fn what_one_destination_delivered_is_looked_up_at_another_and_older_lines_are_adopted() {
+    let dir = std::env::temp_dir().join(format!("uc-ingest-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.ndjson.journal");
+    let at = "2026-01-02T03:04:05.678Z";
+    // Written before destinations were recorded: line 1 delivered, line 2 begun.
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"ingest\":1,\"template\":\"t\"}}\n{{\"line\":1,\"digest\":\"aa\",\"at\":\"{at}\"}}\n{{\"line\":1,\"outcome\":\"created\"}}\n{{\"line\":2,\"digest\":\"bb\",\"at\":\"{at}\"}}\n"
+        ),
+    )
+    .unwrap();
+    let (a, b) = (to("http://a"), to("http://b"));
+    let at: DateTime<Utc> = at.parse().unwrap();
+    let (none, k3, k4) = (Began::default(), Began::of(&["k3"]), Began::of(&["k4"]));
+    // The first destination to open it adopts the older lines, as before.
+    let j = IngestJournal::open(&path, "t", &a).unwrap();
+    assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+    assert_eq!(j.seen(2, "bb").unwrap(), Seen::Begun { at, began: none });
+    j.begin_as(3, "cc", at, None, k3).await.unwrap();
+    // Begun again (a later run): the identity it first began with stands.
+    j.begin_as(3, "cc", at, None, k4).await.unwrap();
+    j.close();
+    drop(j);
+    // Another destination: nothing is done there; what began anywhere keeps its time and
+    // its identity.
+    let j = IngestJournal::open(&path, "t", &b).unwrap();
+    assert_eq!(
+        j.seen(1, "aa").unwrap(),
+        Seen::Elsewhere { at, began: none }
+    );
+    assert_eq!(j.seen(3, "cc").unwrap(), Seen::Elsewhere { at, began: k3 });
+    assert_eq!(j.seen(4, "dd").unwrap(), Seen::New);
+    assert!(j.seen(1, "ff").is_err(), "a changed line is still refused");
+    j.begin_as(1, "aa", at, None, none).await.unwrap();
+    j.end(1, "created", None).unwrap();
+    j.close();
+    drop(j);
+    let j = IngestJournal::open(&path, "t", &b).unwrap();
+    assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+    // And the first destination still knows its own.
+    let j = IngestJournal::open(&path, "t", &a).unwrap();
+    assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+    assert_eq!(j.seen(3, "cc").unwrap(), Seen::Begun { at, began: k3 });
+    // Settled undelivered (the API refused it): new again, its line free to change.
+    j.end(3, SETTLED_FAILED, None).unwrap();
+    j.close();
+    drop(j);
+    let j = IngestJournal::open(&path, "t", &a).unwrap();
+    assert_eq!(j.seen(3, "changed").unwrap(), Seen::New);
+    j.close();
+    drop(j);
+    // Elsewhere too: nothing of it stands at another destination.
+    let j = IngestJournal::open(&path, "t", &b).unwrap();
+    assert_eq!(j.seen(3, "changed").unwrap(), Seen::New);
+    assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+    assert!(k3.matches(k3) && !k3.matches(k4) && !k3.matches(none));
+    assert!(
+        none.matches(k3),
+        "a begin written before identities were kept matches any"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
