@@ -249,32 +249,28 @@ impl Executor {
         {
             return Err(begun_changed(&ctx.workflow_id, r.elsewhere, &prepared));
         }
+        // Recorded durably before the request leaves, stamped `at`.
+        let begin = |at| {
+            journal
+                .begin(&ctx.workflow_id, &ctx.task_name, at, &to, began)
+                .map_err(|e| {
+                    TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
+                })
+        };
         let prior = match recalled {
-            // Only at another destination: begun here now, and looked up before it is sent.
-            Some(r) if r.elsewhere => {
-                journal
-                    .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to, began)
-                    .map_err(|e| {
-                        TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
-                    })?;
-                ctx.prior.max(PriorRun::Started)
-            }
             None => {
-                journal
-                    .begin(&ctx.workflow_id, &ctx.task_name, now, &to, began)
-                    .map_err(|e| {
-                        TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
-                    })?;
+                begin(now)?;
                 ctx.prior
             }
+            // Only at another destination: begun here now, and looked up before it is sent.
+            Some(r) if r.elsewhere => {
+                begin(r.at)?;
+                ctx.prior.max(PriorRun::Started)
+            }
+            // Sent again after a final answer (a re-run, a loop's next visit): this request is
+            // the one that may be in flight from now on.
             Some(r) if r.done => {
-                // Sent again after a final answer (a re-run, a loop's next visit): this request
-                // is the one that may be in flight from now on.
-                journal
-                    .begin(&ctx.workflow_id, &ctx.task_name, r.at, &to, began)
-                    .map_err(|e| {
-                        TaskError::new(ErrorCode::JournalFailed, format!("{e}; nothing was sent"))
-                    })?;
+                begin(r.at)?;
                 PriorRun::Finished
             }
             Some(_) => ctx.prior.max(PriorRun::Started),
