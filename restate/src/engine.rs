@@ -50,6 +50,9 @@ use usage_connector::simworkflow::Task;
 pub(crate) use crate::ctx::Ctx;
 pub use crate::journaled::{BranchEnd, BranchOutcome};
 use crate::journaled::{SimpleRecord, TimedStep, read_time};
+
+type SendResult = Result<HttpTaskOutput, TaskError>;
+type TaskResult = Result<TaskOutput, TaskError>;
 use crate::service::{BranchRequest, Connector};
 
 /// An engine bound to one invocation's context.
@@ -254,27 +257,27 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         let record = records.entry(ctx.task_name.clone()).or_default();
         record.at = Some(at);
         record.request = Some(prepared.digest());
-        record.began = prepared.began();
+        record.begin(prepared.began());
     }
 
-    /// Whether `prepared` may not be sent: a request of its task began (in this attempt or one
-    /// it resumes) without a final answer, and this is another one ([`Recorded::binds`]).
+    /// Whether `prepared` may not be sent ([`Recorded::binds`], this attempt's and those it resumes).
     fn bound(&self, ctx: &TaskContext, prepared: &PreparedRequest) -> bool {
         self.records()
             .get(&ctx.task_name)
             .is_some_and(|r| r.binds(prepared.began()))
     }
 
-    /// Notes a final answer (or a failure with nothing recorded) to the task's request: what
-    /// it began with no longer binds a resume.
-    fn settle(&self, ctx: &TaskContext, sent: &Result<HttpTaskOutput, TaskError>) {
-        let settled = match sent {
-            Ok(_) => true,
-            Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),
-        };
-        if settled && let Some(record) = self.records().get_mut(&ctx.task_name) {
-            record.settle();
+    /// [`Durable::ended`], having noted a final answer (or a failure with nothing recorded)
+    /// to `prepared`: it no longer binds a resume.
+    fn sent(&self, ctx: &TaskContext, prepared: &PreparedRequest, sent: SendResult) -> TaskResult {
+        let unknown =
+            |e: &TaskError| matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled);
+        if !sent.as_ref().is_err_and(unknown)
+            && let Some(record) = self.records().get_mut(&ctx.task_name)
+        {
+            record.settle(prepared.began());
         }
+        self.ended(sent)
     }
 
     async fn http(
@@ -320,8 +323,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
                 // Noted even when the step's clock read was lost: the request may have left.
                 self.note(ctx, began.or(at).unwrap_or(provisional), &prepared);
                 let sent = executor.send_after(&prepared, ctx, self, Some(first)).await;
-                self.settle(ctx, &sent);
-                return self.ended(sent);
+                return self.sent(ctx, &prepared, sent);
             }
         }
         let now = self.now().await?;
@@ -337,14 +339,13 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         }
         self.note(ctx, began.unwrap_or(now), &prepared);
         let sent = executor.send_with(&prepared, ctx, self).await;
-        self.settle(ctx, &sent);
-        self.ended(sent)
+        self.sent(ctx, &prepared, sent)
     }
 
     /// An Http task's output, or its error: a wait cut at the deadline ends the run as the
     /// local runner's timer does, but a send that may have been recorded keeps saying so (and
     /// how to resolve it).
-    fn ended(&self, sent: Result<HttpTaskOutput, TaskError>) -> Result<TaskOutput, TaskError> {
+    fn ended(&self, sent: SendResult) -> TaskResult {
         match sent {
             Ok(out) => Ok(TaskOutput::http(out)),
             Err(e)
@@ -547,7 +548,10 @@ impl Engine for Durable<'_, '_> {
             }
             let result = match ended {
                 Ok(Json(end)) => {
-                    self.records().extend(end.recorded);
+                    // What the branch changed only: its other tasks are as it was sent them.
+                    let changed = end.recorded.into_iter();
+                    let changed = changed.filter(|(task, r)| recorded.get(task) != Some(r));
+                    self.records().extend(changed);
                     match end.outcome {
                         BranchOutcome::Ended(end) => Ok(end),
                         BranchOutcome::Failed(f) => Err(*f),

@@ -244,10 +244,8 @@ impl Executor {
             prepared = self.prepare_at(task, input, &ctx.execution(r.at))?;
         }
         let began = prepared.began();
-        if let Some(r) = recalled.filter(|r| !r.done && !r.began.matches(began))
-            && !journal.answered(&ctx.workflow_id, &ctx.task_name, began)
-        {
-            return Err(begun_changed(&ctx.workflow_id, r.elsewhere, &prepared));
+        if let Some(elsewhere) = journal.binds(&ctx.workflow_id, &ctx.task_name, &to, began) {
+            return Err(begun_changed(&ctx.workflow_id, elsewhere, &prepared));
         }
         // Recorded durably before the request leaves, stamped `at`.
         let begin = |at| {
@@ -273,7 +271,12 @@ impl Executor {
                 begin(r.at)?;
                 PriorRun::Finished
             }
-            Some(_) => ctx.prior.max(PriorRun::Started),
+            // Begun before without a final answer (this request, or one answered before while
+            // another is open: a loop's visit).
+            Some(r) => {
+                begin(r.at)?;
+                ctx.prior.max(PriorRun::Started)
+            }
         };
         let ctx = TaskContext {
             prior,
@@ -287,7 +290,9 @@ impl Executor {
             Ok(_) => true,
             Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),
         };
-        if settled && let Err(e) = journal.finish(&ctx.workflow_id, &ctx.task_name, &to, &digest) {
+        if settled
+            && let Err(e) = journal.finish(&ctx.workflow_id, &ctx.task_name, &to, &digest, began)
+        {
             tracing::warn!(task = %ctx.task_name, "could not record the final answer: {e}");
         }
         result

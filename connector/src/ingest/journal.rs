@@ -100,18 +100,28 @@ pub const SETTLED_FAILED: &str = "failed";
 /// The mark, in place of a time, of a line settled undelivered at another destination.
 const SETTLED_ELSEWHERE: i64 = i64::MIN;
 
-/// Of the begins at other destinations (line, digest, stamped at, identity; in file order,
-/// with [`SETTLED_ELSEWHERE`] marks), the one that stands for each line, sorted by line: the
-/// first since the line's last settled mark, which carries the time its identity was made with.
-fn standing(mut begins: Vec<(u64, u64, i64, Began)>) -> Vec<(u64, u64, i64, Began)> {
-    begins.sort_by_key(|e| e.0); // stable: file order within a line
+/// A begin at another destination: line, digest, stamped at (nanoseconds), identity.
+type Elsewhere = (u64, u64, i64, Began);
+
+/// Of the begins at other destinations (in file order, each with its destination's number, and
+/// [`SETTLED_ELSEWHERE`] marks), the one that stands for each line, sorted by line: the first
+/// not settled since at its own destination, which carries the time its identity was made with.
+fn standing(mut begins: Vec<(Elsewhere, u32)>) -> Vec<Elsewhere> {
+    begins.sort_by_key(|e| e.0.0); // stable: file order within a line
     let mut kept = Vec::new();
-    for group in begins.chunk_by(|a, b| a.0 == b.0) {
-        let since = group
-            .iter()
-            .rposition(|e| e.2 == SETTLED_ELSEWHERE)
-            .map_or(0, |i| i + 1);
-        kept.extend(group.get(since).copied());
+    for group in begins.chunk_by(|a, b| a.0.0 == b.0.0) {
+        let settled_after = |i: usize, section: u32| {
+            group[i + 1..]
+                .iter()
+                .any(|(e, s)| *s == section && e.2 == SETTLED_ELSEWHERE)
+        };
+        kept.extend(
+            group
+                .iter()
+                .enumerate()
+                .find(|(i, (e, s))| e.2 != SETTLED_ELSEWHERE && !settled_after(*i, *s))
+                .map(|(_, (e, _))| *e),
+        );
     }
     kept
 }
@@ -143,7 +153,7 @@ pub struct IngestJournal {
     destination: Destination,
     /// Lines begun at other destinations only: (line, digest, stamped at in nanoseconds,
     /// identity), sorted by line.
-    elsewhere: Vec<(u64, u64, i64, Began)>,
+    elsewhere: Vec<Elsewhere>,
     writer: Mutex<Writer>,
     synced: Arc<Synced>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -174,7 +184,10 @@ impl IngestJournal {
         };
         let mut done = Vec::new();
         let mut begun = HashMap::new();
+        // Begins (and settled marks) at other destinations, each with its destination's number.
         let mut elsewhere = Vec::new();
+        let mut sections: Vec<Destination> = Vec::new();
+        let mut section = 0u32;
         // Whether the section being read is this destination's. Lines before any destination
         // line were written before journals knew theirs: they belong to the destination that
         // first opened the journal since (the first destination line), or, when none has, to
@@ -217,6 +230,13 @@ impl IngestJournal {
                 Line::Header { .. } => return Err(bad(number, "a second header".into())),
                 Line::Destination { destination: d } => {
                     ours = d == *destination;
+                    section = match sections.iter().position(|s| *s == d) {
+                        Some(i) => i as u32,
+                        None => {
+                            sections.push(d);
+                            sections.len() as u32 - 1
+                        }
+                    };
                     sectioned = true;
                 }
                 Line::Begin {
@@ -241,14 +261,15 @@ impl IngestJournal {
                         begun.entry(line).or_insert((short(&digest), at, began));
                     } else {
                         let nanos = at.timestamp_nanos_opt().unwrap_or_default();
-                        elsewhere.push((line, short(&digest), nanos, began));
+                        elsewhere.push(((line, short(&digest), nanos, began), section));
                     }
                 }
                 Line::End { line, outcome, .. } if outcome == SETTLED_FAILED => {
                     if ours {
                         begun.remove(&line);
                     } else {
-                        elsewhere.push((line, 0, SETTLED_ELSEWHERE, Began::default()));
+                        let mark = (line, 0, SETTLED_ELSEWHERE, Began::default());
+                        elsewhere.push((mark, section));
                     }
                 }
                 Line::End { .. } if !ours => {}

@@ -74,3 +74,34 @@ async fn what_one_destination_delivered_is_looked_up_at_another_and_older_lines_
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A record settled undelivered at one destination stays begun where it began elsewhere: a
+/// refusal there says nothing of a send to another destination.
+#[tokio::test]
+async fn a_refusal_at_one_destination_leaves_begins_at_others_standing() {
+    let dir = std::env::temp_dir().join(format!("uc-ingest-settled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.ndjson.journal");
+    let at: DateTime<Utc> = "2026-01-02T03:04:05.678Z".parse().unwrap();
+    let (a, b, c) = (to("http://a"), to("http://b"), to("http://c"));
+    let k = Began::of(&["k"]);
+    for (dest, settle) in [(&a, false), (&b, true)] {
+        let j = IngestJournal::open(&path, "t", dest).unwrap();
+        j.begin_as(5, "ee", at, None, k).await.unwrap();
+        if settle {
+            j.end(5, SETTLED_FAILED, None).unwrap();
+        }
+        j.close();
+    }
+    let j = IngestJournal::open(&path, "t", &c).unwrap();
+    assert_eq!(j.seen(5, "ee").unwrap(), Seen::Elsewhere { at, began: k });
+    j.close();
+    // Settled at a too: nothing of it stands anywhere.
+    let j = IngestJournal::open(&path, "t", &a).unwrap();
+    j.end(5, SETTLED_FAILED, None).unwrap();
+    j.close();
+    let j = IngestJournal::open(&path, "t", &c).unwrap();
+    assert_eq!(j.seen(5, "changed").unwrap(), Seen::New);
+    let _ = std::fs::remove_dir_all(&dir);
+}

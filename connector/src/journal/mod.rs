@@ -75,11 +75,6 @@ pub struct Recalled {
     /// yet the other may be this one under another address (a proxy, a restarted server), so
     /// the same request is prepared again and looked up before it is sent.
     pub elsewhere: bool,
-    /// What identified the request it last began with at the destination it is recalled from
-    /// (at another destination: the one without a final answer, if any): while it has no final
-    /// answer, a request prepared again to another identity may not be sent
-    /// ([`ExecutionJournal::answered`] names the exceptions).
-    pub began: Began,
 }
 
 /// What an earlier attempt of an execution recorded of one task: what a resume reuses.
@@ -96,10 +91,9 @@ pub struct Recorded {
     /// answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
-    /// What identified the request it began with and has no final answer for (none when every
-    /// request it began was answered).
-    #[serde(default, skip_serializing_if = "Began::is_none")]
-    pub began: Began,
+    /// What identified the requests it began that have no final answer (at any destination).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open: Vec<Began>,
     /// What identified the requests it began that got a final answer (a task in a loop sends
     /// one per visit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -107,19 +101,29 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// Whether a request identifying as `now` may not be sent: another request may have left
-    /// without a final answer, and `now` is none of the answered ones (sent, a lookup or the
-    /// API's idempotency would not match it to that request).
+    /// Whether a request identifying as `now` may not be sent: another request is open (its
+    /// outcome unknown), and `now` is neither an open one nor an answered one (a loop's visit,
+    /// a repeat: looked up first). Sent, `now` would be another request, which a lookup or the
+    /// API's idempotency would not match to the open one.
     pub fn binds(&self, now: Began) -> bool {
-        !self.began.matches(now) && !self.answered.contains(&now)
+        !self.open.is_empty()
+            && !self.open.iter().any(|b| b.is_none() || *b == now)
+            && !self.answered.contains(&now)
     }
 
-    /// Notes that the request it began (`began`) got a final answer.
-    pub fn settle(&mut self) {
-        if !self.began.is_none() && !self.answered.contains(&self.began) {
-            self.answered.push(self.began);
+    /// Notes that the request `began` is about to be sent.
+    pub fn begin(&mut self, began: Began) {
+        if !self.open.contains(&began) {
+            self.open.push(began);
         }
-        self.began = Began::default();
+    }
+
+    /// Notes that the request `began` got a final answer.
+    pub fn settle(&mut self, began: Began) {
+        self.open.retain(|b| *b != began);
+        if !began.is_none() && !self.answered.contains(&began) {
+            self.answered.push(began);
+        }
     }
 }
 
@@ -181,12 +185,21 @@ pub trait ExecutionJournal: Send + Sync {
         began: Began,
     ) -> Result<()>;
     /// Records that `task` of `workflow_id` got its final answer from `to`, for the request
-    /// with digest `request`.
-    fn finish(&self, workflow_id: &str, task: &str, to: &Destination, request: &str) -> Result<()>;
-    /// Whether a request of `task` of `workflow_id` identifying as `began` got a final answer
-    /// (at any destination): sending it again is a repeat, looked up first, never another
-    /// request.
-    fn answered(&self, workflow_id: &str, task: &str, began: Began) -> bool;
+    /// with digest `request` that identified as `began`.
+    fn finish(
+        &self,
+        workflow_id: &str,
+        task: &str,
+        to: &Destination,
+        request: &str,
+        began: Began,
+    ) -> Result<()>;
+    /// Whether a request of `task` of `workflow_id` to `to`, identifying as `now`, may not be
+    /// sent: another request of the task is open (begun without a final answer, at any
+    /// destination), `now` is none of the open ones, and it was not answered at `to` (a loop's
+    /// visit, a repeat: looked up first). `Some(true)` when the open ones are all at other
+    /// destinations.
+    fn binds(&self, workflow_id: &str, task: &str, to: &Destination, now: Began) -> Option<bool>;
 }
 
 /// What a runner records of a run, for a resume: each completed task's output and how the run
@@ -319,8 +332,7 @@ impl FileJournal {
                 if state.output_of.get(key) != Some(&r.request) {
                     r.output = None;
                 }
-                r.began = state.unanswered(&key.0, &key.1);
-                r.answered = state.answered.get(key).cloned().unwrap_or_default();
+                (r.open, r.answered) = state.identities(&key.0, &key.1);
                 (key.1.clone(), r)
             })
             .collect()
@@ -356,20 +368,15 @@ impl ExecutionJournal for FileJournal {
             .entries
             .get(&(workflow_id.to_owned(), task.to_owned(), to.clone()))
         {
-            return Some(*r);
+            return Some(r.recalled(false));
         }
         state
             .entries
             .iter()
             .filter(|((wf, t, _), _)| wf == workflow_id && t == task)
-            .map(|(_, r)| r.at)
-            .min()
-            .map(|at| Recalled {
-                at,
-                done: false,
-                elsewhere: true,
-                began: state.unanswered(workflow_id, task),
-            })
+            .map(|(_, e)| e)
+            .min_by_key(|e| e.at)
+            .map(|e| e.recalled(true))
     }
 
     fn begin(
@@ -389,14 +396,18 @@ impl ExecutionJournal for FileJournal {
         })
     }
 
-    fn answered(&self, workflow_id: &str, task: &str, began: Began) -> bool {
-        self.state()
-            .answered
-            .get(&(workflow_id.to_owned(), task.to_owned()))
-            .is_some_and(|a| a.contains(&began))
+    fn binds(&self, workflow_id: &str, task: &str, to: &Destination, now: Began) -> Option<bool> {
+        self.state().binds(workflow_id, task, to, now)
     }
 
-    fn finish(&self, workflow_id: &str, task: &str, to: &Destination, request: &str) -> Result<()> {
+    fn finish(
+        &self,
+        workflow_id: &str,
+        task: &str,
+        to: &Destination,
+        request: &str,
+        began: Began,
+    ) -> Result<()> {
         let at = self
             .recall(workflow_id, task, to)
             .map_or_else(Utc::now, |r| r.at);
@@ -406,6 +417,7 @@ impl ExecutionJournal for FileJournal {
             at: text(at),
             to: to.clone(),
             request: request.to_owned(),
+            identity: began.text(),
         })
     }
 }

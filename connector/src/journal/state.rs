@@ -38,6 +38,10 @@ pub(super) enum Line {
         at: String,
         to: Destination,
         request: String,
+        /// [`Began`] of the request answered (absent in journals written before it was
+        /// recorded: then every request open there is answered).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     Output {
@@ -82,11 +86,9 @@ fn unknown_destination() -> Destination {
 #[derive(Debug, Default)]
 pub(super) struct State {
     /// (workflow id, task, destination) → recalled.
-    pub(super) entries: HashMap<(String, String, Destination), Recalled>,
+    pub(super) entries: HashMap<(String, String, Destination), Entry>,
     /// (workflow id, task) → what a resume reuses.
     pub(super) recorded: HashMap<TaskKey, Recorded>,
-    /// (workflow id, task) → the identities of its requests that got a final answer.
-    pub(super) answered: HashMap<TaskKey, Vec<Began>>,
     /// (workflow id, task) → the request digest the recorded output was produced by: an
     /// output stands only while the task's latest request is that one.
     pub(super) output_of: HashMap<TaskKey, Option<String>>,
@@ -98,16 +100,95 @@ pub(super) struct State {
     pub(super) ended_at: HashMap<String, Option<String>>,
 }
 
+/// What a journal knows of a task at one destination.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    /// The time its first request there was stamped with.
+    pub(super) at: DateTime<Utc>,
+    /// The requests begun there without a final answer ([`Began::default`]: one begun before
+    /// identities were kept, which binds nothing).
+    pub(super) open: Vec<Began>,
+    /// The requests answered there.
+    pub(super) answered: Vec<Began>,
+}
+
+impl Entry {
+    /// An entry whose first request was stamped `at`.
+    fn at(at: DateTime<Utc>) -> Entry {
+        Entry {
+            at,
+            open: Vec::new(),
+            answered: Vec::new(),
+        }
+    }
+
+    /// As the executor recalls it.
+    pub(super) fn recalled(&self, elsewhere: bool) -> Recalled {
+        Recalled {
+            at: self.at,
+            done: !elsewhere && self.open.is_empty(),
+            elsewhere,
+        }
+    }
+}
+
 impl State {
-    /// What identified a request of `task` of `workflow_id` begun at some destination without
-    /// a final answer there (the earliest, when several), or none.
-    pub(super) fn unanswered(&self, workflow_id: &str, task: &str) -> Began {
+    /// The entries of `task` of `workflow_id`, with their destinations.
+    fn of<'s>(
+        &'s self,
+        workflow_id: &'s str,
+        task: &'s str,
+    ) -> impl Iterator<Item = (&'s Destination, &'s Entry)> + 's {
         self.entries
             .iter()
-            .filter(|((wf, t, _), r)| wf == workflow_id && t == task && !r.done)
-            .map(|(_, r)| (r.at, r.began))
-            .min_by_key(|&(at, began)| (at, began.text()))
-            .map_or_else(Began::default, |(_, began)| began)
+            .filter(move |((wf, t, _), _)| wf == workflow_id && t == task)
+            .map(|((_, _, to), e)| (to, e))
+    }
+
+    /// Requests of `task` begun without a final answer, at any destination, and those answered
+    /// anywhere (what a resume checks before anything is sent).
+    pub(super) fn identities(&self, workflow_id: &str, task: &str) -> (Vec<Began>, Vec<Began>) {
+        let (mut open, mut answered) = (Vec::new(), Vec::new());
+        for (_, e) in self.of(workflow_id, task) {
+            open.extend(e.open.iter().copied());
+            answered.extend(e.answered.iter().copied());
+        }
+        for list in [&mut open, &mut answered] {
+            list.sort_by_key(|b| b.text());
+            list.dedup();
+        }
+        (open, answered)
+    }
+
+    /// Whether a request of `task` identifying as `now`, to `to`, may not be sent: another
+    /// request is open (at any destination), `now` is none of the open ones, and it was not
+    /// answered at `to` (a repeat there, looked up first). `Some(true)` when the open ones are
+    /// all at other destinations.
+    pub(super) fn binds(
+        &self,
+        workflow_id: &str,
+        task: &str,
+        to: &Destination,
+        now: Began,
+    ) -> Option<bool> {
+        let mut open_here = false;
+        let mut open_elsewhere = false;
+        for (dest, e) in self.of(workflow_id, task) {
+            if e.open.iter().any(|b| b.is_none() || *b == now) {
+                return None;
+            }
+            if dest == to && e.answered.contains(&now) {
+                return None;
+            }
+            if !e.open.is_empty() {
+                if dest == to {
+                    open_here = true;
+                } else {
+                    open_elsewhere = true;
+                }
+            }
+        }
+        (open_here || open_elsewhere).then_some(!open_here)
     }
 
     pub(super) fn apply(&mut self, line: Line) {
@@ -134,17 +215,9 @@ impl State {
                 let entry = self
                     .entries
                     .entry((workflow_id.clone(), task.clone(), to))
-                    .or_insert(Recalled {
-                        at,
-                        done: false,
-                        elsewhere: false,
-                        began,
-                    });
-                // A request sent again after a final answer (a re-run, a loop's next visit): it
-                // is the one that may be in flight now.
-                if entry.done {
-                    entry.done = false;
-                    entry.began = began;
+                    .or_insert_with(|| Entry::at(at));
+                if !entry.open.contains(&began) {
+                    entry.open.push(began);
                 }
                 let r = self.recorded.entry((workflow_id, task)).or_default();
                 r.at = Some(at);
@@ -155,31 +228,33 @@ impl State {
                 at,
                 to,
                 request,
+                identity,
             } => {
                 let Ok(at) = at.parse::<DateTime<Utc>>() else {
                     return;
                 };
-                let key = (workflow_id.clone(), task.clone(), to);
-                let (at, began) = self
+                let entry = self
                     .entries
-                    .get(&key)
-                    .map_or((at, Began::default()), |r| (r.at, r.began));
-                let answered = self
-                    .answered
-                    .entry((workflow_id.clone(), task.clone()))
-                    .or_default();
-                if !began.is_none() && !answered.contains(&began) {
-                    answered.push(began);
+                    .entry((workflow_id.clone(), task.clone(), to))
+                    .or_insert_with(|| Entry::at(at));
+                match identity {
+                    Some(text) => {
+                        let began = Began::parse(Some(&text));
+                        // (A begin written before identities were kept was this request.)
+                        entry.open.retain(|b| *b != began && !b.is_none());
+                        if !entry.answered.contains(&began) {
+                            entry.answered.push(began);
+                        }
+                    }
+                    // Written before finishes named their request: all that was open is answered.
+                    None => {
+                        let open = std::mem::take(&mut entry.open);
+                        entry
+                            .answered
+                            .extend(open.into_iter().filter(|b| !b.is_none()));
+                    }
                 }
-                self.entries.insert(
-                    key,
-                    Recalled {
-                        at,
-                        done: true,
-                        elsewhere: false,
-                        began,
-                    },
-                );
+                let at = entry.at;
                 let r = self.recorded.entry((workflow_id, task)).or_default();
                 r.at = Some(at);
                 r.request = Some(request);
@@ -216,6 +291,7 @@ impl State {
                         at,
                         to: unknown_destination(),
                         request: String::new(),
+                        identity: None,
                     });
                 }
             }

@@ -20,7 +20,7 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
     let (t, u) = (Began::of(&["key-t"]), Began::of(&["key-u"]));
     j.begin("wf", "t", at, &a, t).unwrap();
     j.begin("wf", "u", at, &a, u).unwrap();
-    j.finish("wf", "u", &a, "req-1").unwrap();
+    j.finish("wf", "u", &a, "req-1", u).unwrap();
     j.complete("wf", "u", &serde_json::json!({"statusCode": 201}))
         .unwrap();
     drop(j);
@@ -30,24 +30,21 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
         .unwrap();
     drop(f);
     let j = FileJournal::open(&path).unwrap();
-    let here = |done, began| Recalled {
+    let here = |done| Recalled {
         at,
         done,
         elsewhere: false,
-        began,
     };
-    assert_eq!(j.recall("wf", "t", &a), Some(here(false, t)));
-    assert_eq!(j.recall("wf", "u", &a), Some(here(true, u)));
+    assert_eq!(j.recall("wf", "t", &a), Some(here(false)));
+    assert_eq!(j.recall("wf", "u", &a), Some(here(true)));
     assert_eq!(
         j.recall("wf", "u", &b),
         Some(Recalled {
             at,
             done: false,
             elsewhere: true,
-            began: Began::default(),
         }),
-        "another server: not done there, but looked up with the same identity (answered: \
-         nothing binds it)"
+        "another server: not done there, but looked up with the same identity"
     );
     assert_eq!(j.recall("wf", "v", &a), None);
     let recorded = j.recorded("wf");
@@ -58,41 +55,59 @@ fn a_reopened_journal_recalls_by_destination_and_survives_a_torn_line() {
     );
     assert_eq!(recorded["t"].output, None);
     assert_eq!(recorded["t"].at, Some(at));
-    // What a task began with binds a resume only while it has no final answer.
-    assert_eq!(
-        (recorded["t"].began, recorded["t"].request.as_ref()),
-        (t, None)
-    );
-    assert!(recorded["u"].began.is_none(), "{:?}", recorded["u"]);
-    j.begin("wf2", "t", at, &b, Began::default()).unwrap();
+    j.begin("wf2", "t", at, &b, t).unwrap();
     j.end("wf", "Failed").unwrap();
     let j = FileJournal::open(&path).unwrap();
-    assert_eq!(
-        j.recall("wf2", "t", &b),
-        Some(here(false, Began::default()))
-    );
+    assert_eq!(j.recall("wf2", "t", &b), Some(here(false)));
     assert_eq!(j.ended("wf").as_deref(), Some("Failed"));
 
-    // The id run again with another request for `u`: it is the one that may be in flight
-    // until it is answered, and the old output no longer stands.
-    let u2 = Began::of(&["key-u2"]);
-    j.begin("wf", "u", at, &a, u2).unwrap();
-    assert_eq!(j.recall("wf", "u", &a), Some(here(false, u2)));
-    assert_eq!(j.recorded("wf")["u"].began, u2);
-    j.finish("wf", "u", &a, "req-2").unwrap();
-    assert_eq!(j.recall("wf", "u", &a), Some(here(true, u2)));
+    // The id run again with another request for `u`: the old output no longer stands.
+    j.finish("wf", "u", &a, "req-2", u).unwrap();
     assert_eq!(j.recorded("wf")["u"].output, None);
-    // A second begin of a task with no final answer keeps the first identity.
-    j.begin("wf", "t", at, &a, u2).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A request begun without a final answer binds its task: another request of it may not be
+/// sent (anywhere) until that one is answered, except one answered before at the same
+/// destination (a loop's visit, a repeat).
+#[test]
+fn an_open_request_binds_its_task_until_it_is_answered() {
+    let dir = std::env::temp_dir().join(format!("uc-journal-open-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("journal.jsonl");
+    let at: DateTime<Utc> = "2026-01-02T03:04:05.678Z".parse().unwrap();
+    let (a, b) = (to("http://a"), to("http://b"));
+    let [x1, x2, x3] = ["x1", "x2", "x3"].map(|k| Began::of(&[k]));
     let j = FileJournal::open(&path).unwrap();
-    assert_eq!(j.recall("wf", "t", &a), Some(here(false, t)));
-    let recorded = j.recorded("wf");
-    assert_eq!(recorded["t"].began, t);
-    assert!(recorded["t"].binds(u2) && !recorded["t"].binds(t));
-    // Both requests of `u` were answered: either may be sent again (a loop's visits).
-    assert_eq!(recorded["u"].answered, [u, u2]);
-    assert!(!recorded["u"].binds(u) && !recorded["u"].binds(u2));
-    assert!(j.answered("wf", "u", u) && !j.answered("wf", "t", t));
+    assert_eq!(j.binds("wf", "t", &a, x1), None, "nothing began");
+    // Visit 1 answered, visit 2 open (its outcome unknown).
+    j.begin("wf", "t", at, &a, x1).unwrap();
+    j.finish("wf", "t", &a, "req-1", x1).unwrap();
+    j.begin("wf", "t", at, &a, x2).unwrap();
+    let j = FileJournal::open(&path).unwrap();
+    assert_eq!(j.binds("wf", "t", &a, x2), None, "the open one itself");
+    assert_eq!(j.binds("wf", "t", &a, x1), None, "answered here: a repeat");
+    assert_eq!(j.binds("wf", "t", &a, x3), Some(false), "another request");
+    assert_eq!(j.binds("wf", "t", &b, x1), Some(true), "answered only at a");
+    let recorded = &j.recorded("wf")["t"];
+    assert_eq!(
+        (recorded.open.as_slice(), recorded.answered.as_slice()),
+        (&[x2][..], &[x1][..])
+    );
+    assert!(recorded.binds(x3) && !recorded.binds(x1) && !recorded.binds(x2));
+    // Visit 1 sent again and answered: visit 2 is still open.
+    j.begin("wf", "t", at, &a, x1).unwrap();
+    j.finish("wf", "t", &a, "req-1", x1).unwrap();
+    assert_eq!(j.binds("wf", "t", &a, x3), Some(false));
+    assert_eq!(j.recall("wf", "t", &a).map(|r| r.done), Some(false));
+    // Visit 2 answered: the task is free.
+    j.finish("wf", "t", &a, "req-2", x2).unwrap();
+    assert_eq!(j.binds("wf", "t", &a, x3), None);
+    assert_eq!(j.recall("wf", "t", &a).map(|r| r.done), Some(true));
+    assert!(!j.recorded("wf")["t"].binds(x3));
+    // A begin written before identities were kept binds nothing.
+    j.begin("wf", "u", at, &a, Began::default()).unwrap();
+    assert_eq!(j.binds("wf", "u", &a, x3), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
