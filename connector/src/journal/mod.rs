@@ -106,9 +106,9 @@ impl Recorded {
     /// a repeat: looked up first). Sent, `now` would be another request, which a lookup or the
     /// API's idempotency would not match to the open one.
     pub fn binds(&self, now: Began) -> bool {
-        !self.open.is_empty()
-            && !self.open.iter().any(|b| b.is_none() || *b == now)
-            && !self.answered.contains(&now)
+        // A begin written before identities were kept binds nothing.
+        let mut open = self.open.iter().filter(|b| !b.is_none()).peekable();
+        open.peek().is_some() && !open.any(|b| *b == now) && !self.answered.contains(&now)
     }
 
     /// Notes that the request `began` is about to be sent.
@@ -417,7 +417,8 @@ impl ExecutionJournal for FileJournal {
             at: text(at),
             to: to.clone(),
             request: request.to_owned(),
-            identity: began.text(),
+            // Named even when none (zeros), unlike a finish written before identities were kept.
+            identity: Some(began.text().unwrap_or_else(|| "0".repeat(16))),
         })
     }
 }

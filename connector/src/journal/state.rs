@@ -174,13 +174,14 @@ impl State {
         let mut open_here = false;
         let mut open_elsewhere = false;
         for (dest, e) in self.of(workflow_id, task) {
-            if e.open.iter().any(|b| b.is_none() || *b == now) {
+            if e.open.contains(&now) && !now.is_none() {
                 return None;
             }
             if dest == to && e.answered.contains(&now) {
                 return None;
             }
-            if !e.open.is_empty() {
+            // A begin written before identities were kept binds nothing.
+            if e.open.iter().any(|b| !b.is_none()) {
                 if dest == to {
                     open_here = true;
                 } else {

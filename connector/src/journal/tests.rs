@@ -105,9 +105,12 @@ fn an_open_request_binds_its_task_until_it_is_answered() {
     assert_eq!(j.binds("wf", "t", &a, x3), None);
     assert_eq!(j.recall("wf", "t", &a).map(|r| r.done), Some(true));
     assert!(!j.recorded("wf")["t"].binds(x3));
-    // A begin written before identities were kept binds nothing.
-    j.begin("wf", "u", at, &a, Began::default()).unwrap();
+    // A begin written before identities were kept binds nothing, and frees nothing.
+    j.begin("wf", "u", at, &b, Began::default()).unwrap();
     assert_eq!(j.binds("wf", "u", &a, x3), None);
+    j.begin("wf", "u", at, &a, x1).unwrap();
+    assert_eq!(j.binds("wf", "u", &a, x3), Some(false));
+    assert!(j.recorded("wf")["u"].binds(x3));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
