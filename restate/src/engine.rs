@@ -260,19 +260,21 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         record.begin(prepared.began());
     }
 
-    /// Whether `prepared` may not be sent ([`Recorded::binds`], this attempt's and those it resumes).
-    fn bound(&self, ctx: &TaskContext, prepared: &PreparedRequest) -> bool {
-        self.records()
-            .get(&ctx.task_name)
-            .is_some_and(|r| r.binds(prepared.began()))
+    /// `REQUEST_CHANGED` when `prepared` may not be sent ([`Recorded::binds`], over this
+    /// attempt's records and those it resumes).
+    fn unbound(&self, ctx: &TaskContext, prepared: &PreparedRequest) -> Result<(), TaskError> {
+        match self.records().get(&ctx.task_name) {
+            Some(r) if r.binds(prepared.began()) => {
+                Err(begun_changed(&ctx.workflow_id, false, prepared))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// [`Durable::ended`], having noted a final answer (or a failure with nothing recorded)
     /// to `prepared`: it no longer binds a resume.
     fn sent(&self, ctx: &TaskContext, prepared: &PreparedRequest, sent: SendResult) -> TaskResult {
-        let unknown =
-            |e: &TaskError| matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled);
-        if !sent.as_ref().is_err_and(unknown)
+        if !sent.as_ref().is_err_and(TaskError::leaves_open)
             && let Some(record) = self.records().get_mut(&ctx.task_name)
         {
             record.settle(prepared.began());
@@ -292,12 +294,9 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&ctx.task_name);
+        let earlier = began.map_or(PriorRun::None, |_| PriorRun::Started);
         let ctx = &TaskContext {
-            prior: if began.is_some() {
-                ctx.prior.max(PriorRun::Started)
-            } else {
-                ctx.prior
-            },
+            prior: ctx.prior.max(earlier),
             ..ctx.clone()
         };
         let executor = &self.connector.executor;
@@ -306,14 +305,12 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
         let provisional = began.unwrap_or(DateTime::UNIX_EPOCH);
         let prepared = Arc::new(executor.prepare_at(task, input, &ctx.execution(provisional))?);
         let timeless = began.is_some() || !prepared.identity.stamped;
-        if timeless && self.bound(ctx, &prepared) {
-            return Err(begun_changed(&ctx.workflow_id, false, &prepared));
-        }
         // Its first exchange also reads the clock, unless it is a send the API cannot
         // deduplicate: taken as a possible repeat of a lost one (a step after a replay) it would
         // be looked up first, and a journaled clock read before it costs less than that lookup.
         // Decided from the request alone, so a replay takes the same steps.
         if timeless {
+            self.unbound(ctx, &prepared)?;
             let first = executor.first_step(&prepared, ctx);
             if !first.looks_first_if_repeated() {
                 let (at, first) = self.timed_step(first).await?;
@@ -334,9 +331,7 @@ impl<'a, 'ctx> Durable<'a, 'ctx> {
             true => prepared,
             false => Arc::new(executor.prepare_at(task, input, &ctx.execution(now))?),
         };
-        if !timeless && self.bound(ctx, &prepared) {
-            return Err(begun_changed(&ctx.workflow_id, false, &prepared));
-        }
+        self.unbound(ctx, &prepared)?;
         self.note(ctx, began.unwrap_or(now), &prepared);
         let sent = executor.send_with(&prepared, ctx, self).await;
         self.sent(ctx, &prepared, sent)

@@ -286,11 +286,7 @@ impl Executor {
         let result = self
             .send_with(&Arc::new(prepared), &ctx, &Direct(self))
             .await;
-        let settled = match &result {
-            Ok(_) => true,
-            Err(e) => !matches!(e.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled),
-        };
-        if settled
+        if !result.as_ref().is_err_and(TaskError::leaves_open)
             && let Err(e) = journal.finish(&ctx.workflow_id, &ctx.task_name, &to, &digest, began)
         {
             tracing::warn!(task = %ctx.task_name, "could not record the final answer: {e}");

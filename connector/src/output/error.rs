@@ -182,6 +182,12 @@ pub struct Replay {
 }
 
 impl TaskError {
+    /// Whether the request may have been recorded, or its send was cut short
+    /// (`OUTCOME_UNKNOWN`, `CANCELLED`): no final answer, so the request stays open.
+    pub fn leaves_open(&self) -> bool {
+        matches!(self.code, ErrorCode::OutcomeUnknown | ErrorCode::Cancelled)
+    }
+
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         TaskError {
