@@ -1,9 +1,10 @@
-//! Deterministic fault injection: `503=0.1,429=0.05,reset=0.02,lost-response=0.02,delay=20ms`,
-//! optionally `prefix=/usages` and `retry-after=1`.
+//! Deterministic fault injection: `503=0.1,429=0.05,reset=0.02,lost-response=0.02,504=0.02,
+//! delay=20ms`, optionally `prefix=/usages` and `retry-after=1`.
 //!
 //! Policy: the n-th request (counted per sandbox, among those under the prefix) draws
 //! `splitmix64(seed, n)`; the same seed gives the same fault sequence for the same request order.
-//! `lost-response` commits the write and then drops the connection; `reset` drops it (RST)
+//! `lost-response` commits the write and then drops the connection; `504` commits it and then
+//! answers 504 (a gateway that gave up waiting for it); `reset` drops the connection (RST)
 //! before doing anything.
 
 use std::time::Duration;
@@ -23,6 +24,9 @@ pub enum Fault {
     Reset,
     /// Process (commit the write), then drop the connection without answering.
     LostResponse,
+    /// Process (commit the write), then answer 504, as a gateway that stopped waiting for it.
+    #[serde(rename = "504")]
+    GatewayTimeout,
 }
 
 /// A parsed `--faults` spec.
@@ -80,12 +84,13 @@ impl FaultSpec {
                 "429" => out.rates.push((Fault::RateLimited, rate()?)),
                 "reset" => out.rates.push((Fault::Reset, rate()?)),
                 "lost-response" => out.rates.push((Fault::LostResponse, rate()?)),
+                "504" => out.rates.push((Fault::GatewayTimeout, rate()?)),
                 "delay" => out.delay = parse_duration(value)?,
                 "prefix" => out.prefix = Some(value.to_owned()),
                 "retry-after" => out.retry_after_secs = parse_duration(value)?.as_secs().max(1),
                 _ => {
                     return Err(format!(
-                        "unknown fault `{kind}`; expected 503, 429, reset, lost-response, delay, prefix or retry-after"
+                        "unknown fault `{kind}`; expected 503, 429, reset, lost-response, 504, delay, prefix or retry-after"
                     ));
                 }
             }
@@ -132,10 +137,11 @@ mod tests {
     #[test]
     fn parses_the_documented_spec() {
         let s = FaultSpec::parse(
-            "503=0.1,429=0.05,reset=0.02,lost-response=0.02,delay=20ms,prefix=/usages",
+            "503=0.1,429=0.05,reset=0.02,lost-response=0.02,504=0.01,delay=20ms,prefix=/usages",
         )
         .unwrap();
-        assert_eq!(s.rates.len(), 4);
+        assert_eq!(s.rates.len(), 5);
+        assert_eq!(s.rates[4], (Fault::GatewayTimeout, 0.01));
         assert_eq!(s.delay, Duration::from_millis(20));
         assert!(s.applies_to("/usages/1") && !s.applies_to("/v1/events/calculate"));
         assert!(

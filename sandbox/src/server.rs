@@ -278,15 +278,36 @@ pub async fn handle(app: Arc<App>, conn: Arc<Conn>, req: Request<Body>) -> Respo
     }
     if app.request_log.is_some() {
         let identity = key_identity.or_else(|| body_identity(&call.method, &call.body));
-        let status = (fault != Some(Fault::LostResponse)).then(|| response.status().as_u16());
+        let status = match fault {
+            Some(Fault::LostResponse) => None,
+            Some(Fault::GatewayTimeout) => Some(504),
+            _ => Some(response.status().as_u16()),
+        };
         app.record(record(identity, status, None));
     }
-    if fault == Some(Fault::LostResponse) {
-        // The write is committed; the client never hears about it.
-        conn.drop_connection(false);
-        return std::future::pending().await;
+    match fault {
+        Some(Fault::LostResponse) => {
+            // The write is committed; the client never hears about it.
+            conn.drop_connection(false);
+            std::future::pending().await
+        }
+        // The write is committed; the client hears only that the gateway gave up on it.
+        Some(Fault::GatewayTimeout) => gateway_timeout(&app, vendor, &path),
+        _ => response,
     }
-    response
+}
+
+/// A 504 in the vendor's error format, as the `504` fault answers after processing.
+fn gateway_timeout(app: &App, vendor: Vendor, path: &str) -> Response {
+    const MESSAGE: &str = "The gateway timed out waiting for the service (injected fault)";
+    match vendor {
+        Vendor::Solvimon => SolvimonError {
+            kind: "API_ERROR",
+            ..SolvimonError::invalid(504, "GATEWAY_TIMEOUT", MESSAGE)
+        }
+        .response(&app.request_id()),
+        Vendor::Rebilly => Problem::new(504, "Gateway Timeout", MESSAGE).response(path),
+    }
 }
 
 /// `subscriptionId|usageTime` of a Rebilly usage POST body.

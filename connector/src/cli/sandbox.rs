@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     fixture: Option<PathBuf>,
     /// Faults to inject, e.g. "503=0.1,429=0.05,reset=0.02,lost-response=0.02,delay=20ms"
-    /// (also prefix=/usages to limit them to a path prefix, retry-after=2s).
+    /// (also 504: answered after the write; prefix=/usages to limit them to a path prefix,
+    /// retry-after=2s).
     #[arg(long, value_name = "SPEC", default_value = "")]
     faults: String,
     /// Seed of the fault draws: the same seed gives the same fault sequence.

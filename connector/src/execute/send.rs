@@ -3,7 +3,8 @@
 //!
 //! Policy: the loop knows no vendor. Every attempt carries the prepared request's identity;
 //! an answer is judged by [`VendorRules::classify`]; what it leaves undecided goes to
-//! [`crate::retry::decide`]. After an ambiguous failure (sent, no answer), and before re-sending
+//! [`crate::retry::decide`]. After an ambiguous failure (sent, then no answer, or an error
+//! answer that may come after the write: a 500, a gateway's 502 or 504), and before re-sending
 //! what an earlier run of the execution may have sent ([`PriorRun`]), a write whose API cannot
 //! deduplicate is looked up ([`VendorRules::lookup_url`]) first: this call's record is
 //! `recovered` (or `duplicate`, when the earlier run had finished), no record means send, a
@@ -40,6 +41,14 @@ fn prior_lookup(req: &PreparedRequest, ctx: &TaskContext) -> Option<Url> {
             vendor_rules::rules_for(req.endpoint).lookup_url(&req.identity, &req.url)
         }
     }
+}
+
+/// Whether an error answer may come after the write happened: a server error that does not
+/// say the request was refused before processing (500, a gateway's 502 or 504, a proxy's 520
+/// or 524). 503 (unavailable), 501 and 505 say it was not processed; other errors are the
+/// API's own refusal.
+fn follows_a_write(status: u16) -> bool {
+    matches!(status, 500 | 502 | 504 | 520 | 524)
 }
 
 /// What a lookup found.
@@ -252,6 +261,10 @@ impl Executor {
                                 Verdict::Undecided => {}
                             }
                             last = error.map(|v| (status, v));
+                            if follows_a_write(status) {
+                                maybe_recorded = true;
+                                lookup = rules.lookup_url(&req.identity, &req.url);
+                            }
                             (Attempt::Status(status), not_before)
                         }
                         Err((attempt, message)) => {

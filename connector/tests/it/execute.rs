@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use usage_connector::catalog::Vendor;
 use usage_connector::execute::{
-    Credential, Credentials, Executor, HttpTaskOutput, Secret, TaskContext, TaskError,
+    AttemptKind, Credential, Credentials, Executor, HttpTaskOutput, Outcome, Secret, TaskContext,
+    TaskError,
 };
 use usage_connector::simworkflow::HttpTask;
 use usage_sandbox::{Config, FaultSpec};
@@ -363,6 +364,107 @@ async fn fault_run_delivers_every_event_exactly_once() {
     assert!(
         checked > 100,
         "only {checked} rate-limited retries were checked"
+    );
+}
+
+/// A gateway's 504 (or a 500, 502) may come after the write: the sandbox's `504` fault commits
+/// the record and then answers 504. A Rebilly usage (no idempotency) is looked up before it is
+/// sent again, and found (`recovered`); a Solvimon event is sent again under its key. Exactly
+/// one record per call, and never a plain `RETRIES_EXHAUSTED` while a 504'd write may stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_answer_after_the_write_is_looked_up_not_sent_again() {
+    const N: usize = 150;
+    let (running, executor) = sandbox(Config {
+        faults: FaultSpec::parse("504=0.3").unwrap(),
+        seed: 504,
+        ..Config::default()
+    })
+    .await;
+    let executor = Arc::new(executor);
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..2 * N {
+        let executor = executor.clone();
+        calls.spawn(async move {
+            let ctx = TaskContext::new("gateway-504", format!("call-{i}"));
+            let result = if i % 2 == 0 {
+                let t = chrono::DateTime::from_timestamp(1_746_200_000 + i as i64, 0)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                executor
+                    .execute_http(
+                        &usage_task(json!({})),
+                        &json!({"subscription": "sub_unlimited", "quantity": 2, "usageTime": t}),
+                        &ctx,
+                    )
+                    .await
+            } else {
+                executor
+                    .execute_http(
+                        &calculate_task(),
+                        &json!({"reference": format!("gateway-504-{i:04}"), "calls": "1"}),
+                        &ctx,
+                    )
+                    .await
+            };
+            (i % 2 == 0, result)
+        });
+    }
+    let (mut recovered, mut resent) = (0, vec![]);
+    while let Some(joined) = calls.join_next().await {
+        let (usage, result) = joined.unwrap();
+        let out = result.unwrap_or_else(|e| panic!("{}: {}", e.code, e.message));
+        if usage && out.attempts.iter().any(|a| a.status == Some(504)) {
+            let kinds: Vec<_> = out.attempts.iter().map(|a| a.kind).collect();
+            let after = kinds.iter().position(|k| *k == AttemptKind::Send).unwrap() + 1;
+            if kinds.get(after) != Some(&AttemptKind::Lookup) {
+                resent.push(kinds);
+            }
+            recovered += usize::from(out.outcome == Outcome::Recovered);
+        }
+    }
+    let stats = running.stats().await;
+    assert_eq!(
+        (stats["usages"].as_u64(), stats["meter-data"].as_u64()),
+        (Some(N as u64), Some(N as u64)),
+        "one record per call, none doubled"
+    );
+    assert!(
+        resent.is_empty(),
+        "a 504'd usage is looked up before anything else: {resent:?}"
+    );
+    let injected = running.faults().await;
+    let posts = injected
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["fault"] == "504" && f["method"] == "POST")
+        .count();
+    assert!(posts > 20, "the 504s were on: {posts}");
+    assert!(
+        recovered > 10,
+        "504'd usages were found by lookup: {recovered}"
+    );
+
+    // When the retries run out after such an answer, the outcome is unknown (the record may
+    // stand), with the handle that resolves it.
+    let (_s, executor) = sandbox(Config {
+        faults: FaultSpec::parse("504=1").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let err = executor
+        .execute_http(
+            &usage_task(json!({"retry": {"maxAttempts": 0}})),
+            &json!({"subscription": "sub_unlimited", "quantity": 1, "usageTime": "2025-05-01T12:00:00Z"}),
+            &TaskContext::new("gateway-504-once", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.status_code, err.replay.is_some()),
+        ("OUTCOME_UNKNOWN", Some(504), true),
+        "{}",
+        err.message
     );
 }
 

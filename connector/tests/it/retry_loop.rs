@@ -109,7 +109,8 @@ fn created() -> Step {
 async fn backoff_waits_interval_times_rate_between_attempts() {
     let (script, executor) = scripted(vec![
         reply(503, &[], json!({})),
-        reply(502, &[], json!({})),
+        // 503 again: a 502 may come after the write, so a lookup would come before the resend.
+        reply(503, &[], json!({})),
         created(),
     ]);
     let start = tokio::time::Instant::now();
