@@ -43,12 +43,15 @@ fn prior_lookup(req: &PreparedRequest, ctx: &TaskContext) -> Option<Url> {
     }
 }
 
-/// Whether an error answer may come after the write happened: a server error that does not
-/// say the request was refused before processing (500, a gateway's 502 or 504, a proxy's 520
-/// or 524). 503 (unavailable), 501 and 505 say it was not processed; other errors are the
-/// API's own refusal.
-fn follows_a_write(status: u16) -> bool {
-    matches!(status, 500 | 502 | 504 | 520 | 524)
+/// Whether an error answer to `req` may come after its write happened, in a way the connector
+/// can resolve: a retried server error that does not say the request was refused before
+/// processing (500, a gateway's 502 or 504; 503 says it was not processed, other errors are
+/// the API's own refusal), to a request the API deduplicates by key or that can be looked up.
+/// A request with neither (a URL outside the catalog) is retried as before.
+fn follows_a_write(status: u16, req: &PreparedRequest, rules: &dyn VendorRules) -> bool {
+    matches!(status, 500 | 502 | 504)
+        && (req.identity.idempotency_key.is_some()
+            || rules.lookup_url(&req.identity, &req.url).is_some())
 }
 
 /// What a lookup found.
@@ -261,7 +264,7 @@ impl Executor {
                                 Verdict::Undecided => {}
                             }
                             last = error.map(|v| (status, v));
-                            if follows_a_write(status) {
+                            if follows_a_write(status, req, rules) {
                                 maybe_recorded = true;
                                 lookup = rules.lookup_url(&req.identity, &req.url);
                             }

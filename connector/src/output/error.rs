@@ -65,7 +65,8 @@ error_codes! {
     HttpError = "HTTP_ERROR",
     /// Every retry was used.
     RetriesExhausted = "RETRIES_EXHAUSTED",
-    /// The request may have been recorded (sent, no answer); the replay handle resolves it.
+    /// The request may have been recorded (sent, then no answer, or a 500, 502 or 504); the
+    /// replay handle resolves it.
     OutcomeUnknown = "OUTCOME_UNKNOWN",
     /// The execution journal could not record what must not change on a re-run (nothing
     /// was sent).

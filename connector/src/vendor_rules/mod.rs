@@ -120,7 +120,8 @@ pub trait VendorRules: Send + Sync {
     /// Judges a final answer.
     fn classify(&self, identity: &Identity, answer: &Answer<'_>) -> Verdict;
 
-    /// After an ambiguous failure (sent, no answer), or before re-sending what an earlier run
+    /// After an ambiguous failure (sent, then no answer or a 500, 502 or 504), or before
+    /// re-sending what an earlier run
     /// may have sent: the read that shows whether the write happened, or `None` when sending
     /// again is safe (the API deduplicates by itself).
     fn lookup_url(&self, _identity: &Identity, _url: &Url) -> Option<Url> {

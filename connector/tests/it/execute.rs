@@ -445,9 +445,9 @@ async fn an_error_answer_after_the_write_is_looked_up_not_sent_again() {
         "504'd usages were found by lookup: {recovered}"
     );
 
-    // When the retries run out after such an answer, the outcome is unknown (the record may
-    // stand), with the handle that resolves it.
-    let (_s, executor) = sandbox(Config {
+    // When the retries run out after such an answer, the outcome is unknown (the record
+    // stands), with the handle that resolves it.
+    let (one, executor) = sandbox(Config {
         faults: FaultSpec::parse("504=1").unwrap(),
         ..Config::default()
     })
@@ -466,6 +466,7 @@ async fn an_error_answer_after_the_write_is_looked_up_not_sent_again() {
         "{}",
         err.message
     );
+    assert_eq!(one.stats().await["usages"].as_u64(), Some(1));
 }
 
 /// Transport failures name their cause, not just "error sending request": a refused

@@ -277,6 +277,30 @@ async fn an_ambiguous_rebilly_write_is_looked_up_before_any_resend() {
         .collect();
     assert_eq!(methods, vec!["POST", "GET", "GET", "POST"]);
 
+    // A gateway's 502 may follow the write: looked up after the backoff, then sent at once.
+    let (script, executor) = scripted(vec![
+        reply(502, &[], json!({})),
+        reply(200, &[], json!([])),
+        created(),
+    ]);
+    let out = attempt(
+        &executor,
+        json!({"intervalSeconds": 1, "maxAttempts": 1, "jitter": "none"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(serde_json::to_value(out.outcome).unwrap(), "created");
+    let seen = script.seen.lock().unwrap().clone();
+    let methods: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(methods, vec!["POST", "GET", "POST"]);
+    assert!(seen[1].2 - seen[0].2 >= Duration::from_secs(1));
+    assert!(
+        seen[2].2 - seen[1].2 < Duration::from_millis(10),
+        "no second wait"
+    );
+    let delays: Vec<u64> = out.attempts.iter().map(|a| a.delay_ms).collect();
+    assert_eq!(delays, vec![1000, 0, 0]);
+
     // A connect error sent nothing: resent without a lookup.
     let (script, executor) = scripted(vec![
         Err(TransportError::Connect("refused".into())),
