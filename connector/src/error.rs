@@ -45,6 +45,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A journal another process holds: a delivery with it is going on there.
+    #[error(
+        "journal {path} is in use by another process (a delivery with it is going on there): wait for it to end, then run the same command again; it goes on where that one stopped"
+    )]
+    InUse {
+        /// The journal file.
+        path: PathBuf,
+    },
     /// The input changed under an existing ingest journal.
     #[error(
         "input line {line} is not the line journal {journal} recorded: the input changed since; restore it, or start over with another --journal (records already sent would be sent again)"

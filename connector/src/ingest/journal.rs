@@ -169,7 +169,10 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
 }
 
 impl IngestJournal {
-    /// Opens (or creates) the journal at `path` for `template`, delivering to `destination`.
+    /// Opens (or creates) the journal at `path` for `template`, delivering to `destination`,
+    /// and holds it for this process alone (an advisory lock, until it is dropped): `InUse`
+    /// when another process holds it, since two deliveries from one journal would both find a
+    /// record new and both send it.
     pub fn open(path: &Path, template: &str, destination: &Destination) -> Result<Self> {
         let mut file = OpenOptions::new()
             .create(true)
@@ -177,6 +180,15 @@ impl IngestJournal {
             .append(true)
             .open(path)
             .map_err(io("opening the journal", path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::InUse {
+                    path: path.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("locking the journal", path)(e)),
+        }
         let bad = |line: usize, reason: String| Error::Journal {
             path: path.to_owned(),
             line,

@@ -51,6 +51,7 @@ async fn what_one_destination_delivered_is_looked_up_at_another_and_older_lines_
     drop(j);
     let j = IngestJournal::open(&path, "t", &b).unwrap();
     assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
+    drop(j);
     // And the first destination still knows its own.
     let j = IngestJournal::open(&path, "t", &a).unwrap();
     assert_eq!(j.seen(1, "aa").unwrap(), Seen::Done("created"));
@@ -103,5 +104,25 @@ async fn a_refusal_at_one_destination_leaves_begins_at_others_standing() {
     j.close();
     let j = IngestJournal::open(&path, "t", &c).unwrap();
     assert_eq!(j.seen(5, "changed").unwrap(), Seen::New);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One delivery at a time: while a journal is open, another open of it is refused (two would
+/// both find a record new and both send it); once closed, it opens.
+#[test]
+fn a_journal_is_held_by_one_delivery_at_a_time() {
+    let dir = std::env::temp_dir().join(format!("uc-ingest-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.ndjson.journal");
+    let first = IngestJournal::open(&path, "t", &to("http://a")).unwrap();
+    match IngestJournal::open(&path, "t", &to("http://a")) {
+        Err(Error::InUse { path: held }) => assert_eq!(held, path),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("opened twice"),
+    }
+    first.close();
+    drop(first);
+    IngestJournal::open(&path, "t", &to("http://a")).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

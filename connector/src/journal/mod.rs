@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -240,14 +240,7 @@ impl FileJournal {
             .append(true)
             .open(path)
             .map_err(io("opening"))?;
-        let mut state = State::default();
-        for line in BufReader::new(&file).lines() {
-            let line = line.map_err(io("reading"))?;
-            // A line that does not parse is a torn write of a crashed process: skip it.
-            if let Ok(parsed) = serde_json::from_str::<Line>(&line) {
-                state.apply(parsed);
-            }
-        }
+        let state = read_state(&file).map_err(io("reading"))?;
         Ok(FileJournal {
             path: path.to_owned(),
             file: Mutex::new(file),
@@ -339,18 +332,26 @@ impl FileJournal {
     }
 
     /// Takes the journal for one run alone (an advisory lock on its file, held until it is
-    /// dropped): `false` when another process holds it (the run is going on elsewhere).
+    /// dropped): `false` when another process holds it (the run is going on elsewhere). Once
+    /// taken, the journal is read again: what a process that held it wrote after this one
+    /// opened it is seen before anything is sent.
     pub fn lock(&self) -> Result<bool> {
         let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        match file.try_lock() {
-            Ok(()) => Ok(true),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
-            Err(std::fs::TryLockError::Error(source)) => Err(Error::Io {
-                action: "locking",
-                path: self.path.clone(),
+        let io = |action| {
+            let path = self.path.clone();
+            move |source| Error::Io {
+                action,
+                path,
                 source,
-            }),
+            }
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(std::fs::TryLockError::Error(source)) => return Err(io("locking")(source)),
         }
+        *self.state() = read_state(&file).map_err(io("reading"))?;
+        Ok(true)
     }
 
     /// The workflow ids with a run record, in the order first seen is not kept: sorted.
@@ -359,6 +360,20 @@ impl FileJournal {
         ids.sort();
         ids
     }
+}
+
+/// The state the lines of `file` build, read from its start; a line that does not parse is a
+/// torn write of a crashed process and is skipped.
+fn read_state(file: &File) -> std::io::Result<State> {
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0))?;
+    let mut state = State::default();
+    for line in BufReader::new(reader).lines() {
+        if let Ok(parsed) = serde_json::from_str::<Line>(&line?) {
+            state.apply(parsed);
+        }
+    }
+    Ok(state)
 }
 
 impl ExecutionJournal for FileJournal {

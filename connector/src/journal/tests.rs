@@ -134,3 +134,33 @@ fn lines_of_an_older_journal_are_looked_up_before_anything_is_sent_again() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A journal opened while another process held it, and taken once that one let go, sees what
+/// the other wrote in between: a task it delivered is done, not new.
+#[test]
+fn a_journal_taken_after_another_process_let_go_sees_what_it_wrote() {
+    let dir = std::env::temp_dir().join(format!("uc-journal-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("journal.jsonl");
+    let at: DateTime<Utc> = "2026-01-02T03:04:05.678Z".parse().unwrap();
+    let a = to("http://a");
+    let first = FileJournal::open(&path).unwrap();
+    assert!(first.lock().unwrap());
+    let second = FileJournal::open(&path).unwrap();
+    assert!(!second.lock().unwrap(), "held by the first");
+    let t = Began::of(&["key-t"]);
+    first.begin("wf", "t", at, &a, t).unwrap();
+    first.finish("wf", "t", &a, "req-1", t).unwrap();
+    drop(first);
+    assert!(second.lock().unwrap());
+    assert_eq!(
+        second.recall("wf", "t", &a),
+        Some(Recalled {
+            at,
+            done: true,
+            elsewhere: false
+        }),
+        "what the first wrote after the second opened the journal"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -269,3 +269,72 @@ async fn an_unknown_outcome_is_resolved_by_the_rerun() {
     );
     assert_eq!(v["body"]["usageTime"], err["replay"]["usageTime"]);
 }
+
+/// Two processes never deliver from one journal at once. A second `call` of one execution
+/// started while the first is sending, or a second `ingest` of one file, is refused before it
+/// sends anything; the one that holds the journal delivers each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
+    let sandbox = Sandbox::with(Config {
+        faults: FaultSpec::parse("delay=400ms").unwrap(),
+        ..Config::default()
+    })
+    .await;
+    let body = json!({"subscriptionId": "sub_unlimited", "quantity": 1, "usageTime": "2025-07-01T00:00:00Z"});
+    let pinned = ["--workflow-id", "one-execution"];
+    let (a, b) = tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let a = s.spawn(|| call(&sandbox, &body, &pinned));
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            let b = s.spawn(|| call(&sandbox, &body, &pinned));
+            (a.join().unwrap(), b.join().unwrap())
+        })
+    });
+    let (sent, refused) = if a.status.success() { (a, b) } else { (b, a) };
+    assert!(sent.status.success(), "{}", common::text(&sent.stderr));
+    let stderr = common::text(&refused.stderr);
+    assert!(
+        refused.status.code() == Some(2)
+            && stderr.contains("`one-execution` is going on in another process"),
+        "{:?}: {stderr}",
+        refused.status.code()
+    );
+    assert_eq!(sandbox.stats().await["usages"], 1);
+
+    let dir = common::scratch("exactly-once-one-journal");
+    let file = dir.join("usages.ndjson");
+    let lines: String = (0..12)
+        .map(|i| format!("{{\"subscriptionId\": \"sub_unlimited\", \"quantity\": \"2.{i:03}\"}}\n"))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let first = common::rebilly_ingest(&sandbox, &file, &["--concurrency", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first is delivering (a record is in), the second starts on the same file.
+    let started = std::time::Instant::now();
+    while sandbox.stats().await["usages"].as_u64() < Some(2) {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the first ingest sent nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let second =
+        tokio::task::block_in_place(|| common::rebilly_ingest(&sandbox, &file, &[]).output())
+            .unwrap();
+    let stderr = common::text(&second.stderr);
+    assert!(
+        second.status.code() == Some(2) && stderr.contains("is in use by another process"),
+        "{:?}: {stderr}",
+        second.status.code()
+    );
+    let first = tokio::task::block_in_place(|| first.wait_with_output()).unwrap();
+    assert!(first.status.success(), "{}", common::text(&first.stderr));
+    assert_eq!(
+        sandbox.stats().await["usages"],
+        13,
+        "one call, then each record once"
+    );
+}

@@ -106,6 +106,18 @@ impl ExecutionArgs {
         }
         let journal = FileJournal::open(&path)
             .with_context(|| format!("opening the run journal {}", path.display()))?;
+        // One process per execution: two would both find a task new (or begun and not done)
+        // and both send it. A dry run sends nothing and reads the journal as it is.
+        if !dry_run
+            && !journal
+                .lock()
+                .with_context(|| format!("locking the run journal {}", path.display()))?
+        {
+            anyhow::bail!(
+                "execution `{workflow_id}` is going on in another process (its journal {} is in use): wait for it to end, then run the same command again",
+                path.display()
+            );
+        }
         Ok(executor.with_journal(Arc::new(journal)))
     }
 }
