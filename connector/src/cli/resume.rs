@@ -94,7 +94,6 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     if let Some(file) = &args.credentials {
         record.credentials_file = Some(file.display().to_string());
     }
-    let recorded = journal.recorded(id);
     drop(journal);
     crate::cli::shared::session::execute(crate::cli::shared::session::Session {
         validators,
@@ -102,7 +101,8 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         record,
         journal: path,
         workflow_id: id.clone(),
-        recorded,
+        resuming: true,
+        recorded: Default::default(),
         trace: args.trace,
     })
 }

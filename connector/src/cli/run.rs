@@ -72,6 +72,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         record,
         journal: args.execution.journal_path(&workflow_id),
         workflow_id,
+        resuming: false,
         recorded: Default::default(),
         trace: args.trace,
     })

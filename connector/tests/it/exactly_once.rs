@@ -275,51 +275,85 @@ async fn an_unknown_outcome_is_resolved_by_the_rerun() {
 /// sends anything; the one that holds the journal delivers each record once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
     let sandbox = Sandbox::with(Config {
-        faults: FaultSpec::parse("delay=400ms").unwrap(),
+        faults: FaultSpec::parse("delay=2s").unwrap(),
         ..Config::default()
     })
     .await;
     let body = json!({"subscriptionId": "sub_unlimited", "quantity": 1, "usageTime": "2025-07-01T00:00:00Z"});
     let pinned = ["--workflow-id", "one-execution"];
-    let (a, b) = tokio::task::block_in_place(|| {
-        std::thread::scope(|s| {
-            let a = s.spawn(|| call(&sandbox, &body, &pinned));
-            std::thread::sleep(std::time::Duration::from_millis(150));
-            let b = s.spawn(|| call(&sandbox, &body, &pinned));
-            (a.join().unwrap(), b.join().unwrap())
-        })
-    });
-    let (sent, refused) = if a.status.success() { (a, b) } else { (b, a) };
-    assert!(sent.status.success(), "{}", common::text(&sent.stderr));
-    let stderr = common::text(&refused.stderr);
+    let mut first = common::bin();
+    first
+        .args(["call", "rebilly.create-usage", "--body", "-", "--server"])
+        .arg(sandbox.url())
+        .args(pinned)
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut first = common::Proc(first.spawn().unwrap());
+    first
+        .0
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.to_string().as_bytes())
+        .unwrap();
+    // Once the first has begun its request (it holds the journal), the second starts.
+    let journal = common::state_dir().join("runs/one-execution.jsonl");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&journal).is_ok_and(|t| t.contains(r#""event":"begin""#)) {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the first call began nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = tokio::task::block_in_place(|| call(&sandbox, &body, &pinned));
+    let stderr = common::text(&second.stderr);
     assert!(
-        refused.status.code() == Some(2)
-            && stderr.contains("`one-execution` is going on in another process"),
+        second.status.code() == Some(2)
+            && stderr.contains("execution `one-execution` cannot start")
+            && stderr.contains("is in use by another process"),
         "{:?}: {stderr}",
-        refused.status.code()
+        second.status.code()
     );
+    let status = tokio::task::block_in_place(|| first.0.wait()).unwrap();
+    let mut text = String::new();
+    first
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(status.success(), "{text}");
     assert_eq!(sandbox.stats().await["usages"], 1);
 
     let dir = common::scratch("exactly-once-one-journal");
     let file = dir.join("usages.ndjson");
-    let lines: String = (0..12)
+    let lines: String = (0..3)
         .map(|i| format!("{{\"subscriptionId\": \"sub_unlimited\", \"quantity\": \"2.{i:03}\"}}\n"))
         .collect();
     std::fs::write(&file, lines).unwrap();
-    let first = common::rebilly_ingest(&sandbox, &file, &["--concurrency", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+    let first = common::rebilly_ingest(&sandbox, &file, &["--concurrency", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the first is delivering (a record is in), the second starts on the same file.
-    let started = std::time::Instant::now();
-    while sandbox.stats().await["usages"].as_u64() < Some(2) {
+    let mut first = common::Proc(first);
+    // Once the first is delivering (its journal holds a begin), the second starts on the file.
+    let journal = dir.join("usages.ndjson.journal");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&journal).is_ok_and(|t| t.contains(r#""line":1,"#)) {
         assert!(
             started.elapsed().as_secs() < 30,
-            "the first ingest sent nothing"
+            "the first ingest began nothing"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let second =
         tokio::task::block_in_place(|| common::rebilly_ingest(&sandbox, &file, &[]).output())
@@ -330,11 +364,19 @@ async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
         "{:?}: {stderr}",
         second.status.code()
     );
-    let first = tokio::task::block_in_place(|| first.wait_with_output()).unwrap();
-    assert!(first.status.success(), "{}", common::text(&first.stderr));
+    let status = tokio::task::block_in_place(|| first.0.wait()).unwrap();
+    let mut text = String::new();
+    first
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(status.success(), "{text}");
     assert_eq!(
         sandbox.stats().await["usages"],
-        13,
+        4,
         "one call, then each record once"
     );
 }

@@ -51,8 +51,18 @@ async fn run_with(
     delivered: Arc<AtomicU64>,
 ) -> Summary {
     let destination = executor.destination_of(&template().task);
-    let journal =
-        Arc::new(IngestJournal::open(&file.with_extension("journal"), SPEC, &destination).unwrap());
+    // A run aborted just before may still be letting go of the journal (its tasks cancelled,
+    // not yet dropped): one process holds it at a time, so wait for it.
+    let path = file.with_extension("journal");
+    let started = Instant::now();
+    let journal = loop {
+        match IngestJournal::open(&path, SPEC, &destination) {
+            Err(usage_connector::Error::InUse { .. }) if started.elapsed().as_secs() < 10 => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            opened => break Arc::new(opened.unwrap()),
+        }
+    };
     let input = records(
         Box::new(std::io::BufReader::new(std::fs::File::open(file).unwrap())),
         Format::Ndjson,

@@ -114,7 +114,7 @@ impl ExecutionArgs {
                 .with_context(|| format!("locking the run journal {}", path.display()))?
         {
             anyhow::bail!(
-                "execution `{workflow_id}` is going on in another process (its journal {} is in use): wait for it to end, then run the same command again",
+                "execution `{workflow_id}` cannot start: its journal {} is in use by another process (the same execution, or a call given the same --journal, is going on there); wait for it to end, then run the same command again",
                 path.display()
             );
         }

@@ -40,7 +40,10 @@ pub struct Session {
     pub journal: PathBuf,
     /// The execution id.
     pub workflow_id: String,
-    /// What an earlier attempt recorded (a resume), by task.
+    /// Whether this resumes the run (its tasks' recorded outputs are reused).
+    pub resuming: bool,
+    /// What earlier attempts recorded, by task: read by [`ready`] under the journal's lock
+    /// when resuming (another process may have run it since), else empty.
     pub recorded: BTreeMap<String, Recorded>,
     /// `--trace FILE`.
     pub trace: Option<PathBuf>,
@@ -208,6 +211,17 @@ pub fn ready(s: &mut Session, executor: Executor) -> Result<Ready, NotReady> {
             s.journal.display()
         ))));
     }
+    // A resume reads what the run recorded under the lock: another process may have gone on
+    // with it (or completed it) since the resume first read the journal.
+    if s.resuming {
+        if journal.ended(&s.workflow_id).as_deref() == Some("Completed") {
+            return Err(NotReady::Failed(Failure::invalid(anyhow::anyhow!(
+                "run `{}` completed (in another process, since this resume began): there is nothing to resume",
+                s.workflow_id
+            ))));
+        }
+        s.recorded = journal.recorded(&s.workflow_id);
+    }
     // The execution's number: the one it was given when it first ran (a resume, a re-run of a
     // pinned id), else the next of this state folder.
     if s.record.sequence_number.is_none() {
@@ -344,11 +358,7 @@ pub fn execute(mut s: Session) -> Result<String, Failure> {
                 std::process::exit(130);
             }
         });
-        let verb = if s.recorded.is_empty() {
-            "running"
-        } else {
-            "resuming"
-        };
+        let verb = if s.resuming { "resuming" } else { "running" };
         eprintln!(
             "{verb} {} ({}), journal {}",
             definition.name,

@@ -139,6 +139,7 @@ pub fn start(studio: &Arc<Studio>, read: Read, input: Value) -> Result<String, R
         record,
         journal: default_journal(&workflow_id),
         workflow_id: workflow_id.clone(),
+        resuming: false,
         recorded: Default::default(),
         trace: None,
     };
@@ -175,7 +176,6 @@ pub fn resume(studio: &Arc<Studio>, id: &str, edited: Option<&str>) -> Result<()
     if edited.is_some() {
         record.definition = read.value.clone();
     }
-    let recorded = journal.recorded(id);
     drop(journal);
     go(
         studio,
@@ -185,7 +185,8 @@ pub fn resume(studio: &Arc<Studio>, id: &str, edited: Option<&str>) -> Result<()
             record,
             journal: path,
             workflow_id: id.to_owned(),
-            recorded,
+            resuming: true,
+            recorded: Default::default(),
             trace: None,
         },
     )
