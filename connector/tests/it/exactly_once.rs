@@ -275,9 +275,8 @@ async fn an_unknown_outcome_is_resolved_by_the_rerun() {
 /// sends anything; the one that holds the journal delivers each record once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::process::Stdio;
-    use std::time::{Duration, Instant};
     let sandbox = Sandbox::with(Config {
         faults: FaultSpec::parse("delay=2s").unwrap(),
         ..Config::default()
@@ -303,15 +302,11 @@ async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
         .write_all(body.to_string().as_bytes())
         .unwrap();
     // Once the first has begun its request (it holds the journal), the second starts.
-    let journal = common::state_dir().join("runs/one-execution.jsonl");
-    let started = Instant::now();
-    while !std::fs::read_to_string(&journal).is_ok_and(|t| t.contains(r#""event":"begin""#)) {
-        assert!(
-            started.elapsed().as_secs() < 30,
-            "the first call began nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    holds(
+        &common::state_dir().join("runs/one-execution.jsonl"),
+        r#""event":"begin""#,
+    )
+    .await;
     let second = tokio::task::block_in_place(|| call(&sandbox, &body, &pinned));
     let stderr = common::text(&second.stderr);
     assert!(
@@ -321,16 +316,7 @@ async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
         "{:?}: {stderr}",
         second.status.code()
     );
-    let status = tokio::task::block_in_place(|| first.0.wait()).unwrap();
-    let mut text = String::new();
-    first
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    assert!(status.success(), "{text}");
+    succeeds(first);
     assert_eq!(sandbox.stats().await["usages"], 1);
 
     let dir = common::scratch("exactly-once-one-journal");
@@ -344,17 +330,9 @@ async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = common::Proc(first);
+    let first = common::Proc(first);
     // Once the first is delivering (its journal holds a begin), the second starts on the file.
-    let journal = dir.join("usages.ndjson.journal");
-    let started = Instant::now();
-    while !std::fs::read_to_string(&journal).is_ok_and(|t| t.contains(r#""line":1,"#)) {
-        assert!(
-            started.elapsed().as_secs() < 30,
-            "the first ingest began nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    holds(&dir.join("usages.ndjson.journal"), r#""line":1,"#).await;
     let second =
         tokio::task::block_in_place(|| common::rebilly_ingest(&sandbox, &file, &[]).output())
             .unwrap();
@@ -364,19 +342,35 @@ async fn a_second_process_on_one_journal_is_refused_and_sends_nothing() {
         "{:?}: {stderr}",
         second.status.code()
     );
-    let status = tokio::task::block_in_place(|| first.0.wait()).unwrap();
-    let mut text = String::new();
-    first
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    assert!(status.success(), "{text}");
+    succeeds(first);
     assert_eq!(
         sandbox.stats().await["usages"],
         4,
         "one call, then each record once"
     );
+}
+
+/// Waits (up to 30 s) until the journal at `path` holds `text`: the process writing it has
+/// begun a request.
+async fn holds(path: &std::path::Path, text: &str) {
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(path).is_ok_and(|t| t.contains(text)) {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{} never held {text}",
+            path.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for `process` and asserts that it succeeded (showing its stderr when not).
+fn succeeds(mut process: common::Proc) {
+    use std::io::Read;
+    let status = tokio::task::block_in_place(|| process.0.wait()).unwrap();
+    let mut text = String::new();
+    if let Some(mut stderr) = process.0.stderr.take() {
+        stderr.read_to_string(&mut text).unwrap();
+    }
+    assert!(status.success(), "{text}");
 }
