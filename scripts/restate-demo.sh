@@ -23,9 +23,16 @@ esac
 
 work=$(mktemp -d -t restate-demo.XXXXXX)
 pids=()
+# On the way out: stop what it started; remove its folder (kept, and named, when it failed).
 cleanup() {
+  local status=$?
   for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ "$status" -eq 0 ]; then
+    rm -rf "$work"
+  else
+    echo "logs and state kept in $work" >&2
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
