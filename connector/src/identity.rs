@@ -74,6 +74,12 @@ pub fn derived_key(parts: &[&str]) -> String {
     hex_digest("uc-", parts)
 }
 
+/// The canonical text of a body as the identity digests it: compact JSON, keys in order. The
+/// same bytes as the value's `Display`, written straight into a buffer (no formatter between).
+pub fn canonical_text(body: &serde_json::Value) -> String {
+    serde_json::to_string(body).expect("a JSON value serializes")
+}
+
 /// What identifies one logical call across attempts, retries and re-runs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Identity {
@@ -223,6 +229,12 @@ mod tests {
     #[test]
     fn derived_keys_do_not_change_between_versions() {
         assert_eq!(derived_key(&["wf", "t"]), GOLDEN);
+    }
+
+    #[test]
+    fn the_canonical_text_is_the_bodys_display() {
+        let body = serde_json::json!({"b": [1.5, "x\"y", null], "a": {"q": 1e-3, "é": true}});
+        assert_eq!(canonical_text(&body), body.to_string());
     }
 
     #[test]

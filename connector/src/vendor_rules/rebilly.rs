@@ -23,7 +23,8 @@ use super::{Answer, Found, Recognised, VendorRules, Verdict, api_message, whole_
 use crate::catalog::Endpoint;
 use crate::decimal::{self, decimal_number, number_decimal};
 use crate::identity::{
-    Execution, Identity, IdentityOptions, UsageIdentity, UsageIdentityMode, derived_key, micros_of,
+    Execution, Identity, IdentityOptions, UsageIdentity, UsageIdentityMode, canonical_text,
+    derived_key, micros_of,
 };
 use crate::output::{ErrorCode, Outcome, QuantityReport, TaskError};
 use crate::simworkflow::{HttpTask, OnLimit, Rounding};
@@ -84,7 +85,7 @@ impl VendorRules for Rebilly {
             exec.workflow_id,
             exec.task_name,
             endpoint.id.as_str(),
-            &body.to_string(),
+            &canonical_text(body),
         ]);
         let Some(obj) = body.as_object_mut() else {
             unreachable!("checked above")

@@ -15,7 +15,7 @@ use reqwest::Url;
 
 use super::{Answer, Original, VendorRules, Verdict, api_message, whole_seconds};
 use crate::catalog::Endpoint;
-use crate::identity::{Execution, Identity, IdentityOptions, derived_key};
+use crate::identity::{Execution, Identity, IdentityOptions, canonical_text, derived_key};
 use crate::output::body::Facts;
 use crate::output::{ErrorCode, Outcome, TaskError};
 use crate::simworkflow::HttpTask;
@@ -55,7 +55,7 @@ impl VendorRules for Solvimon {
                 cut(period, "end_at");
             }
         }
-        let canonical = body.to_string();
+        let canonical = canonical_text(body);
         let key = derived_key(&[
             exec.workflow_id,
             exec.task_name,
