@@ -13,7 +13,10 @@
 //!   `UsageWorkflow` is given: what the service type and the input cost, without the connector;
 //! - `shape`: that workflow with the journal `UsageWorkflow` keeps for the Solvimon run (the
 //!   execution numbered by a one-way call to a counter object, its state written at start and
-//!   end around the one journaled POST): the engine's cost of those semantics alone.
+//!   end around the one journaled POST): the engine's cost of those semantics alone;
+//! - `no-count`, `end-state`, `neither`: `shape` without the counter call, without the state
+//!   written at the start, and without both: what each of those promises costs (every run
+//!   counts toward `swf:sequenceNumber`; a resume finds a run that is still running).
 //!
 //! Rounds are interleaved (the order rotates) and the medians and spreads are printed, with
 //! the ratios to `local` taken within a round. Two measures: throughput at [`CONCURRENCY`]
@@ -48,8 +51,17 @@ const CONCURRENCY: usize = 16;
 const THROUGHPUT_RUNS: usize = 300;
 const LATENCY_RUNS: usize = 40;
 const ROUNDS: usize = 5;
-const MODES: [&str; 7] = [
-    "bare", "local", "floor", "restate", "solvimon", "floor-wf", "shape",
+const MODES: [&str; 10] = [
+    "bare",
+    "local",
+    "floor",
+    "restate",
+    "solvimon",
+    "floor-wf",
+    "shape",
+    "no-count",
+    "end-state",
+    "neither",
 ];
 
 /// Where the floors post.
@@ -146,13 +158,19 @@ impl ShapedWorkflow {
         request: Json<Value>,
     ) -> HandlerResult<Json<Value>> {
         let request = request.into_inner();
-        ctx.object_client::<FloorCounterClient>("executions")
-            .next()
-            .send();
-        ctx.set(
-            "attempt",
-            Json(json!({"status": "Running", "request": &request})),
-        );
+        // What of the journal to keep (all of it unless the request says otherwise).
+        let keeps = |part: &str| request["keep"][part].as_bool().unwrap_or(true);
+        if keeps("count") {
+            ctx.object_client::<FloorCounterClient>("executions")
+                .next()
+                .send();
+        }
+        if keeps("start") {
+            ctx.set(
+                "attempt",
+                Json(json!({"status": "Running", "request": &request})),
+            );
+        }
         let (target, body) = (self.0.parts(), body_for(&request["input"]));
         let answer = ctx.run(|| post(target, body)).name("post").await?;
         ctx.set(
@@ -232,7 +250,7 @@ async fn execute(setup: &Setup, mode: &str, id: &str, i: usize) -> bool {
         _ => {
             let service = match mode {
                 "floor-wf" => "FloorWorkflow",
-                "shape" => "ShapedWorkflow",
+                "shape" | "no-count" | "end-state" | "neither" => "ShapedWorkflow",
                 _ => "UsageWorkflow",
             };
             let request = if mode == "solvimon" {
@@ -241,7 +259,17 @@ async fn execute(setup: &Setup, mode: &str, id: &str, i: usize) -> bool {
                 input["reference"] = json!(id);
                 json!({"definition": definition, "input": input})
             } else {
-                json!({"definition": setup.document, "input": input(i)})
+                let mut request = json!({"definition": setup.document, "input": input(i)});
+                let keep = match mode {
+                    "no-count" => Some((false, true)),
+                    "end-state" => Some((true, false)),
+                    "neither" => Some((false, false)),
+                    _ => None,
+                };
+                if let Some((count, start)) = keep {
+                    request["keep"] = json!({"count": count, "start": start});
+                }
+                request
             };
             let reply = setup
                 .client
@@ -492,7 +520,13 @@ fn main() {
             ms(6) - ms(5),
             ms(4) - ms(6)
         );
-        for (service, mode) in [("UsageWorkflow", "restate"), ("UsageWorkflow", "solvimon"), ("Floor", "floor"), ("FloorWorkflow", "floor-wf"), ("ShapedWorkflow", "shape")] {
+        println!(
+            "  of that journal, numbering every run (shape - no-count): {:.2} ms; the state written at the start (shape - end-state): {:.2} ms; both (shape - neither): {:.2} ms",
+            ms(6) - ms(7),
+            ms(6) - ms(8),
+            ms(6) - ms(9)
+        );
+        for (service, mode) in [("UsageWorkflow", "restate"), ("UsageWorkflow", "solvimon"), ("Floor", "floor"), ("FloorWorkflow", "floor-wf"), ("ShapedWorkflow", "shape"), ("ShapedWorkflow", "no-count"), ("ShapedWorkflow", "end-state"), ("ShapedWorkflow", "neither")] {
             match journal_entries(&client, &node.admin, service, mode).await {
                 Some(n) => println!("  journal entries per {service} execution ({mode}): {n:.1}"),
                 None => println!("  journal entries per {service} execution ({mode}): not retained"),
@@ -501,7 +535,7 @@ fn main() {
         for mode in ["restate", "solvimon"] {
             println!("  one UsageWorkflow execution's journal ({mode}): {}", journal_of_one(&client, &node.admin, mode).await);
         }
-        for (m, name) in [(3, "restate"), (4, "solvimon"), (5, "floor-wf"), (6, "shape")] {
+        for (m, name) in [(3, "restate"), (4, "solvimon"), (5, "floor-wf"), (6, "shape"), (7, "no-count"), (8, "end-state"), (9, "neither")] {
             let throughput: Vec<f64> = (0..ROUNDS).map(|r| rate[2][r] / rate[m][r]).collect();
             let latency_ratio: Vec<f64> = (0..ROUNDS).map(|r| latency[m][r] / latency[2][r]).collect();
             println!(
