@@ -102,6 +102,9 @@ codes! {
     Credentials = "E-CREDENTIALS",
     /// A resume with an edited definition would change a completed task's request.
     RequestChanged = "E-REQUEST-CHANGED",
+    /// Before a run (`run`, `resume`): a Simple task the input may reach, with no handler in
+    /// this runtime.
+    NoHandler = "E-NO-HANDLER",
     /// A placeholder that can name nothing the data reaching it can hold.
     Data = "E-DATA",
     /// A task no path reaches.

@@ -12,7 +12,8 @@
 //!   data (the workflow input, `$$`, constants, data carried from it) is prepared by the one
 //!   prepare path, so a 4-decimal quantity, a missing field or a bad enum fed from the input
 //!   is found with the task's name. Tasks whose request needs a response are `deferred`; tasks
-//!   this input provably does not reach are `unreached`.
+//!   this input provably does not reach are `unreached`. A Terminate task reached resolves its
+//!   `workflowOutput` as far as it is known (a path the input certainly lacks is a problem).
 //!
 //! A resume passes what the earlier attempt recorded ([`Recorded`]): those outputs are known,
 //! and a completed task whose request the (edited) definition would change is a problem.
@@ -127,6 +128,38 @@ impl Preflight {
     /// Whether the run may start.
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Adds a `NO_HANDLER` problem for every Simple task of `definition` this input may reach
+    /// (every one pre-flight did not find unreached) that `handles` has no handler for: the run
+    /// would stop there, after whatever it wrote before.
+    pub fn require_handlers(
+        &mut self,
+        definition: &WorkflowDefinition,
+        handles: impl Fn(&str) -> bool,
+    ) {
+        let mut missing = Vec::new();
+        definition.walk(|t| {
+            let pointer = t.pointer();
+            if matches!(t.task, Task::Simple(_))
+                && !handles(t.name)
+                && !self.unreached.iter().any(|u| u.pointer == pointer)
+            {
+                missing.push(Problem {
+                    task: Some(t.name.to_owned()),
+                    pointer,
+                    error: TaskError::new(
+                        ErrorCode::NoHandler,
+                        format!(
+                            "Simple task `{}` has no handler here, so a run that reaches it stops there, after whatever it wrote before",
+                            t.name
+                        ),
+                    ),
+                    resolved_body: None,
+                });
+            }
+        });
+        self.problems.extend(missing);
     }
 }
 
@@ -307,7 +340,14 @@ impl Walker<'_, '_> {
                     }
                     return unknown();
                 }
-                Task::Terminate(_) => return unknown(),
+                // What it ends the run with, as far as it is known: a path the input
+                // certainly lacks fails the run there, after the writes before it.
+                Task::Terminate(t) => {
+                    if let Err(e) = data.workflow_output(t.workflow_output.as_ref(), task_input) {
+                        self.problem(&current, e);
+                    }
+                    return unknown();
+                }
             };
             let output = match data.output(task, input, result) {
                 Ok(v) => v,

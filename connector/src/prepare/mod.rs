@@ -171,6 +171,11 @@ pub fn prepare(
     let url = resolve_text(&request.url, &scope, "/httpRequest/url")?;
     let method = request.method.as_str();
     let (endpoint, target) = router.route(&url, method);
+    if let (Cow::Owned(resolved), Ok(_)) = (&url, &target)
+        && let Some(why) = router.misfilled(&request.url, resolved, method, endpoint)
+    {
+        return Err(invalid(format!("{why}; nothing was sent")).at("/httpRequest/url"));
+    }
     let mut body = match &request.body {
         Some(b) => Some(
             template::resolve_value_in(b, &scope)

@@ -103,6 +103,32 @@ impl<'a> Router<'a> {
         &self.validators
     }
 
+    /// Why a URL whose placeholders filled `template` in as `resolved` (routed to `endpoint`)
+    /// must not be sent, if it must not: a value that left its path segment. A value with `/`,
+    /// `?` or `#` makes another path of the one the template names (a catalog endpoint's URL
+    /// would then go unchecked, to its server in the definition even where a sandbox or proxy
+    /// stands in for it); the URL parser reads `\` as `/`, and `.` or `..` drop segments.
+    pub fn misfilled(
+        &self,
+        template: &str,
+        resolved: &str,
+        method: &'static str,
+        endpoint: Option<&Endpoint>,
+    ) -> Option<String> {
+        let parsed = Url::parse(resolved).ok()?;
+        let named = self.route(template, method).0;
+        let moved = parsed.path_segments().map_or(0, Iterator::count) != written_segments(resolved);
+        if !moved && (named.is_none() || endpoint.is_some()) {
+            return None;
+        }
+        let names = named.map_or(String::new(), |e| format!(" ({})", e.id));
+        Some(format!(
+            "the URL resolves to `{}`, which is sent to the path `{}`, not the one its template names{names}: a placeholder in the path must fill one segment, so its value may not hold `/`, `\\`, `?` or `#`, nor be `.` or `..`",
+            crate::credentials::redact_user_info(resolved),
+            parsed.path()
+        ))
+    }
+
     /// The catalog endpoint of `url` + `method` (if any) and the URL to send to, or why that
     /// URL cannot be sent to.
     pub fn route(
@@ -150,4 +176,19 @@ impl<'a> Router<'a> {
         by_url.insert(url.to_owned(), route);
         found
     }
+}
+
+/// How many path segments `url` is written with: its text between the authority and the query
+/// or fragment, split at `/` (the URL parser also splits at `\` and resolves `.` and `..`).
+fn written_segments(url: &str) -> usize {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let Some(start) = after_scheme.find(['/', '?', '#']) else {
+        return 1;
+    };
+    let path = &after_scheme[start..];
+    if !path.starts_with('/') {
+        return 1;
+    }
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    path.split('/').count() - 1
 }

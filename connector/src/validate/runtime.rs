@@ -93,7 +93,7 @@ pub fn diagnostics(found: &Preflight) -> Vec<Diagnostic> {
         out.extend(of_problem(problem));
     }
     for d in &found.deferred {
-        let why = "its request reads an earlier task's response: checked at design time only";
+        let why = "its request reads an earlier task's response (or a JSONata expression reads the task's input, which holds one): checked at design time only, and again when the run gets there";
         out.push(Diagnostic::new(Code::RuntimeSkipped, d.pointer.clone(), why).task(&d.task));
     }
     out
@@ -129,6 +129,9 @@ fn of_problem(p: &Problem) -> Vec<Diagnostic> {
             ),
         ],
         ErrorCode::RequestChanged => vec![Diagnostic::new(Code::RequestChanged, at, message)],
+        ErrorCode::NoHandler => vec![Diagnostic::new(Code::NoHandler, at, message).hint(
+            "run it where a program registers a handler for it (runner::Runner::with_simple_handler, the Restate service), or route this input past it",
+        )],
         ErrorCode::InvalidRequest if !e.diagnostics.is_empty() => e
             .diagnostics
             .iter()

@@ -9,6 +9,7 @@ mod execute;
 mod ingest;
 mod ingest_pace;
 mod ingest_template;
+mod preflight;
 mod prepare;
 mod readme;
 mod retry_loop;

@@ -261,7 +261,7 @@ pub fn ready(s: &mut Session, executor: Executor) -> Result<Ready, NotReady> {
     } else {
         &s.recorded
     };
-    let found = preflight::check(
+    let mut found = preflight::check(
         &Subject {
             definition,
             input: &s.record.input,
@@ -272,6 +272,8 @@ pub fn ready(s: &mut Session, executor: Executor) -> Result<Ready, NotReady> {
         },
         &executor,
     );
+    // `run` and `resume` register no Simple handlers (a program does: runner::Runner).
+    found.require_handlers(definition, |_| false);
     if !found.passed() {
         return Err(NotReady::Preflight(
             usage_connector::validate::preflight_report(&s.read.shown, &s.read.source, &found),

@@ -1,0 +1,174 @@
+//! Mistakes only the run's values show, found before its first write (the real binary against
+//! a sandbox over loopback): a URL value that leaves its path segment (it would make another
+//! URL of a catalog endpoint's, sent unchecked to the server the definition names), and a
+//! Simple task `run` has no handler for.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use common::{Sandbox, text};
+
+/// `run DEFINITION --input INPUT` against `sandbox` (both vendors), with its dev keys.
+fn run(sandbox: &Sandbox, definition: &Value, input: &Value, cwd: &Path) -> Output {
+    let file = cwd.join("definition.json");
+    std::fs::write(&file, definition.to_string()).unwrap();
+    common::bin()
+        .arg("run")
+        .arg(&file)
+        .arg("--input")
+        .arg(input.to_string())
+        .args(["--server", &format!("solvimon={}", sandbox.url())])
+        .args(["--server", &format!("rebilly={}", sandbox.url())])
+        .current_dir(cwd)
+        .env("SOLVIMON_API_KEY", sandbox.dev_key("solvimon"))
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .output()
+        .unwrap()
+}
+
+/// A Rebilly usage; `then` names the next task (`None`: the end).
+fn usage(url: &str, then: Option<&str>) -> Value {
+    let mut task = json!({
+        "type": "Http", "credentials": "rebilly", "resultPath": null,
+        "httpRequest": {"url": url, "method": "POST",
+                        "body": {"subscriptionId": "sub_unlimited", "quantity": 1}}
+    });
+    match then {
+        Some(next) => task["nextTask"] = json!(next),
+        None => task["end"] = json!(true),
+    }
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_value_that_leaves_its_path_segment_is_refused_before_anything_is_sent() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-url");
+    // A first write, then a task whose organisation comes from the input: pre-flight prepares
+    // both before either is sent.
+    let definition = json!({"name": "Per organisation", "startTask": "First", "tasks": {
+        "First": usage("https://api-sandbox.rebilly.com/usages", Some("Second")),
+        "Second": usage("https://api-sandbox.rebilly.com/organizations/${$$.Execution.Input.org}/usages", None)
+    }});
+    let empty = sandbox.stats().await;
+    // `a/b`, `x?y=` and `a#b` would make another path (no catalog endpoint: unchecked, and to
+    // the server in the definition, not this sandbox); `..` and `%2e%2e` drop the organisation;
+    // `\` is read as `/`.
+    for org in ["a/b", "x?y=", "a#b", "..", "%2e%2e", "a\\b"] {
+        let out = run(&sandbox, &definition, &json!({"org": org}), &cwd);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{org}: {stderr}");
+        for says in [
+            "error[E-REQUEST]: task `Second`",
+            "not the one its template names (rebilly.create-usage)",
+            "a placeholder in the path must fill one segment",
+            "nothing was sent",
+        ] {
+            assert!(stderr.contains(says), "{org}: `{says}` not in:\n{stderr}");
+        }
+        assert_eq!(sandbox.stats().await, empty, "{org}: something was written");
+        // `validate --input` finds it too.
+        let out = common::bin()
+            .arg("validate")
+            .arg(cwd.join("definition.json"))
+            .arg("--input")
+            .arg(json!({"org": org}).to_string())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{org}: {}", text(&out.stdout));
+        assert!(text(&out.stdout).contains("must fill one segment"));
+    }
+    // A value within its segment runs, both usages on this sandbox.
+    let out = run(&sandbox, &definition, &json!({"org": "org_sandbox"}), &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["usages"]).await, [2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simple_task_the_run_has_no_handler_for_stops_it_before_its_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-simple");
+    let definition = json!({"name": "Approved usage", "startTask": "Report", "tasks": {
+        "Report": usage("https://api-sandbox.rebilly.com/usages", Some("Needs approval?")),
+        "Needs approval?": {"type": "Decision",
+            "choices": [{"condition": "$.approve == true", "nextTask": "Approve"}],
+            "defaultTask": "Done"},
+        "Approve": {"type": "Simple", "nextTask": "Done"},
+        "Done": {"type": "Terminate", "terminationStatus": "Completed", "workflowOutput": {"ok": true}}
+    }});
+    let empty = sandbox.stats().await;
+    let out = run(&sandbox, &definition, &json!({"approve": true}), &cwd);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for says in [
+        "error[E-NO-HANDLER]: task `Approve`",
+        "Simple task `Approve` has no handler here",
+        "at /tasks/Approve",
+        "nothing was sent",
+    ] {
+        assert!(stderr.contains(says), "`{says}` not in:\n{stderr}");
+    }
+    assert!(!stderr.contains("to resume:"), "nothing ran: {stderr}");
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+    // An input the Decision routes past the Simple task runs.
+    let out = run(&sandbox, &definition, &json!({"approve": false}), &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["usages"]).await, [1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_output_reading_what_the_input_lacks_stops_the_run_before_its_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-output");
+    let mut report = usage("https://api-sandbox.rebilly.com/usages", Some("Done"));
+    report["resultPath"] = json!("$.usage");
+    report["resultSelector"] = json!({"id": "${$.body.id}"});
+    let with_output = |output: Value| {
+        json!({"name": "Reported", "startTask": "Report", "tasks": {
+            "Report": report,
+            "Done": {"type": "Terminate", "terminationStatus": "Completed", "workflowOutput": output}
+        }})
+    };
+    let input = json!({"keep": 1});
+    let empty = sandbox.stats().await;
+    for (output, says) in [
+        (
+            json!({"x": "${$$.Execution.Input.nope}"}),
+            "`$$.Execution.Input.nope` names no value in the workflow input",
+        ),
+        (
+            json!({"id": "${$.usage.id}", "x": "${$.nope}"}),
+            "`$.nope` names no value in the Terminate task's input",
+        ),
+    ] {
+        let out = run(&sandbox, &with_output(output), &input, &cwd);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("error[E-INPUT-MISSING]: task `Done`") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(stderr.contains("nothing was sent"), "{stderr}");
+        assert_eq!(sandbox.stats().await, empty, "something was written");
+    }
+    // What only the response tells (the usage's id) is left to the run.
+    let out = run(
+        &sandbox,
+        &with_output(json!({"id": "${$.usage.id}", "kept": "${$.keep}"})),
+        &input,
+        &cwd,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let output: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(output["kept"], json!(1));
+    assert!(
+        output["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("sub_usg_")),
+        "{output}"
+    );
+}
