@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench -p usage-connector --bench executor`. To profile one loop alone (e.g.
 //! under `perf stat`), set `BENCH_ONLY` to `bare`, `executor` or `plugin`: that loop runs five
-//! times and prints its rate each time.
+//! times and prints its rate each time. Three more take the executor apart: `transport` (one
+//! request prepared once, sent through the transport alone), `send` (that request through the
+//! send loop: attempts, verdict, output) and `prepare` (preparing alone, one thread, no I/O).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use usage_connector::catalog::Vendor;
+use usage_connector::execute::transport::{Exchange, ReqwestTransport, Transport};
 use usage_connector::execute::{
     Credential, Credentials, Executor, Secret, TaskContext, TaskHandler,
 };
@@ -54,6 +57,76 @@ where
         t.await.expect("worker");
     }
     CALLS as f64 / start.elapsed().as_secs_f64()
+}
+
+fn context() -> TaskContext {
+    TaskContext::new("bench", "report")
+}
+
+/// One request, prepared once, sent again and again through the transport alone.
+fn transport_only(
+    executor: &Executor,
+    task: &HttpTask,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
++ Send
++ Sync
++ 'static {
+    let prepared = Arc::new(
+        executor
+            .prepare(task, &body(0), &context())
+            .expect("prepared"),
+    );
+    let transport = Arc::new(ReqwestTransport::new());
+    move |_| {
+        let (p, transport) = (prepared.clone(), transport.clone());
+        Box::pin(async move {
+            let exchange = Exchange {
+                method: p.method,
+                url: &p.url,
+                headers: &p.headers,
+                body: p.body.as_ref(),
+                connect_timeout: p.connect_timeout,
+                read_timeout: p.read_timeout,
+            };
+            transport
+                .exchange(exchange)
+                .await
+                .is_ok_and(|r| r.status == 201)
+        })
+    }
+}
+
+/// That request through the send loop (attempts, the verdict, the output).
+fn send_only(
+    executor: &Arc<Executor>,
+    task: &HttpTask,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
++ Send
++ Sync
++ 'static {
+    let prepared = Arc::new(
+        executor
+            .prepare(task, &body(0), &context())
+            .expect("prepared"),
+    );
+    let executor = executor.clone();
+    move |_| {
+        let (p, executor) = (prepared.clone(), executor.clone());
+        Box::pin(async move { executor.send(&p, &context()).await.is_ok() })
+    }
+}
+
+/// Requests prepared one after another on one thread, nothing sent: prepares per second.
+fn prepare_only(executor: &Executor, task: &HttpTask) -> f64 {
+    let start = Instant::now();
+    for i in 0..CALLS * 10 {
+        std::hint::black_box(
+            executor
+                .prepare(task, &body(i), &context())
+                .expect("prepared"),
+        );
+    }
+    (CALLS * 10) as f64 / start.elapsed().as_secs_f64()
 }
 
 #[allow(clippy::print_stdout)]
@@ -121,7 +194,10 @@ fn main() {
                     "bare" => run(bare(client.clone(), url.clone())).await,
                     "executor" => run(through_executor(executor.clone(), task.clone())).await,
                     "plugin" => run(through_plugin(executor.clone(), plugin_task.clone())).await,
-                    other => panic!("BENCH_ONLY={other}: bare, executor or plugin"),
+                    "transport" => run(transport_only(&executor, &task)).await,
+                    "send" => run(send_only(&executor, &task)).await,
+                    "prepare" => prepare_only(&executor, &task),
+                    other => panic!("BENCH_ONLY={other}: bare, executor, plugin, transport, send or prepare"),
                 };
                 println!("{only}: {rate:.0} calls/s");
             }
