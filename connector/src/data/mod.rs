@@ -108,8 +108,10 @@ impl<'a> TaskData<'a> {
             Task::Decision(_) | Task::Terminate(_) => return Ok(result),
         };
         let unknown = |v: &Value| self.known_only && known::is_unknown(v);
+        // Over a result only the run can tell, a selector still has its shape, and what it
+        // reads elsewhere (the workflow input, `$$`) is known.
         let result = match selector {
-            Some(map) if !unknown(&result) => {
+            Some(map) => {
                 self.resolve(map, &result, "/resultSelector")
                     .map_err(|mut e| {
                         // A duplicate whose original could not be read: say so where it matters.
@@ -121,7 +123,7 @@ impl<'a> TaskData<'a> {
                         e
                     })?
             }
-            _ => result,
+            None => result,
         };
         let combined = match result_path {
             None => result,
@@ -261,12 +263,21 @@ mod tests {
         let data = TaskData::new(frame(), &Value::Null).known_only();
         let raw = json!({"order": 7});
         let task = http(json!({
-            "resultSelector": {"id": "${$.body.id}"}, "resultPath": "$.charge",
+            "resultSelector": {"id": "${$.body.id}", "run": "${$$.Execution.Id}"},
+            "resultPath": "$.charge",
             "inputParameters": {"order": "${$.order}", "n": "${swf:sequenceNumber}"}
         }));
         let out = data.output(&task, raw.clone(), known::unknown()).unwrap();
         assert_eq!(out["order"], 7, "data carried along stays known");
-        assert!(known::is_unknown(&out["charge"]));
+        assert!(
+            known::is_unknown(&out["charge"]["id"]),
+            "what the selector reads of the response is unknown"
+        );
+        assert_eq!(
+            out["charge"]["run"], "wf",
+            "what it reads elsewhere is known, in the selector's shape"
+        );
+        assert_eq!(out["charge"].as_object().map(|m| m.len()), Some(2));
         let input = data.input(task.common().input_parameters, &raw).unwrap();
         assert_eq!(input, json!({"order": 7, "n": 3}));
         let cut = http(json!({"resultPath": "$.charge", "outputPath": "$.charge.body"}));

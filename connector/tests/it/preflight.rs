@@ -172,3 +172,32 @@ async fn a_workflow_output_reading_what_the_input_lacks_stops_the_run_before_its
         "{output}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_result_selector_takes_from_the_input_is_checked_before_the_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-selector");
+    // The first usage's selector keeps its id (the response's) and a quantity (the input's),
+    // which the second usage sends.
+    let mut first = usage("https://api-sandbox.rebilly.com/usages", Some("Second"));
+    first["resultPath"] = json!("$.first");
+    first["resultSelector"] = json!({"id": "${$.body.id}", "q": "${$$.Execution.Input.quantity}"});
+    let mut second = usage("https://api-sandbox.rebilly.com/usages", None);
+    second["httpRequest"]["body"]["quantity"] = json!("${$.first.q}");
+    let definition = json!({"name": "Twice", "startTask": "First",
+                            "tasks": {"First": first, "Second": second}});
+    let empty = sandbox.stats().await;
+    let out = run(&sandbox, &definition, &json!({"quantity": "2.5555"}), &cwd);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E-DECIMALS]: task `Second`")
+            && stderr.contains("2.5555 has more than 3 decimal places")
+            && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+    let out = run(&sandbox, &definition, &json!({"quantity": "2.5"}), &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["usages"]).await, [2]);
+}
