@@ -211,6 +211,10 @@ pub(super) fn check_http_headers(
         return;
     };
     for (key, value) in headers {
+        let at = format!("{pointer}/httpRequest/headers/{}", escape_token(key));
+        if let Some(why) = unsendable_header(key, value.as_str()) {
+            ctx.push(Diagnostic::new(Code::Request, at.clone(), why).task(name));
+        }
         let Some(text) = value.as_str() else { continue };
         let lower = key.to_ascii_lowercase();
         let secretish = SECRET_HEADERS.contains(&lower.as_str())
@@ -220,10 +224,36 @@ pub(super) fn check_http_headers(
         let literal = matches!(template::parse(text), Ok(Template::Literal(_)));
         if secretish && literal && !text.trim().is_empty() {
             ctx.push(
-                Diagnostic::new(Code::Secret, format!("{pointer}/httpRequest/headers/{}", escape_token(key)), format!("header `{key}` holds a literal secret"))
+                Diagnostic::new(Code::Secret, at, format!("header `{key}` holds a literal secret"))
                     .task(name)
                     .hint("use `credentials` (resolved from the credentials file) or a `${…}` placeholder"),
             );
         }
     }
+}
+
+/// Why a header can never be sent, whatever its placeholders give: a name that is not an HTTP
+/// token, or a value whose own text (outside its placeholders) holds a control character.
+fn unsendable_header(name: &str, value: Option<&str>) -> Option<String> {
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Some(format!("`{name}` is not a valid HTTP header name"));
+    }
+    let literal = match template::parse(value?) {
+        Ok(Template::Literal(text)) => text,
+        Ok(Template::Interpolated(parts)) => parts
+            .into_iter()
+            .filter_map(|p| match p {
+                Part::Text(text) => Some(text),
+                _ => None,
+            })
+            .collect(),
+        _ => return None,
+    };
+    let bad = literal
+        .chars()
+        .find(|c| *c == '\u{7f}' || (*c < ' ' && *c != '\t'))?;
+    Some(format!(
+        "header `{name}`: its text holds the control character {:?}, which no HTTP header value may, whatever its placeholders give",
+        bad
+    ))
 }

@@ -201,3 +201,34 @@ async fn what_a_result_selector_takes_from_the_input_is_checked_before_the_first
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(sandbox.counts(&["usages"]).await, [2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_that_can_never_be_sent_is_found_without_the_input() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-header");
+    // The second task reads the first one's response (pre-flight cannot prepare it), but its
+    // header's own text holds a newline, and no value of the placeholder can make it valid.
+    let mut first = usage("https://api-sandbox.rebilly.com/usages", Some("Second"));
+    first["resultPath"] = json!("$.first");
+    first["resultSelector"] = json!({"id": "${$.body.id}"});
+    let mut second = usage("https://api-sandbox.rebilly.com/usages", None);
+    second["httpRequest"]["headers"] = json!({"X-Usage": "${$.first.id}\n"});
+    let definition = json!({"name": "Headed", "startTask": "First",
+                            "tasks": {"First": first, "Second": second}});
+    std::fs::write(cwd.join("definition.json"), definition.to_string()).unwrap();
+    let out = common::bin()
+        .arg("validate")
+        .arg(cwd.join("definition.json"))
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("error[E-REQUEST]: task `Second`: header `X-Usage`: its text holds the control character '\\n'"),
+        "{shown}"
+    );
+    let empty = sandbox.stats().await;
+    let out = run(&sandbox, &definition, &json!({}), &cwd);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+}
