@@ -87,6 +87,24 @@ function __names(expr) {
   }
   try { walk(__compile(expr).ast()); return JSON.stringify(out); } catch (e) { return __error(e); }
 }
+// The unstable functions `expr` calls (a name it binds itself is its own function).
+function __unstable_calls(expr) {
+  var unstable = ["now", "millis", "random", "uuid"], called = [], bound = [];
+  function walk(n) {
+    if (!n || typeof n !== "object") { return; }
+    if (Array.isArray(n)) { n.forEach(walk); return; }
+    if (n.type === "bind" && n.lhs && n.lhs.type === "variable") { bound.push(n.lhs.value); }
+    if ((n.type === "function" || n.type === "partial") && n.procedure && n.procedure.type === "variable"
+        && unstable.indexOf(n.procedure.value) >= 0 && called.indexOf(n.procedure.value) < 0) {
+      called.push(n.procedure.value);
+    }
+    Object.keys(n).forEach(function (k) { walk(n[k]); });
+  }
+  try {
+    walk(__compile(expr).ast());
+    return JSON.stringify(called.filter(function (c) { return bound.indexOf(c) < 0; }));
+  } catch (e) { return __error(e); }
+}
 function __unstable(name) {
   return function () {
     throw { code: "UNSTABLE", message: "$" + name + "() gives another value on every run, so a re-run or a retry would send another request (and could charge twice); read a time or id from the input or $states.context instead" };
@@ -324,6 +342,17 @@ pub fn input_names(expr: &str) -> Result<Vec<String>, JsonataError> {
     serde_json::from_str(&text).map_err(|e| broken_text(&e.to_string()))
 }
 
+/// The functions `expr` calls that give another value on every run (`now`, `millis`,
+/// `random`, `uuid`; one the expression binds itself is its own): every evaluation of it fails
+/// `UNSTABLE`. An error when it does not parse.
+pub fn unstable_calls(expr: &str) -> Result<Vec<String>, JsonataError> {
+    let text = call_glue("__unstable_calls", expr)?;
+    if text.starts_with('E') {
+        return answer(&text, false).map(|_| Vec::new());
+    }
+    serde_json::from_str(&text).map_err(|e| broken_text(&e.to_string()))
+}
+
 /// Evaluates `expr` with `input` as `$` and `bindings` as variables (`{"states": …}` binds
 /// `$states`); `None` when it yields nothing. See the module docs for the budget.
 pub fn evaluate(
@@ -421,6 +450,37 @@ mod tests {
             .unwrap(),
             Some(json!("t"))
         );
+    }
+
+    #[test]
+    fn the_unstable_functions_an_expression_calls_are_named_before_it_runs() {
+        let calls = |e: &str| unstable_calls(e).unwrap();
+        assert_eq!(
+            calls("{'at': $now(), 'n': $random() + $now()}"),
+            ["now", "random"]
+        );
+        assert_eq!(
+            calls("lines[$millis() > 0].(qty * $uuid())"),
+            ["millis", "uuid"]
+        );
+        assert!(
+            calls("$sum(lines.qty) & 'now()'").is_empty(),
+            "a string is not a call"
+        );
+        assert!(
+            calls("($now := function(){'2025-05-01'}; $now())").is_empty(),
+            "a function the expression binds is its own"
+        );
+        assert!(
+            unstable_calls("lines.(qty *").is_err(),
+            "what does not parse is `check`'s to report"
+        );
+        for e in ["$now()", "$random()"] {
+            assert_eq!(
+                eval(e, json!({})).unwrap_err().code.as_deref(),
+                Some("UNSTABLE")
+            );
+        }
     }
 
     #[test]
