@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use usage_connector::catalog::Vendor;
 use usage_connector::execute::transport::{Exchange, ReqwestTransport, Transport};
 use usage_connector::execute::{
-    Credential, Credentials, Executor, Secret, TaskContext, TaskHandler,
+    Credential, Credentials, Executor, PreparedRequest, Secret, TaskContext, TaskHandler,
 };
 use usage_connector::simworkflow::{HttpTask, Task};
 
@@ -63,21 +63,29 @@ fn context() -> TaskContext {
     TaskContext::new("bench", "report")
 }
 
-/// One request, prepared once, sent again and again through the transport alone.
-fn transport_only(
-    executor: &Executor,
-    task: &HttpTask,
-) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-+ Send
-+ Sync
-+ 'static {
-    let prepared = Arc::new(
+/// A loop's work for call `i` (a boxed future, so a named function can return it).
+type Work = Box<
+    dyn Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The request of call 0, prepared once.
+fn prepared_once(executor: &Executor, task: &HttpTask) -> Arc<PreparedRequest> {
+    Arc::new(
         executor
             .prepare(task, &body(0), &context())
             .expect("prepared"),
+    )
+}
+
+/// One request, prepared once, sent again and again through the transport alone.
+fn transport_only(executor: &Executor, task: &HttpTask) -> Work {
+    let (prepared, transport) = (
+        prepared_once(executor, task),
+        Arc::new(ReqwestTransport::new()),
     );
-    let transport = Arc::new(ReqwestTransport::new());
-    move |_| {
+    Box::new(move |_| {
         let (p, transport) = (prepared.clone(), transport.clone());
         Box::pin(async move {
             let exchange = Exchange {
@@ -93,27 +101,16 @@ fn transport_only(
                 .await
                 .is_ok_and(|r| r.status == 201)
         })
-    }
+    })
 }
 
 /// That request through the send loop (attempts, the verdict, the output).
-fn send_only(
-    executor: &Arc<Executor>,
-    task: &HttpTask,
-) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-+ Send
-+ Sync
-+ 'static {
-    let prepared = Arc::new(
-        executor
-            .prepare(task, &body(0), &context())
-            .expect("prepared"),
-    );
-    let executor = executor.clone();
-    move |_| {
+fn send_only(executor: &Arc<Executor>, task: &HttpTask) -> Work {
+    let (prepared, executor) = (prepared_once(executor, task), executor.clone());
+    Box::new(move |_| {
         let (p, executor) = (prepared.clone(), executor.clone());
         Box::pin(async move { executor.send(&p, &context()).await.is_ok() })
-    }
+    })
 }
 
 /// Requests prepared one after another on one thread, nothing sent: prepares per second.
