@@ -315,7 +315,7 @@ fn preflight(
     (execution_id, sequence): (&str, Option<u64>),
     recorded: &BTreeMap<String, Recorded>,
 ) -> Option<RunResult> {
-    let found = usage_connector::preflight::check(
+    let mut found = usage_connector::preflight::check(
         &usage_connector::preflight::Subject {
             definition: plan.definition(),
             input,
@@ -326,6 +326,7 @@ fn preflight(
         },
         &connector.executor,
     );
+    found.require_handlers(|task| connector.simple.contains_key(task));
     let first = found.problems.first()?;
     let problems: Vec<Value> = found
         .problems

@@ -61,7 +61,7 @@ enum Command {
     /// or I/O errors.
     Call(call::Args),
     /// Run a workflow definition locally: Http tasks through the executor, Decision, Parallel
-    /// and Terminate as SimWorkflow would; an input that may reach a Simple task is refused
+    /// and Terminate as SimWorkflow would; an input that leads to a Simple task is refused
     /// before the first write (E-NO-HANDLER: handlers are registered through the library,
     /// Runner::with_simple_handler). Prints each task as it
     /// finishes on stderr and the workflow output JSON on stdout; exit 0 Completed, 1 Failed or

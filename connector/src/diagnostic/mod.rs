@@ -102,8 +102,8 @@ codes! {
     Credentials = "E-CREDENTIALS",
     /// A resume with an edited definition would change a completed task's request.
     RequestChanged = "E-REQUEST-CHANGED",
-    /// Before a run (`run`, `resume`): a Simple task the input may reach, with no handler in
-    /// this runtime.
+    /// Before a run (`run`, `resume`): a Simple task the input leads the run to, with no
+    /// handler in this runtime.
     NoHandler = "E-NO-HANDLER",
     /// A placeholder that can name nothing the data reaching it can hold.
     Data = "E-DATA",
@@ -112,6 +112,9 @@ codes! {
     /// A JSONata expression reads a name the data reaching it can never hold (JSONata yields
     /// nothing there rather than failing).
     JsonataData = "W-JSONATA-DATA",
+    /// A JSONata expression calls `$now()`, `$millis()`, `$random()` or `$uuid()`: wherever
+    /// that call is evaluated, the task fails (`UNSTABLE`).
+    Unstable = "W-UNSTABLE",
     /// A literal secret in a header.
     Secret = "W-SECRET",
     /// A URL outside the catalog.

@@ -122,6 +122,10 @@ pub struct Preflight {
     /// Tasks this input does not reach (a Decision takes another branch, or the run stops
     /// earlier).
     pub unreached: Vec<TaskAt>,
+    /// Simple tasks the run reaches with this input unless a task before them fails (no
+    /// Decision on what only the run can tell on the way), whose result no earlier attempt
+    /// recorded: a handler must run them.
+    pub simple: Vec<TaskAt>,
 }
 
 impl Preflight {
@@ -130,35 +134,27 @@ impl Preflight {
         self.problems.is_empty()
     }
 
-    /// Adds a `NO_HANDLER` problem for every Simple task of `definition` this input may reach
-    /// (every one pre-flight did not find unreached) that `handles` has no handler for: the run
-    /// would stop there, after whatever it wrote before.
-    pub fn require_handlers(
-        &mut self,
-        definition: &WorkflowDefinition,
-        handles: impl Fn(&str) -> bool,
-    ) {
-        let mut missing = Vec::new();
-        definition.walk(|t| {
-            let pointer = t.pointer();
-            if matches!(t.task, Task::Simple(_))
-                && !handles(t.name)
-                && !self.unreached.iter().any(|u| u.pointer == pointer)
-            {
-                missing.push(Problem {
-                    task: Some(t.name.to_owned()),
-                    pointer,
-                    error: TaskError::new(
-                        ErrorCode::NoHandler,
-                        format!(
-                            "Simple task `{}` has no handler here, so a run that reaches it stops there, after whatever it wrote before",
-                            t.name
-                        ),
+    /// Adds a `NO_HANDLER` problem for every Simple task in [`Preflight::simple`] that
+    /// `handles` (by task name) has no handler for: the run would stop there, after whatever it
+    /// wrote before.
+    pub fn require_handlers(&mut self, handles: impl Fn(&str) -> bool) {
+        let missing: Vec<Problem> = self
+            .simple
+            .iter()
+            .filter(|t| !handles(&t.task))
+            .map(|t| Problem {
+                task: Some(t.task.clone()),
+                pointer: t.pointer.clone(),
+                error: TaskError::new(
+                    ErrorCode::NoHandler,
+                    format!(
+                        "Simple task `{}` has no handler here, and this input leads the run to it: it would stop there, after whatever it wrote before",
+                        t.task
                     ),
-                    resolved_body: None,
-                });
-            }
-        });
+                ),
+                resolved_body: None,
+            })
+            .collect();
         self.problems.extend(missing);
     }
 }
@@ -243,6 +239,7 @@ pub fn check(subject: &Subject<'_>, preparer: &dyn Preparer) -> Preflight {
         preparer,
         pointers: &pointers,
         seen: HashMap::new(),
+        forks: 0,
         out,
     };
     walker.scope(&ScopeId::Workflow, subject.input.clone());
@@ -264,6 +261,9 @@ struct Walker<'a, 'p> {
     pointers: &'p HashMap<String, String>,
     /// Each task reached, with the input it was walked with (unknown once two paths differ).
     seen: HashMap<String, Value>,
+    /// How many Decisions on what only the run can tell lie on the path walked (0: the run
+    /// takes it, unless a task on it fails).
+    forks: usize,
     out: Preflight,
 }
 
@@ -316,7 +316,16 @@ impl Walker<'_, '_> {
                     Some(result) => result,
                     None => return unknown(),
                 },
-                Task::Simple(_) => self.completed(&current),
+                Task::Simple(_) => {
+                    let result = self.completed(&current);
+                    if self.forks == 0 && is_unknown(&result) {
+                        self.out.simple.push(TaskAt {
+                            task: current.clone(),
+                            pointer: self.pointers.get(&current).cloned().unwrap_or_default(),
+                        });
+                    }
+                    result
+                }
                 Task::Parallel(p) => Value::Array(
                     (0..p.branches.len())
                         .map(|index| {
@@ -335,9 +344,11 @@ impl Walker<'_, '_> {
                         input = task_input;
                         continue;
                     }
+                    self.forks += 1;
                     for target in targets {
                         self.from(id, target, task_input.clone());
                     }
+                    self.forks -= 1;
                     return unknown();
                 }
                 // What it ends the run with, as far as it is known: a path the input

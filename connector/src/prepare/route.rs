@@ -104,10 +104,11 @@ impl<'a> Router<'a> {
     }
 
     /// Why a URL whose placeholders filled `template` in as `resolved` (routed to `endpoint`)
-    /// must not be sent, if it must not: a value that left its path segment. A value with `/`,
-    /// `?` or `#` makes another path of the one the template names (a catalog endpoint's URL
-    /// would then go unchecked, to its server in the definition even where a sandbox or proxy
-    /// stands in for it); the URL parser reads `\` as `/`, and `.` or `..` drop segments.
+    /// must not be sent, if it must not: a value that changed the URL's shape. In a catalog
+    /// endpoint's URL, a value with `/`, `?` or `#` (or an empty one) makes another URL of it,
+    /// which would go unchecked, to the server in the definition even where a sandbox or proxy
+    /// stands in for it; in any URL, a value `.` or `..` drops path segments and one with `\`
+    /// adds one (the URL parser reads it as `/`). The template's own text is not judged.
     pub fn misfilled(
         &self,
         template: &str,
@@ -116,14 +117,14 @@ impl<'a> Router<'a> {
         endpoint: Option<&Endpoint>,
     ) -> Option<String> {
         let parsed = Url::parse(resolved).ok()?;
+        let moved = probe(template).is_some_and(|p| !navigates(&p)) && navigates(resolved);
         let named = self.route(template, method).0;
-        let moved = parsed.path_segments().map_or(0, Iterator::count) != written_segments(resolved);
         if !moved && (named.is_none() || endpoint.is_some()) {
             return None;
         }
         let names = named.map_or(String::new(), |e| format!(" ({})", e.id));
         Some(format!(
-            "the URL resolves to `{}`, which is sent to the path `{}`, not the one its template names{names}: a placeholder in the path must fill one segment, so its value may not hold `/`, `\\`, `?` or `#`, nor be `.` or `..`",
+            "the URL resolves to `{}`, which goes to `{}`, not where its template names{names}: a placeholder in the path must fill exactly one segment (not empty; no `/`, `\\`, `?` or `#`; not `.` or `..`), and one in the query a single parameter's value",
             crate::credentials::redact_user_info(resolved),
             parsed.path()
         ))
@@ -178,17 +179,87 @@ impl<'a> Router<'a> {
     }
 }
 
-/// How many path segments `url` is written with: its text between the authority and the query
-/// or fragment, split at `/` (the URL parser also splits at `\` and resolves `.` and `..`).
-fn written_segments(url: &str) -> usize {
-    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
-    let Some(start) = after_scheme.find(['/', '?', '#']) else {
-        return 1;
-    };
-    let path = &after_scheme[start..];
-    if !path.starts_with('/') {
-        return 1;
+/// `template`'s text with each placeholder as one plain segment (`x`); `None` when a
+/// placeholder is the whole URL.
+fn probe(template: &str) -> Option<String> {
+    match crate::template::parse(template).ok()? {
+        crate::template::Template::Literal(text) => Some(text),
+        crate::template::Template::Interpolated(parts) => Some(
+            parts
+                .iter()
+                .map(|p| match p {
+                    crate::template::Part::Text(text) => text.as_str(),
+                    _ => "x",
+                })
+                .collect(),
+        ),
+        _ => None,
     }
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    path.split('/').count() - 1
+}
+
+/// Whether `url`'s path, as written (between the authority and the query or fragment), holds
+/// a `\` or a `.` or `..` segment (`%2e` counts as `.`): the URL parser would move it.
+fn navigates(url: &str) -> bool {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let Some(start) = after_scheme.find(['/', '\\', '?', '#']) else {
+        return false;
+    };
+    let path = after_scheme[start..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
+    path.contains('\\')
+        || path.split('/').any(|segment| {
+            let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+            dots == "." || dots == ".."
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Why `template` filled with `value` (where `{}` stands) must not be sent, if it must not.
+    fn misfilled(template: &str, value: &str) -> Option<String> {
+        let router = Router::new(ValidatorSet::Builtin);
+        let resolved = template.replace("${$.v}", value);
+        let endpoint = router.route(&resolved, "POST").0;
+        router.misfilled(template, &resolved, "POST", endpoint)
+    }
+
+    #[test]
+    fn a_value_that_changes_the_urls_shape_is_refused_and_the_templates_own_text_is_not() {
+        let catalog = "https://api-sandbox.rebilly.com/organizations/${$.v}/usages";
+        assert_eq!(misfilled(catalog, "org_1"), None);
+        for value in ["a/b", "x?y=1", "a#b", "", "..", "%2E%2e", "a\\b"] {
+            let why = misfilled(catalog, value).unwrap_or_else(|| panic!("{value:?} passed"));
+            assert!(why.contains("(rebilly.create-usage)"), "{why}");
+        }
+        // Outside the catalog a value may hold `/` (nothing names the URL's shape), but never
+        // move the path: `.`, `..` (a trailing one too), `%2e`, `\`.
+        let any = "https://example.com/items/${$.v}";
+        assert_eq!(misfilled(any, "a/b"), None);
+        for value in [".", "..", "%2e", "a\\b"] {
+            assert!(misfilled(any, value).is_some(), "{value:?} passed");
+        }
+        assert_eq!(
+            misfilled("https://example.com/api/../v2/items/${$.v}", "7"),
+            None,
+            "the template's own `..` is its author's"
+        );
+        for template in [
+            "http://[::1]:8080/items/${$.v}?q=a/b",
+            "https://user:pw@example.com:8443/items/${$.v}/",
+            "https://test.api.solvimon.com/v1/ingest/${$.v}",
+        ] {
+            let value = if template.contains("ingest") {
+                "charge-data"
+            } else {
+                "7"
+            };
+            assert_eq!(misfilled(template, value), None, "{template}");
+        }
+        let why = misfilled("https://user:pw@example.com/items/${$.v}", "..").unwrap();
+        assert!(!why.contains("pw"), "user-info is not shown: {why}");
+    }
 }

@@ -94,6 +94,7 @@ function __unstable_calls(expr) {
     if (!n || typeof n !== "object") { return; }
     if (Array.isArray(n)) { n.forEach(walk); return; }
     if (n.type === "bind" && n.lhs && n.lhs.type === "variable") { bound.push(n.lhs.value); }
+    if (n.type === "lambda") { (n.arguments || []).forEach(function (a) { if (a.type === "variable") { bound.push(a.value); } }); }
     if ((n.type === "function" || n.type === "partial") && n.procedure && n.procedure.type === "variable"
         && unstable.indexOf(n.procedure.value) >= 0 && called.indexOf(n.procedure.value) < 0) {
       called.push(n.procedure.value);
@@ -470,6 +471,10 @@ mod tests {
         assert!(
             calls("($now := function(){'2025-05-01'}; $now())").is_empty(),
             "a function the expression binds is its own"
+        );
+        assert!(
+            calls("$map([1], function($v, $i, $now){ $now() })").is_empty(),
+            "so is a lambda's parameter"
         );
         assert!(
             unstable_calls("lines.(qty *").is_err(),

@@ -470,16 +470,17 @@ pub(super) fn check_strings(ctx: &mut Ctx<'_>, value: &Value, pointer: &str, tas
 /// placed at the character of the expression where JSONata stopped.
 fn check_jsonata(ctx: &mut Ctx<'_>, s: &str, expr: &str, pointer: &str, task: Option<&str>) {
     let Err(e) = template::jsonata::check(expr) else {
-        // It parses; one that calls an unstable function fails every evaluation.
+        // It parses; a call to an unstable function fails the task wherever it is evaluated
+        // (a branch of the expression may never be: a warning).
         if let Some(name) = template::jsonata::unstable_calls(expr)
             .ok()
             .and_then(|names| names.into_iter().next())
         {
             let mut d = Diagnostic::new(
-                Code::Jsonata,
+                Code::Unstable,
                 pointer,
                 format!(
-                    "JSONata `{expr}` calls ${name}(), which gives another value on every run: a re-run or a retry would send another request (and could charge twice), so it fails every time (UNSTABLE)"
+                    "JSONata `{expr}` calls ${name}(), which gives another value on every run (a re-run or a retry would send another request, and could charge twice): the task fails (UNSTABLE) wherever that call is evaluated"
                 ),
             )
             .hint("read a time or an id from the input or $states.context instead");

@@ -5,10 +5,15 @@
 
 use crate::common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
 use serde_json::{Value, json};
+use usage_connector::journal::Recorded;
+use usage_connector::preflight::{self, Subject};
+use usage_connector::prepare::{Router, ValidatorSet};
+use usage_connector::simworkflow::WorkflowDefinition;
 
 use common::{Sandbox, text};
 
@@ -64,8 +69,8 @@ async fn a_url_value_that_leaves_its_path_segment_is_refused_before_anything_is_
         assert_eq!(out.status.code(), Some(1), "{org}: {stderr}");
         for says in [
             "error[E-REQUEST]: task `Second`",
-            "not the one its template names (rebilly.create-usage)",
-            "a placeholder in the path must fill one segment",
+            "not where its template names (rebilly.create-usage)",
+            "a placeholder in the path must fill exactly one segment",
             "nothing was sent",
         ] {
             assert!(stderr.contains(says), "{org}: `{says}` not in:\n{stderr}");
@@ -80,7 +85,7 @@ async fn a_url_value_that_leaves_its_path_segment_is_refused_before_anything_is_
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{org}: {}", text(&out.stdout));
-        assert!(text(&out.stdout).contains("must fill one segment"));
+        assert!(text(&out.stdout).contains("must fill exactly one segment"));
     }
     // A value within its segment runs, both usages on this sandbox.
     let out = run(&sandbox, &definition, &json!({"org": "org_sandbox"}), &cwd);
@@ -118,6 +123,36 @@ async fn a_simple_task_the_run_has_no_handler_for_stops_it_before_its_first_writ
     let out = run(&sandbox, &definition, &json!({"approve": false}), &cwd);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(sandbox.counts(&["usages"]).await, [1]);
+    // A Decision on the response may or may not lead there: the run decides, and this one
+    // (created, not partial) passes it by.
+    let mut on_response = definition.clone();
+    on_response["tasks"]["Report"]["resultPath"] = json!("$.report");
+    on_response["tasks"]["Needs approval?"]["choices"][0]["condition"] =
+        json!("$.report.outcome == 'partial'");
+    let out = run(&sandbox, &on_response, &json!({}), &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["usages"]).await, [2]);
+    // A Simple task an earlier attempt completed is not run again: it needs no handler.
+    let parsed: WorkflowDefinition = serde_json::from_value(definition).unwrap();
+    let checked = |recorded: &BTreeMap<String, Recorded>| {
+        let subject = Subject {
+            definition: &parsed,
+            input: &json!({"approve": true}),
+            workflow_id: "wf",
+            now: chrono::Utc::now(),
+            recorded,
+            sequence: None,
+        };
+        let mut found = preflight::check(&subject, &Router::new(ValidatorSet::Builtin));
+        found.require_handlers(|_| false);
+        found.problems.len()
+    };
+    assert_eq!(checked(&BTreeMap::new()), 1);
+    let approved = Recorded {
+        output: Some(json!({"approved": true})),
+        ..Recorded::default()
+    };
+    assert_eq!(checked(&BTreeMap::from([("Approve".into(), approved)])), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,4 +266,20 @@ async fn a_header_that_can_never_be_sent_is_found_without_the_input() {
     let out = run(&sandbox, &definition, &json!({}), &cwd);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(sandbox.stats().await, empty, "something was written");
+    // Where pre-flight prepares the request too (the first task), it is said once.
+    let mut first_too = definition.clone();
+    first_too["tasks"]["First"]["httpRequest"]["headers"] = json!({"X-Usage": "a\u{1}b"});
+    std::fs::write(cwd.join("definition.json"), first_too.to_string()).unwrap();
+    let out = common::bin()
+        .arg("validate")
+        .arg(cwd.join("definition.json"))
+        .args(["--input", "{}"])
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(
+        shown.matches("error[E-REQUEST]: task `First`").count(),
+        1,
+        "{shown}"
+    );
 }

@@ -273,7 +273,7 @@ pub fn ready(s: &mut Session, executor: Executor) -> Result<Ready, NotReady> {
         &executor,
     );
     // `run` and `resume` register no Simple handlers (a program does: runner::Runner).
-    found.require_handlers(definition, |_| false);
+    found.require_handlers(|_| false);
     if !found.passed() {
         return Err(NotReady::Preflight(
             usage_connector::validate::preflight_report(&s.read.shown, &s.read.source, &found),
