@@ -116,12 +116,17 @@ impl<'a> Router<'a> {
         method: &'static str,
         endpoint: Option<&Endpoint>,
     ) -> Option<String> {
-        let parsed = Url::parse(resolved).ok()?;
-        let moved = probe(template).is_some_and(|p| !navigates(&p)) && navigates(resolved);
-        let named = self.route(template, method).0;
-        if !moved && (named.is_none() || endpoint.is_some()) {
+        // Cheap checks first: this runs for every request whose URL has placeholders.
+        let moved = navigates(resolved)
+            && crate::template::text_with(template, "x").is_some_and(|t| !navigates(&t));
+        let named = match endpoint {
+            Some(_) if !moved => return None,
+            _ => self.route(template, method).0,
+        };
+        if !moved && named.is_none() {
             return None;
         }
+        let parsed = Url::parse(resolved).ok()?;
         let names = named.map_or(String::new(), |e| format!(" ({})", e.id));
         Some(format!(
             "the URL resolves to `{}`, which goes to `{}`, not where its template names{names}: a placeholder in the path must fill exactly one segment (not empty; no `/`, `\\`, `?` or `#`; not `.` or `..`), and one in the query a single parameter's value",
@@ -176,24 +181,6 @@ impl<'a> Router<'a> {
         }
         by_url.insert(url.to_owned(), route);
         found
-    }
-}
-
-/// `template`'s text with each placeholder as one plain segment (`x`); `None` when a
-/// placeholder is the whole URL.
-fn probe(template: &str) -> Option<String> {
-    match crate::template::parse(template).ok()? {
-        crate::template::Template::Literal(text) => Some(text),
-        crate::template::Template::Interpolated(parts) => Some(
-            parts
-                .iter()
-                .map(|p| match p {
-                    crate::template::Part::Text(text) => text.as_str(),
-                    _ => "x",
-                })
-                .collect(),
-        ),
-        _ => None,
     }
 }
 

@@ -96,6 +96,24 @@ fn placeholder_path(inner: &str) -> Result<JsonPath, PathError> {
 /// The message for a spread that is not a whole array item.
 pub const SPREAD_PLACE: &str = "a spread `${...}` stands alone as an array item (`[\"${...$.items}\"]`): it expands into that array";
 
+/// `s`'s own text with each placeholder written as `placeholder`; `None` when `s` does not
+/// parse or is one placeholder as a whole (a path, JSONata, a spread: no text of its own).
+pub fn text_with(s: &str, placeholder: &str) -> Option<String> {
+    match parse(s).ok()? {
+        Template::Literal(text) => Some(text),
+        Template::Interpolated(parts) => Some(
+            parts
+                .iter()
+                .map(|p| match p {
+                    Part::Text(text) => text.as_str(),
+                    _ => placeholder,
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// Parses a string from a definition, in one pass (linear in its length, however many
 /// placeholders it holds).
 pub fn parse(s: &str) -> Result<Template, PlaceholderError> {

@@ -238,18 +238,7 @@ fn unsendable_header(name: &str, value: Option<&str>) -> Option<String> {
     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Some(format!("`{name}` is not a valid HTTP header name"));
     }
-    let literal = match template::parse(value?) {
-        Ok(Template::Literal(text)) => text,
-        Ok(Template::Interpolated(parts)) => parts
-            .into_iter()
-            .filter_map(|p| match p {
-                Part::Text(text) => Some(text),
-                _ => None,
-            })
-            .collect(),
-        _ => return None,
-    };
-    let bad = literal
+    let bad = template::text_with(value?, "")?
         .chars()
         .find(|c| *c == '\u{7f}' || (*c < ' ' && *c != '\t'))?;
     Some(format!(
