@@ -4,8 +4,10 @@
 //! outputs) is one marker value; data passing places it where the result goes (`resultPath`),
 //! so data carried along a chain stays known. A read that meets the marker is unknown (the
 //! template is left for run time); a read that misses in a known part is a real mistake, the
-//! same error the run would meet. The marker is a string no input holds in practice: it never
-//! leaves this module's callers (nothing unknown is prepared or sent).
+//! same error the run would meet. A JSONata expression is unknown only when it reads the
+//! marker's value (evaluated with it hidden, [`crate::template::jsonata::reads_marked`]). The
+//! marker is a string no input holds in practice: it never leaves this module's callers
+//! (nothing unknown is prepared or sent).
 
 use serde_json::{Map, Value};
 
@@ -48,33 +50,35 @@ pub(crate) fn path_unknown(p: &JsonPath, scope: &Scope<'_>) -> bool {
     }) || p.lookup_in(scope).is_some_and(holds_unknown)
 }
 
-/// Whether resolving the string `s` needs what only the run can tell (a JSONata expression may
-/// read anything in the input or the context object, so it waits while any of it is unknown;
-/// a malformed placeholder is left to the run, which reports it).
+/// Whether resolving the string `s` needs what only the run can tell (a malformed placeholder
+/// is left to the run, which reports it).
 fn text_unknown(s: &str, scope: &Scope<'_>) -> bool {
     if !s.contains("${") && !s.starts_with("jsonata:") {
         return false;
     }
-    match template::parse(s) {
-        Ok(Template::Literal(_)) => false,
-        Ok(Template::Whole(p)) => path_unknown(&p, scope),
-        Ok(Template::Interpolated(parts)) => parts.iter().any(|part| match part {
+    template::parse(s).map_or(true, |t| template_unknown(&t, scope))
+}
+
+fn template_unknown(t: &Template, scope: &Scope<'_>) -> bool {
+    match t {
+        Template::Literal(_) => false,
+        Template::Whole(p) => path_unknown(p, scope),
+        Template::Interpolated(parts) => parts.iter().any(|part| match part {
             Part::Path(p) => path_unknown(p, scope),
-            Part::Jsonata(_) => jsonata_unknown(scope),
+            Part::Jsonata(e) => jsonata_unknown(e, scope),
             Part::Text(_) => false,
         }),
-        Ok(Template::Jsonata(_)) => jsonata_unknown(scope),
-        Ok(Template::Spread(source)) => match *source {
-            Template::Whole(p) => path_unknown(&p, scope),
-            _ => jsonata_unknown(scope),
-        },
-        Err(_) => true,
+        Template::Jsonata(e) => jsonata_unknown(e, scope),
+        Template::Spread(source) => template_unknown(source, scope),
     }
 }
 
-/// Whether a JSONata expression in `scope` may read what only the run can tell.
-fn jsonata_unknown(scope: &Scope<'_>) -> bool {
-    holds_unknown(scope.input) || holds_unknown(scope.execution_input)
+/// Whether a JSONata expression in `scope` reads what only the run can tell. It may read
+/// anything in the input or the context object, so with an unknown there it is evaluated once
+/// with every unknown hidden: one that never reads them gives the run's value now.
+fn jsonata_unknown(expr: &str, scope: &Scope<'_>) -> bool {
+    (holds_unknown(scope.input) || holds_unknown(scope.execution_input))
+        && template::reads_marked(expr, scope, MARK)
 }
 
 /// Whether resolving any string of `v` needs what only the run can tell.
@@ -138,7 +142,33 @@ mod tests {
             !value_unknown(&json!("${$.nope}"), &scope),
             "a miss is known"
         );
-        assert!(value_unknown(&json!("jsonata:$sum(x)"), &scope));
+        // JSONata is known when it never reads an unknown value (the keys around one are
+        // known): evaluated with every unknown hidden, a read of one stops it.
+        for known in [
+            "jsonata:$sum(x)",
+            "jsonata:quantity & '!'",
+            "${jsonata:$keys($)}",
+            "q=${jsonata:$number(quantity) * 2}",
+        ] {
+            assert!(!value_unknown(&json!(known), &scope), "{known}");
+        }
+        for reads in [
+            "jsonata:charge.body.id",
+            "jsonata:$exists(charge)",
+            "jsonata:charge = 'x'",
+            "jsonata:$string($)",
+            "jsonata:$states.input.charge",
+            "jsonata:$map([1], function($v) { charge })",
+            // `$eval` catches the read and throws its own error: still a read.
+            "jsonata:$eval('charge')",
+            "${...jsonata:[charge]}",
+        ] {
+            assert!(value_unknown(&json!(reads), &scope), "{reads}");
+        }
+        assert!(
+            value_unknown(&json!("jsonata:1 + 1"), &Scope::input(&unknown())),
+            "an input that is unknown as a whole waits"
+        );
         let known = json!({"quantity": "2.5"});
         assert!(
             !value_unknown(&json!("jsonata:$sum(x)"), &Scope::input(&known)),

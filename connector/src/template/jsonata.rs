@@ -111,16 +111,51 @@ function __unstable(name) {
     throw { code: "UNSTABLE", message: "$" + name + "() gives another value on every run, so a re-run or a retry would send another request (and could charge twice); read a time or id from the input or $states.context instead" };
   };
 }
-function __eval(expr, input, bindings) {
+// Hides every value equal to `mark` in `v` (a JSON value, changed in place): an object or
+// array that holds one directly becomes a proxy whose read of it ([[Get]]: a path step,
+// `JSON.stringify`, `Object.values`) sets `__read` and throws. A key stays visible (`$keys`):
+// the run puts its value there; the value is what only the run can tell.
+var __read = false;
+function __hide(v, mark) {
+  if (v === null || typeof v !== "object") { return v; }
+  var hides = false;
+  Object.keys(v).forEach(function (k) {
+    if (v[k] === mark) { hides = true; } else { v[k] = __hide(v[k], mark); }
+  });
+  if (!hides) { return v; }
+  return new Proxy(v, {
+    get: function (t, k, r) {
+      if (Object.prototype.hasOwnProperty.call(t, k) && t[k] === mark) {
+        __read = true;
+        throw { code: "UC0001", message: "reads a value only the run can tell" };
+      }
+      return Reflect.get(t, k, r);
+    }
+  });
+}
+// Evaluates `expr`; with a `mark`, every value equal to it is hidden, and an evaluation that
+// reads one answers `K` whatever it did next (a function may have caught the throw).
+function __eval(expr, input, bindings, mark) {
   var c;
   try { c = __compile(expr); } catch (e) { return Promise.resolve(__error(e)); }
   try {
-    var b = JSON.parse(bindings);
+    var b = JSON.parse(bindings), i = input === "" ? undefined : JSON.parse(input);
+    if (mark) {
+      if (i === mark) { return Promise.resolve("K"); }
+      b = __hide(b, mark);
+      i = __hide(i, mark);
+    }
+    __read = false;
     ["now", "millis", "random", "uuid"].forEach(function (n) { b[n] = __unstable(n); });
-    return c.evaluate(input === "" ? undefined : JSON.parse(input), b).then(
-      function (r) { return r === undefined ? "U" : "R" + JSON.stringify(r); },
-      __error);
-  } catch (e) { return Promise.resolve(__error(e)); }
+    return c.evaluate(i, b).then(
+      function (r) {
+        var text;
+        try { text = r === undefined ? "U" : "R" + JSON.stringify(r); } catch (e) { text = __error(e); }
+        // A result holding the mark (read some other way) is not claimed either.
+        return mark && (__read || text.indexOf(JSON.stringify(mark).slice(1, -1)) >= 0) ? "K" : text;
+      },
+      function (e) { return mark && __read ? "K" : __error(e); });
+  } catch (e) { return Promise.resolve(mark && __read ? "K" : __error(e)); }
 }
 "#;
 
@@ -372,16 +407,40 @@ pub fn evaluate_within(
     bindings: &Value,
     budget: Duration,
 ) -> Result<Option<Value>, JsonataError> {
+    let (text, hit) = run_eval(expr, input, bindings, budget, None)?;
+    answer(&text, hit)
+}
+
+/// Whether evaluating `expr` (as [`evaluate`] does) reads a value equal to `mark`, a string
+/// standing for what only the run can tell: it is evaluated once with every such value hidden,
+/// and any read of one stops it. `false` means the result (a value or an error) does not
+/// depend on them. An evaluation over its budget counts as a read (nothing is claimed).
+pub fn reads_marked(expr: &str, input: &Value, bindings: &Value, mark: &str) -> bool {
+    match run_eval(expr, Some(input), bindings, TIME_BUDGET, Some(mark)) {
+        Ok((text, hit)) => text == "K" || hit,
+        Err(_) => true,
+    }
+}
+
+/// Runs the glue's `__eval`: its answer text, and whether the time budget ran out.
+fn run_eval(
+    expr: &str,
+    input: Option<&Value>,
+    bindings: &Value,
+    budget: Duration,
+    mark: Option<&str>,
+) -> Result<(String, bool), JsonataError> {
     let input = input.map_or_else(String::new, Value::to_string);
     let bindings = bindings.to_string();
     with_engine(|engine| {
         engine.arm(Some(budget));
         let text = engine.context.with(|ctx| -> Result<String, String> {
             let f: Function = ctx.globals().get("__eval").map_err(|e| e.to_string())?;
-            let promise: Promise = f
-                .call((expr, input.as_str(), bindings.as_str()))
-                .catch(&ctx)
-                .map_err(|e| e.to_string())?;
+            let call = match mark {
+                Some(mark) => f.call((expr, input.as_str(), bindings.as_str(), mark)),
+                None => f.call((expr, input.as_str(), bindings.as_str())),
+            };
+            let promise: Promise = call.catch(&ctx).map_err(|e| e.to_string())?;
             promise
                 .finish::<String>()
                 .catch(&ctx)
@@ -390,7 +449,7 @@ pub fn evaluate_within(
         let hit = engine.over_time();
         engine.arm(None);
         match text {
-            Ok(text) => answer(&text, hit),
+            Ok(text) => Ok((text, hit)),
             Err(_) if hit => Err(over_budget("time")),
             Err(message) => {
                 let lower = message.to_ascii_lowercase();

@@ -271,14 +271,24 @@ pub fn resolve_in(template: &Template, scope: &Scope<'_>) -> Result<Value, Unres
 /// Evaluates a JSONata expression in `scope`: the task input is `$` and `$states.input`, the
 /// context object `$states.context`.
 pub fn evaluate(expr: &str, scope: &Scope<'_>) -> Result<Value, Unresolved> {
-    let bindings = serde_json::json!({
-        "states": { "input": scope.input, "context": scope.context_object() }
-    });
-    match jsonata::evaluate(expr, scope.input, &bindings) {
+    match jsonata::evaluate(expr, scope.input, &bindings(scope)) {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(Unresolved::Nothing(expr.to_owned())),
         Err(e) => Err(Unresolved::Jsonata(expr.to_owned(), e)),
     }
+}
+
+/// What a JSONata expression reads besides `$`: `$states.input` and `$states.context`.
+fn bindings(scope: &Scope<'_>) -> Value {
+    serde_json::json!({
+        "states": { "input": scope.input, "context": scope.context_object() }
+    })
+}
+
+/// Whether [`evaluate`] of `expr` in `scope` reads a value equal to `mark`
+/// ([`jsonata::reads_marked`]).
+pub(crate) fn reads_marked(expr: &str, scope: &Scope<'_>, mark: &str) -> bool {
+    jsonata::reads_marked(expr, scope.input, &bindings(scope), mark)
 }
 
 /// Resolves every string of `value` (keys are not templated).

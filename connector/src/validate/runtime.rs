@@ -101,7 +101,7 @@ pub fn diagnostics(found: &Preflight) -> Vec<Diagnostic> {
         out.extend(of_problem(problem));
     }
     for d in &found.deferred {
-        let why = "its request reads an earlier task's response (or a JSONata expression reads the task's input, which holds one): checked at design time only, and again when the run gets there";
+        let why = "its request reads an earlier task's response (a path into it, or a JSONata expression that reads its value): checked at design time only, and again when the run gets there";
         out.push(Diagnostic::new(Code::RuntimeSkipped, d.pointer.clone(), why).task(&d.task));
     }
     out

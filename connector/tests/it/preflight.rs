@@ -1,7 +1,8 @@
 //! Mistakes only the run's values show, found before its first write (the real binary against
 //! a sandbox over loopback): a URL value that leaves its path segment (it would make another
-//! URL of a catalog endpoint's, sent unchecked to the server the definition names), and a
-//! Simple task `run` has no handler for.
+//! URL of a catalog endpoint's, sent unchecked to the server the definition names), a
+//! Simple task `run` has no handler for, and JSONata over a task input that holds a response
+//! but reads only the workflow input.
 
 use crate::common;
 
@@ -281,5 +282,48 @@ async fn a_header_that_can_never_be_sent_is_found_without_the_input() {
         shown.matches("error[E-REQUEST]: task `First`").count(),
         1,
         "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonata_that_never_reads_a_response_is_checked_before_the_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-jsonata");
+    let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
+    let read = |file: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(workflows.join(file)).unwrap()).unwrap()
+    };
+    // The sample: "Charge the plan", then "Report usage", whose quantity is
+    // `jsonata:$sum(lines.quantity)` over a task input that holds the charge's response.
+    let definition = read("order-lines-to-usage.json");
+    let example = read("examples/order-lines-to-usage.input.json");
+    let mut zero = example.clone();
+    for line in zero["lines"].as_array_mut().unwrap() {
+        line["quantity"] = json!(0);
+    }
+    let empty = sandbox.stats().await;
+    let out = run(&sandbox, &definition, &zero, &cwd);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for says in [
+        "error[E-REQUEST]: task `Report usage`",
+        "0 is less than the minimum of 0.001",
+        "nothing was sent",
+    ] {
+        assert!(stderr.contains(says), "`{says}` not in:\n{stderr}");
+    }
+    assert_eq!(sandbox.stats().await, empty, "the plan was charged");
+    // An expression that reads the response waits for it: evaluated now, without the
+    // response, it would give 0 and refuse a run that sends 2.3.
+    let mut reads = definition.clone();
+    reads["tasks"]["Report usage"]["httpRequest"]["body"]["quantity"] =
+        json!("jsonata:charge.outcome = 'created' ? $sum(lines.quantity) : 0");
+    let out = run(&sandbox, &reads, &example, &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let output: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        output["usage"]["quantity"]["accepted"],
+        json!("2.3"),
+        "{output}"
     );
 }
