@@ -5,7 +5,7 @@
 //! so data carried along a chain stays known. A read that meets the marker is unknown (the
 //! template is left for run time); a read that misses in a known part is a real mistake, the
 //! same error the run would meet. A JSONata expression is unknown only when it reads the
-//! marker's value (evaluated with it hidden, [`crate::template::jsonata::reads_marked`]). The
+//! marker's value (evaluated with it hidden, `template::jsonata::reads_marked`). The
 //! marker is a string no input holds in practice: it never leaves this module's callers
 //! (nothing unknown is prepared or sent).
 

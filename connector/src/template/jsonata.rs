@@ -14,11 +14,15 @@
 //! - `$now()`, `$millis()`, `$random()` and `$uuid()` fail (`UNSTABLE`): a value that differs
 //!   on every evaluation would change the request on a retry or re-run, and with it its
 //!   identity;
+//! - before a run, an expression over a task input that holds what only the run can tell (a
+//!   marker value) is evaluated once with each marker hidden (`reads_marked`): its key stays,
+//!   and a read of its value (a property read) stops the evaluation; so do an engine limit and a
+//!   result that carries the marker. Only an evaluation none of those stopped is claimed;
 //! - every evaluation has a budget: [`TIME_BUDGET`] of run time, [`STACK_BUDGET`] of stack
 //!   (depth) and [`MEMORY_BUDGET`] of heap. An expression over budget fails with
 //!   [`Failure::Budget`] and the thread's engine is rebuilt, so no run hangs or aborts.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,8 +42,8 @@ pub const MEMORY_BUDGET: usize = 256 << 20;
 const CACHED: usize = 1024;
 
 /// The glue: compile (cached), evaluate, and answer with one string: `R` + JSON result, `U`
-/// (undefined), `E` + JSON of the error (`code`, `message`, `position`), or `K` (a read of a
-/// hidden value, [`reads_marked`]).
+/// (undefined), `E` + JSON of the error (`code`, `message`, `position`), or `K` / `KX` (a read
+/// of a hidden value, or an engine limit that may have stopped one: [`reads_marked`]).
 const GLUE: &str = include_str!("jsonata_glue.js");
 
 /// Why an expression gave no value.
@@ -83,6 +87,8 @@ struct Engine {
     context: Context,
     _runtime: Runtime,
     deadline: Arc<Mutex<Option<Instant>>>,
+    /// An engine limit stopped an evaluation in a way the glue caught: rebuild it.
+    spent: Cell<bool>,
 }
 
 impl Engine {
@@ -119,6 +125,7 @@ impl Engine {
             context,
             _runtime: runtime,
             deadline,
+            spent: Cell::new(false),
         })
     }
 
@@ -158,7 +165,7 @@ fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T, JsonataError>) -> Result<
         }
         let engine = slot.as_ref().expect("built above");
         let out = f(engine);
-        if matches!(&out, Err(e) if e.failure == Failure::Budget) {
+        if engine.spent.get() || matches!(&out, Err(e) if e.failure == Failure::Budget) {
             *slot = None;
         }
         out
@@ -290,31 +297,44 @@ pub fn evaluate_within(
     bindings: &Value,
     budget: Duration,
 ) -> Result<Option<Value>, JsonataError> {
-    let (text, hit) = run_eval(expr, input, bindings, budget, None)?;
-    answer(&text, hit)
-}
-
-/// Whether evaluating `expr` (as [`evaluate`] does) reads a value equal to `mark`, a string
-/// standing for what only the run can tell: it is evaluated once with every such value hidden,
-/// and any read of one stops it. `false` means the result (a value or an error) does not
-/// depend on them. An evaluation over its budget counts as a read (nothing is claimed).
-pub fn reads_marked(expr: &str, input: &Value, bindings: &Value, mark: &str) -> bool {
-    match run_eval(expr, Some(input), bindings, TIME_BUDGET, Some(mark)) {
-        Ok((text, hit)) => {
-            text == "K" || hit || answer(&text, false).is_err_and(|e| e.failure == Failure::Budget)
-        }
-        Err(_) => true,
+    match run_eval(expr, input, bindings, budget, None)? {
+        Evaluation::Done(value) => Ok(value),
+        Evaluation::Read { .. } => Err(broken_text("a read of a hidden value without one")),
     }
 }
 
-/// Runs the glue's `__eval`: its answer text, and whether the time budget ran out.
+/// What the glue's `__eval` gave.
+#[derive(Debug, PartialEq)]
+enum Evaluation {
+    /// Its result (JSONata's `undefined`: `None`).
+    Done(Option<Value>),
+    /// With a mark: it read a hidden value; `stopped`: an engine limit stopped it, maybe
+    /// inside a read (the engine is rebuilt).
+    Read { stopped: bool },
+}
+
+/// Whether evaluating `expr` (as [`evaluate`] does) reads a value equal to `mark`, a string
+/// standing for what only the run can tell: it is evaluated once with every such value hidden
+/// (the keys stay), and any read of one stops it. `false` means the result (a value, or the
+/// expression's own error) does not depend on them. A task input that is the mark as a whole,
+/// and an evaluation stopped by its budget or an engine limit, count as a read.
+pub(crate) fn reads_marked(expr: &str, input: &Value, bindings: &Value, mark: &str) -> bool {
+    match run_eval(expr, Some(input), bindings, TIME_BUDGET, Some(mark)) {
+        Ok(Evaluation::Done(_)) => false,
+        Ok(Evaluation::Read { .. }) => true,
+        Err(e) => e.failure == Failure::Budget,
+    }
+}
+
+/// Runs the glue's `__eval` (with `mark`: hiding what equals it); an expression's error, or
+/// one over its budget (the engine is then rebuilt), is `Err`.
 fn run_eval(
     expr: &str,
     input: Option<&Value>,
     bindings: &Value,
     budget: Duration,
     mark: Option<&str>,
-) -> Result<(String, bool), JsonataError> {
+) -> Result<Evaluation, JsonataError> {
     let input = input.map_or_else(String::new, Value::to_string);
     let bindings = bindings.to_string();
     with_engine(|engine| {
@@ -334,7 +354,12 @@ fn run_eval(
         let hit = engine.over_time();
         engine.arm(None);
         match text {
-            Ok(text) => Ok((text, hit)),
+            Ok(text) if text == "K" => Ok(Evaluation::Read { stopped: false }),
+            Ok(text) if text == "KX" => {
+                engine.spent.set(true);
+                Ok(Evaluation::Read { stopped: true })
+            }
+            Ok(text) => answer(&text, hit).map(Evaluation::Done),
             Err(_) if hit => Err(over_budget("time")),
             Err(message) => {
                 let lower = message.to_ascii_lowercase();
@@ -498,8 +523,8 @@ mod tests {
         let mark = "\u{0}hidden\u{0}";
         let input = json!({"charge": mark, "lines": [1]});
         let bindings = json!({});
-        // Depth by depth past the one where the run's own evaluation overflows too.
-        let (mut answered, mut overflowed) = (false, false);
+        // Depth by depth until the run's own evaluation overflows too.
+        let mut stopped_in_a_read = 0;
         for depth in 20..=1200 {
             let expr = format!(
                 "{{'v': {}charge.status{}}}.v ~> $boolean()",
@@ -510,13 +535,15 @@ mod tests {
                 evaluate(&expr, &json!({"charge": charge, "lines": [1]}), &bindings)
             };
             let (created, refused) = (with(json!({"status": 201})), with(json!({"status": 0})));
-            answered |= created.is_ok();
             if created
                 .as_ref()
                 .is_err_and(|e| e.failure == Failure::Budget)
             {
-                overflowed = true;
                 break;
+            }
+            let hidden = run_eval(&expr, Some(&input), &bindings, TIME_BUDGET, Some(mark));
+            if created.is_ok() && hidden == Ok(Evaluation::Read { stopped: true }) {
+                stopped_in_a_read += 1;
             }
             if !reads_marked(&expr, &input, &bindings, mark) {
                 assert_eq!(
@@ -525,7 +552,27 @@ mod tests {
                 );
             }
         }
-        assert!(answered && overflowed, "the depths cross the stack's limit");
+        assert!(
+            stopped_in_a_read > 0,
+            "no depth where only the hidden evaluation overflowed: the test proves nothing"
+        );
         assert!(!reads_marked("$sum(lines)", &input, &bindings, mark));
+    }
+
+    /// An array's items run side by side: when one reads a hidden value, the others' work goes
+    /// on in later evaluations. Its reads are its own, not those of the expression that then
+    /// runs.
+    #[test]
+    fn a_read_by_work_an_earlier_evaluation_left_is_not_the_next_ones() {
+        let mark = "\u{0}hidden\u{0}";
+        let input = json!({"charge": mark, "lines": [1, 2]});
+        let bindings = json!({});
+        let left = "[charge, ($f := function($n) { $n = 0 ? charge : $f($n - 1) }; $f(3))]";
+        for _ in 0..3 {
+            assert!(reads_marked(left, &input, &bindings, mark));
+            for _ in 0..5 {
+                assert!(!reads_marked("$sum(lines)", &input, &bindings, mark));
+            }
+        }
     }
 }

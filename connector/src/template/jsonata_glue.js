@@ -1,7 +1,7 @@
 // The glue between the connector and jsonata-js (see `jsonata.rs`): compile (cached),
 // evaluate, and answer with one string: `R` + JSON result, `U` (undefined), `E` + JSON of the
-// error (`code`, `message`, `position`), or `K` (an evaluation with a mark read a hidden value).
-// `CACHED` is replaced by the cache's size before it loads.
+// error (`code`, `message`, `position`), or `K` / `KX` (an evaluation with a mark read a hidden
+// value, or an engine limit stopped it). The cache's size is put in before it loads.
 var __cache = new Map();
 function __error(e) {
   return "E" + JSON.stringify({ code: e && e.code, message: e && (e.message || String(e)), position: e && e.position });
@@ -75,51 +75,55 @@ function __unstable(name) {
 }
 // Hides every value equal to `mark` in `v` (a JSON value, changed in place): an object or
 // array that holds one directly becomes a proxy whose read of it ([[Get]]: a path step,
-// `JSON.stringify`, `Object.values`) sets `__read` and throws. A key stays visible (`$keys`):
-// the run puts its value there; the value is what only the run can tell.
-var __read = false;
-function __hide(v, mark) {
+// `JSON.stringify`, `Object.values`) sets `seen.read` and throws. A key stays visible
+// (`$keys`): the run puts its value there; the value is what only the run can tell. Each
+// evaluation has its own `seen`, so work an earlier one left queued cannot count as a read.
+function __hide(v, mark, seen) {
   if (v === null || typeof v !== "object") { return v; }
   var hides = false;
   Object.keys(v).forEach(function (k) {
-    if (v[k] === mark) { hides = true; } else { v[k] = __hide(v[k], mark); }
+    if (v[k] === mark) { hides = true; } else { v[k] = __hide(v[k], mark, seen); }
   });
   if (!hides) { return v; }
   return new Proxy(v, {
     get: function (t, k, r) {
       if (Object.prototype.hasOwnProperty.call(t, k) && t[k] === mark) {
-        __read = true;
+        seen.read = true;
         throw { code: "UC0001", message: "reads a value only the run can tell" };
       }
       return Reflect.get(t, k, r);
     }
   });
 }
-// Evaluates `expr`; with a `mark`, every value equal to it is hidden, and an evaluation that
-// reads one answers `K` whatever it did next (a function may have caught the throw). So does
-// one that fails other than by a JSONata error (with its `code`): a stack or memory limit may
-// have stopped it inside a read, before the read was counted.
+// Evaluates `expr`. With a `mark`, every value equal to it is hidden, and an evaluation that
+// reads one answers `K` whatever it did next (a function may have caught the throw); one that
+// fails other than by a JSONata error (with its `code`) answers `KX`: a stack or memory limit
+// may have stopped it inside a read, before the read was counted. A task input that is the
+// mark as a whole is `K` at once (a value with no key around it cannot be hidden).
 function __eval(expr, input, bindings, mark) {
   var c;
   try { c = __compile(expr); } catch (e) { return Promise.resolve(__error(e)); }
+  var seen = { read: false };
+  var failed = function (e) {
+    if (!mark) { return __error(e); }
+    if (seen.read) { return "K"; }
+    return e && typeof e.code === "string" ? __error(e) : "KX";
+  };
   try {
     var b = JSON.parse(bindings), i = input === "" ? undefined : JSON.parse(input);
     if (mark) {
       if (i === mark) { return Promise.resolve("K"); }
-      b = __hide(b, mark);
-      i = __hide(i, mark);
+      b = __hide(b, mark, seen);
+      i = __hide(i, mark, seen);
     }
-    __read = false;
     ["now", "millis", "random", "uuid"].forEach(function (n) { b[n] = __unstable(n); });
-    var failed = function (e) {
-      return mark && (__read || !(e && typeof e.code === "string")) ? "K" : __error(e);
-    };
     return c.evaluate(i, b).then(
       function (r) {
+        if (!mark) { return r === undefined ? "U" : "R" + JSON.stringify(r); }
         var text;
         try { text = r === undefined ? "U" : "R" + JSON.stringify(r); } catch (e) { return failed(e); }
         // A result holding the mark (read some other way) is not claimed either.
-        return mark && (__read || text.indexOf(JSON.stringify(mark).slice(1, -1)) >= 0) ? "K" : text;
+        return seen.read || text.indexOf(JSON.stringify(mark).slice(1, -1)) >= 0 ? "K" : text;
       },
       failed);
   } catch (e) { return Promise.resolve(failed(e)); }
