@@ -109,8 +109,10 @@ async fn a_rate_limited_api_gets_every_record_and_no_429_fails_one() {
     assert_eq!(stats["charge-data"], RECORDS);
     let refused = stats["rateLimited"].as_u64().unwrap();
     assert!(refused > 0, "the limit was reached: {stats}");
+    // Paced, a debug build on a busy 2-core machine measured 8–17 % refused (2026-12-07); a
+    // window fixed at 8 (`--concurrency 8`, not paced) had 53 % refused and records failing.
     assert!(
-        refused < (2 * RECORDS / 10) as u64,
+        refused < (2 * RECORDS / 4) as u64,
         "{refused} refusals for {} records: the run did not pace itself",
         2 * RECORDS
     );
