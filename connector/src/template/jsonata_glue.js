@@ -97,8 +97,9 @@ function __hide(v, mark, seen) {
 }
 // Evaluates `expr`. With a `mark`, every value equal to it is hidden, and an evaluation that
 // reads one answers `K` whatever it did next (a function may have caught the throw); one that
-// fails other than by a JSONata error (with its `code`) answers `KX`: a stack or memory limit
-// may have stopped it inside a read, before the read was counted. A task input that is the
+// fails other than by a JSONata error (with its `code`, all along the chain of errors `$eval`
+// wraps in `error`) answers `KX`: a stack or memory limit may have stopped it inside a read,
+// before the read was counted. A task input that is the
 // mark as a whole is `K` at once (a value with no key around it cannot be hidden).
 function __eval(expr, input, bindings, mark) {
   var c;
@@ -107,7 +108,11 @@ function __eval(expr, input, bindings, mark) {
   var failed = function (e) {
     if (!mark) { return __error(e); }
     if (seen.read) { return "K"; }
-    return e && typeof e.code === "string" ? __error(e) : "KX";
+    for (var x = e, n = 0; n < 64; x = x.error, n++) {
+      if (!x || typeof x.code !== "string") { return "KX"; }
+      if (x.error === undefined) { return __error(e); }
+    }
+    return "KX";
   };
   try {
     var b = JSON.parse(bindings), i = input === "" ? undefined : JSON.parse(input);
