@@ -4,9 +4,13 @@
 //!
 //! Run: `cargo bench -p usage-connector --bench executor`. To profile one loop alone (e.g.
 //! under `perf stat`), set `BENCH_ONLY` to `bare`, `executor` or `plugin`: that loop runs five
-//! times and prints its rate each time. Three more take the executor apart: `transport` (one
+//! times and prints its rate each time. Four more take the executor apart: `transport` (one
 //! request prepared once, sent through the transport alone), `send` (that request through the
-//! send loop: attempts, verdict, output) and `prepare` (preparing alone, one thread, no I/O).
+//! send loop: attempts, verdict, output), `prepare` (preparing alone, one thread, no I/O) and
+//! `output` (the plugin's output of one call written as JSON, one thread).
+//!
+//! Each round is also reported by CPU time per call: what a call costs the whole process
+//! (client, in-process sandbox and kernel), a second view of the same rounds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +34,18 @@ const ROUNDS: usize = 9;
 
 fn body(i: usize) -> Value {
     json!({"subscriptionId": "sub_unlimited", "quantity": 1.5, "usageTime": format!("2025-05-01T12:{:02}:{:02}Z", (i / 60) % 60, i % 60)})
+}
+
+/// CPU time (ns) the whole process has spent so far: every thread's, the sandbox's included
+/// (`/proc/self/task/*/schedstat`, user and system alike).
+fn cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 async fn run<F, Fut>(work: F) -> f64
@@ -126,6 +142,20 @@ fn prepare_only(executor: &Executor, task: &HttpTask) -> f64 {
     (CALLS * 10) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The plugin's output of one call written as JSON again and again on one thread: writes per
+/// second (what `TaskHandler` callers that pass JSON on pay beyond the executor).
+async fn output_only(executor: &Executor, task: &Task) -> f64 {
+    let out = executor
+        .execute(task, &body(0), &context())
+        .await
+        .expect("executed");
+    let start = Instant::now();
+    for _ in 0..CALLS * 10 {
+        std::hint::black_box(serde_json::to_vec(&out).expect("JSON"));
+    }
+    (CALLS * 10) as f64 / start.elapsed().as_secs_f64()
+}
+
 #[allow(clippy::print_stdout)]
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -194,7 +224,8 @@ fn main() {
                     "transport" => run(transport_only(&executor, &task)).await,
                     "send" => run(send_only(&executor, &task)).await,
                     "prepare" => prepare_only(&executor, &task),
-                    other => panic!("BENCH_ONLY={other}: bare, executor, plugin, transport, send or prepare"),
+                    "output" => output_only(&executor, &plugin_task).await,
+                    other => panic!("BENCH_ONLY={other}: bare, executor, plugin, transport, send, prepare or output"),
                 };
                 println!("{only}: {rate:.0} calls/s");
             }
@@ -206,16 +237,24 @@ fn main() {
         run(bare(client.clone(), url.clone())).await;
         run(through_executor(executor.clone(), task.clone())).await;
         let (mut b, mut e, mut p, mut ratios, mut plugin_ratios) = (vec![], vec![], vec![], vec![], vec![]);
+        // The same rounds by CPU time: what each call costs the process (client, sandbox and
+        // kernel alike).
+        let (mut cost, mut plugin_cost) = (vec![], vec![]);
         for round in 0..ROUNDS {
             let mut rate = [0.0; 3];
+            let mut cpu = [0u64; 3];
             for k in 0..3 {
                 let which = (round + k) % 3;
+                let before = cpu_ns();
                 rate[which] = match which {
                     0 => run(bare(client.clone(), url.clone())).await,
                     1 => run(through_executor(executor.clone(), task.clone())).await,
                     _ => run(through_plugin(executor.clone(), plugin_task.clone())).await,
                 };
+                cpu[which] = cpu_ns().saturating_sub(before) / CALLS as u64;
             }
+            cost.push(cpu[0] as f64 / cpu[1] as f64);
+            plugin_cost.push(cpu[0] as f64 / cpu[2] as f64);
             b.push(rate[0]);
             e.push(rate[1]);
             p.push(rate[2]);
@@ -228,10 +267,12 @@ fn main() {
         };
         let (bm, em, pm) = (median(&mut b), median(&mut e), median(&mut p));
         let (rm, prm) = (median(&mut ratios), median(&mut plugin_ratios));
+        let (cm, pcm) = (median(&mut cost), median(&mut plugin_cost));
         println!("{CONCURRENCY} concurrent, median of {ROUNDS} rounds of {CALLS} calls each");
         println!("bare reqwest: {bm:.0} calls/s; executor (validate, prepare, send, classify): {em:.0} calls/s; TaskHandler::execute (output written as JSON once): {pm:.0} calls/s");
         println!("ratio per round: executor {:.2}..{:.2}; TaskHandler {:.2}..{:.2}", ratios[0], ratios[ROUNDS - 1], plugin_ratios[0], plugin_ratios[ROUNDS - 1]);
         println!("TaskHandler::execute/bare = {prm:.2}x (median per-round ratio)");
+        println!("by CPU time per call (bare's / the loop's, per round): executor {cm:.2}x ({:.2}..{:.2}); TaskHandler {pcm:.2}x ({:.2}..{:.2})", cost[0], cost[ROUNDS - 1], plugin_cost[0], plugin_cost[ROUNDS - 1]);
         println!("RATIO executor/bare = {rm:.2}x (median per-round ratio; goal >= 0.9x)");
         sandbox.shutdown().await;
     });
