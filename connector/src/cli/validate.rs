@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use usage_connector::catalog::Catalog;
 use usage_connector::validate::{
-    Diagnostic, MAX_DEFINITION_BYTES, Report, Severity, too_large, validate_definition,
+    Diagnostic, MAX_DEFINITION_BYTES, Report, Severity, VALIDATE_WORKFLOW_ID, too_large,
+    validate_definition_as,
 };
 use usage_connector::validators::Validators;
 
@@ -23,6 +24,12 @@ pub struct Args {
     /// prepared exactly as `run` will (placeholders, vendor rules, request schema).
     #[arg(long, value_name = "FILE|JSON")]
     input: Option<String>,
+    /// The workflow id to check --input's requests under: the one you will give `run
+    /// --workflow-id` (a request can carry it through ${swf:workflowId} or $$.Execution.Id,
+    /// and every derived identity depends on it). Default: a stand-in as long as the longest
+    /// id `run` picks itself.
+    #[arg(long, value_name = "ID", requires = "input")]
+    workflow_id: Option<String>,
     /// Output format: compiler-style text, or a JSON array of diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -37,6 +44,7 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
         .map(|arg| crate::cli::shared::definition::input(Some(arg)))
         .transpose()?;
     let validators = Validators::new(catalog).context("compiling schemas")?;
+    let workflow_id = args.workflow_id.as_deref().unwrap_or(VALIDATE_WORKFLOW_ID);
     let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
     let named: Vec<PathBuf> = args
         .paths
@@ -50,11 +58,12 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
     let mut reports = Vec::new();
     if stdin {
         let bytes = files::read_at_most(std::io::stdin().lock(), "the definition on stdin")?;
-        reports.push(validate_definition(
+        reports.push(validate_definition_as(
             "<stdin>",
             &bytes,
             &validators,
             input.as_ref(),
+            workflow_id,
         ));
     }
     for file in &found {
@@ -84,11 +93,12 @@ pub fn run(catalog: &Catalog, args: &Args) -> Result<String, Failure> {
             );
             continue;
         }
-        reports.push(validate_definition(
+        reports.push(validate_definition_as(
             &shown,
             &bytes,
             &validators,
             input.as_ref(),
+            workflow_id,
         ));
     }
     if reports.is_empty() && !unreadable.is_empty() {

@@ -127,12 +127,26 @@ fn line_col(text: &[u8], offset: usize) -> (usize, usize) {
     )
 }
 
-/// Validates one definition file. `input` is the workflow input for run-time checks.
+/// Validates one definition file. `input` is the workflow input for run-time checks, made
+/// under [`VALIDATE_WORKFLOW_ID`].
 pub fn validate_definition(
     file: &str,
     bytes: &[u8],
     validators: &Validators,
     input: Option<&Value>,
+) -> Report {
+    validate_definition_as(file, bytes, validators, input, VALIDATE_WORKFLOW_ID)
+}
+
+/// [`validate_definition`], with the run-time checks made under `workflow_id` (the id the run
+/// will have: it reaches requests through `${swf:workflowId}` and `$$.Execution.Id`, and every
+/// derived identity).
+pub fn validate_definition_as(
+    file: &str,
+    bytes: &[u8],
+    validators: &Validators,
+    input: Option<&Value>,
+    workflow_id: &str,
 ) -> Report {
     let fail = |d: Diagnostic| Report {
         diagnostics: vec![Diagnostic {
@@ -236,7 +250,7 @@ pub fn validate_definition(
         )),
     }
     let requests = match input {
-        Some(input) => runtime::check(&mut ctx, &root, input),
+        Some(input) => runtime::check(&mut ctx, &root, input, workflow_id),
         None => Vec::new(),
     };
     let mut diagnostics = ctx.out;

@@ -20,15 +20,23 @@ use crate::preflight::{self, Preflight, Problem, Subject};
 use crate::prepare::{Router, ValidatorSet};
 use crate::simworkflow::{Task, WorkflowDefinition};
 
-/// The workflow id the run-time check prepares under.
-pub const VALIDATE_WORKFLOW_ID: &str = "validate";
+/// The workflow id the run-time check prepares under unless given the run's own: a stand-in
+/// as long as the longest id `run` picks itself (`run-`, the time in nanoseconds, `-`, the
+/// process id), so that a limit the run's own id would break (a field's `maxLength` reached
+/// through `${swf:workflowId}`) is found by `validate` too.
+pub const VALIDATE_WORKFLOW_ID: &str = "run-0000000000000000000-0000000";
 
 /// The execution number (`swf:sequenceNumber`) the run-time check prepares under (a run gets
 /// its own when it starts).
 pub const VALIDATE_SEQUENCE: u64 = 1;
 
-/// Runs pre-flight on `root` with `input`; returns the prepared requests.
-pub(super) fn check(ctx: &mut Ctx<'_>, root: &Value, input: &Value) -> Vec<CheckedRequest> {
+/// Runs pre-flight on `root` with `input` under `workflow_id`; returns the prepared requests.
+pub(super) fn check(
+    ctx: &mut Ctx<'_>,
+    root: &Value,
+    input: &Value,
+    workflow_id: &str,
+) -> Vec<CheckedRequest> {
     // A definition that does not deserialize has design-time errors already; its requests
     // would be guesses.
     let Ok(definition) = serde_json::from_value::<WorkflowDefinition>(root.clone()) else {
@@ -39,7 +47,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, root: &Value, input: &Value) -> Vec<Check
     let subject = Subject {
         definition: &definition,
         input,
-        workflow_id: VALIDATE_WORKFLOW_ID,
+        workflow_id,
         now: chrono::Utc::now(),
         recorded: &recorded,
         sequence: Some(VALIDATE_SEQUENCE),

@@ -327,3 +327,64 @@ async fn jsonata_that_never_reads_a_response_is_checked_before_the_first_write()
         "{output}"
     );
 }
+
+/// `validate --input` prepares under an id as long as the longest `run` picks itself, so a
+/// limit the run's own id breaks is found by both before anything is sent; `--workflow-id`
+/// checks under the id the run will be given instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_checks_under_a_workflow_id_as_long_as_the_runs_own() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-id");
+    // Rebilly's subscriptionId holds at most 50 characters: 26 here, then the workflow id
+    // (`run` picks 25 to 31 characters; `short-id` is 8).
+    let mut report = usage("https://api-sandbox.rebilly.com/usages", None);
+    report["httpRequest"]["body"]["subscriptionId"] = json!("sub-${$.plan}-${swf:workflowId}");
+    let definition = json!({"name": "Per run", "startTask": "Report", "tasks": {"Report": report}});
+    let input = json!({"plan": "p".repeat(21)});
+    let empty = sandbox.stats().await;
+    let out = run(&sandbox, &definition, &input, &cwd);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for says in [
+        "error[E-REQUEST]: task `Report`",
+        "longer than 50 characters",
+        "nothing was sent",
+    ] {
+        assert!(stderr.contains(says), "`{says}` not in:\n{stderr}");
+    }
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+    let validate = |id: Option<&str>| {
+        let mut command = common::bin();
+        command
+            .arg("validate")
+            .arg(cwd.join("definition.json"))
+            .arg("--input")
+            .arg(input.to_string());
+        if let Some(id) = id {
+            command.args(["--workflow-id", id]);
+        }
+        command.output().unwrap()
+    };
+    let out = validate(None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("longer than 50 characters"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = validate(Some("short-id"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // The id means nothing without an input to check under it.
+    let out = common::bin()
+        .arg("validate")
+        .arg(cwd.join("definition.json"))
+        .args(["--workflow-id", "short-id"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--input"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -39,6 +39,11 @@ pub struct ExecutionArgs {
     usage_identity: UsageIdentityArg,
 }
 
+/// A new execution's id: `PREFIX-<nanoseconds since 1970>-<process id>`.
+fn new_workflow_id(prefix: &str, nanos: u128, pid: u32) -> String {
+    format!("{prefix}-{nanos}-{pid}")
+}
+
 /// The folder run journals go in: $USAGE_CONNECTOR_STATE_DIR, else `.usage-connector` in the
 /// current folder (state stays next to the work; unrelated folders share none).
 pub fn state_dir() -> PathBuf {
@@ -71,7 +76,7 @@ impl ExecutionArgs {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
-            format!("{prefix}-{nanos}-{}", std::process::id())
+            new_workflow_id(prefix, nanos, std::process::id())
         })
     }
 
@@ -144,4 +149,31 @@ pub fn replay_hint(error: &TaskError, command: &str, journal: &std::path::Path) 
             journal.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use usage_connector::validate::VALIDATE_WORKFLOW_ID;
+
+    /// `validate --input` stands in for the id `run` picks itself: its shape, at its longest
+    /// (nanoseconds have 19 digits until 2286; a Linux process id is at most 4,194,304).
+    #[test]
+    fn validate_stands_in_for_the_longest_id_run_picks() {
+        let longest = new_workflow_id("run", 9_999_999_999_999_999_999, 4_194_304);
+        assert_eq!(longest.len(), VALIDATE_WORKFLOW_ID.len(), "{longest}");
+        let shape = |id: &str| id.replace(|c: char| c.is_ascii_digit(), "0");
+        assert_eq!(shape(&longest), VALIDATE_WORKFLOW_ID);
+        let args = ExecutionArgs {
+            workflow_id: None,
+            journal: None,
+            usage_identity: UsageIdentityArg::TimeFraction,
+        };
+        let today = args.workflow_id("run");
+        assert!(today.len() <= longest.len(), "{today}");
+        assert!(
+            shape(&today).starts_with("run-0000000000000000000-0"),
+            "{today}"
+        );
+    }
 }
