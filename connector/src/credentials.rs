@@ -163,6 +163,12 @@ impl Credentials {
         self.entries.insert(id.into(), Ok(credential));
     }
 
+    /// Marks `id` as one that is not given, saying `why` wherever it is asked for (a caller
+    /// that knows why a credential it could give must not be).
+    pub fn refuse(&mut self, id: impl Into<String>, why: impl Into<String>) {
+        self.entries.insert(id.into(), Err(why.into()));
+    }
+
     /// The credential with this id.
     pub fn get(&self, id: &str) -> Result<&Credential, String> {
         match self.entries.get(id) {

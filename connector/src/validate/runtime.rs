@@ -141,7 +141,7 @@ fn of_problem(p: &Problem) -> Vec<Diagnostic> {
         ],
         ErrorCode::MissingCredentials | ErrorCode::InvalidCredentials => vec![
             Diagnostic::new(Code::Credentials, at, message).hint(
-                "define the id in the credentials file (--credentials, ./credentials.json), or use `solvimon` / `rebilly` with SOLVIMON_API_KEY / REBILLY_API_KEY",
+                "define the id in the credentials file (--credentials, ./credentials.json); the ids `solvimon` / `rebilly` may instead use SOLVIMON_API_KEY / REBILLY_API_KEY on a URL the definition writes out as that vendor's",
             ),
         ],
         ErrorCode::RequestChanged => vec![Diagnostic::new(Code::RequestChanged, at, message)],

@@ -74,23 +74,40 @@ pub fn from_env(vendor: Vendor, header: &str) -> Option<Credential> {
 /// `rebilly`) and has no entry in `credentials`, the vendor's API key variable under that id
 /// (as `call ENDPOINT` falls back to it). Any other id must be in the credentials file: a
 /// misspelled id is never quietly given a vendor's default key; it stays missing, and the run's
-/// pre-flight refuses it (`MISSING_CREDENTIALS`) before anything is sent.
+/// pre-flight refuses it (`MISSING_CREDENTIALS`) before anything is sent. Neither is a task
+/// whose URL data fills in (its host from the input): the input would choose where the key
+/// goes. Its vendor-named id is refused saying so (the credentials file can name it).
 pub fn fill_from_env<'t>(
     credentials: &mut Credentials,
     tasks: impl IntoIterator<Item = &'t HttpTask>,
     validators: &Validators,
 ) {
     for task in tasks {
+        let Some(id) = &task.credentials else {
+            continue;
+        };
+        if credentials.contains(id) {
+            continue;
+        }
         let endpoint = validators
             .endpoints_for_url(&task.http_request.url)
             .into_iter()
             .next();
-        if let (Some(id), Some(ep)) = (&task.credentials, endpoint)
-            && id == ep.vendor.as_str()
-            && !credentials.contains(id)
-            && let Some(credential) = from_env(ep.vendor, ep.key_header())
-        {
-            credentials.insert(id.clone(), credential);
+        match (endpoint, id.parse::<Vendor>()) {
+            (Some(ep), _) if id == ep.vendor.as_str() => {
+                if let Some(credential) = from_env(ep.vendor, ep.key_header()) {
+                    credentials.insert(id.clone(), credential);
+                }
+            }
+            (None, Ok(vendor)) => credentials.refuse(
+                id.clone(),
+                format!(
+                    "credentials `{id}` are not given from {} to this task: its URL ({}) is not a {vendor} endpoint until data fills it in, and data must not choose where the key goes. Name `{id}` in the credentials file (--credentials, ./credentials.json) to send its key to whatever the URL becomes",
+                    vendor.api_key_env(),
+                    task.http_request.url
+                ),
+            ),
+            _ => {}
         }
     }
 }

@@ -66,7 +66,9 @@ pub fn servers(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 
 /// Credentials for the embedded sandbox: every credentials id a catalog Http task uses that is
 /// its vendor's name or an entry of the credentials file gets the sandbox's dev key for that
-/// vendor. Any other id is left out, so pre-flight names it.
+/// vendor; so does an id that is a vendor's name on a task whose URL data fills in (its host
+/// from the input: the run's pre-flight then checks where it goes). Any other id is left out,
+/// so pre-flight names it.
 fn sandbox_credentials(
     definition: &WorkflowDefinition,
     validators: &Validators,
@@ -75,16 +77,23 @@ fn sandbox_credentials(
 ) -> anyhow::Result<Credentials> {
     let mut credentials = Credentials::new();
     for (_, task) in definition.http_tasks() {
-        let endpoint = validators
-            .endpoints_for_url(&task.http_request.url)
-            .into_iter()
-            .next();
-        let (Some(id), Some(endpoint)) = (&task.credentials, endpoint) else {
+        let Some(id) = &task.credentials else {
             continue;
         };
-        if id != endpoint.vendor.as_str() && !file.contains(id) {
-            continue;
-        }
+        let endpoint = match validators
+            .endpoints_for_url(&task.http_request.url)
+            .into_iter()
+            .next()
+        {
+            Some(endpoint) if id == endpoint.vendor.as_str() || file.contains(id) => endpoint,
+            Some(_) => continue,
+            // The sandbox's keys are its own (no secret leaves with them): a vendor's name
+            // gets that vendor's, wherever the data sends the request.
+            None => match id.parse::<Vendor>() {
+                Ok(vendor) => validators.catalog().first_of(vendor),
+                Err(_) => continue,
+            },
+        };
         let key = sandbox
             .dev_key(endpoint.vendor.as_str())
             .with_context(|| format!("the embedded sandbox has no key for {}", endpoint.vendor))?;
