@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::catalog::Vendor;
 use serde::Deserialize;
 
 /// Header names whose values are secrets: never shown in output, logs, traces or dry runs, and
@@ -98,6 +99,8 @@ pub struct Credential {
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     entries: BTreeMap<String, Result<Credential, String>>,
+    /// Ids that are a vendor's own key: sent to that vendor's catalog endpoints only.
+    bound: BTreeMap<String, Vendor>,
     /// Header names (lower case) whose values are secret wherever they come from.
     sensitive: Vec<String>,
 }
@@ -158,15 +161,26 @@ impl Credentials {
         &self.sensitive
     }
 
-    /// Adds or replaces a credential.
+    /// Adds or replaces a credential (sent wherever its tasks' requests go).
     pub fn insert(&mut self, id: impl Into<String>, credential: Credential) {
-        self.entries.insert(id.into(), Ok(credential));
+        let id = id.into();
+        self.bound.remove(&id);
+        self.entries.insert(id, Ok(credential));
     }
 
-    /// Marks `id` as one that is not given, saying `why` wherever it is asked for (a caller
-    /// that knows why a credential it could give must not be).
-    pub fn refuse(&mut self, id: impl Into<String>, why: impl Into<String>) {
-        self.entries.insert(id.into(), Err(why.into()));
+    /// Adds or replaces a credential that is `vendor`'s own key (its API key variable, a
+    /// sandbox's dev key): it is sent only to `vendor`'s catalog endpoints, wherever the task's
+    /// URL comes from, and a request that goes anywhere else is refused
+    /// ([`ErrorCode::MissingCredentials`](crate::output::ErrorCode)), never sent with it.
+    pub fn insert_for(&mut self, id: impl Into<String>, credential: Credential, vendor: Vendor) {
+        let id = id.into();
+        self.bound.insert(id.clone(), vendor);
+        self.entries.insert(id, Ok(credential));
+    }
+
+    /// The vendor whose endpoints alone credential `id` goes to, if it is bound to one.
+    pub fn bound_to(&self, id: &str) -> Option<Vendor> {
+        self.bound.get(id).copied()
     }
 
     /// The credential with this id.

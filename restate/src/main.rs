@@ -176,7 +176,8 @@ async fn register(admin: &str, url: &str) -> anyhow::Result<()> {
 }
 
 /// The credentials file's entries (secrets from the variables it names), then `solvimon` /
-/// `rebilly` from SOLVIMON_API_KEY / REBILLY_API_KEY where the file has no such entry.
+/// `rebilly` from SOLVIMON_API_KEY / REBILLY_API_KEY where the file has no such entry (each
+/// sent to its vendor's endpoints only).
 fn credentials(path: Option<&std::path::Path>, catalog: &Catalog) -> anyhow::Result<Credentials> {
     let path = match path {
         Some(p) => Some(p.to_owned()),
@@ -198,13 +199,15 @@ fn credentials(path: Option<&std::path::Path>, catalog: &Catalog) -> anyhow::Res
         if let Ok(key) = std::env::var(vendor.api_key_env())
             && !key.is_empty()
         {
-            credentials.insert(
+            // Bound to its vendor: a workflow whose URL data fills in cannot send it elsewhere.
+            credentials.insert_for(
                 vendor.as_str(),
                 Credential {
                     header: catalog.first_of(vendor).key_header().to_owned(),
                     value: Secret::new(key),
                     platform_id: None,
                 },
+                vendor,
             );
         }
     }

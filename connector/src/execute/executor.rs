@@ -200,15 +200,19 @@ impl Executor {
     }
 
     /// Whether `task`'s credentials resolve: its `credentials` id names a usable credential,
-    /// or (without one) the task sets one of its catalog endpoint's auth headers itself.
+    /// or (without one) the task sets one of its catalog endpoint's auth headers itself; a
+    /// vendor's own key on a URL that is not that vendor's endpoint is refused here when the
+    /// URL is written out (one that data fills in is checked as it is prepared).
     /// `MISSING_CREDENTIALS` / `INVALID_CREDENTIALS` otherwise; nothing is sent.
     pub fn check_credentials(&self, task: &HttpTask) -> Result<(), TaskError> {
+        let url = &task.http_request.url;
         let endpoint = self
             .router
             .validators()
-            .endpoints_for_url(&task.http_request.url)
+            .endpoints_for_url(url)
             .into_iter()
             .next();
+        let routed = endpoint.is_some() || !(url.contains("${") || url.starts_with("jsonata:"));
         let mut headers = reqwest::header::HeaderMap::new();
         if task.credentials.is_none() {
             for name in task.http_request.headers.iter().flatten().map(|(k, _)| k) {
@@ -218,7 +222,7 @@ impl Executor {
             }
         }
         self.auth
-            .apply(task.credentials.as_deref(), endpoint, &mut headers)
+            .authorize(task.credentials.as_deref(), endpoint, &mut headers, routed)
     }
 
     /// Prepares, validates and sends an Http task; see the module docs for the guarantees.

@@ -4,7 +4,10 @@
 //! rendering (dry run, trace, error) shows `***`; a catalog endpoint with neither credentials
 //! nor one of its auth headers is `MISSING_CREDENTIALS`; a credential that cannot be an HTTP
 //! header is `INVALID_CREDENTIALS` (its secret never shown). An entry's `platformId` is sent as
-//! `x-platform-id` to endpoints whose catalog entry declares that header (Solvimon).
+//! `x-platform-id` to endpoints whose catalog entry declares that header (Solvimon). A vendor's
+//! own key ([`Credentials::insert_for`]) goes to that vendor's catalog endpoints only: the
+//! request as routed decides, not the template, so data that fills a URL in cannot send it
+//! elsewhere (`MISSING_CREDENTIALS`, nothing sent).
 
 use std::collections::HashMap;
 
@@ -77,6 +80,18 @@ impl Authenticator {
         endpoint: Option<&Endpoint>,
         headers: &mut HeaderMap,
     ) -> Result<(), TaskError> {
+        self.authorize(id, endpoint, headers, true)
+    }
+
+    /// [`Authenticator::apply`]; `routed`: `endpoint` is where the request goes (else it is
+    /// not known yet, e.g. a URL data fills in, and a vendor's own key is not refused for it).
+    pub(crate) fn authorize(
+        &self,
+        id: Option<&str>,
+        endpoint: Option<&Endpoint>,
+        headers: &mut HeaderMap,
+        routed: bool,
+    ) -> Result<(), TaskError> {
         let sensitive = self.credentials.sensitive_headers();
         if !sensitive.is_empty() {
             for (name, value) in headers.iter_mut() {
@@ -105,6 +120,21 @@ impl Authenticator {
             .credentials
             .get(id)
             .map_err(|why| TaskError::new(ErrorCode::MissingCredentials, why))?;
+        if let Some(vendor) = self.credentials.bound_to(id)
+            && routed
+            && endpoint.is_none_or(|e| e.vendor != vendor)
+        {
+            let goes = match endpoint {
+                Some(e) => format!("goes to {}", e.id),
+                None => "goes to a URL that is not a catalog endpoint".to_owned(),
+            };
+            return Err(TaskError::new(
+                ErrorCode::MissingCredentials,
+                format!(
+                    "credentials `{id}` are {vendor}'s own key, sent only to {vendor}'s endpoints, and this request {goes}; name `{id}` in the credentials file (--credentials, ./credentials.json) to send a key to it"
+                ),
+            ));
+        }
         let (name, value) = self
             .headers
             .get(id)
@@ -132,5 +162,55 @@ impl Authenticator {
             headers.insert(PLATFORM_HEADER, value);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, EndpointId, Vendor};
+    use crate::credentials::{Credential, Secret};
+
+    fn key() -> Credential {
+        Credential {
+            header: "REB-APIKEY".into(),
+            value: Secret::new("sk_live"),
+            platform_id: None,
+        }
+    }
+
+    /// A vendor's own key goes to that vendor's endpoints only; where the request goes is
+    /// not known yet (a URL data fills in), it is not refused until it is.
+    #[test]
+    fn a_vendors_own_key_goes_to_its_endpoints_only() {
+        let catalog = Catalog::builtin();
+        let (rebilly, solvimon) = (
+            catalog.get(EndpointId::RebillyCreateUsage),
+            catalog.get(EndpointId::SolvimonIngestCharge),
+        );
+        let mut credentials = Credentials::new();
+        credentials.insert_for("rebilly", key(), Vendor::Rebilly);
+        let auth = Authenticator::new(credentials.clone());
+        let mut headers = HeaderMap::new();
+        auth.apply(Some("rebilly"), Some(rebilly), &mut headers)
+            .unwrap();
+        assert_eq!(headers["reb-apikey"], "sk_live");
+        for elsewhere in [Some(solvimon), None] {
+            let mut headers = HeaderMap::new();
+            let e = auth
+                .apply(Some("rebilly"), elsewhere, &mut headers)
+                .unwrap_err();
+            assert_eq!(e.code, ErrorCode::MissingCredentials);
+            assert!(e.message.contains("rebilly's own key"), "{}", e.message);
+            assert!(headers.is_empty(), "nothing added");
+        }
+        let mut headers = HeaderMap::new();
+        auth.authorize(Some("rebilly"), None, &mut headers, false)
+            .unwrap();
+        // An entry of the credentials file under the same id goes wherever its task does.
+        credentials.insert("rebilly", key());
+        let auth = Authenticator::new(credentials);
+        auth.apply(Some("rebilly"), None, &mut HeaderMap::new())
+            .unwrap();
     }
 }

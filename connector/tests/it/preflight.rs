@@ -389,66 +389,82 @@ async fn validate_checks_under_a_workflow_id_as_long_as_the_runs_own() {
     );
 }
 
-/// A task whose URL takes its host from the input: the input must not choose where a vendor's
-/// key from the environment goes, so with a real server the run is refused before anything
-/// is sent, saying why and what to do; the credentials file then sends it. On the embedded
-/// sandbox (its own keys, no secret) the same run goes through.
+/// A task whose URL takes its host from the input: a vendor's key from its variable goes to
+/// that vendor's endpoints only, wherever the data points the URL; elsewhere the run is refused
+/// before anything is sent, saying why and what to do (the credentials file then sends it).
+/// The embedded sandbox's keys go the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_url_whose_host_is_data_gets_no_vendor_key_from_the_environment() {
+async fn a_vendor_key_goes_only_to_its_vendor_wherever_data_points_the_url() {
     let sandbox = Sandbox::start().await;
     let cwd = common::scratch("preflight-host");
     let definition = json!({"name": "Host from input", "startTask": "Report", "tasks": {
         "Report": usage("https://${$.host}/usages", None)
     }});
-    let input = json!({"host": "api-sandbox.rebilly.com"});
-    let empty = sandbox.stats().await;
-    let out = run(&sandbox, &definition, &input, &cwd);
+    // Rebilly's sandbox host is a Rebilly endpoint (here served by this sandbox).
+    let rebilly = json!({"host": "api-sandbox.rebilly.com"});
+    let out = run(&sandbox, &definition, &rebilly, &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["usages"]).await, [1]);
+
+    // Anywhere else, the key is not sent.
+    let before = sandbox.stats().await;
+    let out = run(
+        &sandbox,
+        &definition,
+        &json!({"host": "elsewhere.example"}),
+        &cwd,
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     for says in [
         "error[E-CREDENTIALS]: task `Report`",
-        "not given from REBILLY_API_KEY",
-        "data must not choose where the key goes",
-        "Name `rebilly` in the credentials file",
+        "credentials `rebilly` are rebilly's own key, sent only to rebilly's endpoints",
+        "this request goes to a URL that is not a catalog endpoint",
+        "name `rebilly` in the credentials file",
         "nothing was sent",
     ] {
         assert!(stderr.contains(says), "`{says}` not in:\n{stderr}");
     }
-    assert_eq!(sandbox.stats().await, empty, "something was written");
+    assert_eq!(sandbox.stats().await, before, "something was written");
 
-    // Named in the credentials file, the key goes where the URL resolves (here the catalog
-    // endpoint, served by this sandbox).
+    // Named in the credentials file, the key goes where the URL resolves: here this sandbox,
+    // reached directly (no catalog endpoint).
+    let direct = json!({"name": "Host from input", "startTask": "Report", "tasks": {
+        "Report": usage("http://${$.host}/usages", None)
+    }});
+    let host = json!({"host": sandbox.url().trim_start_matches("http://")});
+    let out = run(&sandbox, &direct, &host, &cwd);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a catalog endpoint"));
     std::fs::write(
         cwd.join("credentials.json"),
-        json!({"rebilly": {"header": "REB-APIKEY", "env": "THE_KEY"}}).to_string(),
+        json!({"rebilly": {"header": "REB-APIKEY", "env": "REBILLY_API_KEY"}}).to_string(),
     )
     .unwrap();
-    let file = cwd.join("definition.json");
-    let out = common::bin()
-        .arg("run")
-        .arg(&file)
-        .arg("--input")
-        .arg(input.to_string())
-        .args(["--server", &format!("rebilly={}", sandbox.url())])
-        .current_dir(&cwd)
-        .env("THE_KEY", sandbox.dev_key("rebilly"))
-        .output()
-        .unwrap();
+    let out = run(&sandbox, &direct, &host, &cwd);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(sandbox.counts(&["usages"]).await, [1]);
+    assert_eq!(sandbox.counts(&["usages"]).await, [2]);
     std::fs::remove_file(cwd.join("credentials.json")).unwrap();
 
-    // The embedded sandbox gives its own key to the vendor-named id.
-    let out = common::bin()
-        .arg("run")
-        .arg(&file)
-        .arg("--input")
-        .arg(input.to_string())
-        .current_dir(&cwd)
-        .env("REBILLY_API_KEY", "sk_not_for_the_sandbox")
-        .output()
-        .unwrap();
+    // The embedded sandbox's key, too, goes to its vendor's endpoints only.
+    let embedded = |input: &Value| {
+        common::bin()
+            .arg("run")
+            .arg(cwd.join("definition.json"))
+            .arg("--input")
+            .arg(input.to_string())
+            .current_dir(&cwd)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(cwd.join("definition.json"), definition.to_string()).unwrap();
+    let out = embedded(&rebilly);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("1 attempt(s), created"), "{stderr}");
+    let out = embedded(&json!({"host": "elsewhere.example"}));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a catalog endpoint"), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
 }

@@ -47,7 +47,7 @@ pub fn for_call(
     }
     match from_env(vendor, catalog.first_of(vendor).key_header()) {
         Some(credential) => {
-            credentials.insert(vendor.as_str(), credential);
+            credentials.insert_for(vendor.as_str(), credential, vendor);
             Ok(vendor.as_str().to_owned())
         }
         None => anyhow::bail!(
@@ -70,13 +70,13 @@ pub fn from_env(vendor: Vendor, header: &str) -> Option<Credential> {
     }
 }
 
-/// For each catalog Http task whose `credentials` id is its vendor's name (`solvimon`,
-/// `rebilly`) and has no entry in `credentials`, the vendor's API key variable under that id
-/// (as `call ENDPOINT` falls back to it). Any other id must be in the credentials file: a
-/// misspelled id is never quietly given a vendor's default key; it stays missing, and the run's
-/// pre-flight refuses it (`MISSING_CREDENTIALS`) before anything is sent. Neither is a task
-/// whose URL data fills in (its host from the input): the input would choose where the key
-/// goes. Its vendor-named id is refused saying so (the credentials file can name it).
+/// For each Http task whose `credentials` id is a vendor's name (`solvimon`, `rebilly`) and
+/// has no entry in `credentials`, the vendor's API key variable under that id (as `call
+/// ENDPOINT` falls back to it), bound to that vendor ([`Credentials::insert_for`]): it is sent
+/// to the vendor's catalog endpoints only, so a URL that data fills in (its host from the
+/// input) cannot send it elsewhere. Any other id must be in the credentials file: a misspelled
+/// id is never quietly given a vendor's default key; it stays missing, and the run's
+/// pre-flight refuses it (`MISSING_CREDENTIALS`) before anything is sent.
 pub fn fill_from_env<'t>(
     credentials: &mut Credentials,
     tasks: impl IntoIterator<Item = &'t HttpTask>,
@@ -86,28 +86,14 @@ pub fn fill_from_env<'t>(
         let Some(id) = &task.credentials else {
             continue;
         };
-        if credentials.contains(id) {
+        let Ok(vendor) = id.parse::<Vendor>() else {
             continue;
-        }
-        let endpoint = validators
-            .endpoints_for_url(&task.http_request.url)
-            .into_iter()
-            .next();
-        match (endpoint, id.parse::<Vendor>()) {
-            (Some(ep), _) if id == ep.vendor.as_str() => {
-                if let Some(credential) = from_env(ep.vendor, ep.key_header()) {
-                    credentials.insert(id.clone(), credential);
-                }
-            }
-            (None, Ok(vendor)) => credentials.refuse(
-                id.clone(),
-                format!(
-                    "credentials `{id}` are not given from {} to this task: its URL ({}) is not a {vendor} endpoint until data fills it in, and data must not choose where the key goes. Name `{id}` in the credentials file (--credentials, ./credentials.json) to send its key to whatever the URL becomes",
-                    vendor.api_key_env(),
-                    task.http_request.url
-                ),
-            ),
-            _ => {}
+        };
+        let header = validators.catalog().first_of(vendor).key_header();
+        if !credentials.contains(id)
+            && let Some(credential) = from_env(vendor, header)
+        {
+            credentials.insert_for(id.clone(), credential, vendor);
         }
     }
 }

@@ -66,9 +66,9 @@ pub fn servers(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 
 /// Credentials for the embedded sandbox: every credentials id a catalog Http task uses that is
 /// its vendor's name or an entry of the credentials file gets the sandbox's dev key for that
-/// vendor; so does an id that is a vendor's name on a task whose URL data fills in (its host
-/// from the input: the run's pre-flight then checks where it goes). Any other id is left out,
-/// so pre-flight names it.
+/// vendor, and so does a vendor's name on a task whose URL data fills in (its host from the
+/// input); each is bound to its vendor ([`Credentials::insert_for`]): sent to its endpoints
+/// only. Any other id is left out, so pre-flight names it.
 fn sandbox_credentials(
     definition: &WorkflowDefinition,
     validators: &Validators,
@@ -87,8 +87,7 @@ fn sandbox_credentials(
         {
             Some(endpoint) if id == endpoint.vendor.as_str() || file.contains(id) => endpoint,
             Some(_) => continue,
-            // The sandbox's keys are its own (no secret leaves with them): a vendor's name
-            // gets that vendor's, wherever the data sends the request.
+            // Where the data sends the request is checked as it is prepared.
             None => match id.parse::<Vendor>() {
                 Ok(vendor) => validators.catalog().first_of(vendor),
                 Err(_) => continue,
@@ -97,13 +96,14 @@ fn sandbox_credentials(
         let key = sandbox
             .dev_key(endpoint.vendor.as_str())
             .with_context(|| format!("the embedded sandbox has no key for {}", endpoint.vendor))?;
-        credentials.insert(
+        credentials.insert_for(
             id.clone(),
             Credential {
                 header: endpoint.key_header().to_owned(),
                 value: Secret::new(key.key.clone()),
                 platform_id: None,
             },
+            endpoint.vendor,
         );
     }
     Ok(credentials)

@@ -69,9 +69,9 @@ pub struct Studio {
 
 impl Studio {
     /// A new executor (each run gets its own journal) for `definition`, with the studio's
-    /// credentials and servers. As with `run`, a catalog task whose credentials id is its
-    /// vendor's name and has no entry gets the vendor's API key variable; any other task is
-    /// sent with the credentials it names, or refused before sending.
+    /// credentials and servers. As with `run`, a task whose credentials id is a vendor's name
+    /// and has no entry gets the vendor's API key variable (for that vendor's endpoints only);
+    /// any other task is sent with the credentials it names, or refused before sending.
     pub fn executor(&self, definition: &WorkflowDefinition) -> Executor {
         let mut keys = self.credentials.clone();
         credentials::fill_from_env(
@@ -106,13 +106,14 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
             for vendor in Vendor::ALL {
                 let endpoint = catalog.first_of(vendor);
                 if let Some(key) = running.dev_key(vendor.as_str()) {
-                    credentials.insert(
+                    credentials.insert_for(
                         vendor.as_str().to_owned(),
                         usage_connector::credentials::Credential {
                             header: endpoint.key_header().to_owned(),
                             value: usage_connector::credentials::Secret::new(key.key.clone()),
                             platform_id: None,
                         },
+                        vendor,
                     );
                 }
             }
