@@ -11,6 +11,7 @@
 //! a replay re-sends the same identity.
 
 mod auth;
+mod headers;
 mod route;
 
 use std::borrow::Cow;
@@ -22,6 +23,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 pub use auth::Authenticator;
+pub(crate) use headers::framing;
 pub use route::{Router, ValidatorSet};
 
 use crate::catalog::EndpointId;
@@ -199,7 +201,13 @@ pub fn prepare(
         let at = || format!("/httpRequest/headers/{}", escape_token(k));
         let name = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| invalid(format!("`{k}` is not a valid HTTP header name")).at(at()))?;
+        if let Some(why) = framing(k) {
+            return Err(invalid(why).at(at()));
+        }
         let text = resolve_text(v, &scope, &at())?;
+        if let Some(why) = headers::refused(k, name.as_str(), &text, endpoint, rules) {
+            return Err(invalid(why).at(at()));
+        }
         let mut value = HeaderValue::from_str(&text).map_err(|_| {
             invalid(format!(
                 "header `{k}`: the value is not a valid HTTP header value (control characters?)"

@@ -233,10 +233,14 @@ pub(super) fn check_http_headers(
 }
 
 /// Why a header can never be sent, whatever its placeholders give: a name that is not an HTTP
-/// token, or a value whose own text (outside its placeholders) holds a control character.
+/// token or that frames the body (the client writes it), or a value whose own text (outside
+/// its placeholders) holds a control character.
 fn unsendable_header(name: &str, value: Option<&str>) -> Option<String> {
     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Some(format!("`{name}` is not a valid HTTP header name"));
+    }
+    if let Some(why) = crate::prepare::framing(name) {
+        return Some(why);
     }
     let bad = template::text_with(value?, "")?
         .chars()

@@ -117,6 +117,11 @@ pub trait VendorRules: Send + Sync {
         None
     }
 
+    /// The most characters the API takes in [`VendorRules::idempotency_header`], if known.
+    fn idempotency_key_max(&self) -> Option<usize> {
+        None
+    }
+
     /// Judges a final answer.
     fn classify(&self, identity: &Identity, answer: &Answer<'_>) -> Verdict;
 

@@ -77,6 +77,11 @@ impl VendorRules for Solvimon {
         Some("idempotency-key")
     }
 
+    fn idempotency_key_max(&self) -> Option<usize> {
+        // Verified: the vendor's idempotency page (at most 255 characters).
+        Some(255)
+    }
+
     fn classify(&self, _identity: &Identity, answer: &Answer<'_>) -> Verdict {
         let replayed = answer
             .headers

@@ -468,3 +468,108 @@ async fn a_vendor_key_goes_only_to_its_vendor_wherever_data_points_the_url() {
     assert!(stderr.contains("not a catalog endpoint"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
 }
+
+/// Headers a task may not set as it sets them: the body's framing (the client writes it; a
+/// wrong length left the server waiting and the outcome unknown), a catalog endpoint's
+/// Content-Type other than JSON in any letter case, and an Idempotency-Key the API refuses.
+/// Each stopped the run after its first write; now each stops it before (and `validate`
+/// finds it: the framing without an input).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_the_api_or_the_client_refuses_stop_the_run_before_its_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-headers");
+    let charge = |name: &str, value: &str| {
+        json!({"type": "Http", "credentials": "solvimon", "end": true,
+            "httpRequest": {"url": "https://test.api.solvimon.com/v1/ingest/charge-data",
+                "method": "POST", "headers": {name: value},
+                "body": {"product_item_id": "p", "pricing_id": "p", "pricing_item_id": "p",
+                         "pricing_item_config_id": "p", "reference": "r-${$.id}"}}})
+    };
+    let empty = sandbox.stats().await;
+    let input = json!({"id": "x", "key": ""});
+    for (name, value, says, design_time) in [
+        (
+            "content-type",
+            "text/plain",
+            "takes a JSON body (application/json), not `text/plain`",
+            false,
+        ),
+        (
+            "Content-Length",
+            "100000",
+            "frames the body, and the HTTP client writes it",
+            true,
+        ),
+        ("transfer-encoding", "chunked", "frames the body", true),
+        (
+            "Idempotency-Key",
+            "${$.key}",
+            "1 to 255 characters, and this one has 0",
+            false,
+        ),
+    ] {
+        let definition = json!({"name": "Then charge", "startTask": "Report", "tasks": {
+            "Report": usage("https://api-sandbox.rebilly.com/usages", Some("Charge")),
+            "Charge": charge(name, value)
+        }});
+        let out = run(&sandbox, &definition, &input, &cwd);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        // Found in the definition alone, the run refuses it as invalid; else its pre-flight.
+        let stopped = if design_time {
+            "is not a valid workflow definition"
+        } else {
+            "nothing was sent"
+        };
+        for expected in ["error[E-REQUEST]: task `Charge`", says, stopped] {
+            assert!(
+                stderr.contains(expected),
+                "{name}: `{expected}` not in:\n{stderr}"
+            );
+        }
+        assert_eq!(
+            sandbox.stats().await,
+            empty,
+            "{name}: something was written"
+        );
+        let validate = |input: Option<&Value>| {
+            let mut command = common::bin();
+            command.arg("validate").arg(cwd.join("definition.json"));
+            if let Some(input) = input {
+                command.arg("--input").arg(input.to_string());
+            }
+            command.output().unwrap()
+        };
+        let out = validate(Some(&input));
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains(says),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+        let out = validate(None);
+        assert_eq!(
+            out.status.code(),
+            Some(if design_time { 1 } else { 0 }),
+            "{name}"
+        );
+    }
+    // In any letter case, JSON is JSON; a key of 255 characters is taken.
+    let definition = json!({"name": "Then charge", "startTask": "Report", "tasks": {
+        "Report": usage("https://api-sandbox.rebilly.com/usages", Some("Charge")),
+        "Charge": charge("content-TYPE", "Application/JSON; charset=utf-8")
+    }});
+    let out = run(&sandbox, &definition, &input, &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let definition = json!({"name": "Then charge", "startTask": "Report", "tasks": {
+        "Report": usage("https://api-sandbox.rebilly.com/usages", Some("Charge")),
+        "Charge": charge("Idempotency-Key", "${$.key}")
+    }});
+    let out = run(
+        &sandbox,
+        &definition,
+        &json!({"id": "y", "key": "k".repeat(255)}),
+        &cwd,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
