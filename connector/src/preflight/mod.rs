@@ -18,6 +18,8 @@
 //! A resume passes what the earlier attempt recorded ([`Recorded`]): those outputs are known,
 //! and a completed task whose request the (edited) definition would change is a problem.
 
+mod shared;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -240,6 +242,7 @@ pub fn check(subject: &Subject<'_>, preparer: &dyn Preparer) -> Preflight {
         pointers: &pointers,
         seen: HashMap::new(),
         forks: 0,
+        identities: shared::Identities::default(),
         out,
     };
     walker.scope(&ScopeId::Workflow, subject.input.clone());
@@ -264,6 +267,8 @@ struct Walker<'a, 'p> {
     /// How many Decisions on what only the run can tell lie on the path walked (0: the run
     /// takes it, unless a task on it fails).
     forks: usize,
+    /// What the requests the run surely sends are deduplicated by.
+    identities: shared::Identities,
     out: Preflight,
 }
 
@@ -463,6 +468,11 @@ impl Walker<'_, '_> {
                         "; `usage-connector resume {}` (without --definition) runs it as it began",
                         subject.workflow_id
                     ));
+                    self.problem(name, e);
+                }
+                if self.forks == 0
+                    && let Some(e) = self.identities.check(name, &prepared)
+                {
                     self.problem(name, e);
                 }
                 self.out.requests.push(CheckedRequest {

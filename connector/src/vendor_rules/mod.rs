@@ -122,6 +122,12 @@ pub trait VendorRules: Send + Sync {
         None
     }
 
+    /// A body field the API may take a later request as a duplicate by (Solvimon events:
+    /// `reference`), with its value in `body`.
+    fn dedupe_field(&self, _body: &Value) -> Option<(&'static str, String)> {
+        None
+    }
+
     /// Judges a final answer.
     fn classify(&self, identity: &Identity, answer: &Answer<'_>) -> Verdict;
 

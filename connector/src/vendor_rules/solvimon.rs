@@ -77,6 +77,12 @@ impl VendorRules for Solvimon {
         Some("idempotency-key")
     }
 
+    fn dedupe_field(&self, body: &Value) -> Option<(&'static str, String)> {
+        // Verified: reference-based deduplication (opt-in per platform) keeps the first event.
+        let reference = body.get("reference")?.as_str()?;
+        Some(("reference", reference.to_owned()))
+    }
+
     fn idempotency_key_max(&self) -> Option<usize> {
         // Verified: the vendor's idempotency page (at most 255 characters).
         Some(255)

@@ -10,6 +10,7 @@ mod ingest;
 mod ingest_pace;
 mod ingest_template;
 mod preflight;
+mod preflight_shared;
 mod prepare;
 mod readme;
 mod retry_loop;

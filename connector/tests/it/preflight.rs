@@ -19,7 +19,7 @@ use usage_connector::simworkflow::WorkflowDefinition;
 use common::{Sandbox, text};
 
 /// `run DEFINITION --input INPUT` against `sandbox` (both vendors), with its dev keys.
-fn run(sandbox: &Sandbox, definition: &Value, input: &Value, cwd: &Path) -> Output {
+pub(crate) fn run(sandbox: &Sandbox, definition: &Value, input: &Value, cwd: &Path) -> Output {
     let file = cwd.join("definition.json");
     std::fs::write(&file, definition.to_string()).unwrap();
     common::bin()
@@ -37,7 +37,7 @@ fn run(sandbox: &Sandbox, definition: &Value, input: &Value, cwd: &Path) -> Outp
 }
 
 /// A Rebilly usage; `then` names the next task (`None`: the end).
-fn usage(url: &str, then: Option<&str>) -> Value {
+pub(crate) fn usage(url: &str, then: Option<&str>) -> Value {
     let mut task = json!({
         "type": "Http", "credentials": "rebilly", "resultPath": null,
         "httpRequest": {"url": url, "method": "POST",

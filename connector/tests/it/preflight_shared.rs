@@ -1,0 +1,95 @@
+//! Two tasks of one run that the API would take as one, found before the run's first write
+//! (the real binary against a sandbox over loopback): a Solvimon `reference` or an
+//! `Idempotency-Key` two tasks share with other bodies. Before, the second charge was answered
+//! `duplicate` and recorded nowhere, with the run `Completed`.
+
+use crate::common;
+use crate::preflight::{run, usage};
+
+use serde_json::{Value, json};
+
+use common::{Sandbox, text};
+
+/// A Solvimon charge of `number` with `reference`, then `next` (`None`: the end).
+fn charge(reference: &str, number: u32, next: Option<&str>) -> Value {
+    let mut task = json!({"type": "Http", "credentials": "solvimon", "resultPath": null,
+        "httpRequest": {"url": "https://test.api.solvimon.com/v1/ingest/charge-data",
+            "method": "POST",
+            "body": {"product_item_id": "p", "pricing_id": "p", "pricing_item_id": "p",
+                     "pricing_item_config_id": "p", "reference": reference,
+                     "value": {"number": number.to_string()}}}});
+    match next {
+        Some(next) => task["nextTask"] = json!(next),
+        None => task["end"] = json!(true),
+    }
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tasks_the_api_would_take_as_one_stop_the_run_before_its_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-shared");
+    let input = json!({"id": "x"});
+    let empty = sandbox.stats().await;
+    let refused = |definition: &Value, says: &[&str]| {
+        let out = run(&sandbox, definition, &input, &cwd);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        for expected in [
+            &["error[E-REQUEST]: task `Second`", "nothing was sent"],
+            says,
+        ]
+        .concat()
+        {
+            assert!(stderr.contains(expected), "`{expected}` not in:\n{stderr}");
+        }
+    };
+    // The same reference, another number: the second would be a duplicate of the first.
+    let same_reference = json!({"name": "Two charges", "startTask": "First", "tasks": {
+        "First": charge("r-${$.id}", 1, Some("Second")),
+        "Second": charge("r-${$.id}", 9, None)
+    }});
+    refused(
+        &same_reference,
+        &[
+            "it sends reference `r-x`, as task `First` does",
+            "${swf:taskName}",
+        ],
+    );
+    // The same Idempotency-Key set by both tasks, other references.
+    let mut same_key = json!({"name": "Two charges", "startTask": "First", "tasks": {
+        "First": charge("r-1-${$.id}", 1, Some("Second")),
+        "Second": charge("r-2-${$.id}", 1, None)
+    }});
+    for task in ["First", "Second"] {
+        same_key["tasks"][task]["httpRequest"]["headers"] = json!({"Idempotency-Key": "k1"});
+    }
+    refused(
+        &same_key,
+        &["it sends Idempotency-Key `k1`, as task `First` does"],
+    );
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+
+    // One reference per task: both charges are recorded.
+    let own = json!({"name": "Two charges", "startTask": "First", "tasks": {
+        "First": charge("r-${swf:taskName}-${$.id}", 1, Some("Second")),
+        "Second": charge("r-${swf:taskName}-${$.id}", 9, None)
+    }});
+    let out = run(&sandbox, &own, &input, &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["charge-data"]).await, [2]);
+
+    // Exclusive branches of a Decision on the response may share one: only one is sent.
+    let mut branches = json!({"name": "Either", "startTask": "Report", "tasks": {
+        "Report": usage("https://api-sandbox.rebilly.com/usages", Some("Created?")),
+        "Created?": {"type": "Decision",
+            "choices": [{"condition": "$.r.outcome == 'created'", "nextTask": "Second"}],
+            "defaultTask": "Other"},
+        "Second": charge("r-${$$.Execution.Input.id}", 9, None),
+        "Other": charge("r-${$$.Execution.Input.id}", 1, None)
+    }});
+    branches["tasks"]["Report"]["resultPath"] = json!("$.r");
+    let out = run(&sandbox, &branches, &input, &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["charge-data", "usages"]).await, [3, 1]);
+}
