@@ -18,6 +18,7 @@
 //! A resume passes what the earlier attempt recorded ([`Recorded`]): those outputs are known,
 //! and a completed task whose request the (edited) definition would change is a problem.
 
+mod input_schema;
 mod shared;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,7 +34,8 @@ use crate::journal::Recorded;
 use crate::prepare::{self, PreparedRequest, Router};
 use crate::runner::{Plan, ScopeId};
 use crate::simworkflow::{HttpTask, Task, WorkflowDefinition};
-use crate::validators;
+
+pub use input_schema::InputSchema;
 
 /// How pre-flight prepares a request: the pure path alone (`validate --input`, which has no
 /// credentials), or with credentials (an executor).
@@ -299,7 +301,12 @@ impl Walker<'_, '_> {
         };
         loop {
             match self.seen.get(&current) {
-                Some(prev) if *prev == input || is_unknown(prev) => return unknown(),
+                Some(prev) if *prev == input || is_unknown(prev) => {
+                    if self.forks == 0 {
+                        self.problem(&current, endless(&current));
+                    }
+                    return unknown();
+                }
                 Some(_) => input = unknown(),
                 None => {}
             }
@@ -510,6 +517,17 @@ impl Walker<'_, '_> {
     }
 }
 
+/// The problem of a task the run comes back to with no Decision on the way deciding on what
+/// only the run can tell: the same rounds again and again.
+fn endless(task: &str) -> TaskError {
+    TaskError::new(
+        ErrorCode::TimedOut,
+        format!(
+            "with this input the run comes back to task `{task}`, and no Decision on its way reads what only the run can tell (a response): it goes round and round, never reaching an end, until timeoutSeconds stops it (each round sends its requests again)"
+        ),
+    )
+}
+
 /// The targets a Decision may take: the first choice whose condition holds, unless a choice
 /// before it reads what only the run can tell (then every such choice may be taken too); the
 /// default when no known condition holds.
@@ -535,58 +553,4 @@ fn decide(
     let mut seen = std::collections::HashSet::new();
     targets.retain(|t| seen.insert(t.clone()));
     targets
-}
-
-/// A definition's `inputSchema`, compiled once (an ingest checks every record with it).
-pub struct InputSchema(jsonschema::Validator);
-
-impl std::fmt::Debug for InputSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InputSchema")
-    }
-}
-
-impl InputSchema {
-    /// The definition's `inputSchema` compiled; `Ok(None)` without one; `Err` (a problem at
-    /// `/inputSchema`) when it is not a usable JSON Schema.
-    pub fn of(definition: &WorkflowDefinition) -> Result<Option<Self>, Problem> {
-        let Some(schema) = &definition.input_schema else {
-            return Ok(None);
-        };
-        validators::compile("inputSchema", schema)
-            .map(|v| Some(InputSchema(v)))
-            .map_err(|e| Problem {
-                task: None,
-                pointer: "/inputSchema".to_owned(),
-                error: TaskError::new(
-                    ErrorCode::InvalidInput,
-                    format!("inputSchema is not a usable JSON Schema: {e}"),
-                ),
-                resolved_body: None,
-            })
-    }
-
-    /// One problem per violation of `input`, naming the field and the schema keyword, its
-    /// pointer at the keyword inside `inputSchema`.
-    pub fn check(&self, input: &Value) -> Vec<Problem> {
-        validators::located_violations(&self.0, input)
-            .into_iter()
-            .map(|v| {
-                let field = if v.pointer.is_empty() {
-                    "the workflow input".to_owned()
-                } else {
-                    format!("the workflow input at `{}`", v.pointer)
-                };
-                Problem {
-                    task: None,
-                    pointer: format!("/inputSchema{}", v.schema_path),
-                    error: TaskError::new(
-                        ErrorCode::InvalidInput,
-                        format!("{field} fails inputSchema `{}`: {}", v.keyword, v.message),
-                    ),
-                    resolved_body: None,
-                }
-            })
-            .collect()
-    }
 }

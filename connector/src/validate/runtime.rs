@@ -145,6 +145,9 @@ fn of_problem(p: &Problem) -> Vec<Diagnostic> {
             ),
         ],
         ErrorCode::RequestChanged => vec![Diagnostic::new(Code::RequestChanged, at, message)],
+        ErrorCode::TimedOut => vec![Diagnostic::new(Code::NoEnd, at, message).hint(
+            "make a Decision on the loop read what changes each round (a response, a counter)",
+        )],
         ErrorCode::NoHandler => vec![Diagnostic::new(Code::NoHandler, at, message).hint(
             "run it where a program registers a handler for it (runner::Runner::with_simple_handler, the Restate service), or route this input past it",
         )],

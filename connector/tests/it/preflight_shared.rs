@@ -1,7 +1,8 @@
-//! Two tasks of one run that the API would take as one, found before the run's first write
-//! (the real binary against a sandbox over loopback): a Solvimon `reference` or an
-//! `Idempotency-Key` two tasks share with other bodies. Before, the second charge was answered
-//! `duplicate` and recorded nowhere, with the run `Completed`.
+//! What pre-flight sees across a run's tasks, before its first write (the real binary against
+//! a sandbox over loopback): two tasks the API would take as one (a Solvimon `reference` or an
+//! `Idempotency-Key` they share with other bodies: the second charge was answered `duplicate`
+//! and recorded nowhere, the run `Completed`), and a loop no response can end (it went round
+//! thousands of times until `timeoutSeconds`).
 
 use crate::common;
 use crate::preflight::{run, usage};
@@ -92,4 +93,40 @@ async fn two_tasks_the_api_would_take_as_one_stop_the_run_before_its_first_write
     let out = run(&sandbox, &branches, &input, &cwd);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(sandbox.counts(&["charge-data", "usages"]).await, [3, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_no_response_can_end_stops_the_run_before_its_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-loop");
+    let mut looped = json!({"name": "Again", "startTask": "Report", "timeoutSeconds": 60,
+        "tasks": {
+            "Report": usage("https://api-sandbox.rebilly.com/usages", Some("Again?")),
+            "Again?": {"type": "Decision",
+                "choices": [{"condition": "$.id == 'x'", "nextTask": "Report"}],
+                "defaultTask": "Done"},
+            "Done": {"type": "Terminate", "terminationStatus": "Completed"}
+    }});
+    let empty = sandbox.stats().await;
+    let out = run(&sandbox, &looped, &json!({"id": "x"}), &cwd);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for says in [
+        "error[E-NO-END]: task `Report`",
+        "comes back to task `Report`, and no Decision on its way reads what only the run can tell",
+        "nothing was sent",
+    ] {
+        assert!(stderr.contains(says), "`{says}` not in:\n{stderr}");
+    }
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+    // Another input leaves the loop at once.
+    let out = run(&sandbox, &looped, &json!({"id": "y"}), &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["usages"]).await, [1]);
+    // A loop that reads the response may end: it runs (here once, the usage created).
+    looped["tasks"]["Report"]["resultPath"] = json!("$.r");
+    looped["tasks"]["Again?"]["choices"][0]["condition"] = json!("$.r.outcome != 'created'");
+    let out = run(&sandbox, &looped, &json!({"id": "x"}), &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["usages"]).await, [2]);
 }
