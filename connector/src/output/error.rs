@@ -230,7 +230,12 @@ impl TaskError {
             Unresolved::NotIterable(source, kind) => (
                 ErrorCode::InvalidRequest,
                 format!(
-                    "the spread `${{...{source}}}` gave a {kind}; a spread expands an array (its items) or a string (its characters)"
+                    "the spread `${{...{source}}}` gave {} {kind}; a spread expands an array (its items) or a string (its characters)",
+                    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    }
                 ),
             ),
             Unresolved::Malformed(p) => (
