@@ -194,15 +194,23 @@ impl Executor {
     ) -> Result<PreparedRequest, TaskError> {
         let mut req = prepare::prepare(&self.router, task, input, exec)?;
         let endpoint = req.endpoint.map(|id| self.catalog().get(id));
-        self.auth
-            .apply(task.credentials.as_deref(), endpoint, &mut req.headers)?;
+        let to = endpoint
+            .map(|e| e.vendor)
+            .or_else(|| self.router.vendor_at(&req.url));
+        self.auth.authorize(
+            task.credentials.as_deref(),
+            endpoint,
+            &mut req.headers,
+            Some(to),
+        )?;
         Ok(req)
     }
 
     /// Whether `task`'s credentials resolve: its `credentials` id names a usable credential,
     /// or (without one) the task sets one of its catalog endpoint's auth headers itself; a
-    /// vendor's own key on a URL that is not that vendor's endpoint is refused here when the
-    /// URL is written out (one that data fills in is checked as it is prepared).
+    /// vendor's own key on a URL that is not on that vendor's servers is refused here when the
+    /// definition writes its server out (a host that data fills in is checked as the request
+    /// is prepared).
     /// `MISSING_CREDENTIALS` / `INVALID_CREDENTIALS` otherwise; nothing is sent.
     pub fn check_credentials(&self, task: &HttpTask) -> Result<(), TaskError> {
         let url = &task.http_request.url;
@@ -212,7 +220,19 @@ impl Executor {
             .endpoints_for_url(url)
             .into_iter()
             .next();
-        let routed = endpoint.is_some() || !(url.contains("${") || url.starts_with("jsonata:"));
+        // Where it goes, when the definition says: its endpoint, else the server its text
+        // names before the first placeholder (a host that data fills in is checked as the
+        // request is prepared).
+        let literal = url.split("${").next().unwrap_or(url);
+        let to = match endpoint {
+            Some(e) => Some(Some(e.vendor)),
+            None if url.starts_with("jsonata:") => None,
+            None => literal
+                .split_once("://")
+                .filter(|(_, rest)| literal.len() == url.len() || rest.contains('/'))
+                .and_then(|_| reqwest::Url::parse(literal).ok())
+                .map(|u| self.router.vendor_at(&u)),
+        };
         let mut headers = reqwest::header::HeaderMap::new();
         if task.credentials.is_none() {
             for name in task.http_request.headers.iter().flatten().map(|(k, _)| k) {
@@ -222,7 +242,7 @@ impl Executor {
             }
         }
         self.auth
-            .authorize(task.credentials.as_deref(), endpoint, &mut headers, routed)
+            .authorize(task.credentials.as_deref(), endpoint, &mut headers, to)
     }
 
     /// Prepares, validates and sends an Http task; see the module docs for the guarantees.

@@ -79,6 +79,9 @@ error_codes! {
     UnsupportedTask = "UNSUPPORTED_TASK",
     /// The workflow ran past `timeoutSeconds`.
     TimedOut = "TIMED_OUT",
+    /// With this input the run can never reach an end (pre-flight: a loop no response can
+    /// leave); nothing was sent.
+    NoEnd = "NO_END",
     /// A Simple task without a registered handler.
     NoHandler = "NO_HANDLER",
     /// A transition to a task that does not exist.

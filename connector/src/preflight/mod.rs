@@ -245,6 +245,7 @@ pub fn check(subject: &Subject<'_>, preparer: &dyn Preparer) -> Preflight {
         seen: HashMap::new(),
         forks: 0,
         identities: shared::Identities::default(),
+        revisited: Default::default(),
         out,
     };
     walker.scope(&ScopeId::Workflow, subject.input.clone());
@@ -271,6 +272,8 @@ struct Walker<'a, 'p> {
     forks: usize,
     /// What the requests the run surely sends are deduplicated by.
     identities: shared::Identities,
+    /// Tasks reached more than once (a loop).
+    revisited: std::collections::HashSet<String>,
     out: Preflight,
 }
 
@@ -310,7 +313,9 @@ impl Walker<'_, '_> {
                 Some(_) => input = unknown(),
                 None => {}
             }
-            self.seen.insert(current.clone(), input.clone());
+            if self.seen.insert(current.clone(), input.clone()).is_some() {
+                self.revisited.insert(current.clone());
+            }
             let Some(task) = scope.tasks.get(&current) else {
                 return unknown();
             };
@@ -406,8 +411,12 @@ impl Walker<'_, '_> {
         .known_only()
     }
 
-    /// The output an earlier attempt recorded for `task`, else unknown.
+    /// The output an earlier attempt recorded for `task`, else unknown; unknown on a loop's
+    /// revisit too (a resumed run reuses a recorded output on the first visit only).
     fn completed(&self, task: &str) -> Value {
+        if self.revisited.contains(task) {
+            return unknown();
+        }
         self.subject
             .recorded
             .get(task)
@@ -478,7 +487,9 @@ impl Walker<'_, '_> {
                     self.problem(name, e);
                 }
                 if self.forks == 0
-                    && let Some(e) = self.identities.check(name, &prepared)
+                    && let Some(e) =
+                        self.identities
+                            .check(name, task.credentials.as_deref(), &prepared)
                 {
                     self.problem(name, e);
                 }
@@ -521,7 +532,7 @@ impl Walker<'_, '_> {
 /// only the run can tell: the same rounds again and again.
 fn endless(task: &str) -> TaskError {
     TaskError::new(
-        ErrorCode::TimedOut,
+        ErrorCode::NoEnd,
         format!(
             "with this input the run comes back to task `{task}`, and no Decision on its way reads what only the run can tell (a response): it goes round and round, never reaching an end, until timeoutSeconds stops it (each round sends its requests again)"
         ),

@@ -1,17 +1,21 @@
 //! Two tasks of one run that the API would take as one. Policy: a run's requests that surely
-//! all go out (no Decision on what only the run can tell before them) must not share what
-//! their API deduplicates by (an `Idempotency-Key` the task sets, a Solvimon `reference`)
-//! unless they are the same request: with another body, the later is refused (an idempotency
+//! all go out (no Decision on what only the run can tell before them) to one endpoint with one
+//! credentials id must not share what their API deduplicates by (an `Idempotency-Key` the task
+//! sets, a Solvimon `reference`) unless they are the same request: with another body, the later is refused (an idempotency
 //! conflict) or, worse, answered as a duplicate of the earlier and recorded nowhere. A loop's
 //! revisit of one task is that task's own request, never compared with itself.
 
+use crate::catalog::EndpointId;
 use crate::execute::{ErrorCode, TaskError};
 use crate::prepare::PreparedRequest;
 use crate::vendor_rules;
 
-/// One identity a prepared request carries: its task, what it is, its value, and the body.
+/// One identity a prepared request carries: its task, where it goes (endpoint and credentials
+/// id: an API scopes references by kind and keys by account), what it is, its value, and the
+/// body.
 struct Held {
     task: String,
+    scope: (Option<EndpointId>, Option<String>),
     what: &'static str,
     value: String,
     body: Option<bytes::Bytes>,
@@ -24,7 +28,13 @@ pub(super) struct Identities(Vec<Held>);
 impl Identities {
     /// Remembers `request` of task `task`; the problem when an earlier task's request carries
     /// one of its identities with another body.
-    pub(super) fn check(&mut self, task: &str, request: &PreparedRequest) -> Option<TaskError> {
+    pub(super) fn check(
+        &mut self,
+        task: &str,
+        credentials: Option<&str>,
+        request: &PreparedRequest,
+    ) -> Option<TaskError> {
+        let scope = (request.endpoint, credentials.map(str::to_owned));
         let rules = vendor_rules::rules_for(request.endpoint);
         let mut carried = Vec::new();
         if let Some(name) = rules.idempotency_header()
@@ -39,7 +49,11 @@ impl Identities {
         for (what, value) in carried {
             if problem.is_none()
                 && let Some(other) = self.0.iter().find(|h| {
-                    h.task != task && h.what == what && h.value == value && h.body != request.body
+                    h.task != task
+                        && h.scope == scope
+                        && h.what == what
+                        && h.value == value
+                        && h.body != request.body
                 })
             {
                 problem = Some(TaskError::new(
@@ -52,6 +66,7 @@ impl Identities {
             }
             self.0.push(Held {
                 task: task.to_owned(),
+                scope: scope.clone(),
                 what,
                 value,
                 body: request.body.clone(),

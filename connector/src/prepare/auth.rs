@@ -5,15 +5,15 @@
 //! nor one of its auth headers is `MISSING_CREDENTIALS`; a credential that cannot be an HTTP
 //! header is `INVALID_CREDENTIALS` (its secret never shown). An entry's `platformId` is sent as
 //! `x-platform-id` to endpoints whose catalog entry declares that header (Solvimon). A vendor's
-//! own key ([`Credentials::insert_for`]) goes to that vendor's catalog endpoints only: the
-//! request as routed decides, not the template, so data that fills a URL in cannot send it
-//! elsewhere (`MISSING_CREDENTIALS`, nothing sent).
+//! own key ([`Credentials::insert_for`]) goes to that vendor's endpoints (wherever they are
+//! routed) and its catalog servers only: the request as routed decides, not the template, so
+//! data that fills a URL in cannot send it elsewhere (`MISSING_CREDENTIALS`, nothing sent).
 
 use std::collections::HashMap;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::catalog::Endpoint;
+use crate::catalog::{Endpoint, Vendor};
 use crate::credentials::Credentials;
 use crate::output::{ErrorCode, TaskError};
 
@@ -73,24 +73,26 @@ impl Authenticator {
 
     /// Adds the auth header of credentials `id` (or checks that `headers` already carry one
     /// of the endpoint's auth headers when `id` is `None`), and marks the headers the
-    /// credentials name sensitive.
+    /// credentials name sensitive. A vendor's own key ([`Credentials::insert_for`]) for a
+    /// request that is not to one of that vendor's endpoints is `MISSING_CREDENTIALS`.
     pub fn apply(
         &self,
         id: Option<&str>,
         endpoint: Option<&Endpoint>,
         headers: &mut HeaderMap,
     ) -> Result<(), TaskError> {
-        self.authorize(id, endpoint, headers, true)
+        self.authorize(id, endpoint, headers, Some(endpoint.map(|e| e.vendor)))
     }
 
-    /// [`Authenticator::apply`]; `routed`: `endpoint` is where the request goes (else it is
-    /// not known yet, e.g. a URL data fills in, and a vendor's own key is not refused for it).
+    /// [`Authenticator::apply`], the request going to vendor `to`'s servers (`Some(None)`: no
+    /// vendor's; `None`: not known yet, e.g. a host that data fills in, and a vendor's own key
+    /// is not refused for it).
     pub(crate) fn authorize(
         &self,
         id: Option<&str>,
         endpoint: Option<&Endpoint>,
         headers: &mut HeaderMap,
-        routed: bool,
+        to: Option<Option<Vendor>>,
     ) -> Result<(), TaskError> {
         let sensitive = self.credentials.sensitive_headers();
         if !sensitive.is_empty() {
@@ -121,17 +123,17 @@ impl Authenticator {
             .get(id)
             .map_err(|why| TaskError::new(ErrorCode::MissingCredentials, why))?;
         if let Some(vendor) = self.credentials.bound_to(id)
-            && routed
-            && endpoint.is_none_or(|e| e.vendor != vendor)
+            && let Some(to) = to
+            && to != Some(vendor)
         {
-            let goes = match endpoint {
-                Some(e) => format!("goes to {}", e.id),
-                None => "goes to a URL that is not a catalog endpoint".to_owned(),
+            let goes = match to {
+                Some(other) => format!("goes to {other}'s"),
+                None => format!("goes to a server that is not {vendor}'s"),
             };
             return Err(TaskError::new(
                 ErrorCode::MissingCredentials,
                 format!(
-                    "credentials `{id}` are {vendor}'s own key, sent only to {vendor}'s endpoints, and this request {goes}; name `{id}` in the credentials file (--credentials, ./credentials.json) to send a key to it"
+                    "credentials `{id}` are {vendor}'s own key, sent only to {vendor}'s servers, and this request {goes}; name `{id}` in the credentials file (--credentials, ./credentials.json) to send a key to it"
                 ),
             ));
         }
@@ -179,8 +181,8 @@ mod tests {
         }
     }
 
-    /// A vendor's own key goes to that vendor's endpoints only; where the request goes is
-    /// not known yet (a URL data fills in), it is not refused until it is.
+    /// A vendor's own key goes to that vendor's servers only; where the request goes is not
+    /// known yet (a host data fills in), it is not refused until it is.
     #[test]
     fn a_vendors_own_key_goes_to_its_endpoints_only() {
         let catalog = Catalog::builtin();
@@ -205,8 +207,16 @@ mod tests {
             assert!(headers.is_empty(), "nothing added");
         }
         let mut headers = HeaderMap::new();
-        auth.authorize(Some("rebilly"), None, &mut headers, false)
+        auth.authorize(Some("rebilly"), None, &mut headers, None)
             .unwrap();
+        let mut headers = HeaderMap::new();
+        auth.authorize(
+            Some("rebilly"),
+            None,
+            &mut headers,
+            Some(Some(Vendor::Rebilly)),
+        )
+        .unwrap();
         // An entry of the credentials file under the same id goes wherever its task does.
         credentials.insert("rebilly", key());
         let auth = Authenticator::new(credentials);

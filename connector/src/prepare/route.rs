@@ -78,6 +78,19 @@ impl<'a> Router<'a> {
         self.cache.get_mut().expect("route cache").clear();
     }
 
+    /// The vendor whose catalog server `url` is on (scheme, host and port), for a URL that is
+    /// none of the catalog's endpoints; `None` elsewhere (a server override serves the
+    /// endpoints routed to it, nothing else).
+    pub fn vendor_at(&self, url: &Url) -> Option<Vendor> {
+        let origin = url.origin();
+        self.validators.catalog().endpoints.iter().find_map(|e| {
+            e.servers
+                .iter()
+                .any(|s| Url::parse(s.url).is_ok_and(|b| b.origin() == origin))
+                .then_some(e.vendor)
+        })
+    }
+
     /// How many leading characters of the path of a request routed to `endpoint` the server
     /// override put there (a base URL with a path, such as a proxy's `/solvimon`); 0 without
     /// one.

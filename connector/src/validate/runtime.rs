@@ -141,11 +141,11 @@ fn of_problem(p: &Problem) -> Vec<Diagnostic> {
         ],
         ErrorCode::MissingCredentials | ErrorCode::InvalidCredentials => vec![
             Diagnostic::new(Code::Credentials, at, message).hint(
-                "define the id in the credentials file (--credentials, ./credentials.json); the ids `solvimon` / `rebilly` may instead use SOLVIMON_API_KEY / REBILLY_API_KEY on a URL the definition writes out as that vendor's",
+                "define the id in the credentials file (--credentials, ./credentials.json); the ids `solvimon` / `rebilly` may instead use SOLVIMON_API_KEY / REBILLY_API_KEY (sent to that vendor's servers only)",
             ),
         ],
         ErrorCode::RequestChanged => vec![Diagnostic::new(Code::RequestChanged, at, message)],
-        ErrorCode::TimedOut => vec![Diagnostic::new(Code::NoEnd, at, message).hint(
+        ErrorCode::NoEnd => vec![Diagnostic::new(Code::NoEnd, at, message).hint(
             "make a Decision on the loop read what changes each round (a response, a counter)",
         )],
         ErrorCode::NoHandler => vec![Diagnostic::new(Code::NoHandler, at, message).hint(

@@ -353,8 +353,8 @@ async fn the_studio_with_a_server_uses_the_vendor_key_variable_for_its_endpoints
         !answer.to_string().contains(sandbox.dev_key("rebilly")),
         "the key never reaches the page: {answer}"
     );
-    // The same task sent elsewhere (not a catalog endpoint): the id has no entry, so nothing
-    // is sent, and the key goes nowhere.
+    // The same task sent elsewhere (not a catalog endpoint, no one vendor's server): the
+    // vendor's key goes to its servers only, so nothing is sent, and the key goes nowhere.
     let elsewhere = definition.replace(
         "https://api-sandbox.rebilly.com/organizations/${$.organizationId}/usages",
         &format!("{}/elsewhere", sandbox.url()),

@@ -390,7 +390,7 @@ async fn validate_checks_under_a_workflow_id_as_long_as_the_runs_own() {
 }
 
 /// A task whose URL takes its host from the input: a vendor's key from its variable goes to
-/// that vendor's endpoints only, wherever the data points the URL; elsewhere the run is refused
+/// that vendor's servers only, wherever the data points the URL; elsewhere the run is refused
 /// before anything is sent, saying why and what to do (the credentials file then sends it).
 /// The embedded sandbox's keys go the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,8 +418,8 @@ async fn a_vendor_key_goes_only_to_its_vendor_wherever_data_points_the_url() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     for says in [
         "error[E-CREDENTIALS]: task `Report`",
-        "credentials `rebilly` are rebilly's own key, sent only to rebilly's endpoints",
-        "this request goes to a URL that is not a catalog endpoint",
+        "credentials `rebilly` are rebilly's own key, sent only to rebilly's servers",
+        "this request goes to a server that is not rebilly's",
         "name `rebilly` in the credentials file",
         "nothing was sent",
     ] {
@@ -428,14 +428,14 @@ async fn a_vendor_key_goes_only_to_its_vendor_wherever_data_points_the_url() {
     assert_eq!(sandbox.stats().await, before, "something was written");
 
     // Named in the credentials file, the key goes where the URL resolves: here this sandbox,
-    // reached directly (no catalog endpoint).
+    // reached directly (no catalog endpoint, and both vendors' server: no one vendor's).
     let direct = json!({"name": "Host from input", "startTask": "Report", "tasks": {
         "Report": usage("http://${$.host}/usages", None)
     }});
     let host = json!({"host": sandbox.url().trim_start_matches("http://")});
     let out = run(&sandbox, &direct, &host, &cwd);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("not a catalog endpoint"));
+    assert!(text(&out.stderr).contains("a server that is not rebilly's"));
     std::fs::write(
         cwd.join("credentials.json"),
         json!({"rebilly": {"header": "REB-APIKEY", "env": "REBILLY_API_KEY"}}).to_string(),
@@ -465,7 +465,10 @@ async fn a_vendor_key_goes_only_to_its_vendor_wherever_data_points_the_url() {
     let out = embedded(&json!({"host": "elsewhere.example"}));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("not a catalog endpoint"), "{stderr}");
+    assert!(
+        stderr.contains("a server that is not rebilly's"),
+        "{stderr}"
+    );
     assert!(stderr.contains("nothing was sent"), "{stderr}");
 }
 

@@ -7,7 +7,13 @@
 use crate::common;
 use crate::preflight::{run, usage};
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
+use usage_connector::journal::Recorded;
+use usage_connector::preflight::{self, Subject};
+use usage_connector::prepare::{Router, ValidatorSet};
+use usage_connector::simworkflow::WorkflowDefinition;
 
 use common::{Sandbox, text};
 
@@ -80,6 +86,23 @@ async fn two_tasks_the_api_would_take_as_one_stop_the_run_before_its_first_write
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(sandbox.counts(&["charge-data"]).await, [2]);
 
+    // A charge and an adjustment may share a reference: the API keeps one per kind.
+    let both = json!({"name": "Charge and adjust", "startTask": "First", "tasks": {
+        "First": charge("o-${$.id}", 1, Some("Adjust")),
+        "Adjust": {"type": "Http", "credentials": "solvimon", "end": true,
+            "httpRequest": {"url": "https://test.api.solvimon.com/v1/ingest/adjustment-data",
+                "method": "POST",
+                "body": {"product_item_id": "p", "customer_reference": "c",
+                         "reference": "o-${$.id}", "description": "goodwill",
+                         "amount": {"quantity": "-1.00", "currency": "EUR"}}}}
+    }});
+    let out = run(&sandbox, &both, &input, &cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        sandbox.counts(&["charge-data", "adjustment-data"]).await,
+        [3, 1]
+    );
+
     // Exclusive branches of a Decision on the response may share one: only one is sent.
     let mut branches = json!({"name": "Either", "startTask": "Report", "tasks": {
         "Report": usage("https://api-sandbox.rebilly.com/usages", Some("Created?")),
@@ -92,7 +115,7 @@ async fn two_tasks_the_api_would_take_as_one_stop_the_run_before_its_first_write
     branches["tasks"]["Report"]["resultPath"] = json!("$.r");
     let out = run(&sandbox, &branches, &input, &cwd);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(sandbox.counts(&["charge-data", "usages"]).await, [3, 1]);
+    assert_eq!(sandbox.counts(&["charge-data", "usages"]).await, [4, 1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,4 +152,40 @@ async fn a_loop_no_response_can_end_stops_the_run_before_its_first_write() {
     let out = run(&sandbox, &looped, &json!({"id": "x"}), &cwd);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(sandbox.counts(&["usages"]).await, [2]);
+}
+
+/// A resumed run reuses a task's recorded output on its first visit only, as the runner does:
+/// a loop whose Decision reads that output ("pending") may end on a later visit, so it is not
+/// an endless one.
+#[test]
+fn a_resumed_loop_on_a_recorded_output_is_not_endless() {
+    let definition: WorkflowDefinition = serde_json::from_value(json!({
+        "name": "Poll", "startTask": "Check", "tasks": {
+            "Check": {"type": "Simple", "nextTask": "Pending?"},
+            "Pending?": {"type": "Decision",
+                "choices": [{"condition": "$.state == 'pending'", "nextTask": "Check"}],
+                "defaultTask": "Done"},
+            "Done": {"type": "Terminate", "terminationStatus": "Completed"}
+    }}))
+    .unwrap();
+    let checked = |recorded: &BTreeMap<String, Recorded>| {
+        let subject = Subject {
+            definition: &definition,
+            input: &json!({}),
+            workflow_id: "wf",
+            now: chrono::Utc::now(),
+            recorded,
+            sequence: None,
+        };
+        preflight::check(&subject, &Router::new(ValidatorSet::Builtin)).problems
+    };
+    let pending = Recorded {
+        output: Some(json!({"state": "pending"})),
+        ..Recorded::default()
+    };
+    assert_eq!(
+        checked(&BTreeMap::from([("Check".into(), pending)])),
+        vec![]
+    );
+    assert_eq!(checked(&BTreeMap::new()), vec![]);
 }
