@@ -1,9 +1,10 @@
 //! Two tasks of one run that the API would take as one. Policy: a run's requests that surely
 //! all go out (no Decision on what only the run can tell before them) to one endpoint with one
 //! credentials id must not share what their API deduplicates by (an `Idempotency-Key` the task
-//! sets, a Solvimon `reference`) unless they are the same request: with another body, the later is refused (an idempotency
-//! conflict) or, worse, answered as a duplicate of the earlier and recorded nowhere. A loop's
-//! revisit of one task is that task's own request, never compared with itself.
+//! sets, a Solvimon `reference`) unless they are the same request: with another body, the
+//! later is refused (an idempotency conflict) or, worse, answered as a duplicate of the
+//! earlier and recorded nowhere. A loop's revisit of one task is that task's own request,
+//! never compared with itself.
 
 use crate::catalog::EndpointId;
 use crate::execute::{ErrorCode, TaskError};
