@@ -46,6 +46,10 @@ impl Identities {
         if let Some(field) = request.body_json().and_then(|b| rules.dedupe_field(&b)) {
             carried.push(field);
         }
+        let at = |what: &str| match what {
+            "Idempotency-Key" => "/httpRequest/headers".to_owned(),
+            field => format!("/httpRequest/body/{field}"),
+        };
         let mut problem = None;
         for (what, value) in carried {
             if problem.is_none()
@@ -63,7 +67,7 @@ impl Identities {
                         "it sends {what} `{value}`, as task `{}` does in this run, with another body: the API would refuse it as a conflict, or take it as a duplicate of `{}`'s and record nothing of it. Give each task its own {what} (e.g. with ${{swf:taskName}} in it)",
                         other.task, other.task
                     ),
-                ));
+                ).at(at(what)));
             }
             self.0.push(Held {
                 task: task.to_owned(),

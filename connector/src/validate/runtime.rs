@@ -183,7 +183,7 @@ fn of_problem(p: &Problem) -> Vec<Diagnostic> {
         _ => vec![Diagnostic::new(
             Code::Request,
             at,
-            format!("with this input, the request cannot be prepared: {message}"),
+            format!("with this input, the request cannot be sent: {message}"),
         )],
     };
     found.into_iter().map(task).collect()
