@@ -99,7 +99,7 @@ pub struct Credential {
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     entries: BTreeMap<String, Result<Credential, String>>,
-    /// Ids that are a vendor's own key: sent to that vendor's catalog endpoints only.
+    /// Ids that are a vendor's own key: sent to that vendor's endpoints and servers only.
     bound: BTreeMap<String, Vendor>,
     /// Header names (lower case) whose values are secret wherever they come from.
     sensitive: Vec<String>,
@@ -169,7 +169,7 @@ impl Credentials {
     }
 
     /// Adds or replaces a credential that is `vendor`'s own key (its API key variable, a
-    /// sandbox's dev key): it is sent only to `vendor`'s catalog endpoints, wherever the task's
+    /// sandbox's dev key): it is sent only to `vendor`'s endpoints and servers, wherever the task's
     /// URL comes from, and a request that goes anywhere else is refused
     /// ([`ErrorCode::MissingCredentials`](crate::output::ErrorCode)), never sent with it.
     pub fn insert_for(&mut self, id: impl Into<String>, credential: Credential, vendor: Vendor) {
@@ -178,7 +178,7 @@ impl Credentials {
         self.entries.insert(id, Ok(credential));
     }
 
-    /// The vendor whose endpoints alone credential `id` goes to, if it is bound to one.
+    /// The vendor whose endpoints and servers alone credential `id` goes to, if it is bound.
     pub fn bound_to(&self, id: &str) -> Option<Vendor> {
         self.bound.get(id).copied()
     }

@@ -74,7 +74,8 @@ impl Authenticator {
     /// Adds the auth header of credentials `id` (or checks that `headers` already carry one
     /// of the endpoint's auth headers when `id` is `None`), and marks the headers the
     /// credentials name sensitive. A vendor's own key ([`Credentials::insert_for`]) for a
-    /// request that is not to one of that vendor's endpoints is `MISSING_CREDENTIALS`.
+    /// request that is not to one of that vendor's endpoints is `MISSING_CREDENTIALS`
+    /// (the executor also lets it go to the vendor's own servers).
     pub fn apply(
         &self,
         id: Option<&str>,

@@ -73,7 +73,7 @@ pub fn from_env(vendor: Vendor, header: &str) -> Option<Credential> {
 /// For each Http task whose `credentials` id is a vendor's name (`solvimon`, `rebilly`) and
 /// has no entry in `credentials`, the vendor's API key variable under that id (as `call
 /// ENDPOINT` falls back to it), bound to that vendor ([`Credentials::insert_for`]): it is sent
-/// to the vendor's catalog endpoints only, so a URL that data fills in (its host from the
+/// to the vendor's endpoints and servers only, so a URL that data fills in (its host from the
 /// input) cannot send it elsewhere. Any other id must be in the credentials file: a misspelled
 /// id is never quietly given a vendor's default key; it stays missing, and the run's
 /// pre-flight refuses it (`MISSING_CREDENTIALS`) before anything is sent.

@@ -68,7 +68,7 @@ pub fn servers(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 /// its vendor's name or an entry of the credentials file gets the sandbox's dev key for that
 /// vendor, and so does a vendor's name on a task whose URL data fills in (its host from the
 /// input); each is bound to its vendor ([`Credentials::insert_for`]): sent to its endpoints
-/// only. Any other id is left out, so pre-flight names it.
+/// and servers only. Any other id is left out, so pre-flight names it.
 fn sandbox_credentials(
     definition: &WorkflowDefinition,
     validators: &Validators,
