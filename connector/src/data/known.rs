@@ -40,14 +40,21 @@ pub(crate) fn holds_unknown(v: &Value) -> bool {
 
 /// Whether reading `p` in `scope` meets what only the run can tell.
 pub(crate) fn path_unknown(p: &JsonPath, scope: &Scope<'_>) -> bool {
-    (0..p.steps.len()).any(|n| {
+    path_through_unknown(p, scope) || p.lookup_in(scope).is_some_and(holds_unknown)
+}
+
+/// Whether `p` in `scope` leads through (or to) what only the run can tell: whether it finds
+/// anything there is for the run to say. A path that does not is read now; what it finds may
+/// still hold unknowns inside, carried along as they are.
+pub(crate) fn path_through_unknown(p: &JsonPath, scope: &Scope<'_>) -> bool {
+    (0..=p.steps.len()).any(|n| {
         let prefix = JsonPath {
             text: String::new(),
             root: p.root,
             steps: p.steps[..n].to_vec(),
         };
         prefix.lookup_in(scope).is_some_and(is_unknown)
-    }) || p.lookup_in(scope).is_some_and(holds_unknown)
+    })
 }
 
 /// Whether resolving the string `s` needs what only the run can tell (a malformed placeholder
@@ -165,10 +172,29 @@ mod tests {
         ] {
             assert!(value_unknown(&json!(reads), &scope), "{reads}");
         }
-        assert!(
-            value_unknown(&json!("jsonata:1 + 1"), &Scope::input(&unknown())),
-            "an input that is unknown as a whole waits"
-        );
+        // An input unknown as a whole: an expression that never reads it, and answers the
+        // same whatever its kind, runs now; one that reads it, or answers by its kind, waits.
+        let whole = unknown();
+        let whole = Scope::input(&whole);
+        for known in ["jsonata:1 + 1", "jsonata:$uppercase('a')"] {
+            assert!(!value_unknown(&json!(known), &whole), "{known}");
+        }
+        for reads in [
+            "jsonata:$",
+            "jsonata:body.id",
+            "jsonata:$type($)",
+            "jsonata:$count($)",
+            "jsonata:$keys($)",
+            "jsonata:$string($)",
+            "jsonata:$ = 'x'",
+            "jsonata:$boolean($)",
+            "jsonata:$.body ? 1 : 2",
+            "jsonata:$map($, function($v) { 1 })",
+            "jsonata:$eval('statusCode')",
+            "jsonata:$states.input.body",
+        ] {
+            assert!(value_unknown(&json!(reads), &whole), "{reads}");
+        }
         let known = json!({"quantity": "2.5"});
         assert!(
             !value_unknown(&json!("jsonata:$sum(x)"), &Scope::input(&known)),

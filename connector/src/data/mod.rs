@@ -149,7 +149,9 @@ impl<'a> TaskData<'a> {
             None | Some("$") => Ok(combined),
             Some(p) => {
                 let parsed = path::parse(p).map_err(|e| invalid("/outputPath", &e.message))?;
-                if self.known_only && known::path_unknown(&parsed, &Scope::input(&combined)) {
+                // Known parts are cut out as they are; only a path through the unknown waits.
+                if self.known_only && known::path_through_unknown(&parsed, &Scope::input(&combined))
+                {
                     return Ok(known::unknown());
                 }
                 parsed.lookup(&combined).cloned().ok_or_else(|| {
@@ -284,6 +286,32 @@ mod tests {
         assert!(known::is_unknown(
             &data.output(&cut, raw.clone(), known::unknown()).unwrap()
         ));
+        let kept = http(json!({
+            "resultSelector": {"id": "${$.body.id}", "run": "${$$.Execution.Id}"},
+            "resultPath": "$.charge",
+            "outputPath": "$.charge"
+        }));
+        let out = data.output(&kept, raw.clone(), known::unknown()).unwrap();
+        assert_eq!(
+            out["run"], "wf",
+            "a cut that holds a response field keeps what is known beside it"
+        );
+        assert!(known::is_unknown(&out["id"]));
+        let context = http(json!({
+            "resultSelector": {
+                "run": "jsonata:$states.context.Execution.Id",
+                "kind": "jsonata:$type($)"
+            },
+            "resultPath": "$.charge"
+        }));
+        let out = data
+            .output(&context, raw.clone(), known::unknown())
+            .unwrap();
+        assert_eq!(
+            out["charge"]["run"], "wf",
+            "JSONata over the response as a whole that reads only the context is known"
+        );
+        assert!(known::is_unknown(&out["charge"]["kind"]));
         let missing = http(json!({"outputPath": "$.order"}));
         assert_eq!(
             data.output(&missing, known::unknown(), json!({"x": 1}))

@@ -316,8 +316,10 @@ enum Evaluation {
 /// Whether evaluating `expr` (as [`evaluate`] does) reads a value equal to `mark`, a string
 /// standing for what only the run can tell: it is evaluated once with every such value hidden
 /// (the keys stay), and any read of one stops it. `false` means the result (a value, or the
-/// expression's own error) does not depend on them. A task input that is the mark as a whole,
-/// and an evaluation stopped by its budget or an engine limit, count as a read.
+/// expression's own error) does not depend on them. A task input that is the mark as a whole
+/// is evaluated over three stand-ins instead (an object and an array whose reads count, and
+/// the mark): only the same answer from all three, none read, does not depend on it. An
+/// evaluation stopped by its budget or an engine limit counts as a read.
 pub(crate) fn reads_marked(expr: &str, input: &Value, bindings: &Value, mark: &str) -> bool {
     match run_eval(expr, Some(input), bindings, TIME_BUDGET, Some(mark)) {
         Ok(Evaluation::Done(_)) => false,

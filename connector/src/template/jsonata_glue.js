@@ -99,8 +99,10 @@ function __hide(v, mark, seen) {
 // reads one answers `K` whatever it did next (a function may have caught the throw); one that
 // fails other than by a JSONata error (with its `code`, all along the chain of errors `$eval`
 // wraps in `error`) answers `KX`: a stack or memory limit may have stopped it inside a read,
-// before the read was counted. A task input that is the
-// mark as a whole is `K` at once (a value with no key around it cannot be hidden).
+// before the read was counted. A task input that is the mark as a whole (a task's result:
+// no key around it to hide it behind) is evaluated over three stand-ins, an object and an
+// array whose every read counts and the mark itself: an answer that reads none of them and
+// is the same for all three does not depend on the input.
 function __eval(expr, input, bindings, mark) {
   var c;
   try { c = __compile(expr); } catch (e) { return Promise.resolve(__error(e)); }
@@ -117,19 +119,43 @@ function __eval(expr, input, bindings, mark) {
   try {
     var b = JSON.parse(bindings), i = input === "" ? undefined : JSON.parse(input);
     if (mark) {
-      if (i === mark) { return Promise.resolve("K"); }
       b = __hide(b, mark, seen);
-      i = __hide(i, mark, seen);
+      if (i !== mark) { i = __hide(i, mark, seen); }
     }
     ["now", "millis", "random", "uuid"].forEach(function (n) { b[n] = __unstable(n); });
-    return c.evaluate(i, b).then(
-      function (r) {
-        if (!mark) { return r === undefined ? "U" : "R" + JSON.stringify(r); }
-        var text;
-        try { text = r === undefined ? "U" : "R" + JSON.stringify(r); } catch (e) { return failed(e); }
-        // A result holding the mark (read some other way) is not claimed either.
-        return seen.read || text.indexOf(JSON.stringify(mark).slice(1, -1)) >= 0 ? "K" : text;
-      },
-      failed);
+    var run = function (input) {
+      return c.evaluate(input, b).then(
+        function (r) {
+          if (!mark) { return r === undefined ? "U" : "R" + JSON.stringify(r); }
+          var text;
+          try { text = r === undefined ? "U" : "R" + JSON.stringify(r); } catch (e) { return failed(e); }
+          // A result holding the mark (read some other way) is not claimed either.
+          return seen.read || text.indexOf(JSON.stringify(mark).slice(1, -1)) >= 0 ? "K" : text;
+        },
+        failed);
+    };
+    if (!mark || i !== mark) { return run(i); }
+    var standins = [__opaque({}, seen), __opaque([], seen), mark], answer = null;
+    var next = function (k) {
+      if (k === standins.length) { return answer; }
+      return run(standins[k]).then(function (text) {
+        if (text === "K" || text === "KX") { return text; }
+        if (answer !== null && text !== answer) { return "K"; }
+        answer = text;
+        return next(k + 1);
+      });
+    };
+    return next(0);
   } catch (e) { return Promise.resolve(failed(e)); }
+}
+// A stand-in for a value only the run can tell, of `target`'s kind: every read of it counts,
+// but for an array's `sequence` (jsonata asks every array input whether it is one of its own
+// sequences; the run's array is not).
+function __opaque(target, seen) {
+  var read = function () {
+    seen.read = true;
+    throw { code: "UC0001", message: "reads a value only the run can tell" };
+  };
+  var get = function (t, k) { return Array.isArray(t) && k === "sequence" ? undefined : read(); };
+  return new Proxy(target, { get: get, has: read, ownKeys: read, getOwnPropertyDescriptor: read });
 }

@@ -1,8 +1,9 @@
 //! What pre-flight sees across a run's tasks, before its first write (the real binary against
 //! a sandbox over loopback): two tasks the API would take as one (a Solvimon `reference` or an
 //! `Idempotency-Key` they share with other bodies: the second charge was answered `duplicate`
-//! and recorded nowhere, the run `Completed`), and a loop no response can end (it went round
-//! thousands of times until `timeoutSeconds`).
+//! and recorded nowhere, the run `Completed`), a loop no response can end (it went round
+//! thousands of times until `timeoutSeconds`), and input data a `resultSelector` keeps beside
+//! a response (it was left to the run, which failed after the first write).
 
 use crate::common;
 use crate::preflight::{run, usage};
@@ -116,6 +117,59 @@ async fn two_tasks_the_api_would_take_as_one_stop_the_run_before_its_first_write
     let out = run(&sandbox, &branches, &input, &cwd);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(sandbox.counts(&["charge-data", "usages"]).await, [4, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_data_kept_beside_a_response_is_checked_before_the_first_write() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-beside");
+    // The first usage keeps its id (the response's) and a quantity (the input's, through a
+    // JSONata expression over the response as a whole, or a path cut out by `outputPath`);
+    // the second usage sends that quantity.
+    let twice = |selector: Value, result_path: &str, output_path: Option<&str>, q: &str| {
+        let mut first = usage("https://api-sandbox.rebilly.com/usages", Some("Second"));
+        first["resultPath"] = json!(result_path);
+        first["resultSelector"] = selector;
+        if let Some(cut) = output_path {
+            first["outputPath"] = json!(cut);
+        }
+        let mut second = usage("https://api-sandbox.rebilly.com/usages", None);
+        second["httpRequest"]["body"]["quantity"] = json!(q);
+        json!({"name": "Twice", "startTask": "First", "tasks": {"First": first, "Second": second}})
+    };
+    let definitions = [
+        twice(
+            json!({"id": "${$.body.id}", "q": "jsonata:$states.context.Execution.Input.quantity"}),
+            "$.first",
+            None,
+            "${$.first.q}",
+        ),
+        twice(
+            json!({"id": "${$.body.id}", "q": "${$$.Execution.Input.quantity}"}),
+            "$.first",
+            Some("$.first"),
+            "${$.q}",
+        ),
+    ];
+    let empty = sandbox.stats().await;
+    for definition in &definitions {
+        let out = run(&sandbox, definition, &json!({"quantity": "2.5555"}), &cwd);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{definition}\n{stderr}");
+        for says in [
+            "error[E-DECIMALS]: task `Second`",
+            "2.5555 has more than 3 decimal places",
+            "nothing was sent",
+        ] {
+            assert!(stderr.contains(says), "`{says}` not in:\n{stderr}");
+        }
+    }
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+    for definition in &definitions {
+        let out = run(&sandbox, definition, &json!({"quantity": "2.5"}), &cwd);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert_eq!(sandbox.counts(&["usages"]).await, [4]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
