@@ -239,24 +239,58 @@ impl Flow<'_> {
         }
     }
 
-    fn check_task(&self, ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Task, raw: &Shape) {
-        let step = self.step(task, raw);
-        let mut report = |at: String, value: &Value, data: &Shape, what: &str| {
-            for (path, at, jsonata) in paths(value, at) {
-                if let Err(why) = self.read_by(&path, data, jsonata.is_some()) {
-                    let d = self.diagnostic(name, at, &path, &why, what);
-                    ctx.push(match jsonata {
-                        Some(expr) => jsonata_warning(d, &expr, &path),
+    /// Reports every read below `value` (at `at`) that can name nothing in `data` (`what`
+    /// names it), and every spread of what can only be an object (never iterable).
+    fn report(
+        &self,
+        ctx: &mut Ctx<'_>,
+        name: &str,
+        (at, value): (String, &Value),
+        data: &Shape,
+        what: &str,
+    ) {
+        for read in paths(value, at) {
+            match self.read_by(&read.path, data, read.jsonata.is_some()) {
+                Err(why) => {
+                    let d = self.diagnostic(name, read.at, &read.path, &why, what);
+                    ctx.push(match read.jsonata {
+                        Some(expr) => jsonata_warning(d, &expr, &read.path),
                         None => d,
                     });
                 }
+                Ok(Shape::Object { .. }) if read.spread => {
+                    let text = &read.path.text;
+                    ctx.push(
+                        Diagnostic::new(
+                            Code::Data,
+                            read.at,
+                            format!(
+                                "the spread `${{...{text}}}` gives an object when this task runs: {} has an object there; a spread expands an array (its items) or a string (its characters)",
+                                read_in(&read.path, what)
+                            ),
+                        )
+                        .task(name)
+                        .hint(format!(
+                            "spread the array that holds it, or make the object one item: `${{{text}}}`"
+                        )),
+                    );
+                }
+                Ok(_) => {}
             }
-        };
+        }
+    }
+
+    fn check_task(&self, ctx: &mut Ctx<'_>, name: &str, pointer: &str, task: &Task, raw: &Shape) {
+        let step = self.step(task, raw);
         let common = task.common();
         if let Some(map) = common.input_parameters {
-            report(
-                format!("{pointer}/inputParameters"),
-                &Value::Object(map.clone()),
+            self.report(
+                ctx,
+                name,
+                (
+                    format!("{pointer}/inputParameters"),
+                    &Value::Object(map.clone()),
+                ),
                 raw,
                 "the task's input",
             );
@@ -266,9 +300,10 @@ impl Flow<'_> {
                 let request = serde_json::to_value(&t.http_request).unwrap_or_default();
                 for field in ["url", "headers", "body"] {
                     if let Some(v) = request.get(field) {
-                        report(
-                            format!("{pointer}/httpRequest/{field}"),
-                            v,
+                        self.report(
+                            ctx,
+                            name,
+                            (format!("{pointer}/httpRequest/{field}"), v),
                             &step.input,
                             "the task's input",
                         );
@@ -292,9 +327,13 @@ impl Flow<'_> {
             }
             Task::Terminate(t) => {
                 if let Some(map) = &t.workflow_output {
-                    report(
-                        format!("{pointer}/workflowOutput"),
-                        &Value::Object(map.clone()),
+                    self.report(
+                        ctx,
+                        name,
+                        (
+                            format!("{pointer}/workflowOutput"),
+                            &Value::Object(map.clone()),
+                        ),
                         &step.input,
                         "the task's input",
                     );
@@ -315,20 +354,15 @@ impl Flow<'_> {
             Task::Simple(_) => {}
         }
         if let (Some(result), Some(selector)) = (&step.result, result_selector(task)) {
-            let mut report = |at: String, value: &Value| {
-                for (path, at, jsonata) in paths(value, at) {
-                    if let Err(why) = self.read_by(&path, result, jsonata.is_some()) {
-                        let d = self.diagnostic(name, at, &path, &why, "the task's result");
-                        ctx.push(match jsonata {
-                            Some(expr) => jsonata_warning(d, &expr, &path),
-                            None => d,
-                        });
-                    }
-                }
-            };
-            report(
-                format!("{pointer}/resultSelector"),
-                &Value::Object(selector.clone()),
+            self.report(
+                ctx,
+                name,
+                (
+                    format!("{pointer}/resultSelector"),
+                    &Value::Object(selector.clone()),
+                ),
+                result,
+                "the task's result",
             );
         }
     }
@@ -345,14 +379,9 @@ impl Flow<'_> {
             Code::Data,
             pointer,
             format!(
-                "`{}` can name nothing when this task runs: {what} {why}",
+                "`{}` can name nothing when this task runs: {} {why}",
                 path.text,
-                what = match path.root {
-                    Root::Context if path.text.starts_with("$$.Execution.Input") =>
-                        "the workflow input",
-                    Root::Context => "the context object",
-                    Root::Input => what,
-                },
+                read_in(path, what),
             ),
         )
         .task(task);
@@ -368,6 +397,15 @@ impl Flow<'_> {
             ));
         }
         d
+    }
+}
+
+/// What `path` reads in: the workflow input, the context object, or `what` (the task's data).
+fn read_in<'a>(path: &JsonPath, what: &'a str) -> &'a str {
+    match path.root {
+        Root::Context if path.text.starts_with("$$.Execution.Input") => "the workflow input",
+        Root::Context => "the context object",
+        Root::Input => what,
     }
 }
 
@@ -405,9 +443,27 @@ fn jsonata_warning(d: Diagnostic, expr: &str, path: &JsonPath) -> Diagnostic {
     }
 }
 
-/// A placeholder path in the strings below a value: the path, its pointer, and the JSONata
-/// expression it was read from (a name at the top of the expression's input).
-type Read = (JsonPath, String, Option<String>);
+/// A placeholder path in the strings below a value.
+struct Read {
+    path: JsonPath,
+    /// Its pointer.
+    at: String,
+    /// The JSONata expression it was read from (a name at the top of its input).
+    jsonata: Option<String>,
+    /// Whether it is what a spread expands (`${...path}`).
+    spread: bool,
+}
+
+impl Read {
+    fn path(path: JsonPath, at: &str) -> Self {
+        Read {
+            path,
+            at: at.to_owned(),
+            jsonata: None,
+            spread: false,
+        }
+    }
+}
 
 /// The names a JSONata expression reads at the top of its input, as paths.
 fn jsonata_reads(expr: &str, at: &str, out: &mut Vec<Read>) {
@@ -420,7 +476,10 @@ fn jsonata_reads(expr: &str, at: &str, out: &mut Vec<Read>) {
             root: Root::Input,
             steps: vec![Step::Key(name)],
         };
-        out.push((path, at.to_owned(), Some(expr.to_owned())));
+        out.push(Read {
+            jsonata: Some(expr.to_owned()),
+            ..Read::path(path, at)
+        });
     }
 }
 
@@ -431,9 +490,12 @@ fn paths(value: &Value, at: String) -> Vec<Read> {
     while let Some((v, at)) = stack.pop() {
         match v {
             Value::String(s) => match template::parse(s) {
-                Ok(Template::Whole(p)) => out.push((p, at, None)),
+                Ok(Template::Whole(p)) => out.push(Read::path(p, &at)),
                 Ok(Template::Spread(source)) => match *source {
-                    Template::Whole(p) => out.push((p, at, None)),
+                    Template::Whole(p) => out.push(Read {
+                        spread: true,
+                        ..Read::path(p, &at)
+                    }),
                     Template::Jsonata(e) => jsonata_reads(&e, &at, &mut out),
                     _ => {}
                 },
@@ -441,7 +503,7 @@ fn paths(value: &Value, at: String) -> Vec<Read> {
                 Ok(Template::Interpolated(parts)) => {
                     for part in parts {
                         match part {
-                            Part::Path(p) => out.push((p, at.clone(), None)),
+                            Part::Path(p) => out.push(Read::path(p, &at)),
                             Part::Jsonata(e) => jsonata_reads(&e, &at, &mut out),
                             Part::Text(_) => {}
                         }
