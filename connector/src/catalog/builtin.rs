@@ -26,6 +26,7 @@ fn solvimon(id: EndpointId, title: &'static str, path: &str, provenance: Provena
             required: true,
             default: Some(json!("1")),
             description: "API version",
+            values: &["1"],
         }],
         query_params: vec![],
         headers: vec![
@@ -35,6 +36,7 @@ fn solvimon(id: EndpointId, title: &'static str, path: &str, provenance: Provena
                 required: false,
                 default: None,
                 description: "Platform ID.",
+                values: &[],
             },
             content_type(),
         ],
@@ -74,6 +76,7 @@ fn content_type() -> Param {
         required: true,
         default: Some(json!("application/json")),
         description: "The media type of the request body.",
+        values: &[],
     }
 }
 
@@ -106,6 +109,7 @@ impl Catalog {
             required: false,
             default: None,
             description: "The option to return cost prediction.",
+            values: &[],
         });
         let rebilly = Endpoint {
             id: EndpointId::RebillyCreateUsage,
@@ -121,6 +125,7 @@ impl Catalog {
                 required: false,
                 default: None,
                 description: "Organization; when absent the key's default organization is used.",
+                values: &[],
             }],
             query_params: vec![],
             headers: vec![content_type()],

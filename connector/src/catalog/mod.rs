@@ -172,6 +172,11 @@ pub struct Param {
     pub default: Option<Value>,
     /// What it is for.
     pub description: &'static str,
+    /// The only values the connector sends (`enum`; empty: any). A path parameter's other
+    /// literal values are no catalog URL, and a placeholder that fills in another is refused
+    /// before anything is sent.
+    #[serde(rename = "enum", skip_serializing_if = "<[_]>::is_empty")]
+    pub values: &'static [&'static str],
 }
 
 /// An authentication scheme: the header that carries the secret.
@@ -310,15 +315,19 @@ impl Endpoint {
     }
 
     /// An anchored regular expression matching this endpoint's URLs on any of its servers.
-    /// Path parameters match one segment, which may be a literal or a `${…}` placeholder.
+    /// Path parameters match one segment, which may be a literal or a `${…}` placeholder; one
+    /// with [`Param::values`] matches only those, or a segment holding a placeholder.
     /// Literals are escaped so that Rust, Python and ECMA (ajv) engines read it alike.
     pub fn url_pattern(&self) -> String {
         let servers: Vec<String> = self.servers.iter().map(|s| escape_literal(s.url)).collect();
         let mut out = format!("^(?:{})", servers.join("|"));
         if let Some(prefix) = self.optional_prefix {
-            out.push_str(&format!("(?:{})?", template_regex(prefix)));
+            out.push_str(&format!(
+                "(?:{})?",
+                template_regex(prefix, &self.path_params)
+            ));
         }
-        out.push_str(&template_regex(&self.path));
+        out.push_str(&template_regex(&self.path, &self.path_params));
         if !self.query_params.is_empty() {
             let names: Vec<String> = self
                 .query_params
@@ -336,8 +345,9 @@ impl Endpoint {
     }
 }
 
-/// Turns a path template into a regex: literals escaped, `{param}` = one non-empty segment.
-fn template_regex(template: &str) -> String {
+/// Turns a path template into a regex: literals escaped, `{param}` = one non-empty segment
+/// (for a parameter of `params` with values: one of them, or a segment with a placeholder).
+fn template_regex(template: &str, params: &[Param]) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -345,7 +355,17 @@ fn template_regex(template: &str) -> String {
         let end = rest[start..]
             .find('}')
             .map_or(rest.len(), |e| start + e + 1);
-        out.push_str("[^/?#]+");
+        let name = rest[start + 1..end].trim_end_matches('}');
+        match params
+            .iter()
+            .find(|p| p.name == name && !p.values.is_empty())
+        {
+            Some(p) => {
+                let values: Vec<String> = p.values.iter().map(|v| escape_literal(v)).collect();
+                out.push_str(&format!("(?:{}|[^/?#]*\\$\\{{[^/?#]*)", values.join("|")));
+            }
+            None => out.push_str("[^/?#]+"),
+        }
         rest = &rest[end..];
     }
     out.push_str(&escape_literal(rest));
@@ -458,6 +478,17 @@ mod tests {
         assert!(persist.is_match("https://api.solvimon.com/v${$.version}/ingest/persist-data"));
         assert!(!persist.is_match("https://evil.example/v1/ingest/persist-data"));
         assert!(!persist.is_match("https://api.solvimon.com/v1/ingest/charge-data"));
+        for version in ["v2", "v", "v1.0", "v11"] {
+            let url = format!("https://api.solvimon.com/{version}/ingest/persist-data");
+            assert!(
+                !persist.is_match(&url),
+                "{url}: only the version the catalog knows"
+            );
+        }
+        assert!(
+            persist
+                .is_match("https://api.solvimon.com/v${$$.Execution.Input.v}/ingest/persist-data")
+        );
         let calc = re(EndpointId::SolvimonCalculateCost);
         assert!(calc.is_match("https://api.solvimon.com/v1/events/calculate?cost_prediction=true"));
         assert!(!calc.is_match("https://api.solvimon.com/v1/events/calculate?other=1"));

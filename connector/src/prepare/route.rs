@@ -141,8 +141,15 @@ impl<'a> Router<'a> {
         }
         let parsed = Url::parse(resolved).ok()?;
         let names = named.map_or(String::new(), |e| format!(" ({})", e.id));
+        // A parameter that takes only some values (the API version the catalog knows).
+        let only: String = named
+            .into_iter()
+            .flat_map(|e| &e.path_params)
+            .filter(|p| !p.values.is_empty())
+            .map(|p| format!("; `{{{}}}` takes only {}", p.name, p.values.join(", ")))
+            .collect();
         Some(format!(
-            "the URL resolves to `{}`, which goes to `{}`, not where its template names{names}: a placeholder in the path must fill exactly one segment (not empty; no `/`, `\\`, `?` or `#`; not `.` or `..`), and one in the query a single parameter's value",
+            "the URL resolves to `{}`, which goes to `{}`, not where its template names{names}: a placeholder in the path must fill exactly one segment (not empty; no `/`, `\\`, `?` or `#`; not `.` or `..`), and one in the query a single parameter's value{only}",
             crate::credentials::redact_user_info(resolved),
             parsed.path()
         ))
@@ -261,5 +268,14 @@ mod tests {
         }
         let why = misfilled("https://user:pw@example.com/items/${$.v}", "..").unwrap();
         assert!(!why.contains("pw"), "user-info is not shown: {why}");
+        // The API version the catalog knows, from data: another would go unchecked (its
+        // schemas are not the catalog's) and the API answers UNSUPPORTED_VERSION.
+        let versioned = "https://test.api.solvimon.com/v${$.v}/ingest/charge-data";
+        assert_eq!(misfilled(versioned, "1"), None);
+        let why = misfilled(versioned, "2").expect("v2 passed");
+        assert!(
+            why.contains("(solvimon.ingest-charge)") && why.contains("`{version}` takes only 1"),
+            "{why}"
+        );
     }
 }

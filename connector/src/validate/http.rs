@@ -135,8 +135,9 @@ fn nearest_endpoint(ctx: &Ctx<'_>, url: &str) -> Option<(&'static str, String)> 
         .map(|(_, filled)| (server, format!("{server}{filled}")))
 }
 
-/// `template` with each `{param}` segment replaced by the same segment of `path` (or `1` for
-/// `{version}` inside a segment such as `v{version}`).
+/// `template` with each `{param}` segment replaced by the same segment of `path` (`{version}`
+/// inside a segment such as `v{version}` by `1` unless the URL has a placeholder there: the
+/// one version the catalog knows).
 fn fill_like(template: &str, path: &str) -> String {
     let given: Vec<&str> = path.split('/').collect();
     template
@@ -147,7 +148,7 @@ fn fill_like(template: &str, path: &str) -> String {
                 given.get(i).copied().unwrap_or(seg).to_owned()
             } else if let Some(start) = seg.find('{') {
                 let given = given.get(i).copied().unwrap_or_default();
-                if given.starts_with(&seg[..start]) {
+                if given.starts_with(&seg[..start]) && given.contains("${") {
                     given.to_owned()
                 } else {
                     seg.replace("{version}", "1")
