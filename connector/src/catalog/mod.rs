@@ -244,12 +244,26 @@ impl Endpoint {
     /// The URL of this endpoint on its first (sandbox) server: path parameters from `params`
     /// (name, value) or their defaults, the optional prefix only when all its parameters are
     /// given, and the query parameters of `query` the endpoint declares. `Err` names a
-    /// required parameter without a value, or a query parameter the endpoint does not have.
+    /// required parameter without a value, a value a parameter does not take
+    /// ([`Param::values`]), or a query parameter the endpoint does not have.
     pub fn url_for(
         &self,
         params: &[(&str, &str)],
         query: &[(&str, &str)],
     ) -> std::result::Result<String, String> {
+        for (name, v) in params {
+            if let Some(p) = self.path_params.iter().find(|p| p.name == *name)
+                && !p.values.is_empty()
+                && !p.values.contains(v)
+            {
+                return Err(format!(
+                    "{}: path parameter `{name}` is {}, not `{v}` (the {} the catalog has schemas for)",
+                    self.id,
+                    p.values.join(" or "),
+                    p.description
+                ));
+            }
+        }
         let value = |name: &str| -> Option<String> {
             params
                 .iter()
@@ -526,10 +540,9 @@ mod tests {
             calc.url_for(&[], &[("cost_prediction", "true")]).unwrap(),
             "https://test.api.solvimon.com/v1/events/calculate?cost_prediction=true"
         );
-        assert_eq!(
-            calc.url_for(&[("version", "2")], &[]).unwrap(),
-            "https://test.api.solvimon.com/v2/events/calculate"
-        );
+        // Another API version would be no catalog URL: not routed to --server, not checked.
+        let why = calc.url_for(&[("version", "2")], &[]).unwrap_err();
+        assert!(why.contains("`version` is 1, not `2`"), "{why}");
         assert!(calc.url_for(&[], &[("nope", "1")]).is_err());
         let usage = catalog.get(EndpointId::RebillyCreateUsage);
         assert_eq!(

@@ -54,7 +54,8 @@ pub struct Args {
     /// Print the exact HTTP request (secrets as ***) and send nothing.
     #[arg(long)]
     dry_run: bool,
-    /// API version in the path (endpoints with a `{version}` path parameter).
+    /// API version in the path (endpoints with a `{version}` path parameter): 1, the one the
+    /// catalog has schemas for.
     #[arg(long, default_value = "1")]
     api_version: String,
     /// Organization (endpoints with an optional `/organizations/{organizationId}` prefix).
