@@ -133,7 +133,7 @@ pub struct Args {
     /// command resumes it).
     #[arg(long, value_name = "SECONDS")]
     patience: Option<u64>,
-    /// With --endpoint: the API version in the path.
+    /// With --endpoint: the API version in the path (1, the one the catalog has schemas for).
     #[arg(long, default_value = "1", requires = "endpoint")]
     api_version: String,
     /// With --endpoint: the organization (an optional `/organizations/{organizationId}` prefix).
@@ -341,6 +341,13 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
         ingest::IngestJournal::open(&journal_path, &spec, &destination)
             .map_err(anyhow::Error::from)?,
     );
+    // A file is read once more as far as the journal knows it, before anything is sent: a
+    // changed input is refused whole, not where the run would come to it (standard input is
+    // read once, and checked line by line as it comes).
+    if args.input != "-" {
+        ingest::check_input(&journal, input(&args)?)
+            .map_err(|e| anyhow::anyhow!("{e}; nothing was sent"))?;
+    }
     let report = match &args.report {
         Some(p) => Some(Mutex::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,

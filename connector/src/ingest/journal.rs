@@ -365,6 +365,15 @@ impl IngestJournal {
         &self.destination
     }
 
+    /// The last input line the journal knows (finished, or begun here or elsewhere); `None`
+    /// for a journal that knows none.
+    pub fn last_line(&self) -> Option<u64> {
+        let done = self.done.last().map(|d| d.0);
+        let elsewhere = self.elsewhere.last().map(|e| e.0);
+        let begun = self.begun.keys().max().copied();
+        done.max(elsewhere).max(begun)
+    }
+
     /// What is known of input line `line` whose text has `digest`; an error when the journal
     /// recorded another text for that line (the input changed under the journal).
     pub fn seen(&self, line: u64, digest: &str) -> Result<Seen> {

@@ -219,6 +219,33 @@ impl Summary {
     }
 }
 
+/// Reads `input` as far as the last line `journal` knows and checks each line against it,
+/// sending nothing: an input that changed under the journal is refused before a run starts
+/// (a run finds it only where it reads it, after what it sent before it). Returns the lines
+/// read.
+pub fn check_input(
+    journal: &IngestJournal,
+    input: impl Iterator<Item = std::io::Result<Record>>,
+) -> Result<u64> {
+    let Some(last) = journal.last_line() else {
+        return Ok(0);
+    };
+    let mut read = 0;
+    for record in input {
+        let record = record.map_err(|source| Error::Io {
+            action: "reading",
+            path: "the input".into(),
+            source,
+        })?;
+        if record.line > last {
+            break;
+        }
+        journal.seen(record.line, &record.digest)?;
+        read += 1;
+    }
+    Ok(read)
+}
+
 /// Called with each record's report as it is known (from several tasks).
 pub type Observer = Arc<dyn Fn(&RecordReport) + Send + Sync>;
 
@@ -308,6 +335,15 @@ pub async fn ingest(
                     break 'records;
                 }
             };
+            // A line that changed under the journal stops the run where it is read: no record
+            // after it starts.
+            let seen = match journal.seen(record.line, &record.digest) {
+                Ok(seen) => seen,
+                Err(e) => {
+                    failure = Some(e);
+                    break 'records;
+                }
+            };
             while running.len() >= concurrency {
                 let done = match next_done(&mut running, &governor, &stopper, None).await {
                     Ok(Some(done)) => done,
@@ -338,7 +374,7 @@ pub async fn ingest(
                     executor: &executor,
                     governor: &governor,
                 };
-                one(&executor, &template, &journal, &steps, record).await
+                one(&executor, &template, &journal, &steps, record, seen).await
             });
         }
     }
@@ -469,15 +505,15 @@ impl Steps for Governed<'_> {
     }
 }
 
-/// One record: journal check, prepare, begin, send, end.
+/// One record, `seen` in the journal so: prepare, begin, send, end.
 async fn one(
     executor: &Executor,
     template: &Template,
     journal: &IngestJournal,
     steps: &Governed<'_>,
     record: Record,
+    seen: Seen,
 ) -> Result<RecordReport> {
-    let seen = journal.seen(record.line, &record.digest)?;
     if let Seen::Done(_) = seen {
         return Ok(RecordReport::bare(
             record.line,
