@@ -115,7 +115,12 @@ impl Iterator for Ndjson {
             if text.trim().is_empty() {
                 continue;
             }
-            let value = serde_json::from_str::<Value>(text).map_err(|e| e.to_string());
+            let value = serde_json::from_str::<Value>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|v| match once_each(text) {
+                    Some(why) => Err(why),
+                    None => Ok(v),
+                });
             return Some(Ok(Record {
                 line: self.line,
                 digest: hex_digest(&[text]),
@@ -139,7 +144,25 @@ impl Csv {
             .flexible(false)
             .from_reader(reader);
         let (headers, header_error) = match reader.headers() {
-            Ok(h) => (Ok(h.iter().map(str::to_owned).collect()), None),
+            Ok(h) => {
+                let names: Vec<String> = h.iter().map(str::to_owned).collect();
+                let twice = names
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| Some((names[..i].iter().position(|m| m == n)?, i)));
+                match twice {
+                    Some((first, second)) => (
+                        Err(()),
+                        Some(format!(
+                            "the CSV header row names `{}` twice (columns {} and {}); only one value can count",
+                            names[second],
+                            first + 1,
+                            second + 1
+                        )),
+                    ),
+                    None => (Ok(names), None),
+                }
+            }
             Err(e) => (Err(()), Some(format!("the CSV header row: {e}"))),
         };
         Csv {
@@ -149,6 +172,18 @@ impl Csv {
             row: csv::StringRecord::new(),
         }
     }
+}
+
+/// Why `text` (JSON) cannot be one record: a key it holds twice in one object, of which a
+/// parser would keep the last value silently (`call` and `run` refuse such input too).
+fn once_each(text: &str) -> Option<String> {
+    let dup = crate::diagnostic::locate::duplicate_keys(text)
+        .into_iter()
+        .next()?;
+    Some(format!(
+        "key `{}` appears twice in one object (column {}); only one value can count",
+        dup.key, dup.position.1
+    ))
 }
 
 /// A CSV cell as JSON would type it.
@@ -183,15 +218,25 @@ impl Iterator for Csv {
                 let line = self.row.position().map_or(0, |p| p.line());
                 let cells: Vec<&str> = self.row.iter().collect();
                 let mut object = Map::new();
+                let mut twice = None;
                 for (name, cell) in headers.iter().zip(&cells) {
                     if !cell.is_empty() {
-                        object.insert(name.clone(), typed(cell));
+                        let value = typed(cell);
+                        if value.is_object() || value.is_array() {
+                            twice = twice.or_else(|| {
+                                once_each(cell).map(|why| format!("column `{name}`: {why}"))
+                            });
+                        }
+                        object.insert(name.clone(), value);
                     }
                 }
                 Some(Ok(Record {
                     line,
                     digest: hex_digest(&cells),
-                    value: Ok(Value::Object(object)),
+                    value: match twice {
+                        Some(why) => Err(why),
+                        None => Ok(Value::Object(object)),
+                    },
                 }))
             }
             Err(e) => {

@@ -7,6 +7,7 @@ mod common;
 mod exactly_once;
 mod execute;
 mod ingest;
+mod ingest_input;
 mod ingest_pace;
 mod ingest_template;
 mod preflight;
