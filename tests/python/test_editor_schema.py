@@ -49,6 +49,7 @@ VALIDATE_ONLY = {
     "E-DECIMALS": "exact decimals (published as a $comment only)",
     "E-DATA": "data flow between tasks",
     "E-UNKNOWN-PATH": "a catalog host's paths by name (did-you-mean)",
+    "E-INPUT-SCHEMA": "an inputSchema that does not compile (the draft's metaschema is not inlined)",
 }
 
 

@@ -80,6 +80,20 @@ pub(super) fn schema_diagnostics(
 
 pub(super) fn check_definition(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, root: &Value) {
     schema_diagnostics(ctx, ctx.validators.definition_shell(), root, "", None, None);
+    // A schema that does not compile refuses every input: the definition's mistake, found
+    // without one.
+    if let Some(schema) = obj.get("inputSchema").filter(|s| s.is_object() || s.is_boolean())
+        && let Err(e) = crate::validators::compile("inputSchema", schema)
+    {
+        ctx.push(
+            Diagnostic::new(
+                Code::InputSchema,
+                "/inputSchema",
+                format!("inputSchema is not a usable JSON Schema: {e}"),
+            )
+            .hint("fix the definition's inputSchema (draft 2020-12)"),
+        );
+    }
     let Some(Value::Object(tasks)) = obj.get("tasks") else {
         return;
     };
