@@ -82,7 +82,9 @@ pub(super) fn check_definition(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, root
     schema_diagnostics(ctx, ctx.validators.definition_shell(), root, "", None, None);
     // A schema that does not compile refuses every input: the definition's mistake, found
     // without one.
-    if let Some(schema) = obj.get("inputSchema").filter(|s| s.is_object() || s.is_boolean())
+    if let Some(schema) = obj
+        .get("inputSchema")
+        .filter(|s| s.is_object() || s.is_boolean())
         && let Err(e) = crate::validators::compile("inputSchema", schema)
     {
         ctx.push(

@@ -163,15 +163,16 @@ pub struct MeterValue {
     /// Reference of the meter value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
-    /// A number as a decimal string, e.g. `"450"`.
+    /// A number as a decimal string, e.g. `"450"` (its pattern inferred: `Amount.quantity`'s;
+    /// the units are priced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub number: Option<String>,
+    pub number: Option<DecimalString>,
     /// A money amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Amount>,
-    /// A count as a string.
+    /// A count as a decimal string (its pattern inferred, as `number`'s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<String>,
+    pub count: Option<DecimalString>,
     /// Used only when the value is created on the fly during DYNAMIC ingest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_validation_settings: Option<ValueValidation>,

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::{Amount, MeterValue, Period, SubscriptionSelector};
-use crate::model::fields::{AdjustmentDescription, ChargeDescription, IngestReference, Timestamp};
+use crate::model::fields::{
+    AdjustmentDescription, ChargeDescription, DecimalString, IngestReference, Timestamp,
+};
 use crate::model::presence::{NullableString, OptionalNonNull};
 
 // ---------------------------------------------------------------------------------------------
@@ -106,15 +108,15 @@ pub struct AdjustmentResponse {
 /// documented; inferred to be the meter-value shape, so unknown keys are passed through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChargeValue {
-    /// A number as a decimal string.
+    /// A number as a decimal string (its pattern inferred, as a meter value's `number`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub number: Option<String>,
+    pub number: Option<DecimalString>,
     /// A money amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Amount>,
-    /// A count as a string.
+    /// A count as a decimal string (its pattern inferred).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<String>,
+    pub count: Option<DecimalString>,
     /// Other keys, passed through unchanged.
     #[serde(flatten)]
     pub other: Map<String, Value>,
