@@ -23,8 +23,10 @@ enum UsageIdentityArg {
 #[derive(Debug, clap::Args)]
 pub struct ExecutionArgs {
     /// Execution id: part of every derived identity (Solvimon reference and Idempotency-Key,
-    /// Rebilly usage identity). Give the same id to re-run an execution: what it recorded
-    /// before is found, never recorded twice. Default: a new id per invocation.
+    /// Rebilly usage identity). Give the same id to re-run an execution with its run journal
+    /// (this folder's, or the same --journal): what it recorded before is found, never recorded
+    /// twice. Run elsewhere without that journal, a Rebilly usage is sent again as new.
+    /// Default: a new id per invocation.
     #[arg(long, value_name = "ID")]
     pub workflow_id: Option<String>,
     /// Run journal (JSON lines): each request's time and destination, each completed task's
