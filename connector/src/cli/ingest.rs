@@ -337,6 +337,10 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     };
     let records = input(&args)?;
     let destination = executor.destination_of(&template.task);
+    let endpoint = destination.endpoint.as_deref().and_then(|e| e.parse().ok());
+    if let Some(why) = template.same_for_every_record(endpoint) {
+        return Err(anyhow::anyhow!("{why}; nothing was sent").into());
+    }
     let journal = Arc::new(
         ingest::IngestJournal::open(&journal_path, &spec, &destination)
             .map_err(anyhow::Error::from)?,

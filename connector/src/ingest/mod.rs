@@ -31,6 +31,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use crate::catalog::EndpointId;
 use crate::error::{Error, Result};
 use crate::execute::steps::{Direct, Step, StepResult, Steps};
 use crate::execute::{Cancellation, ErrorCode, Executor, QuantityReport, TaskError};
@@ -56,6 +57,38 @@ pub struct Template {
     /// sent (checked where records are prepared for sending; not carried to Restate shards).
     #[serde(skip)]
     pub input_schema: Option<Arc<InputSchema>>,
+}
+
+impl Template {
+    /// What every record would send alike that its API deduplicates by (`endpoint`'s vendor
+    /// rules): an `Idempotency-Key` or a Solvimon `reference` the task writes out, with no
+    /// placeholder. The API would take the first record's and refuse the rest as a conflict,
+    /// or answer them as its duplicates and record nothing of them. `None`: each record has
+    /// its own (a key the connector derives, or one read from the record).
+    pub fn same_for_every_record(&self, endpoint: Option<EndpointId>) -> Option<String> {
+        let rules = crate::vendor_rules::rules_for(endpoint);
+        let literal = |s: &str| !s.contains("${") && !s.starts_with("jsonata:");
+        let task = &self.task_name;
+        if let Some(name) = rules.idempotency_header()
+            && let Some((header, key)) = self
+                .task
+                .http_request
+                .headers
+                .iter()
+                .flatten()
+                .find(|(k, v)| k.eq_ignore_ascii_case(name) && literal(v))
+        {
+            return Some(format!(
+                "task `{task}` sends {header} `{key}` with every record: the API would take the first record's and refuse the rest as a conflict; remove the header (the connector derives a key per record) or make it read the record (e.g. `${{$.id}}`)"
+            ));
+        }
+        let (field, value) = rules.dedupe_field(self.task.http_request.body.as_ref()?)?;
+        literal(&value).then(|| {
+            format!(
+                "task `{task}` sends {field} `{value}` with every record: the API would answer the rest as duplicates of the first and record nothing of them; make it read the record (e.g. `evt-${{$.id}}`)"
+            )
+        })
+    }
 }
 
 /// How an ingest runs.

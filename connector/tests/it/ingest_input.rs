@@ -1,7 +1,8 @@
 //! What `ingest` takes from its input (the real binary against a sandbox over loopback): a
 //! line that changed under the journal stops it before anything is sent (it was found after
-//! the new records went out), and a record that holds a key twice is `invalid`, never sent with
-//! the last value (a CSV header that names a column twice stops the run before it starts).
+//! the new records went out); a record that holds a key twice is `invalid`, never sent with the
+//! last value (a CSV header that names a column twice stops the run before it starts); a key or
+//! `reference` the task writes out for every record is refused before anything is sent.
 
 use std::path::Path;
 
@@ -99,4 +100,68 @@ async fn a_key_a_record_holds_twice_is_never_sent() {
         "{stderr}"
     );
     assert_eq!(sandbox.stats().await["usages"], 1, "{stderr}");
+}
+
+/// A task that writes out what its API deduplicates by sends it with every record: the API
+/// took the first and refused the rest (a task-set `Idempotency-Key`), or would answer them as
+/// duplicates (a Solvimon `reference`). Refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_task_sends_with_every_record_is_refused_before_anything_is_sent() {
+    let sandbox = Sandbox::start().await;
+    let dir = common::scratch("ingest-same-key");
+    let file = dir.join("charges.ndjson");
+    std::fs::write(&file, "{\"n\": \"1\"}\n{\"n\": \"2\"}\n{\"n\": \"3\"}\n").unwrap();
+    let definition = dir.join("charges.json");
+    let ingest = |headers: serde_json::Value, reference: &str| {
+        let mut body = serde_json::json!({"product_item_id": "p", "pricing_id": "p",
+            "pricing_item_id": "p", "pricing_item_config_id": "p", "value": {"number": "${$.n}"}});
+        if !reference.is_empty() {
+            body["reference"] = serde_json::json!(reference);
+        }
+        let task = serde_json::json!({"type": "Http", "credentials": "solvimon", "end": true,
+            "httpRequest": {"url": "https://test.api.solvimon.com/v1/ingest/charge-data",
+                "method": "POST", "headers": headers, "body": body}});
+        let doc = serde_json::json!({"name": "Charges", "startTask": "Charge", "tasks": {"Charge": task}});
+        std::fs::write(&definition, doc.to_string()).unwrap();
+        let spec = format!("{}#Charge", definition.display());
+        tokio::task::block_in_place(|| {
+            common::bin()
+                .arg("ingest")
+                .arg(&file)
+                .args(["--task", &spec, "--server", &sandbox.url()])
+                .env("SOLVIMON_API_KEY", sandbox.dev_key("solvimon"))
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        })
+    };
+    let empty = sandbox.stats().await;
+    for (headers, reference, says) in [
+        (
+            serde_json::json!({"Idempotency-Key": "batch-2025-05"}),
+            "",
+            "task `Charge` sends Idempotency-Key `batch-2025-05` with every record",
+        ),
+        (
+            serde_json::json!({}),
+            "evt-0001",
+            "task `Charge` sends reference `evt-0001` with every record",
+        ),
+    ] {
+        let out = ingest(headers, reference);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(says) && stderr.contains("nothing was sent"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(sandbox.stats().await, empty, "something was written");
+    // Read from the record, each is its own: all three are recorded.
+    let out = ingest(
+        serde_json::json!({"Idempotency-Key": "k-${$.n}"}),
+        "evt-${$.n}",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sandbox.counts(&["charge-data"]).await, [3]);
 }
