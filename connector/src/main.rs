@@ -15,6 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
+    quiet_on_a_closed_pipe();
     let args = cli::Cli::parse();
     // TLS uses rustls with ring (no aws-lc); logs go to stderr, filtered by RUST_LOG.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -60,4 +61,25 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Exit code of a process a closed pipe ended (128 + SIGPIPE, as a shell shows it).
+const CLOSED_PIPE: i32 = 141;
+
+/// A closed pipe (`run … | head`) ends the process quietly, as it ends other tools, instead of
+/// a panic's message and backtrace: a run is left as a kill leaves it (its journal resumes it).
+fn quiet_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if text.starts_with("failed printing to") && text.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE);
+        }
+        default(info);
+    }));
 }

@@ -364,3 +364,26 @@ fn completions_load_in_bash_and_the_man_page_names_every_command() {
         );
     }
 }
+
+/// A reader that stops reading (`run … 2>&1 | head`) ends a run quietly, as it ends other
+/// tools (exit 141, 128 + SIGPIPE): it was a panic, exit 101, with a backtrace hint.
+#[test]
+fn a_closed_pipe_ends_a_run_quietly() {
+    let root = common::root();
+    let dir = scratch("cli-closed-pipe");
+    let mut child = common::bin()
+        .arg("run")
+        .arg(root.join("workflows/usage-with-overage.json"))
+        .arg("--input")
+        .arg(root.join("workflows/examples/usage-with-overage.input.json"))
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both read ends closed before the first line is written.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(141));
+}
