@@ -180,10 +180,17 @@ fn of_problem(p: &Problem) -> Vec<Diagnostic> {
                 }
             })
             .collect(),
-        _ => vec![Diagnostic::new(
+        // A request's own field, or the data passing around it (the task's data, or the
+        // workflow's output), which fails the task all the same.
+        _ if relative.is_empty() || relative.starts_with("/httpRequest") => vec![Diagnostic::new(
             Code::Request,
             at,
             format!("with this input, the request cannot be sent: {message}"),
+        )],
+        _ => vec![Diagnostic::new(
+            Code::Request,
+            at,
+            format!("with this input, the task fails here: {message}"),
         )],
     };
     found.into_iter().map(task).collect()
