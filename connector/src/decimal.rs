@@ -108,14 +108,46 @@ pub fn number_decimal(v: &Value) -> Option<Decimal> {
     decimal_text(n.as_str())
 }
 
-/// Reads a JSON number's text (`1.5`, `2`, `1e3`) as a decimal; anything else is `None`.
+/// Reads a JSON number's text (`1.5`, `2`, `1e3`; leading zeros allowed) as a decimal;
+/// anything else is `None`: `1_000` (the decimal parser reads it as 1000, a guess at what
+/// `1_5` meant too), `1.`, `+1`, ` 1`.
 pub fn decimal_text(text: &str) -> Option<Decimal> {
-    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+    if !number_shaped(text) {
         return None;
     }
     Decimal::from_str_exact(text)
         .or_else(|_| Decimal::from_scientific(text))
         .ok()
+}
+
+/// Whether `text` is a JSON number's text, leading zeros allowed: `-`? digits, then
+/// `.` digits?, then `e`/`E` sign? digits?.
+fn number_shaped(text: &str) -> bool {
+    let mut rest = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    let digits = |rest: &mut &[u8]| {
+        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        *rest = &rest[n..];
+        n > 0
+    };
+    if !digits(&mut rest) {
+        return false;
+    }
+    if let Some(after) = rest.strip_prefix(b".") {
+        rest = after;
+        if !digits(&mut rest) {
+            return false;
+        }
+    }
+    if let Some(after) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        rest = after
+            .strip_prefix(b"+")
+            .or_else(|| after.strip_prefix(b"-"))
+            .unwrap_or(after);
+        if !digits(&mut rest) {
+            return false;
+        }
+    }
+    rest.is_empty()
 }
 
 #[cfg(test)]
@@ -217,5 +249,11 @@ mod tests {
         assert_eq!(decimal_text("1e3"), Some(Decimal::from(1000)));
         assert_eq!(decimal_text("\"1.5\""), None);
         assert_eq!(decimal_text("null"), None);
+        assert_eq!(decimal_text("007.5"), Some(Decimal::from_str("7.5").unwrap()));
+        assert_eq!(decimal_text("2.5E-1"), Some(Decimal::from_str("0.25").unwrap()));
+        // What the decimal parser would read as a number, but no JSON number is.
+        for text in ["1_000", "1_5", "1.", ".5", "+1", "1e", "1e+", "1.5.2", "1 ", "0x10", "1e3_0"] {
+            assert_eq!(decimal_text(text), None, "{text}");
+        }
     }
 }
