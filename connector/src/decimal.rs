@@ -249,10 +249,18 @@ mod tests {
         assert_eq!(decimal_text("1e3"), Some(Decimal::from(1000)));
         assert_eq!(decimal_text("\"1.5\""), None);
         assert_eq!(decimal_text("null"), None);
-        assert_eq!(decimal_text("007.5"), Some(Decimal::from_str("7.5").unwrap()));
-        assert_eq!(decimal_text("2.5E-1"), Some(Decimal::from_str("0.25").unwrap()));
+        assert_eq!(
+            decimal_text("007.5"),
+            Some(Decimal::from_str("7.5").unwrap())
+        );
+        assert_eq!(
+            decimal_text("2.5E-1"),
+            Some(Decimal::from_str("0.25").unwrap())
+        );
         // What the decimal parser would read as a number, but no JSON number is.
-        for text in ["1_000", "1_5", "1.", ".5", "+1", "1e", "1e+", "1.5.2", "1 ", "0x10", "1e3_0"] {
+        for text in [
+            "1_000", "1_5", "1.", ".5", "+1", "1e", "1e+", "1.5.2", "1 ", "0x10", "1e3_0",
+        ] {
             assert_eq!(decimal_text(text), None, "{text}");
         }
     }

@@ -57,10 +57,27 @@ fn main() -> ExitCode {
             error,
             quiet: false,
         }) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", chain(&error));
             ExitCode::from(code)
         }
     }
+}
+
+/// An error and its causes, outermost first, each cause once: the library's errors already
+/// name their cause in their own text (`reading the input: …`), which anyhow's `{:#}` would
+/// repeat.
+fn chain(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for part in error.chain().map(ToString::to_string) {
+        if out.contains(&part) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&part);
+    }
+    out
 }
 
 /// Exit code of a process a closed pipe ended (128 + SIGPIPE, as a shell shows it).

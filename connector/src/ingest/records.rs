@@ -149,6 +149,9 @@ impl Csv {
                 let twice = names
                     .iter()
                     .enumerate()
+                    // An empty name is no column (a spreadsheet's trailing ones): its cells are
+                    // left out.
+                    .filter(|(_, n)| !n.is_empty())
                     .find_map(|(i, n)| Some((names[..i].iter().position(|m| m == n)?, i)));
                 match twice {
                     Some((first, second)) => (

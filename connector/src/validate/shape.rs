@@ -39,7 +39,19 @@ impl Shape {
 
     /// The shape a JSON Schema describes (the declared workflow input).
     pub(super) fn from_schema(schema: &Value) -> Self {
-        let kind = schema.get("type").and_then(Value::as_str);
+        let kind = match schema.get("type") {
+            Some(Value::String(t)) => Some(t.as_str()),
+            // Several types: one of them besides `null` (which nothing reads into) is known;
+            // more may be any of them.
+            Some(Value::Array(types)) => {
+                let mut named = types.iter().filter(|t| t.as_str() != Some("null"));
+                match (named.next().and_then(Value::as_str), named.next()) {
+                    (Some(one), None) => Some(one),
+                    _ => return Shape::Any,
+                }
+            }
+            _ => None,
+        };
         match kind {
             Some("object") | None if schema.get("properties").is_some() => {
                 let keys = schema["properties"]
@@ -245,5 +257,15 @@ mod tests {
             placed.at(&steps("$.charge.quantity")).is_err(),
             "a charge reports no quantity"
         );
+        // Several types may be any of them (an array holds indexes, an object keys); one
+        // besides `null` is that one.
+        let either = Shape::from_schema(
+            &json!({"type": ["array", "object"], "properties": {"a": {}}, "items": {}}),
+        );
+        assert_eq!(either, Shape::Any);
+        let nullable = Shape::from_schema(
+            &json!({"type": ["object", "null"], "properties": {"q": {"type": "string"}}}),
+        );
+        assert!(nullable.at(&steps("$.q")).is_ok() && nullable.at(&steps("$.p")).is_err());
     }
 }
