@@ -108,9 +108,9 @@ pub fn number_decimal(v: &Value) -> Option<Decimal> {
     decimal_text(n.as_str())
 }
 
-/// Reads a JSON number's text (`1.5`, `2`, `1e3`; leading zeros allowed) as a decimal;
-/// anything else is `None`: `1_000` (the decimal parser reads it as 1000, a guess at what
-/// `1_5` meant too), `1.`, `+1`, ` 1`.
+/// Reads a number's text (`1.5`, `2`, `1e3`, and what spreadsheets write: `.5`, `5.`, `+2`,
+/// `007`) as a decimal; anything else is `None`: `1_000` (the decimal parser reads it as
+/// 1000, a guess at what `1_5` meant too), ` 1`, `0x10`.
 pub fn decimal_text(text: &str) -> Option<Decimal> {
     if !number_shaped(text) {
         return None;
@@ -120,23 +120,25 @@ pub fn decimal_text(text: &str) -> Option<Decimal> {
         .ok()
 }
 
-/// Whether `text` is a JSON number's text, leading zeros allowed: `-`? digits, then
-/// `.` digits?, then `e`/`E` sign? digits?.
+/// Whether `text` is a number's text: a sign, digits with at most one `.` (a digit on at
+/// least one side), then optionally `e`/`E`, a sign and digits.
 fn number_shaped(text: &str) -> bool {
-    let mut rest = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    let mut rest = text.strip_prefix(['-', '+']).unwrap_or(text).as_bytes();
     let digits = |rest: &mut &[u8]| {
         let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         *rest = &rest[n..];
         n > 0
     };
-    if !digits(&mut rest) {
-        return false;
-    }
-    if let Some(after) = rest.strip_prefix(b".") {
-        rest = after;
-        if !digits(&mut rest) {
-            return false;
+    let whole = digits(&mut rest);
+    let fraction = match rest.strip_prefix(b".") {
+        Some(after) => {
+            rest = after;
+            digits(&mut rest)
         }
+        None => false,
+    };
+    if !whole && !fraction {
+        return false;
     }
     if let Some(after) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
         rest = after
@@ -257,9 +259,16 @@ mod tests {
             decimal_text("2.5E-1"),
             Some(Decimal::from_str("0.25").unwrap())
         );
-        // What the decimal parser would read as a number, but no JSON number is.
+        for (text, d) in [(".5", "0.5"), ("5.", "5"), ("+2", "2"), ("-.5", "-0.5")] {
+            assert_eq!(
+                decimal_text(text),
+                Some(Decimal::from_str(d).unwrap()),
+                "{text}"
+            );
+        }
+        // What the decimal parser would read as a number, but no one writes as one.
         for text in [
-            "1_000", "1_5", "1.", ".5", "+1", "1e", "1e+", "1.5.2", "1 ", "0x10", "1e3_0",
+            "1_000", "1_5", ".", "+", "1e", "1e+", "1.5.2", "1 ", "0x10", "1e3_0", "--1",
         ] {
             assert_eq!(decimal_text(text), None, "{text}");
         }

@@ -65,7 +65,8 @@ enum Command {
     /// before the first write (E-NO-HANDLER: handlers are registered through the library,
     /// Runner::with_simple_handler). Prints each task as it
     /// finishes on stderr and the workflow output JSON on stdout; exit 0 Completed, 1 Failed or
-    /// invalid, 2 usage or I/O error.
+    /// invalid, 2 usage or I/O error, 141 when stderr's reader stopped (`2>&1 | head`: the run
+    /// ends there, as a kill ends it).
     ///
     /// Before the first write, pre-flight checks the input against the definition's
     /// inputSchema, every task's credentials id, and every request the input alone resolves

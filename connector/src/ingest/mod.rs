@@ -85,7 +85,7 @@ impl Template {
         let (field, value) = rules.dedupe_field(self.task.http_request.body.as_ref()?)?;
         literal(&value).then(|| {
             format!(
-                "task `{task}` sends {field} `{value}` with every record: the API would answer the rest as duplicates of the first and record nothing of them; make it read the record (e.g. `evt-${{$.id}}`)"
+                "task `{task}` sends {field} `{value}` with every record: where the API deduplicates by {field} (opt-in per platform), it would answer the rest as duplicates of the first and record nothing of them; make it read the record (e.g. `evt-${{$.id}}`)"
             )
         })
     }

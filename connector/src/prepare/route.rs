@@ -141,13 +141,7 @@ impl<'a> Router<'a> {
         }
         let parsed = Url::parse(resolved).ok()?;
         let names = named.map_or(String::new(), |e| format!(" ({})", e.id));
-        // A parameter that takes only some values (the API version the catalog knows).
-        let only: String = named
-            .into_iter()
-            .flat_map(|e| &e.path_params)
-            .filter(|p| !p.values.is_empty())
-            .map(|p| format!("; `{{{}}}` takes only {}", p.name, p.values.join(", ")))
-            .collect();
+        let only = named.map_or(String::new(), |e| refused_values(e, &parsed));
         Some(format!(
             "the URL resolves to `{}`, which goes to `{}`, not where its template names{names}: a placeholder in the path must fill exactly one segment (not empty; no `/`, `\\`, `?` or `#`; not `.` or `..`), and one in the query a single parameter's value{only}",
             crate::credentials::redact_user_info(resolved),
@@ -202,6 +196,37 @@ impl<'a> Router<'a> {
         by_url.insert(url.to_owned(), route);
         found
     }
+}
+
+/// What `url` gives a path parameter of `endpoint` that takes only some values (the API version
+/// the catalog knows) and that it does not take, as the end of a message; empty when none.
+fn refused_values(endpoint: &Endpoint, url: &Url) -> String {
+    let given: Vec<&str> = url.path_segments().map_or_else(Vec::new, Iterator::collect);
+    let mut out = String::new();
+    for (template, given) in endpoint.path.trim_start_matches('/').split('/').zip(given) {
+        let (Some(open), Some(close)) = (template.find('{'), template.find('}')) else {
+            continue;
+        };
+        let name = &template[open + 1..close];
+        let Some(param) = endpoint
+            .path_params
+            .iter()
+            .find(|p| p.name == name && !p.values.is_empty())
+        else {
+            continue;
+        };
+        let value = given
+            .strip_prefix(&template[..open])
+            .and_then(|v| v.strip_suffix(&template[close + 1..]))
+            .unwrap_or(given);
+        if !param.values.contains(&value) {
+            out.push_str(&format!(
+                "; `{{{name}}}` takes only {}, not `{value}`",
+                param.values.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 /// Whether `url`'s path, as written (between the authority and the query or fragment), holds
@@ -274,8 +299,16 @@ mod tests {
         assert_eq!(misfilled(versioned, "1"), None);
         let why = misfilled(versioned, "2").expect("v2 passed");
         assert!(
-            why.contains("(solvimon.ingest-charge)") && why.contains("`{version}` takes only 1"),
+            why.contains("(solvimon.ingest-charge)")
+                && why.contains("`{version}` takes only 1, not `2`"),
             "{why}"
         );
+        // Said only of the parameter that is wrong.
+        let why = misfilled(
+            "https://test.api.solvimon.com/v1/events/calculate?cost_prediction=${$.v}",
+            "a&b=1",
+        )
+        .expect("another query parameter passed");
+        assert!(!why.contains("takes only"), "{why}");
     }
 }

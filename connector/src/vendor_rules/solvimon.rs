@@ -181,16 +181,27 @@ fn meter_data_url(url: &Url, id: &str) -> Option<Url> {
     Some(read)
 }
 
+/// `text` (a JSON number's) as a plain decimal, without an exponent when it has one and the
+/// decimal holds it exactly; else as it is (the request's schema then refuses it).
+fn plain(text: &str) -> String {
+    if !text.contains(['e', 'E']) {
+        return text.to_owned();
+    }
+    crate::decimal::decimal_text(text)
+        .map_or_else(|| text.to_owned(), |d| d.normalize().to_string())
+}
+
 /// Solvimon writes numbers as decimal strings (`number`, `count`, `quantity`, `value`): a JSON
 /// number given there (another task's output, e.g. Rebilly's `quantity`) becomes its exact
-/// text, and a boolean `value` its text, so tasks chain without glue.
+/// decimal text (`1e3` is `1000`: the API's decimal strings have no exponent), and a boolean
+/// `value` its text, so tasks chain without glue.
 fn as_decimal_strings(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (key, item) in map.iter_mut() {
                 let textual = matches!(key.as_str(), "number" | "count" | "quantity" | "value");
                 match item {
-                    Value::Number(n) if textual => *item = Value::String(n.as_str().to_owned()),
+                    Value::Number(n) if textual => *item = Value::String(plain(n.as_str())),
                     Value::Bool(b) if key == "value" => *item = Value::String(b.to_string()),
                     other => as_decimal_strings(other),
                 }
@@ -246,6 +257,11 @@ mod tests {
         assert_eq!(body["value"], json!({"number": "2", "count": "3"}));
         assert_eq!(body["amount"]["quantity"], "1.50");
         assert_eq!(body["meter_properties"][0]["value"], "true");
+        // An exponent is written out: the API's decimal strings have none.
+        let mut body: Value =
+            serde_json::from_str(r#"{"value": {"number": 1e3, "count": 2.5E-1}}"#).unwrap();
+        as_decimal_strings(&mut body);
+        assert_eq!(body["value"], json!({"number": "1000", "count": "0.25"}));
     }
 
     #[test]

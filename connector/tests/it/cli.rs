@@ -365,25 +365,32 @@ fn completions_load_in_bash_and_the_man_page_names_every_command() {
     }
 }
 
-/// A reader that stops reading (`run … 2>&1 | head`) ends a run quietly, as it ends other
-/// tools (exit 141, 128 + SIGPIPE): it was a panic, exit 101, with a backtrace hint.
+/// A reader that stops reading its progress lines (`run … 2>&1 | head`) ends a run quietly, as
+/// it ends other tools (exit 141, 128 + SIGPIPE): it was a panic, exit 101, with a backtrace
+/// hint. (A closed stdout alone loses only the output JSON, at the end: exit as the run ended.)
 #[test]
 fn a_closed_pipe_ends_a_run_quietly() {
     let root = common::root();
     let dir = scratch("cli-closed-pipe");
-    let mut child = common::bin()
-        .arg("run")
-        .arg(root.join("workflows/usage-with-overage.json"))
-        .arg("--input")
-        .arg(root.join("workflows/examples/usage-with-overage.input.json"))
-        .current_dir(&dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Both read ends closed before the first line is written.
-    drop(child.stdout.take());
+    let run = |stdout: std::process::Stdio, stderr: std::process::Stdio| {
+        common::bin()
+            .arg("run")
+            .arg(root.join("workflows/usage-with-overage.json"))
+            .arg("--input")
+            .arg(root.join("workflows/examples/usage-with-overage.input.json"))
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    // The progress lines' reader gone before the first line is written.
+    let mut child = run(std::process::Stdio::null(), std::process::Stdio::piped());
     drop(child.stderr.take());
     assert_eq!(child.wait().unwrap().code(), Some(141));
+    // Only the output's reader gone: the run ends as it ends.
+    let mut child = run(std::process::Stdio::piped(), std::process::Stdio::null());
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
