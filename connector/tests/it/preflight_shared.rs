@@ -243,3 +243,32 @@ fn a_resumed_loop_on_a_recorded_output_is_not_endless() {
     );
     assert_eq!(checked(&BTreeMap::new()), vec![]);
 }
+
+/// A mistake with this input in the data passing around a request (here a spread in
+/// `workflowOutput`) is the task's, not a request's: the message says the task fails there.
+#[test]
+fn a_mistake_in_data_passing_says_the_task_fails_there() {
+    let cwd = common::scratch("preflight-output");
+    let file = cwd.join("output.json");
+    std::fs::write(
+        &file,
+        json!({"name": "Out", "startTask": "Done", "tasks": {"Done": {"type": "Terminate",
+            "terminationStatus": "Completed", "workflowOutput": {"x": ["${...$.keep}"]}}}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = common::bin()
+        .arg("validate")
+        .arg(&file)
+        .args(["--input", r#"{"keep": {"a": 1}}"#])
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(
+            "task `Done`: with this input, the task fails here: the spread `${...$.keep}` gave an object"
+        ),
+        "{shown}"
+    );
+}

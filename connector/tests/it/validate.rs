@@ -237,28 +237,6 @@ fn run_time_check_resolves_placeholders_and_validates_the_concrete_request() {
         "{}",
         summary(&report)
     );
-
-    // Not a request's mistake: the message says the task fails, not that a request cannot be
-    // sent.
-    let output = crate::common::scratch("validate-output").join("output.json");
-    std::fs::write(
-        &output,
-        json!({"name": "Out", "startTask": "Done", "tasks": {"Done": {"type": "Terminate",
-            "terminationStatus": "Completed", "workflowOutput": {"x": ["${...$.keep}"]}}}})
-        .to_string(),
-    )
-    .unwrap();
-    let report = check(&output, Some(&json!({"keep": {"a": 1}})));
-    assert!(
-        report
-            .diagnostics
-            .iter()
-            .any(|d| d.pointer == "/tasks/Done/workflowOutput"
-                && d.message
-                    .starts_with("with this input, the task fails here: the spread")),
-        "{}",
-        summary(&report)
-    );
 }
 
 #[test]
