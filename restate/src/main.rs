@@ -112,7 +112,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let catalog = Catalog::builtin();
     let validators = Arc::new(Validators::new(&catalog).context("compiling schemas")?);
-    let mut executor = Executor::new(credentials(args.credentials.as_deref(), &catalog)?)
+    let env = |name: &str| std::env::var(name).ok();
+    let mut executor = Executor::new(credentials(args.credentials.as_deref(), &catalog, env)?)
         .with_validators(validators.clone());
     for item in &args.servers {
         let (vendor, url) = item
@@ -177,8 +178,12 @@ async fn register(admin: &str, url: &str) -> anyhow::Result<()> {
 
 /// The credentials file's entries (secrets from the variables it names), then `solvimon` /
 /// `rebilly` from SOLVIMON_API_KEY / REBILLY_API_KEY where the file has no such entry (each
-/// sent to its vendor's endpoints only).
-fn credentials(path: Option<&std::path::Path>, catalog: &Catalog) -> anyhow::Result<Credentials> {
+/// sent to its vendor's servers only); `env` reads a variable.
+fn credentials(
+    path: Option<&std::path::Path>,
+    catalog: &Catalog,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Credentials> {
     let path = match path {
         Some(p) => Some(p.to_owned()),
         None => Some(PathBuf::from("credentials.json")).filter(|p| p.exists()),
@@ -187,7 +192,7 @@ fn credentials(path: Option<&std::path::Path>, catalog: &Catalog) -> anyhow::Res
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading credentials {}", p.display()))?;
-            Credentials::from_file_text(&text, |name| std::env::var(name).ok())
+            Credentials::from_file_text(&text, &env)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
         }
         None => Credentials::new(),
@@ -196,7 +201,7 @@ fn credentials(path: Option<&std::path::Path>, catalog: &Catalog) -> anyhow::Res
         if credentials.contains(vendor.as_str()) {
             continue;
         }
-        if let Ok(key) = std::env::var(vendor.api_key_env())
+        if let Some(key) = env(vendor.api_key_env())
             && !key.is_empty()
         {
             // Bound to its vendor: a workflow whose URL data fills in cannot send it elsewhere.
@@ -212,4 +217,69 @@ fn credentials(path: Option<&std::path::Path>, catalog: &Catalog) -> anyhow::Res
         }
     }
     Ok(credentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use usage_connector::execute::{ErrorCode, TaskContext};
+    use usage_connector::simworkflow::HttpTask;
+
+    /// A usage to `url`, with the credentials id `rebilly`.
+    fn usage(url: &str) -> HttpTask {
+        serde_json::from_value(json!({"credentials": "rebilly", "end": true,
+            "httpRequest": {"url": url, "method": "POST",
+                "body": {"subscriptionId": "sub_1", "quantity": 1}}}))
+        .unwrap()
+    }
+
+    /// `serve`'s key from REBILLY_API_KEY goes to Rebilly's servers only, wherever the input
+    /// points a task's URL (it was sent wherever the input pointed); a credentials-file entry
+    /// is the author's own choice and goes where the task says.
+    #[test]
+    fn a_vendor_key_from_the_environment_goes_only_to_its_vendor() {
+        let catalog = Catalog::builtin();
+        let env = |name: &str| (name == "REBILLY_API_KEY").then(|| "sk_env".to_owned());
+        // No credentials file (the crate's folder has none): the environment alone.
+        let executor = Executor::new(credentials(None, &catalog, env).unwrap());
+        let ctx = TaskContext::new("wf", "Report");
+        let to_rebilly = executor
+            .prepare(
+                &usage("https://api-sandbox.rebilly.com/usages"),
+                &json!({}),
+                &ctx,
+            )
+            .unwrap();
+        assert_eq!(to_rebilly.headers["REB-APIKEY"], "sk_env");
+        let elsewhere = executor
+            .prepare(&usage("https://collector.example/usages"), &json!({}), &ctx)
+            .unwrap_err();
+        assert_eq!(
+            elsewhere.code,
+            ErrorCode::MissingCredentials,
+            "{elsewhere:?}"
+        );
+        assert!(
+            elsewhere.message.contains("rebilly's own key"),
+            "{}",
+            elsewhere.message
+        );
+        // A file entry named for the vendor is not bound.
+        let dir = std::env::temp_dir().join(format!("usage-restate-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("credentials.json");
+        std::fs::write(
+            &file,
+            json!({"rebilly": {"header": "REB-APIKEY", "env": "MY_KEY"}}).to_string(),
+        )
+        .unwrap();
+        let mine = |name: &str| (name == "MY_KEY").then(|| "sk_file".to_owned());
+        let executor = Executor::new(credentials(Some(&file), &catalog, mine).unwrap());
+        let sent = executor
+            .prepare(&usage("https://collector.example/usages"), &json!({}), &ctx)
+            .unwrap();
+        assert_eq!(sent.headers["REB-APIKEY"], "sk_file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
