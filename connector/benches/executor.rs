@@ -272,7 +272,12 @@ fn main() {
         println!("bare reqwest: {bm:.0} calls/s; executor (validate, prepare, send, classify): {em:.0} calls/s; TaskHandler::execute (output written as JSON once): {pm:.0} calls/s");
         println!("ratio per round: executor {:.2}..{:.2}; TaskHandler {:.2}..{:.2}", ratios[0], ratios[ROUNDS - 1], plugin_ratios[0], plugin_ratios[ROUNDS - 1]);
         println!("TaskHandler::execute/bare = {prm:.2}x (median per-round ratio)");
-        println!("by CPU time per call (bare's / the loop's, per round): executor {cm:.2}x ({:.2}..{:.2}); TaskHandler {pcm:.2}x ({:.2}..{:.2})", cost[0], cost[ROUNDS - 1], plugin_cost[0], plugin_cost[ROUNDS - 1]);
+        // Only where the kernel tells each thread's CPU time (`/proc`: Linux).
+        if cm.is_finite() && pcm.is_finite() {
+            println!("by CPU time per call (bare's / the loop's, per round): executor {cm:.2}x ({:.2}..{:.2}); TaskHandler {pcm:.2}x ({:.2}..{:.2})", cost[0], cost[ROUNDS - 1], plugin_cost[0], plugin_cost[ROUNDS - 1]);
+        } else {
+            println!("by CPU time per call: not measured here (no /proc/self/task)");
+        }
         println!("RATIO executor/bare = {rm:.2}x (median per-round ratio; goal >= 0.9x)");
         sandbox.shutdown().await;
     });
