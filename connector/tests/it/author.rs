@@ -301,39 +301,23 @@ fn a_jsonata_quantity_is_rounded_by_the_task_policy_or_refused_never_sent_as_a_f
 /// it; a task to any other URL naming that id is refused before sending, never given the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_studio_with_a_server_uses_the_vendor_key_variable_for_its_endpoints_only() {
-    use std::io::BufRead;
     let sandbox = common::Sandbox::start().await;
     let dir = common::scratch("studio-server-key");
     let workflows = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../workflows");
     let definition = std::fs::read_to_string(workflows.join("rebilly-create-usage.json")).unwrap();
     std::fs::write(dir.join("rebilly-create-usage.json"), &definition).unwrap();
-    let mut studio = common::Proc(
-        common::bin()
-            .arg("studio")
-            .arg(&dir)
-            .args(["--server", &format!("rebilly={}", sandbox.url())])
-            .current_dir(&dir)
-            .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = studio.0.stdout.take().unwrap();
-    let first = tokio::task::block_in_place(|| {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map(|_| line)
-    })
-    .unwrap();
-    let page = first.trim().trim_start_matches("listening on ").to_owned();
-    let (base, token) = page
-        .split_once("/?token=")
-        .unwrap_or_else(|| panic!("a page address with its token: {first:?}"));
+    let server = format!("rebilly={}", sandbox.url());
+    let (_studio, base, token) = tokio::task::block_in_place(|| {
+        common::studio(
+            &dir,
+            &["--server", &server],
+            &[("REBILLY_API_KEY", sandbox.dev_key("rebilly"))],
+        )
+    });
     let test = |text: String, input: Value| {
         let request = reqwest::Client::new()
             .post(format!("{base}/api/test"))
-            .header("x-studio-token", token)
+            .header("x-studio-token", &token)
             .json(&json!({"text": text, "task": "Report usage", "input": input}));
         async move {
             let answer: Value = request.send().await.unwrap().json().await.unwrap();

@@ -19,6 +19,7 @@ mod runner;
 mod sandbox_cli;
 mod schemas;
 mod secrets;
+mod studio;
 mod unhappy;
 mod validate;
 mod workflow_schema;

@@ -110,7 +110,7 @@ fn sandbox_credentials(
 }
 
 /// An executor for the given servers and the credentials file.
-fn remote_executor(
+pub(crate) fn remote_executor(
     definition: &WorkflowDefinition,
     validators: &Arc<Validators>,
     servers: &BTreeMap<String, String>,

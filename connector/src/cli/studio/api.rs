@@ -296,6 +296,29 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
         Ok(found) => found,
         Err(e) => return failure(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
     };
+    // A given workflow input against inputSchema, as `call --task` and `run` check it: one
+    // that fails is refused before anything is prepared.
+    if let Some(given) = &body.input {
+        let problems = match usage_connector::preflight::InputSchema::of(&definition) {
+            Ok(Some(schema)) => schema.check(given),
+            Ok(None) => Vec::new(),
+            Err(problem) => vec![problem],
+        };
+        if !problems.is_empty() {
+            let found = usage_connector::preflight::Preflight {
+                problems,
+                ..Default::default()
+            };
+            let report =
+                usage_connector::validate::preflight_report("<editor>", &body.text, &found);
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "the workflow input fails the definition's inputSchema; nothing was sent",
+                            "diagnostics": report.diagnostics})),
+            )
+                .into_response();
+        }
+    }
     let workflow_input = body.input.unwrap_or_else(|| json!({}));
     let pinned = body.task_input.is_some();
     let (raw, from) = match (body.task_input.or(body.state_input), entry) {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use usage_connector::execute::{TaskContext, TaskError, TaskHandler, TaskOutput};
+use usage_connector::execute::{Executor, TaskContext, TaskError, TaskHandler, TaskOutput};
 use usage_connector::journal::{FileJournal, RunRecord};
 use usage_connector::runner::{RunResult, RunStatus, Runner};
 use usage_connector::simworkflow::Task;
@@ -192,6 +192,32 @@ pub fn resume(studio: &Arc<Studio>, id: &str, edited: Option<&str>) -> Result<()
     )
 }
 
+/// The executor of `session`: the studio's own for a new run; for a resume, the servers and
+/// credentials file the run recorded, as `resume ID` uses them (a run that went to servers is
+/// never resumed on this studio's sandbox, nor one that ran on a sandbox against servers).
+fn executor_for(studio: &Studio, session: &Session) -> Result<Executor, Refused> {
+    let record = &session.record;
+    if !session.resuming || (record.servers.is_empty() && studio.sandbox.is_some()) {
+        return Ok(studio.executor(&session.read.definition));
+    }
+    if record.servers.is_empty() {
+        return Err(refused(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "run `{}` ran on an embedded sandbox, and this studio sends to servers: resume it from a studio started without --server, or with `usage-connector resume {}`",
+                session.workflow_id, session.workflow_id
+            ),
+        ));
+    }
+    crate::cli::shared::session::remote_executor(
+        &session.read.definition,
+        &session.validators,
+        &record.servers,
+        record.credentials_file.as_deref().map(std::path::Path::new),
+    )
+    .map_err(|e| refused(axum::http::StatusCode::CONFLICT, format!("{e:#}")))
+}
+
 /// Readies the session (pre-flight, journal, number) and runs it in the background.
 fn go(studio: &Arc<Studio>, mut session: Session) -> Result<(), Refused> {
     use axum::http::StatusCode;
@@ -199,15 +225,13 @@ fn go(studio: &Arc<Studio>, mut session: Session) -> Result<(), Refused> {
     let started = Instant::now();
     let at = move || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let retries = watched.clone();
-    let executor = studio
-        .executor(&session.read.definition)
-        .with_progress(Arc::new(move |n| {
-            retries.push(json!({
-                "atMs": at(), "task": n.task, "status": "Retry", "attempt": n.attempt,
-                "answer": n.status, "error": n.error, "delayMs": n.delay.as_millis() as u64,
-                "rule": n.rule,
-            }));
+    let executor = executor_for(studio, &session)?.with_progress(Arc::new(move |n| {
+        retries.push(json!({
+            "atMs": at(), "task": n.task, "status": "Retry", "attempt": n.attempt,
+            "answer": n.status, "error": n.error, "delayMs": n.delay.as_millis() as u64,
+            "rule": n.rule,
         }));
+    }));
     let ready = match session::ready(&mut session, executor) {
         Ok(ready) => ready,
         Err(NotReady::Preflight(report)) => {

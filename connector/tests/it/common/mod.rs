@@ -39,6 +39,33 @@ impl Drop for Proc {
     }
 }
 
+/// A studio on `dir` (`studio DIR` + `args`, with `env`), started: the process, the page's
+/// base URL and its token (from the first line it prints). Blocks while it starts.
+pub fn studio(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Proc, String, String) {
+    use std::io::BufRead;
+    let mut command = bin();
+    command
+        .arg("studio")
+        .arg(dir)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut studio = Proc(command.spawn().unwrap());
+    let stdout = studio.0.stdout.take().unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    let page = first.trim().trim_start_matches("listening on ");
+    let (base, token) = page
+        .split_once("/?token=")
+        .unwrap_or_else(|| panic!("a page address with its token: {first:?}"));
+    (studio, base.to_owned(), token.to_owned())
+}
+
 /// The binary, ready for arguments; its run journals go in [`state_dir`].
 pub fn bin() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_usage-connector"));
