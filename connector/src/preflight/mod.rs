@@ -33,7 +33,7 @@ use crate::identity::Execution;
 use crate::journal::Recorded;
 use crate::prepare::{self, PreparedRequest, Router};
 use crate::runner::{Plan, ScopeId};
-use crate::simworkflow::{HttpTask, Task, WorkflowDefinition};
+use crate::simworkflow::{HttpTask, Task, TerminationStatus, WorkflowDefinition};
 
 pub use input_schema::InputSchema;
 
@@ -246,6 +246,7 @@ pub fn check(subject: &Subject<'_>, preparer: &dyn Preparer) -> Preflight {
         forks: 0,
         identities: shared::Identities::default(),
         revisited: Default::default(),
+        failed_at: None,
         out,
     };
     walker.scope(&ScopeId::Workflow, subject.input.clone());
@@ -274,6 +275,9 @@ struct Walker<'a, 'p> {
     identities: shared::Identities,
     /// Tasks reached more than once (a loop).
     revisited: std::collections::HashSet<String>,
+    /// The forks on the path to the Terminate `Failed` walked last: where it equals a
+    /// Parallel's own, a branch surely fails the run there.
+    failed_at: Option<usize>,
     out: Preflight,
 }
 
@@ -343,8 +347,9 @@ impl Walker<'_, '_> {
                     }
                     result
                 }
-                Task::Parallel(p) => Value::Array(
-                    (0..p.branches.len())
+                Task::Parallel(p) => {
+                    let (forks, before) = (self.forks, self.failed_at.take());
+                    let outputs = (0..p.branches.len())
                         .map(|index| {
                             let branch = ScopeId::Branch {
                                 parallel: current.clone(),
@@ -352,8 +357,15 @@ impl Walker<'_, '_> {
                             };
                             self.scope(&branch, task_input.clone())
                         })
-                        .collect(),
-                ),
+                        .collect();
+                    // A branch that surely ends in a Terminate `Failed` fails the run here:
+                    // no task after the Parallel runs.
+                    if self.failed_at == Some(forks) {
+                        return unknown();
+                    }
+                    self.failed_at = before;
+                    Value::Array(outputs)
+                }
                 Task::Decision(d) => {
                     let targets = decide(d, plan.conditions(&current), &data.scope(&task_input));
                     if let [one] = targets.as_slice() {
@@ -368,13 +380,20 @@ impl Walker<'_, '_> {
                     self.forks -= 1;
                     return unknown();
                 }
-                // What it ends the run with, as far as it is known: a path the input
-                // certainly lacks fails the run there, after the writes before it.
+                // What it ends its scope with (a branch's output, or the run's), as far as it
+                // is known: a path the input certainly lacks fails the run there, after the
+                // writes before it.
                 Task::Terminate(t) => {
-                    if let Err(e) = data.workflow_output(t.workflow_output.as_ref(), task_input) {
-                        self.problem(&current, e);
+                    if t.termination_status == TerminationStatus::Failed {
+                        self.failed_at = Some(self.forks);
                     }
-                    return unknown();
+                    return match data.workflow_output(t.workflow_output.as_ref(), task_input) {
+                        Ok(output) => output,
+                        Err(e) => {
+                            self.problem(&current, e);
+                            unknown()
+                        }
+                    };
                 }
             };
             let output = match data.output(task, input, result) {

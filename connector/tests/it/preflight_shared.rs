@@ -272,3 +272,97 @@ fn a_mistake_in_data_passing_says_the_task_fails_there() {
         "{shown}"
     );
 }
+
+/// A Parallel's branches are walked as the run walks them: a branch that ends in a Terminate
+/// `Completed` gives its `workflowOutput` as its output (it was unknown, so a resume did not
+/// compare an edited completed task after the Parallel, and reused its old output), and one
+/// that surely ends in a Terminate `Failed` fails the run there (the task after the Parallel
+/// was checked, and refused a run that never reaches it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_branch_s_terminate_is_walked_as_the_run_walks_it() {
+    let sandbox = Sandbox::start().await;
+    let cwd = common::scratch("preflight-branch-terminate");
+    let charge = |reference: &str, description: &str, next: Option<&str>| {
+        let mut task = charge(reference, 1, next);
+        task["httpRequest"]["body"]["description"] = json!(description);
+        task
+    };
+    let mut usage_d = usage("https://api-sandbox.rebilly.com/usages", None);
+    usage_d["httpRequest"]["body"]["subscriptionId"] = json!("sub_exhausted");
+    let mut usage_a = usage("https://api-sandbox.rebilly.com/usages", Some("Done A"));
+    usage_a["resultPath"] = json!("$.r");
+    let definition = json!({"name": "Parallel then charge", "startTask": "Fan", "tasks": {
+        "Fan": {"type": "Parallel", "nextTask": "Charge C", "branches": [
+            {"startTask": "Usage A", "tasks": {
+                "Usage A": usage_a,
+                "Done A": {"type": "Terminate", "terminationStatus": "Completed",
+                           "workflowOutput": {"id": "${$.r.body.id}"}}}},
+            {"startTask": "Charge B", "tasks": {"Charge B": charge("b-${$.id}", "b", None)}}]},
+        "Charge C": charge("c-${$[0].id}", "first", Some("Usage D")),
+        "Usage D": usage_d
+    }});
+    let out = run(&sandbox, &definition, &json!({"id": "x"}), &cwd);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let id = stderr
+        .lines()
+        .find_map(|l| l.split_once(" resume ").map(|(_, id)| id.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no resume command in:\n{stderr}"));
+    let written = sandbox.stats().await;
+    // Charge C completed; an edit to it is refused, as one to Charge B inside the Parallel is.
+    let mut edited = definition.clone();
+    edited["tasks"]["Charge C"]["httpRequest"]["body"]["description"] = json!("edited");
+    edited["tasks"]["Usage D"]["httpRequest"]["body"]["subscriptionId"] = json!("sub_unlimited");
+    let file = cwd.join("edited.json");
+    std::fs::write(&file, edited.to_string()).unwrap();
+    let out = common::bin()
+        .args(["resume", &id, "--definition"])
+        .arg(&file)
+        .current_dir(&cwd)
+        .env("SOLVIMON_API_KEY", sandbox.dev_key("solvimon"))
+        .env("REBILLY_API_KEY", sandbox.dev_key("rebilly"))
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E-REQUEST-CHANGED]: task `Charge C`"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.stats().await, written, "something was written");
+
+    // A branch that surely ends in a Terminate `Failed` fails the run at the Parallel: the
+    // task after it is not reached, so its bad quantity is no problem of this input.
+    let guarded: WorkflowDefinition = serde_json::from_value(json!({
+        "name": "Guard", "startTask": "Fan", "tasks": {
+            "Fan": {"type": "Parallel", "nextTask": "Late", "branches": [
+                {"startTask": "Check", "tasks": {
+                    "Check": {"type": "Decision",
+                        "choices": [{"condition": "$.blocked == true", "nextTask": "Stop"}],
+                        "defaultTask": "Ok"},
+                    "Stop": {"type": "Terminate", "terminationStatus": "Failed"},
+                    "Ok": {"type": "Terminate", "terminationStatus": "Completed"}}},
+                {"startTask": "U", "tasks": {
+                    "U": usage("https://api-sandbox.rebilly.com/usages", None)}}]},
+            "Late": {"type": "Http", "credentials": "rebilly", "end": true,
+                "httpRequest": {"url": "https://api-sandbox.rebilly.com/usages", "method": "POST",
+                    "body": {"subscriptionId": "sub_unlimited",
+                             "quantity": "${$$.Execution.Input.q}"}}}
+    }}))
+    .unwrap();
+    let problems = |input: Value| {
+        let subject = Subject {
+            definition: &guarded,
+            input: &input,
+            workflow_id: "wf",
+            now: chrono::Utc::now(),
+            recorded: &BTreeMap::new(),
+            sequence: None,
+        };
+        preflight::check(&subject, &Router::new(ValidatorSet::Builtin)).problems
+    };
+    assert_eq!(problems(json!({"blocked": true, "q": "1.23456"})), vec![]);
+    let found = problems(json!({"blocked": false, "q": "1.23456"}));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].task.as_deref(), Some("Late"));
+}
