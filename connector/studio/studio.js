@@ -322,7 +322,8 @@ async function test(dryRun) {
   report.textContent = dryRun ? 'preparing…' : 'sending…';
   let body;
   try {
-    body = { text: $('editor').value, task: $('test-task').value, input: parsed('test-input', {}), stateInput: parsed('test-state', undefined), dryRun };
+    // An empty box gives no workflow input (it is checked against inputSchema only when given).
+    body = { text: $('editor').value, task: $('test-task').value, input: parsed('test-input', undefined), stateInput: parsed('test-state', undefined), dryRun };
     if (state.pinned && state.pinned.task === body.task) body.taskInput = state.pinned.input;
     state.pinnedFrom = $('test-pin').value;
   } catch (e) { report.textContent = `input is not JSON: ${e.message}`; return; }
@@ -332,7 +333,8 @@ async function test(dryRun) {
     const attempts = r.result && r.result.attempts ? r.result.attempts : [];
     report.innerHTML =
       (r.inputFrom ? `<p class="from">input: ${escape(r.inputFrom)}${state.pinnedFrom ? `, pinned from execution ${escape(state.pinnedFrom)}` : ''}</p>` : '') +
-      (r.error ? `<p class="failed">${escape(r.error.code || '')}: ${escape(r.error.message || JSON.stringify(r.error))}</p>` : '') +
+      (typeof r.error === 'string' ? `<p class="failed">${escape(r.error)}</p>` : '') +
+      (r.error && typeof r.error === 'object' ? `<p class="failed">${escape(r.error.code || '')}: ${escape(r.error.message || JSON.stringify(r.error))}</p>` : '') +
       (r.result ? `<p class="answer">HTTP ${r.result.statusCode} · ${escape(r.result.outcome || '')} · ${attempts.length} attempt(s)</p>` : '') +
       part('Request', r.request) + part('Attempts', attempts.length ? attempts : undefined) +
       part('Retries (the rule that set each wait)', r.retries && r.retries.length ? r.retries : undefined) +

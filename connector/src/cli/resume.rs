@@ -91,8 +91,9 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<String, Failure> {
     if !args.servers.is_empty() {
         record.servers = crate::cli::shared::session::servers(&args.servers)?;
     }
-    if let Some(file) = &args.credentials {
-        record.credentials_file = Some(file.display().to_string());
+    if let Some(given) = &args.credentials {
+        record.credentials_file = crate::cli::shared::credentials::file(Some(given))
+            .map(|file| file.display().to_string());
     }
     drop(journal);
     crate::cli::shared::session::execute(crate::cli::shared::session::Session {

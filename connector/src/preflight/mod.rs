@@ -275,8 +275,8 @@ struct Walker<'a, 'p> {
     identities: shared::Identities,
     /// Tasks reached more than once (a loop).
     revisited: std::collections::HashSet<String>,
-    /// The forks on the path to the Terminate `Failed` walked last: where it equals a
-    /// Parallel's own, a branch surely fails the run there.
+    /// The fewest forks on a path to a Terminate `Failed` walked since the Parallel being
+    /// walked began: where it equals that Parallel's own, a branch surely fails the run there.
     failed_at: Option<usize>,
     out: Preflight,
 }
@@ -384,8 +384,11 @@ impl Walker<'_, '_> {
                 // is known: a path the input certainly lacks fails the run there, after the
                 // writes before it.
                 Task::Terminate(t) => {
+                    // The surest one stands (fewest forks): a sibling's behind a Decision must
+                    // not hide it.
                     if t.termination_status == TerminationStatus::Failed {
-                        self.failed_at = Some(self.forks);
+                        self.failed_at =
+                            Some(self.failed_at.map_or(self.forks, |f| f.min(self.forks)));
                     }
                     return match data.workflow_output(t.workflow_output.as_ref(), task_input) {
                         Ok(output) => output,

@@ -365,4 +365,39 @@ async fn a_parallel_branch_s_terminate_is_walked_as_the_run_walks_it() {
     let found = problems(json!({"blocked": false, "q": "1.23456"}));
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].task.as_deref(), Some("Late"));
+    // Whatever the branches' order, and with a sibling that may fail behind a Decision on its
+    // response.
+    let mut swapped = serde_json::to_value(&guarded).unwrap();
+    let late = swapped["tasks"]["Late"].clone();
+    let branches = swapped["tasks"]["Fan"]["branches"].as_array_mut().unwrap();
+    let u = &mut branches[1]["tasks"];
+    u["U"]["resultPath"] = json!("$.r");
+    u["U"].as_object_mut().unwrap().remove("end");
+    u["U"]["nextTask"] = json!("Refused?");
+    u["Refused?"] = json!({"type": "Decision",
+        "choices": [{"condition": "$.r.statusCode == 500", "nextTask": "Give up"}],
+        "defaultTask": "Fine"});
+    u["Give up"] = json!({"type": "Terminate", "terminationStatus": "Failed"});
+    u["Fine"] = json!({"type": "Terminate", "terminationStatus": "Completed"});
+    for order in [false, true] {
+        if order {
+            branches.reverse();
+        }
+        let guarded: WorkflowDefinition =
+            serde_json::from_value(json!({"name": "Guard", "startTask": "Fan",
+                "tasks": {"Fan": {"type": "Parallel", "nextTask": "Late",
+                                  "branches": branches.clone()},
+                          "Late": late.clone()}}))
+            .unwrap();
+        let subject = Subject {
+            definition: &guarded,
+            input: &json!({"blocked": true, "q": "1.23456"}),
+            workflow_id: "wf",
+            now: chrono::Utc::now(),
+            recorded: &BTreeMap::new(),
+            sequence: None,
+        };
+        let found = preflight::check(&subject, &Router::new(ValidatorSet::Builtin)).problems;
+        assert_eq!(found, vec![], "branches reversed: {order}");
+    }
 }

@@ -212,3 +212,69 @@ async fn a_test_refuses_an_input_that_fails_the_input_schema() {
         "nothing was sent: {embedded}"
     );
 }
+
+/// A studio sending to servers with its own credentials file resumes the runs it started with
+/// that file (it records it): the ids the file defines still resolve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_studio_resumes_its_own_run_with_its_credentials_file() {
+    let dir = common::scratch("studio-own-resume");
+    let (definition, input) = charge_then_usage(&dir);
+    let definition = definition
+        .replace(
+            "\"credentials\": \"solvimon\"",
+            "\"credentials\": \"billing\"",
+        )
+        .replace(
+            "\"credentials\": \"rebilly\"",
+            "\"credentials\": \"metering\"",
+        );
+    let state = dir.join("server-state");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = sandbox_at(addr, &state, "503=1.0,prefix=/usages").await;
+    std::fs::write(
+        dir.join("mine.json"),
+        json!({"billing": {"header": "X-API-KEY", "env": "BILLING_KEY"},
+               "metering": {"header": "REB-APIKEY", "env": "METERING_KEY"}})
+        .to_string(),
+    )
+    .unwrap();
+    let env = [
+        ("BILLING_KEY", down.dev_key("solvimon").to_owned()),
+        ("METERING_KEY", down.dev_key("rebilly").to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (solvimon, rebilly) = (
+        format!("solvimon={}", down.url()),
+        format!("rebilly={}", down.url()),
+    );
+    let args = [
+        "--server",
+        &solvimon,
+        "--server",
+        &rebilly,
+        "--credentials",
+        "mine.json",
+    ];
+    let (_studio, base, token) = tokio::task::block_in_place(|| common::studio(&dir, &args, &env));
+    let (status, answer) = post(
+        &base,
+        &token,
+        "/api/runs",
+        json!({"text": definition, "input": input}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let run = ended(&base, &token, &id).await;
+    assert_eq!(run["status"], "Failed", "{run:#}");
+    down.shutdown().await;
+    let up = sandbox_at(addr, &state, "").await;
+    let (status, answer) = post(&base, &token, &format!("/api/runs/{id}/resume"), json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    let run = ended(&base, &token, &id).await;
+    assert_eq!(run["status"], "Completed", "{run:#}");
+    assert_eq!(up.counts(&["charge-data", "usages"]).await, [1, 1]);
+}

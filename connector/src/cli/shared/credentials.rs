@@ -11,10 +11,12 @@ use usage_connector::validators::Validators;
 
 /// The credentials file in use: `explicit`, else ./credentials.json when present.
 pub fn file(explicit: Option<&Path>) -> Option<PathBuf> {
-    match explicit {
-        Some(p) => Some(p.to_owned()),
-        None => Some(PathBuf::from("credentials.json")).filter(|p| p.exists()),
-    }
+    let path = match explicit {
+        Some(p) => p.to_owned(),
+        None => Some(PathBuf::from("credentials.json")).filter(|p| p.exists())?,
+    };
+    // Whole, so a run journal that records it means the same file from any folder.
+    Some(path.canonicalize().unwrap_or(path))
 }
 
 /// Loads the credentials file (explicit, or ./credentials.json when present); secrets come

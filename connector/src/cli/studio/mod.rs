@@ -61,6 +61,9 @@ pub struct Studio {
     pub credentials: usage_connector::credentials::Credentials,
     /// Where each vendor's calls go.
     pub servers: Vec<(Vendor, String)>,
+    /// The credentials file the studio sends with (not on its embedded sandbox), which the
+    /// runs it starts record for their resume.
+    pub credentials_file: Option<PathBuf>,
     /// The embedded sandbox's URL, when there is one.
     pub sandbox: Option<String>,
     /// The runs started here.
@@ -98,6 +101,7 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
     crate::cli::runtime()?.block_on(async {
         let servers = session::servers(&args.servers)?;
         let mut sandbox = None;
+        let mut credentials_file = None;
         let (credentials, servers) = if servers.is_empty() {
             let running = usage_sandbox::start(usage_sandbox::Config::default())
                 .await
@@ -126,6 +130,7 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
                 let vendor: Vendor = vendor.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 given.push((vendor, url.clone()));
             }
+            credentials_file = credentials::file(args.credentials.as_deref());
             (credentials::load(args.credentials.as_deref())?, given)
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -140,6 +145,7 @@ pub fn run(catalog: &Catalog, args: Args) -> anyhow::Result<String> {
             catalog: catalog.clone(),
             credentials,
             servers,
+            credentials_file,
             sandbox: sandbox.as_ref().map(usage_sandbox::Running::url),
             runs: runs::Runs::default(),
         });

@@ -128,7 +128,10 @@ pub fn start(studio: &Arc<Studio>, read: Read, input: Value) -> Result<String, R
                 .map(|(v, url)| (v.as_str().to_owned(), url.clone()))
                 .collect(),
         },
-        credentials_file: None,
+        credentials_file: studio
+            .credentials_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
         usage_identity: Some("time-fraction".to_owned()),
         sequence_number: None,
         started: None,
@@ -192,9 +195,11 @@ pub fn resume(studio: &Arc<Studio>, id: &str, edited: Option<&str>) -> Result<()
     )
 }
 
-/// The executor of `session`: the studio's own for a new run; for a resume, the servers and
-/// credentials file the run recorded, as `resume ID` uses them (a run that went to servers is
-/// never resumed on this studio's sandbox, nor one that ran on a sandbox against servers).
+/// The executor of `session`: the studio's own for a new run, and for a resume of a run on an
+/// embedded sandbox (this studio's; its vendors' dev keys); for a resume of a run that went to
+/// servers, the servers and credentials file the run recorded, as `resume ID` uses them (so it
+/// never goes on to this studio's sandbox or other servers). A run that ran on a sandbox is
+/// not resumed against servers.
 fn executor_for(studio: &Studio, session: &Session) -> Result<Executor, Refused> {
     let record = &session.record;
     if !session.resuming || (record.servers.is_empty() && studio.sandbox.is_some()) {
