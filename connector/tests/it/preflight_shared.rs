@@ -304,10 +304,7 @@ async fn a_parallel_branch_s_terminate_is_walked_as_the_run_walks_it() {
     let out = run(&sandbox, &definition, &json!({"id": "x"}), &cwd);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let id = stderr
-        .lines()
-        .find_map(|l| l.split_once(" resume ").map(|(_, id)| id.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no resume command in:\n{stderr}"));
+    let id = common::resume_id(&stderr);
     let written = sandbox.stats().await;
     // Charge C completed; an edit to it is refused, as one to Charge B inside the Parallel is.
     let mut edited = definition.clone();

@@ -35,18 +35,24 @@ async fn sandbox_at(addr: SocketAddr, state: &Path, faults: &str) -> Sandbox {
     .await
 }
 
+/// GETs the studio's `path`: the answer.
+async fn get(base: &str, token: &str, path: &str) -> Value {
+    usage_test_support::install_crypto_provider();
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header("x-studio-token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// What the studio says of run `id` once it is no longer running.
 async fn ended(base: &str, token: &str, id: &str) -> Value {
     for _ in 0..300 {
-        let run: Value = reqwest::Client::new()
-            .get(format!("{base}/api/runs/{id}"))
-            .header("x-studio-token", token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run = get(base, token, &format!("/api/runs/{id}")).await;
         if run["status"] != "Running" {
             return run;
         }
@@ -103,10 +109,7 @@ async fn a_studio_resume_sends_where_the_run_went() {
     });
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let id = stderr
-        .lines()
-        .find_map(|l| l.split_once(" resume ").map(|(_, id)| id.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no resume command in:\n{stderr}"));
+    let id = common::resume_id(&stderr);
     down.shutdown().await;
     let up = sandbox_at(addr, &state, "").await;
     // A studio on its embedded sandbox resumes it: the usage goes to the run's server.
@@ -121,15 +124,7 @@ async fn a_studio_resume_sends_where_the_run_went() {
         [1, 1],
         "the usage reached the run's server, the charge was not sent again"
     );
-    let embedded: Value = reqwest::Client::new()
-        .get(format!("{base}/api/sandbox"))
-        .header("x-studio-token", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let embedded = get(&base, &token, "/api/sandbox").await;
     assert_eq!(
         embedded["usages"], 0,
         "nothing went to the studio's sandbox: {embedded}"
@@ -154,10 +149,7 @@ async fn a_run_on_a_sandbox_is_not_resumed_against_servers() {
     });
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let id = stderr
-        .lines()
-        .find_map(|l| l.split_once(" resume ").map(|(_, id)| id.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no resume command in:\n{stderr}"));
+    let id = common::resume_id(&stderr);
     let servers = Sandbox::start().await;
     let to = format!("rebilly={}", servers.url());
     let (_studio, base, token) = tokio::task::block_in_place(|| {
@@ -197,15 +189,7 @@ async fn a_test_refuses_an_input_that_fails_the_input_schema() {
         answer["diagnostics"][0]["code"], "E-INPUT-SCHEMA",
         "{answer}"
     );
-    let embedded: Value = reqwest::Client::new()
-        .get(format!("{base}/api/sandbox"))
-        .header("x-studio-token", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let embedded = get(&base, &token, "/api/sandbox").await;
     assert_eq!(
         embedded["charge-data"],
         Value::Null,

@@ -66,6 +66,14 @@ pub fn studio(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Proc, String,
     (studio, base.to_owned(), token.to_owned())
 }
 
+/// The execution id in the resume command a failed run printed on `stderr`.
+pub fn resume_id(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.split_once(" resume ").map(|(_, id)| id.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no resume command in:\n{stderr}"))
+}
+
 /// The binary, ready for arguments; its run journals go in [`state_dir`].
 pub fn bin() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_usage-connector"));
