@@ -252,6 +252,15 @@ impl Summary {
     }
 }
 
+/// The input could not be read.
+pub(crate) fn reading_input(source: std::io::Error) -> Error {
+    Error::Io {
+        action: "reading",
+        path: "the input".into(),
+        source,
+    }
+}
+
 /// Reads `input` as far as the last line `journal` knows and checks each line against it,
 /// sending nothing: an input that changed under the journal is refused before a run starts
 /// (a run finds it only where it reads it, after what it sent before it). Returns the lines
@@ -265,11 +274,7 @@ pub fn check_input(
     };
     let mut read = 0;
     for record in input {
-        let record = record.map_err(|source| Error::Io {
-            action: "reading",
-            path: "the input".into(),
-            source,
-        })?;
+        let record = record.map_err(reading_input)?;
         if record.line > last {
             break;
         }
@@ -360,11 +365,7 @@ pub async fn ingest(
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
-                    failure = Some(Error::Io {
-                        action: "reading",
-                        path: "the input".into(),
-                        source: e,
-                    });
+                    failure = Some(reading_input(e));
                     break 'records;
                 }
             };

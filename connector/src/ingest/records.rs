@@ -117,7 +117,7 @@ impl Iterator for Ndjson {
             }
             let value = serde_json::from_str::<Value>(text)
                 .map_err(|e| e.to_string())
-                .and_then(|v| match once_each(text) {
+                .and_then(|v| match once_each(text, &v) {
                     Some(why) => Err(why),
                     None => Ok(v),
                 });
@@ -177,9 +177,14 @@ impl Csv {
     }
 }
 
-/// Why `text` (JSON) cannot be one record: a key it holds twice in one object, of which a
-/// parser would keep the last value silently (`call` and `run` refuse such input too).
-fn once_each(text: &str) -> Option<String> {
+/// Why `text` (JSON, parsed as `value`) cannot be one record: a key it holds twice in one
+/// object, of which a parser would keep the last value silently (`call` and `run` refuse such
+/// input too). Every record pays only a count of its keys; a record that has more in its text
+/// than in its value is located.
+fn once_each(text: &str, value: &Value) -> Option<String> {
+    if keys_written(text) == keys_held(value) {
+        return None;
+    }
     let dup = crate::diagnostic::locate::duplicate_keys(text)
         .into_iter()
         .next()?;
@@ -187,6 +192,37 @@ fn once_each(text: &str) -> Option<String> {
         "key `{}` appears twice in one object (column {}); only one value can count",
         dup.key, dup.position.1
     ))
+}
+
+/// How many object members JSON `text` writes: strings followed by `:`.
+fn keys_written(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut i, mut keys) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i] != b'"' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        i += 1;
+        let after = bytes.get(i..).unwrap_or_default();
+        if after.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':') {
+            keys += 1;
+        }
+    }
+    keys
+}
+
+/// How many object members `value` holds, at any depth.
+fn keys_held(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => map.len() + map.values().map(keys_held).sum::<usize>(),
+        Value::Array(items) => items.iter().map(keys_held).sum(),
+        _ => 0,
+    }
 }
 
 /// A CSV cell as JSON would type it.
@@ -227,7 +263,7 @@ impl Iterator for Csv {
                         let value = typed(cell);
                         if value.is_object() || value.is_array() {
                             twice = twice.or_else(|| {
-                                once_each(cell).map(|why| format!("column `{name}`: {why}"))
+                                once_each(cell, &value).map(|why| format!("column `{name}`: {why}"))
                             });
                         }
                         object.insert(name.clone(), value);
@@ -264,6 +300,21 @@ mod tests {
     fn all(text: &str, format: Format) -> Vec<Record> {
         let reader = decompressed(std::io::Cursor::new(text.as_bytes().to_vec())).unwrap();
         records(reader, format).map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_key_twice_is_found_and_text_that_only_looks_like_keys_is_not() {
+        for (text, twice) in [
+            (r#"{"q": 1, "q": 2}"#, true),
+            (r#"{"a": {"q": 1, "q": 2}}"#, true),
+            (r#"[{"q": 1}, {"q": 2}]"#, false),
+            (r#"{"q": "x\": 1, \"q\": 2", "r": "a\\"}"#, false),
+            (r#"{"q" : ":", "p": [":", "\"q\":"]}"#, false),
+            (r#"{"q": 1, "p": {"q": 2}}"#, false),
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(once_each(text, &value).is_some(), twice, "{text}");
+        }
     }
 
     #[test]

@@ -145,11 +145,7 @@ pub async fn ingest_on_restate(
     while let Some(record) = rx.recv().await {
         let line = match record {
             Ok(record) => driver.take(&record),
-            Err(source) => Err(Error::Io {
-                action: "reading",
-                path: "the input".into(),
-                source,
-            }),
+            Err(source) => Err(super::reading_input(source)),
         };
         match line {
             Ok(line) => shard.extend(line),

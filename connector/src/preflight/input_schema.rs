@@ -37,6 +37,16 @@ impl InputSchema {
             })
     }
 
+    /// The problems of `input` as `definition`'s workflow input: one per violation of its
+    /// `inputSchema`, or the schema's own when it does not compile; none without one.
+    pub fn problems(definition: &WorkflowDefinition, input: &Value) -> Vec<Problem> {
+        match InputSchema::of(definition) {
+            Ok(Some(schema)) => schema.check(input),
+            Ok(None) => Vec::new(),
+            Err(problem) => vec![problem],
+        }
+    }
+
     /// One problem per violation of `input`, naming the field and the schema keyword, its
     /// pointer at the keyword inside `inputSchema`.
     pub fn check(&self, input: &Value) -> Vec<Problem> {

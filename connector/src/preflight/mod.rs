@@ -184,11 +184,8 @@ pub struct Subject<'a> {
 pub fn check(subject: &Subject<'_>, preparer: &dyn Preparer) -> Preflight {
     let definition = subject.definition;
     let mut out = Preflight::default();
-    match InputSchema::of(definition) {
-        Ok(Some(schema)) => out.problems.extend(schema.check(subject.input)),
-        Ok(None) => {}
-        Err(problem) => out.problems.push(problem),
-    }
+    out.problems
+        .extend(InputSchema::problems(definition, subject.input));
     let mut pointers = HashMap::new();
     definition.walk(|t| {
         pointers.insert(t.name.to_owned(), t.pointer());

@@ -62,10 +62,9 @@ pub fn run(catalog: &Catalog, call: TaskCall<'_>) -> Result<String, Failure> {
         }
     };
     // Pre-flight: a given workflow input against inputSchema, before anything is prepared.
-    let problems = match InputSchema::of(definition) {
-        Ok(Some(schema)) if call.input.is_some() => schema.check(&workflow_input),
-        Ok(_) => Vec::new(),
-        Err(problem) => vec![problem],
+    let problems = match call.input {
+        Some(_) => InputSchema::problems(definition, &workflow_input),
+        None => Vec::new(),
     };
     if !problems.is_empty() {
         let found = Preflight {

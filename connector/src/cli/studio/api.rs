@@ -299,11 +299,7 @@ async fn test_task(State(studio): State<Arc<Studio>>, Json(body): Json<TestBody>
     // A given workflow input against inputSchema, as `call --task` and `run` check it: one
     // that fails is refused before anything is prepared.
     if let Some(given) = &body.input {
-        let problems = match usage_connector::preflight::InputSchema::of(&definition) {
-            Ok(Some(schema)) => schema.check(given),
-            Ok(None) => Vec::new(),
-            Err(problem) => vec![problem],
-        };
+        let problems = usage_connector::preflight::InputSchema::problems(&definition, given);
         if !problems.is_empty() {
             let found = usage_connector::preflight::Preflight {
                 problems,
