@@ -339,7 +339,7 @@ async function test(dryRun) {
       part('Request', r.request) + part('Attempts', attempts.length ? attempts : undefined) +
       part('Retries (the rule that set each wait)', r.retries && r.retries.length ? r.retries : undefined) +
       part('Response body', r.result && r.result.body) + part('Task output', r.output) +
-      part('Diagnostics', r.diagnostics);
+      (r.diagnostics || []).map((d) => `<p class="failed">${escape(d.code)}: ${escape(d.message)}${d.hint ? ` <span class="hint">(${escape(d.hint)})</span>` : ''}</p>`).join('');
   } catch (e) { report.textContent = `failed: ${e.message}`; }
 }
 
