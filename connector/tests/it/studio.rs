@@ -49,6 +49,18 @@ async fn get(base: &str, token: &str, path: &str) -> Value {
         .unwrap()
 }
 
+/// A server (a sandbox keeping its state in `dir`) that refuses every usage (503) until it is
+/// started again at its address with [`sandbox_at`] and no faults.
+async fn refusing_usages(dir: &Path) -> (Sandbox, SocketAddr, std::path::PathBuf) {
+    let state = dir.join("server-state");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = sandbox_at(addr, &state, "503=1.0,prefix=/usages").await;
+    (down, addr, state)
+}
+
 /// What the studio says of run `id` once it is no longer running.
 async fn ended(base: &str, token: &str, id: &str) -> Value {
     for _ in 0..300 {
@@ -81,13 +93,8 @@ async fn post(base: &str, token: &str, path: &str, body: Value) -> (u16, Value) 
 async fn a_studio_resume_sends_where_the_run_went() {
     let dir = common::scratch("studio-resume");
     let (_, input) = charge_then_usage(&dir);
-    let state = dir.join("server-state");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
     // The run's server refuses usages while the run goes (503), then is back.
-    let down = sandbox_at(addr, &state, "503=1.0,prefix=/usages").await;
+    let (down, addr, state) = refusing_usages(&dir).await;
     let keys = [
         ("SOLVIMON_API_KEY", down.dev_key("solvimon").to_owned()),
         ("REBILLY_API_KEY", down.dev_key("rebilly").to_owned()),
@@ -212,12 +219,7 @@ async fn a_studio_resumes_its_own_run_with_its_credentials_file() {
             "\"credentials\": \"rebilly\"",
             "\"credentials\": \"metering\"",
         );
-    let state = dir.join("server-state");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let down = sandbox_at(addr, &state, "503=1.0,prefix=/usages").await;
+    let (down, addr, state) = refusing_usages(&dir).await;
     std::fs::write(
         dir.join("mine.json"),
         json!({"billing": {"header": "X-API-KEY", "env": "BILLING_KEY"},
